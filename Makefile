@@ -1,0 +1,34 @@
+# Two entry points: `make run` (the study) and `make test` (ruff + pytest).
+# Each creates .venv on first use. torch is pinned to the build this workplace serves
+# from local disk, so set-up takes a minute instead of a multi-gigabyte download.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test lint clean
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.base
+	$(VENV)/bin/letterbench run $(ARGS)
+
+test: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,321 @@
+"""The data layer: strict IDX parsing, orientation, splits, import, and download over real HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_letters, write_emnist
+
+from letterbench.cli import main
+from letterbench.data.emnist import load_emnist, member_name, stratified_split
+from letterbench.data.fetch import download, extract_split, import_path
+from letterbench.data.idx import encode_idx, parse_idx, read_idx
+from letterbench.errors import DataError
+
+# An "F": not symmetric under any flip or transpose, so it proves the orientation fix.
+GLYPH_F = np.zeros((28, 28), np.uint8)
+GLYPH_F[4:24, 8:11] = 255  # the stem, on the left
+GLYPH_F[4:7, 8:20] = 255  # top arm
+GLYPH_F[12:15, 8:17] = 255  # middle arm
+
+
+def test_idx_round_trip_exact(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = np.array([1, 2, 3, 26, 5], np.uint8)
+    (tmp_path / "i.gz").write_bytes(encode_idx(images))
+    (tmp_path / "l").write_bytes(encode_idx(labels, compress=False))
+    np.testing.assert_array_equal(read_idx(tmp_path / "i.gz"), images)
+    np.testing.assert_array_equal(read_idx(tmp_path / "l"), labels)
+
+
+def test_images_come_out_upright_and_labels_from_zero(tmp_path):
+    images = np.stack([GLYPH_F, GLYPH_F])
+    labels = np.array([0, 25], np.uint8)
+    write_emnist(tmp_path, (images, labels), (images[:1], labels[:1]))
+    data = load_emnist(tmp_path, "letters")
+    assert data.train_images.dtype == torch.uint8 and data.train_labels.dtype == torch.int64
+    np.testing.assert_array_equal(data.train_images[0].numpy(), GLYPH_F)
+    assert data.train_labels.tolist() == [0, 25]
+    assert data.class_names[0] == "a" and data.class_names[25] == "z"
+    # what is on disk is the transpose, as in the official files
+    raw = read_idx(tmp_path / member_name("letters", "train", "images"))
+    np.testing.assert_array_equal(raw[0], GLYPH_F.T)
+
+
+def test_files_under_gzip_folder_and_other_splits_load(tmp_path):
+    imgs, labels = synthetic_letters(2, num_classes=10)
+    write_emnist(tmp_path / "gzip", (imgs, labels), (imgs, labels), split="digits", label_offset=0)
+    data = load_emnist(tmp_path, "digits")
+    assert data.num_classes == 10 and len(data.train_labels) == 20
+    assert data.class_names == list("0123456789")
+    assert data.is_partial
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b[:-100], "truncated"),
+        (lambda b: b + b"\0" * 10, "longer than its header"),
+        (lambda b: b"\x00\x00\x08\x02" + b[4:], "magic number"),
+        (lambda b: b[:6], "header cut short"),
+        (lambda b: b"<!DOCTYPE html><html>moved</html>", "HTML page"),
+    ],
+)
+def test_bad_idx_gives_one_clear_error(mutate, message):
+    raw = encode_idx(np.zeros((3, 28, 28), np.uint8), compress=False)
+    with pytest.raises(DataError, match=message) as info:
+        parse_idx(mutate(raw), "some-file")
+    assert "some-file" in str(info.value)
+
+
+def test_truncated_gzip_is_reported_with_file_name(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(encode_idx(np.zeros((30, 28, 28), np.uint8))[:-20])
+    with pytest.raises(DataError, match=r"x\.gz: the gzip stream is truncated or corrupt"):
+        read_idx(path)
+
+
+def test_mismatched_pair_and_out_of_range_labels(tmp_path):
+    imgs, labels = synthetic_letters(2)
+    write_emnist(tmp_path, (imgs, labels[:-1]), (imgs, labels))
+    with pytest.raises(DataError, match="does not belong together"):
+        load_emnist(tmp_path)
+    write_emnist(tmp_path, (imgs, labels), (imgs, labels), label_offset=0)  # labels 0..25: not Letters
+    with pytest.raises(DataError, match="is this the right split"):
+        load_emnist(tmp_path)
+
+
+def test_missing_files_say_how_to_get_them(tmp_path, capsys):
+    assert main(["data", "info", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "letterbench data fetch" in err
+
+
+def test_stratified_split_is_seeded_and_balanced():
+    labels = torch.arange(26).repeat(40)
+    train_a, val_a = stratified_split(labels, 0.1, seed=3)
+    train_b, val_b = stratified_split(labels, 0.1, seed=3)
+    _, val_c = stratified_split(labels, 0.1, seed=4)
+    assert torch.equal(val_a, val_b) and not torch.equal(val_a, val_c)
+    assert len(val_a) == 104 and len(set(train_a.tolist()) & set(val_a.tolist())) == 0
+    assert torch.bincount(labels[val_a]).tolist() == [4] * 26
+
+
+# ---------------------------------------------------------------- real partial data
+
+
+def test_real_partial_data_loads_upright(real_data_dir):
+    data = load_emnist(real_data_dir, "letters")
+    assert len(data.train_labels) == 8_879 and len(data.test_labels) == 10_479
+    assert data.train_labels.min() == 0 and data.train_labels.max() == 25
+    assert data.is_partial
+    # The mean "l" is a tall stroke: its ink spreads further vertically than horizontally.
+    mean_l = data.train_images[data.train_labels == data.class_names.index("l")].float().mean(0)
+    rows, cols = mean_l.sum(1), mean_l.sum(0)
+
+    def spread(profile):
+        idx = torch.arange(28, dtype=torch.float32)
+        centre = (profile * idx).sum() / profile.sum()
+        return ((profile * (idx - centre) ** 2).sum() / profile.sum()).sqrt()
+
+    assert spread(rows) > 1.5 * spread(cols)
+
+
+def test_data_info_on_real_data(real_data_dir, capsys):
+    assert main(["data", "info", "--data-dir", str(real_data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "8,879" in out and "10,479" in out and "PARTIAL" in out
+    assert "115,921 missing" in out
+
+
+def test_official_label_checksums_are_recognised(real_data_dir, tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for part in ("train", "test"):
+        official = real_data_dir / "official-labels" / member_name("letters", part, "labels")
+        n = len(read_idx(official))
+        (folder / official.name).write_bytes(official.read_bytes())
+        (folder / member_name("letters", part, "images")).write_bytes(encode_idx(np.zeros((n, 28, 28), np.uint8)))
+    data = load_emnist(folder)
+    assert not data.is_partial
+    assert data.members["train-labels"].official and data.members["test-labels"].official
+    assert data.members["train-images"].official is None
+
+
+# ---------------------------------------------------------------- archive, import
+
+
+def make_archive(split: str = "letters") -> bytes:
+    imgs, labels = synthetic_letters(2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for part in ("train", "test"):
+            zf.writestr(f"gzip/{member_name(split, part, 'images')}", encode_idx(imgs.transpose(0, 2, 1)))
+            zf.writestr(f"gzip/{member_name(split, part, 'labels')}", encode_idx(labels + 1))
+        zf.writestr(f"gzip/emnist-{split}-mapping.txt", "".join(f"{i + 1} {65 + i} {97 + i}\n" for i in range(26)))
+        zf.writestr("gzip/../../evil.txt", "path traversal attempt")
+    return buf.getvalue()
+
+
+def test_extract_reads_only_expected_members(tmp_path):
+    (tmp_path / "gzip.zip").write_bytes(make_archive())
+    out = tmp_path / "data"
+    written = extract_split(tmp_path / "gzip.zip", "letters", out)
+    assert len(written) == 5
+    assert not (tmp_path / "evil.txt").exists() and not list(tmp_path.rglob("evil.txt"))
+    data = load_emnist(out)
+    assert len(data.train_labels) == 52
+
+
+def test_import_zip_folder_and_single_files(tmp_path):
+    (tmp_path / "gzip.zip").write_bytes(make_archive())
+    assert len(import_path(tmp_path / "gzip.zip", tmp_path / "a")) == 5
+    assert load_emnist(tmp_path / "a").num_classes == 26
+    # a folder holding uncompressed files: they are checked and stored compressed
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    for path in (tmp_path / "a").glob("*.gz"):
+        (raw_dir / path.name.removesuffix(".gz")).write_bytes(gzip.decompress(path.read_bytes()))
+    import_path(raw_dir, tmp_path / "b")
+    assert torch.equal(load_emnist(tmp_path / "b").train_images, load_emnist(tmp_path / "a").train_images)
+    one = next((tmp_path / "a").glob("*train-labels*"))
+    assert import_path(one, tmp_path / "c") == [tmp_path / "c" / one.name]
+
+
+def test_import_rejects_foreign_and_broken_files_and_writes_nothing(tmp_path, capsys):
+    foreign = tmp_path / "holiday.jpg"
+    foreign.write_bytes(b"\xff\xd8\xff\xe0 not idx")
+    assert main(["data", "import", str(foreign), "--data-dir", str(tmp_path / "d")]) == 1
+    assert "not an EMNIST file name" in capsys.readouterr().err
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    imgs, labels = synthetic_letters(1)
+    (folder / member_name("letters", "train", "labels")).write_bytes(encode_idx(labels + 1))
+    (folder / member_name("letters", "train", "images")).write_bytes(encode_idx(imgs)[:-30])
+    assert main(["data", "import", str(folder), "--data-dir", str(tmp_path / "d")]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+    not_zip = tmp_path / "gzip.zip"
+    not_zip.write_bytes(b"PK\x03\x04 broken")
+    assert main(["data", "import", str(not_zip), "--data-dir", str(tmp_path / "d")]) == 1
+
+
+# ---------------------------------------------------------------- download over real HTTP
+
+
+class _Server:
+    """A real HTTP server on 127.0.0.1 that serves one payload, honours Range, and can misbehave."""
+
+    def __init__(self, payload: bytes, content_type: str = "application/zip", cut_first_after: int | None = None):
+        self.payload, self.content_type, self.cut_first_after = payload, content_type, cut_first_after
+        self.requests: list[str | None] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                outer.requests.append(rng)
+                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+                body = outer.payload[start:]
+                self.send_response(206 if rng else 200)
+                self.send_header("Content-Type", outer.content_type)
+                self.send_header("Content-Length", str(len(body)))
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(outer.payload) - 1}/{len(outer.payload)}")
+                self.end_headers()
+                if outer.cut_first_after is not None and len(outer.requests) == 1:
+                    self.wfile.write(body[: outer.cut_first_after])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # drop the connection mid-transfer
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gzip.zip"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def archive():
+    payload = make_archive()
+    return payload, hashlib.sha256(payload).hexdigest()
+
+
+def test_full_download_then_extract(tmp_path, archive):
+    payload, digest = archive
+    server = _Server(payload)
+    try:
+        dest = download(server.url, tmp_path / "gzip.zip", digest, len(payload), progress=False)
+    finally:
+        server.close()
+    assert dest.read_bytes() == payload and not (tmp_path / "gzip.zip.part").exists()
+    assert len(extract_split(dest, "letters", tmp_path)) == 5
+
+
+def test_broken_transfer_is_resumed_with_range(tmp_path, archive):
+    payload, digest = archive
+    server = _Server(payload, cut_first_after=1000)
+    try:
+        dest = download(server.url, tmp_path / "gzip.zip", digest, len(payload), backoff=0.01, progress=False)
+    finally:
+        server.close()
+    assert dest.read_bytes() == payload
+    assert server.requests[0] is None and server.requests[1] == "bytes=1000-"
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(tmp_path, archive):
+    payload, digest = archive
+    (tmp_path / "gzip.zip.part").write_bytes(payload[:777])
+    server = _Server(payload)
+    try:
+        download(server.url, tmp_path / "gzip.zip", digest, len(payload), progress=False)
+    finally:
+        server.close()
+    assert server.requests == ["bytes=777-"]
+    assert (tmp_path / "gzip.zip").read_bytes() == payload
+
+
+def test_checksum_mismatch_is_rejected_and_not_installed(tmp_path, archive):
+    payload, _ = archive
+    server = _Server(payload)
+    try:
+        with pytest.raises(DataError, match="SHA-256 is .* expected"):
+            download(server.url, tmp_path / "gzip.zip", "0" * 64, len(payload), progress=False)
+    finally:
+        server.close()
+    assert not (tmp_path / "gzip.zip").exists() and not (tmp_path / "gzip.zip.part").exists()
+    assert (tmp_path / "gzip.zip.rejected").exists()
+
+
+def test_html_answer_is_rejected_with_advice(tmp_path, capsys):
+    server = _Server(b"<!DOCTYPE html><html><body>This page has moved</body></html>", content_type="text/html")
+    try:
+        code = main(["data", "fetch", "--url", server.url, "--data-dir", str(tmp_path)])
+    finally:
+        server.close()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "HTML page" in err and "data import" in err
+    assert not (tmp_path / "gzip.zip").exists()
+
+
+def test_unreachable_server_fails_after_retries(tmp_path):
+    with pytest.raises(DataError, match="failed after 2 tries"):
+        download("http://127.0.0.1:9/gzip.zip", tmp_path / "g.zip", None, None, retries=1, backoff=0.01,
+                 progress=False)
