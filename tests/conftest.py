@@ -22,7 +22,9 @@ def real_data_dir() -> Path:
     return REAL_DATA
 
 
-def synthetic_letters(n_per_class: int, num_classes: int = 26, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_letters(
+    n_per_class: int, num_classes: int = 26, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Upright 28x28 images a small CNN can tell apart: class k is a bright bar whose
     position and angle depend on k, plus noise. Returned upright; labels 0-based."""
     rng = np.random.default_rng(seed)
@@ -58,6 +60,4 @@ def write_emnist(
 @pytest.fixture
 def tiny_letters(tmp_path: Path) -> Path:
     """A learnable 26-class Letters-format data dir: 20 train and 6 test images per class."""
-    return write_emnist(
-        tmp_path / "emnist", synthetic_letters(20, seed=1), synthetic_letters(6, seed=2)
-    )
+    return write_emnist(tmp_path / "emnist", synthetic_letters(20, seed=1), synthetic_letters(6, seed=2))

@@ -8,7 +8,6 @@ import http.server
 import io
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,7 +143,9 @@ def test_official_label_checksums_are_recognised(real_data_dir, tmp_path):
         official = real_data_dir / "official-labels" / member_name("letters", part, "labels")
         n = len(read_idx(official))
         (folder / official.name).write_bytes(official.read_bytes())
-        (folder / member_name("letters", part, "images")).write_bytes(encode_idx(np.zeros((n, 28, 28), np.uint8)))
+        (folder / member_name("letters", part, "images")).write_bytes(
+            encode_idx(np.zeros((n, 28, 28), np.uint8))
+        )
     data = load_emnist(folder)
     assert not data.is_partial
     assert data.members["train-labels"].official and data.members["test-labels"].official
@@ -161,7 +162,9 @@ def make_archive(split: str = "letters") -> bytes:
         for part in ("train", "test"):
             zf.writestr(f"gzip/{member_name(split, part, 'images')}", encode_idx(imgs.transpose(0, 2, 1)))
             zf.writestr(f"gzip/{member_name(split, part, 'labels')}", encode_idx(labels + 1))
-        zf.writestr(f"gzip/emnist-{split}-mapping.txt", "".join(f"{i + 1} {65 + i} {97 + i}\n" for i in range(26)))
+        zf.writestr(
+            f"gzip/emnist-{split}-mapping.txt", "".join(f"{i + 1} {65 + i} {97 + i}\n" for i in range(26))
+        )
         zf.writestr("gzip/../../evil.txt", "path traversal attempt")
     return buf.getvalue()
 
@@ -215,7 +218,9 @@ def test_import_rejects_foreign_and_broken_files_and_writes_nothing(tmp_path, ca
 class _Server:
     """A real HTTP server on 127.0.0.1 that serves one payload, honours Range, and can misbehave."""
 
-    def __init__(self, payload: bytes, content_type: str = "application/zip", cut_first_after: int | None = None):
+    def __init__(
+        self, payload: bytes, content_type: str = "application/zip", cut_first_after: int | None = None
+    ):
         self.payload, self.content_type, self.cut_first_after = payload, content_type, cut_first_after
         self.requests: list[str | None] = []
         outer = self
@@ -233,7 +238,9 @@ class _Server:
                 self.send_header("Content-Type", outer.content_type)
                 self.send_header("Content-Length", str(len(body)))
                 if rng:
-                    self.send_header("Content-Range", f"bytes {start}-{len(outer.payload) - 1}/{len(outer.payload)}")
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(outer.payload) - 1}/{len(outer.payload)}"
+                    )
                 self.end_headers()
                 if outer.cut_first_after is not None and len(outer.requests) == 1:
                     self.wfile.write(body[: outer.cut_first_after])
@@ -304,7 +311,9 @@ def test_checksum_mismatch_is_rejected_and_not_installed(tmp_path, archive):
 
 
 def test_html_answer_is_rejected_with_advice(tmp_path, capsys):
-    server = _Server(b"<!DOCTYPE html><html><body>This page has moved</body></html>", content_type="text/html")
+    server = _Server(
+        b"<!DOCTYPE html><html><body>This page has moved</body></html>", content_type="text/html"
+    )
     try:
         code = main(["data", "fetch", "--url", server.url, "--data-dir", str(tmp_path)])
     finally:
@@ -317,5 +326,12 @@ def test_html_answer_is_rejected_with_advice(tmp_path, capsys):
 
 def test_unreachable_server_fails_after_retries(tmp_path):
     with pytest.raises(DataError, match="failed after 2 tries"):
-        download("http://127.0.0.1:9/gzip.zip", tmp_path / "g.zip", None, None, retries=1, backoff=0.01,
-                 progress=False)
+        download(
+            "http://127.0.0.1:9/gzip.zip",
+            tmp_path / "g.zip",
+            None,
+            None,
+            retries=1,
+            backoff=0.01,
+            progress=False,
+        )

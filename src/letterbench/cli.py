@@ -76,6 +76,36 @@ def _build_data(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(func=cmd_data_info)
 
 
+# ---------------------------------------------------------------- models
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from letterbench.models import MODEL_NAMES, check_weights, create_model, read_weights_file
+    from letterbench.reporting.tables import models_table
+
+    if args.weights is not None:
+        if not args.name:
+            raise LetterbenchError("--weights needs a model name: letterbench models NAME --weights PATH")
+        model = create_model(args.name[0], num_classes=args.num_classes)
+        fit = check_weights(model, read_weights_file(args.weights))
+        print(f"{args.weights} for {model.name}: " + fit.summary())
+        return 0 if fit.fits else 1
+    print(models_table(args.name or list(MODEL_NAMES), num_classes=args.num_classes))
+    return 0
+
+
+def _build_models(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser(
+        "models", help="table of models: input, parameters, FLOPs, cached weights; or check a weights file"
+    )
+    models.add_argument(
+        "name", nargs="*", help="resnet18, densenet121, xception or timm:<name> (default: the three)"
+    )
+    models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
+    models.add_argument("--num-classes", type=int, default=26)
+    models.set_defaults(func=cmd_models)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -87,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"letterbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _build_data(sub)
+    _build_models(sub)
     for builder in _EXTRA_BUILDERS:
         builder(sub)
     return parser

@@ -193,7 +193,9 @@ def _read_mapping(data_dir: Path, info: SplitInfo) -> list[str]:
                 # Letters rows are "label upper lower"; name the class by its lowercase form.
                 names.append(chr(int(fields[-1])))
     except (ValueError, IndexError, OSError) as exc:
-        raise DataError(f"{path}: not an EMNIST mapping file ({exc}); delete it to use built-in names") from None
+        raise DataError(
+            f"{path}: not an EMNIST mapping file ({exc}); delete it to use built-in names"
+        ) from None
     if len(names) != info.num_classes:
         raise DataError(f"{path}: lists {len(names)} classes, split {info.name} has {info.num_classes}")
     return names
@@ -246,7 +248,9 @@ def verdict(data: EmnistData) -> str:
             f"({missing_test:,} missing); accuracy on it is not comparable with full-test-set results"
         )
     if mismatched:
-        return f"UNOFFICIAL copy: official counts, but {', '.join(mismatched)} differ from the official release"
+        return (
+            f"UNOFFICIAL copy: official counts, but {', '.join(mismatched)} differ from the official release"
+        )
     verified = [key for key, m in data.members.items() if m.official]
     unknown = [key for key, m in data.members.items() if m.official is None]
     if unknown:
@@ -257,7 +261,9 @@ def verdict(data: EmnistData) -> str:
     return "official: every member matches the official checksum"
 
 
-def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(
+    labels: torch.Tensor, val_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded, stratified train/validation indices into ``labels``."""
     from sklearn.model_selection import train_test_split
 

@@ -89,7 +89,9 @@ def _fetch_into(url: str, part: Path, size: int | None, timeout: float, progress
         mode = "ab" if have else "wb"
         with (
             open(part, mode) as out,
-            tqdm(total=total, initial=have, unit="B", unit_scale=True, disable=not progress, desc=part.name) as bar,
+            tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, disable=not progress, desc=part.name
+            ) as bar,
         ):
             first = not have
             try:
@@ -188,7 +190,9 @@ def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
     return written
 
 
-def fetch(data_dir: Path, split: str, url: str, keep_archive: bool = True, progress: bool = True) -> list[Path]:
+def fetch(
+    data_dir: Path, split: str, url: str, keep_archive: bool = True, progress: bool = True
+) -> list[Path]:
     """Download the official archive into ``data_dir`` and extract ``split``."""
     archive = download(url, data_dir / "gzip.zip", progress=progress)
     written = extract_split(archive, split, data_dir)

@@ -19,12 +19,20 @@ def describe(data: EmnistData) -> str:
         "  files:",
     ]
     for key, member in data.members.items():
-        state = {True: "official checksum", False: "differs from official", None: "no official checksum on record"}
-        lines.append(f"    {key:13s} {member.count:>9,}  sha256 {member.sha256[:16]}…  {state[member.official]}")
+        state = {
+            True: "official checksum",
+            False: "differs from official",
+            None: "no official checksum on record",
+        }
+        lines.append(
+            f"    {key:13s} {member.count:>9,}  sha256 {member.sha256[:16]}…  {state[member.official]}"
+        )
         lines.append(f"                  {member.path}")
     train_counts = torch.bincount(data.train_labels, minlength=data.num_classes)
     test_counts = torch.bincount(data.test_labels, minlength=data.num_classes)
     lines.append("  per class:  class    train     test")
-    for name, n_train, n_test in zip(data.class_names, train_counts.tolist(), test_counts.tolist(), strict=True):
+    for name, n_train, n_test in zip(
+        data.class_names, train_counts.tolist(), test_counts.tolist(), strict=True
+    ):
         lines.append(f"             {name:>5s} {n_train:>8,} {n_test:>8,}")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Turning measurements into tables, plots and pages."""

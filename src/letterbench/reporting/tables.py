@@ -1,0 +1,59 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
+    """Columns padded to their widest cell; ``align`` holds 'l' or 'r' per column (default: first left)."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True)
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def human(n: float, unit: str = "") -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {suffix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()
+
+
+def models_table(names: Sequence[str], num_classes: int = 26) -> str:
+    from letterbench.models import count_parameters, create_model, flops_per_image, weights_cached
+
+    rows = []
+    for name in names:
+        model = create_model(name, num_classes=num_classes)
+        total, trainable = count_parameters(model)
+        spec = model.spec
+        cached = {None: "n/a", True: "cached", False: "not cached"}[weights_cached(name)]
+        norm = (
+            "mean "
+            + ",".join(f"{m:.3g}" for m in spec.mean)
+            + " std "
+            + ",".join(f"{s:.3g}" for s in spec.std)
+        )
+        rows.append(
+            [
+                name,
+                spec.describe(),
+                norm,
+                f"{total:,}",
+                f"{trainable:,}",
+                human(flops_per_image(model)),
+                cached,
+            ]
+        )
+    header = ["model", "input", "normalisation", "params", "trainable", "FLOPs/image", "ImageNet weights"]
+    return format_table(header, rows, "lllrrrl")
