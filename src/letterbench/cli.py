@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -106,6 +108,119 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
     models.set_defaults(func=cmd_models)
 
 
+# ---------------------------------------------------------------- train
+
+
+def resolve_recipe(args: argparse.Namespace):
+    """The recipe a command line asks for: --recipe FILE or the model's built-in one, then overrides."""
+    from letterbench.training.recipes import BUILTIN, apply_overrides, load_recipe
+
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+    elif args.model in BUILTIN:
+        recipe = load_recipe(args.model)
+    elif args.model and args.model.startswith("timm:"):
+        recipe = apply_overrides(load_recipe("resnet18"), [f"model={args.model}", f"name={args.model}"])
+    else:
+        raise LetterbenchError(
+            "say what to train: --model resnet18|densenet121|xception|timm:<name>, or --recipe FILE"
+        )
+    overrides = list(args.set or [])
+    if args.model and args.recipe:
+        overrides.append(f"model={args.model}")
+    for i in range(len(recipe.phases)):
+        if args.epochs is not None:
+            overrides.append(f"phases.{i}.epochs={args.epochs}")
+        if args.lr is not None:
+            scale = recipe.phases[i].optimizer["lr"] / recipe.phases[0].optimizer["lr"]
+            overrides.append(f"phases.{i}.optimizer.lr={args.lr * scale}")
+    if args.batch_size is not None:
+        overrides.append(f"batch_size={args.batch_size}")
+    if args.pretrained is not None:
+        overrides.append(f"pretrained={args.pretrained}")
+    if args.weights is not None:
+        overrides.append(f"weights={json.dumps(str(args.weights))}")
+    return apply_overrides(recipe, overrides) if overrides else recipe
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from letterbench.training.run import train
+
+    if args.resume:
+        if args.out is None:
+            raise LetterbenchError("--resume needs the run directory: letterbench train --resume --out DIR")
+        recipe = None
+    else:
+        recipe = resolve_recipe(args)
+    out = args.out or Path("runs") / recipe.name.replace(":", "-")
+    try:
+        train(
+            recipe,
+            out,
+            args.data_dir,
+            args.split,
+            args.seed,
+            args.device,
+            args.resume,
+            args.train_per_class,
+            progress=not args.quiet,
+            compile=args.compile,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"letterbench: interrupted; {out} keeps its last finished epoch. "
+            f"Continue with: letterbench train --resume --out {out}",
+            file=sys.stderr,
+        )
+        return 130
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"finished: {out}")
+    return 0
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override any recipe value, e.g. --set phases.0.epochs=3 --set augment.flip=true",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs of every phase")
+    parser.add_argument(
+        "--lr", type=float, help="learning rate of the first phase (later phases keep their ratio)"
+    )
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument(
+        "--pretrained",
+        choices=["true", "false", "auto"],
+        help="ImageNet weights: true (or fail), false, auto (fall back to random, recorded)",
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="initial weights from a local file (safetensors or state dict)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _build_train(sub: argparse._SubParsersAction) -> None:
+    from letterbench.data.emnist import SPLITS
+
+    train = sub.add_parser("train", help="train one model with its recipe (resumable; works under torchrun)")
+    train.add_argument("--model", help="resnet18, densenet121, xception or timm:<name>")
+    train.add_argument("--recipe", help="a recipe TOML file (see src/letterbench/recipes/)")
+    train.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    train.add_argument("--split", choices=list(SPLITS), default="letters")
+    train.add_argument(
+        "--train-per-class", type=int, help="train on a stratified subset of N images per class"
+    )
+    _add_data_dir(train)
+    _add_recipe_options(train)
+    train.set_defaults(func=cmd_train)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -118,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _build_data(sub)
     _build_models(sub)
+    _build_train(sub)
     for builder in _EXTRA_BUILDERS:
         builder(sub)
     return parser

@@ -1,0 +1,61 @@
+"""Batched preprocessing on the training device: augment, resize, channel-replicate, normalise.
+
+One ``affine_grid`` + ``grid_sample`` does augmentation (rotation, zoom, shift, flip) and the
+resize to the model's input size at once, for a whole batch, on whatever device holds it.
+Evaluation goes through the same sampling with the identity transform, so train-time and
+test-time resizing are the same operation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from letterbench.models import InputSpec
+
+
+def random_affine(
+    n: int, augment: dict, generator: torch.Generator | None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """``n`` random 2x3 affine matrices (output -> input coordinates), drawn on the CPU so a seed
+    gives the same augmentation on any device."""
+    u = torch.rand(n, 5, generator=generator) * 2 - 1  # uniform in [-1, 1)
+    angle = u[:, 0] * math.radians(float(augment.get("rotate", 0.0)))
+    scale = 1 + u[:, 1] * float(augment.get("zoom", 0.0))
+    shift = u[:, 2:4] * 2 * float(augment.get("shift", 0.0))  # grid coordinates span 2
+    flip = torch.where(u[:, 4] < 0, -1.0, 1.0) if augment.get("flip") else torch.ones(n)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+    )
+    return theta.to(device)
+
+
+def prepare_batch(
+    images: torch.Tensor,
+    spec: InputSpec,
+    augment: dict | None = None,
+    generator: torch.Generator | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """uint8 (B, 28, 28) -> float (B, C, S, S) normalised as ``spec`` says, optionally augmented."""
+    x = images.unsqueeze(1).float().div_(255.0)
+    n, size = x.shape[0], spec.size
+    active = augment and any(float(augment.get(k, 0) or 0) for k in ("rotate", "zoom", "shift", "flip"))
+    if active or x.shape[-1] != size:
+        if active:
+            theta = random_affine(n, augment, generator, x.device)
+        else:
+            theta = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=x.device).expand(n, 2, 3)
+        # Zero padding: EMNIST's background is 0, so shifted-in borders are background too.
+        x = F.grid_sample(
+            x, F.affine_grid(theta, [n, 1, size, size], align_corners=False), align_corners=False
+        )
+    if spec.channels > 1:
+        x = x.expand(-1, spec.channels, -1, -1)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, -1, 1, 1)
+    x = (x - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -1,0 +1,352 @@
+"""The training engine: learning, resume after a kill, stopping rules, phases, DDP, clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from letterbench.cli import main
+from letterbench.data.emnist import load_emnist
+from letterbench.errors import TrainingError
+from letterbench.models import create_model, layer_units, set_trainable
+from letterbench.training.checkpoint import load_checkpoint
+from letterbench.training.engine import TrainData, Trainer
+from letterbench.training.recipes import apply_overrides, load_recipe
+from letterbench.training.run import make_split
+from letterbench.transforms import prepare_batch
+
+FAST = ["--model", "timm:resnet10t", "--quiet", "--train-per-class", "12", "--set", "val_fraction=0.25"]
+
+
+def tiny_train_data(data_dir: Path, per_class: int = 4, seed: int = 0) -> TrainData:
+    data = load_emnist(data_dir)
+    split = make_split(data, 0.25, seed, per_class)
+    return TrainData(
+        data.train_images[split.train],
+        data.train_labels[split.train],
+        data.train_images[split.val],
+        data.train_labels[split.val],
+    )
+
+
+def cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "xception", "timm:resnet10t"])
+def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
+    data = tiny_train_data(tiny_letters, per_class=4)
+    torch.manual_seed(0)
+    model = create_model(name)
+    recipe = apply_overrides(
+        load_recipe("resnet18"),
+        [
+            f"model={name}",
+            "batch_size=26",
+            "augment.rotate=0",
+            "augment.zoom=0",
+            "augment.shift=0",
+            "phases.0.optimizer.name=adam",
+            "phases.0.optimizer.lr=0.001",
+            "phases.0.schedule.name=constant",
+        ],
+    )
+    trainer = Trainer(recipe, model, data, tmp_path, seed=0, device=torch.device("cpu"), progress=False)
+    trainer._start_phase(0)
+    x = prepare_batch(data.train_images, model.spec)
+
+    def batch_loss() -> float:  # training-mode loss (batch statistics, fixed dropout masks)
+        torch.manual_seed(123)
+        model.train()
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(model(x), data.train_labels).item()
+
+    before = batch_loss()
+    for _ in range(3):
+        trainer.train_epoch(recipe.phases[0])
+    assert batch_loss() < 0.9 * before
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_letters, tmp_path):
+    common = [*FAST, "--data-dir", tiny_letters, "--epochs", "4"]
+    assert cli("train", *common, "--out", tmp_path / "straight") == 0
+
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "letterbench.cli", "train", *map(str, common), "--out", str(run)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if json.loads((run / "progress.json").read_text())["epochs_done"] >= 2:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = load_checkpoint(run / "checkpoints" / "last.pt")["trainer"]["global_epoch"]
+    assert 2 <= done  # killed mid-run (or, at worst, just after it finished)
+    assert cli("train", "--resume", "--out", run, "--quiet") == 0
+
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert a["trainer"]["global_epoch"] == b["trainer"]["global_epoch"] == 4
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    assert [h["val_loss"] for h in a["trainer"]["history"]] == [
+        h["val_loss"] for h in b["trainer"]["history"]
+    ]
+
+
+def test_interrupt_exits_cleanly_with_resume_advice(tiny_letters, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "letterbench.cli",
+            "train",
+            *map(str, FAST),
+            "--data-dir",
+            str(tiny_letters),
+            "--epochs",
+            "30",
+            "--out",
+            str(run),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (run / "progress.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "letterbench train --resume --out" in err and "Traceback" not in err
+    assert json.loads((run / "progress.json").read_text())["status"] == "interrupted"
+
+
+def test_early_stopping_and_plateau_fire(tiny_letters, tmp_path):
+    # threshold/min_delta of 1000%: no epoch after the first counts as an improvement.
+    assert (
+        cli(
+            "train",
+            *FAST,
+            "--data-dir",
+            tiny_letters,
+            "--out",
+            tmp_path / "r",
+            "--epochs",
+            "10",
+            "--set",
+            'phases.0.schedule={"name": "plateau", "factor": 0.5, "patience": 1, "threshold": 10}',
+            "--set",
+            'phases.0.early_stopping={"patience": 2, "min_delta": 1000}',
+        )
+        == 0
+    )
+    history = json.loads((tmp_path / "r" / "progress.json").read_text())["history"]
+    assert len(history) == 3 and history[-1]["early_stop"]
+    lrs = [h["lr"] for h in history]
+    assert lrs[1] == lrs[0] and lrs[2] == pytest.approx(lrs[0] * 0.5)
+
+
+def test_xception_phases_train_exactly_the_intended_parameters(tiny_letters, tmp_path):
+    torch.manual_seed(0)
+    torch.save(create_model("xception").state_dict(), tmp_path / "pretend-pretrained.pth")
+    run = tmp_path / "x"
+    assert (
+        cli(
+            "train",
+            "--model",
+            "xception",
+            "--weights",
+            tmp_path / "pretend-pretrained.pth",
+            "--quiet",
+            "--data-dir",
+            tiny_letters,
+            "--train-per-class",
+            "4",
+            "--out",
+            run,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "26",
+            "--set",
+            "val_fraction=0.25",
+        )
+        == 0
+    )
+    start = torch.load(tmp_path / "pretend-pretrained.pth", weights_only=True)
+    phase1 = load_checkpoint(run / "checkpoints" / "best-initial.pt")["model"]
+    phase2 = load_checkpoint(run / "checkpoints" / "best-fine-tune.pt")["model"]
+    model = create_model("xception")
+    set_trainable(model, "last:12")
+    last12 = {f"base.{n}." for n, _ in layer_units(model.base)[-12:]}
+    params = {n for n, _ in model.named_parameters()}
+
+    def changed(a, b):
+        return {k for k in a if not torch.equal(a[k], b[k])}
+
+    head = {n for n in params if n.startswith("head.")}
+    assert changed(start, phase1) == head  # weights and frozen-BN statistics stay put
+    in_last12 = {k for k in phase2 if any(k.startswith(prefix) for prefix in last12)}
+    assert changed(phase1, phase2) & params == head | (in_last12 & params)
+    assert changed(phase1, phase2) - params <= in_last12  # only trained BNs update running stats
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["substituted_phases"] == []
+    history = json.loads((run / "progress.json").read_text())["history"]
+    assert [h["phase"] for h in history] == ["initial", "fine-tune"]
+    assert [h["trainable"] for h in history] == ["head", "last:12"]
+
+
+def test_without_pretrained_weights_frozen_phases_train_everything(tiny_letters, tmp_path):
+    run = tmp_path / "x"
+    assert (
+        cli(
+            "train",
+            "--model",
+            "xception",
+            "--pretrained",
+            "false",
+            "--quiet",
+            "--data-dir",
+            tiny_letters,
+            "--train-per-class",
+            "2",
+            "--out",
+            run,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "26",
+            "--set",
+            "val_fraction=0.5",
+        )
+        == 0
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["substituted_phases"] == ["initial", "fine-tune"]
+    assert "trained the whole network" in config["model"]["notes"][-1]
+    history = json.loads((run / "progress.json").read_text())["history"]
+    assert [h["trainable"] for h in history] == ["all", "all"]
+
+
+def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "letterbench.cli",
+            "train",
+            *map(str, FAST),
+            "--data-dir",
+            str(tiny_letters),
+            "--epochs",
+            "2",
+            "--out",
+            str(run),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["device"]["world_size"] == 2
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    # One process, same weights, same validation images: the reduced metrics must agree.
+    data = tiny_train_data(tiny_letters, per_class=12)
+    model = create_model("timm:resnet10t")
+    model.load_state_dict(ckpt["model"])
+    recipe = load_recipe("resnet18")
+    single = Trainer(recipe, model, data, tmp_path, 0, torch.device("cpu"), progress=False)
+    stats = single.evaluate(data.val_images, data.val_labels)
+    last = ckpt["trainer"]["history"][-1]
+    assert stats.count == len(data.val_labels)
+    assert stats.loss == pytest.approx(last["val_loss"], rel=1e-5)
+    assert stats.accuracy == pytest.approx(last["val_acc"])
+
+
+def test_existing_run_dir_is_not_overwritten(tiny_letters, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert cli("train", *FAST, "--data-dir", tiny_letters, "--out", run, "--epochs", "1") == 0
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    assert cli("train", *FAST, "--data-dir", tiny_letters, "--out", run, "--epochs", "1") == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--resume" in err
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_corrupt_checkpoint_gives_clear_error(tiny_letters, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert cli("train", *FAST, "--data-dir", tiny_letters, "--out", run, "--epochs", "3") == 0
+    (run / "progress.json").write_text(json.dumps({"status": "interrupted"}))
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:5000])
+    assert cli("train", "--resume", "--out", run, "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "corrupt or truncated" in err and err.count("\n") == 1
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_letters, tmp_path):
+    data = tiny_train_data(tiny_letters, per_class=8)
+    recipe = apply_overrides(
+        load_recipe("resnet18"),
+        ["model=timm:resnet10t", "phases.0.epochs=5", "phases.0.schedule.name=constant"],
+    )
+
+    def diverge(trainer):  # after the first good epoch, an absurd learning rate
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = 1e30
+
+    trainer = Trainer(
+        recipe,
+        create_model("timm:resnet10t"),
+        data,
+        tmp_path,
+        0,
+        torch.device("cpu"),
+        progress=False,
+        on_epoch_end=diverge,
+    )
+    with pytest.raises(TrainingError, match="non-finite"):
+        trainer.fit()
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["trainer"]["global_epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in kept["model"].values() if t.is_floating_point())
+
+
+def test_bad_options_are_refused(tiny_letters, capsys):
+    assert cli("train", "--model", "resnet18", "--set", "phases.0.epochs=0", "--data-dir", tiny_letters) == 1
+    assert "epochs must be an integer >= 1" in capsys.readouterr().err
+    assert cli("train", "--model", "resnet18", "--set", "nonsense=1") == 1
+    assert "unknown key" in capsys.readouterr().err
+    assert cli("train", "--model", "nosuchnet") == 1
+    assert cli("train", "--resume") == 1
