@@ -18,6 +18,14 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# This workplace keeps a (partial) EMNIST copy beside the checkout; use it unless told otherwise.
+SHARED_DATA := $(wildcard ../shared/data/emnist/emnist-letters-train-images-idx3-ubyte.gz)
+ifeq ($(origin LETTERBENCH_DATA),undefined)
+ifneq ($(SHARED_DATA),)
+export LETTERBENCH_DATA := $(abspath ../shared/data/emnist)
+endif
+endif
+
 run: $(VENV)/.base
 	$(VENV)/bin/letterbench run $(ARGS)
 

@@ -221,6 +221,213 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train)
 
 
+# ---------------------------------------------------------------- evaluate, report
+
+
+def print_run_summary(result: dict) -> None:
+    from letterbench.reporting.tables import format_table, human
+
+    rows = []
+    for stage in result["stages"]:
+        m = stage["metrics"]
+        rows.append(
+            [
+                stage["label"],
+                f"{m['accuracy']:.2%}",
+                f"{m['top3_accuracy']:.2%}",
+                f"{m['f1_macro']:.2%}",
+                f"{m['roc_auc_macro']:.4f}" if m["roc_auc_macro"] is not None else "n/a",
+                f"{m['test_images']:,}",
+            ]
+        )
+    print(format_table(["model", "accuracy", "top-3", "F1 macro", "AUC macro", "test images"], rows))
+    cost = result["cost"]
+    print(
+        f"cost: {human(cost['parameters'])} parameters, {human(cost['flops_per_image'])}FLOPs/image, "
+        f"training {cost['train_time_s']['total'] / 60:.1f} min, "
+        + (
+            f"inference {cost['inference_images_per_s']:,.0f} img/s, latency {cost['latency_ms']:.1f} ms"
+            if "latency_ms" in cost
+            else "speed not measured"
+        )
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from letterbench.evaluation import evaluate_run
+
+    result = evaluate_run(
+        args.run_dir, args.data_dir, args.device, plots=not args.no_plots, test_per_class=args.test_per_class
+    )
+    print_run_summary(result)
+    print(f"wrote {args.run_dir / 'metrics.json'}, predictions and plots")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from letterbench.reporting.report import build_report
+
+    summary = build_report(args.run_dirs, args.out)
+    print(summary["table"])
+    print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
+    print(f"report: {(args.out / 'report.html').resolve()}")
+    return 0
+
+
+def _build_evaluate(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser(
+        "evaluate", help="test-set metrics, predictions, cost and plots for a trained run"
+    )
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--no-plots", action="store_true")
+    evaluate.add_argument(
+        "--test-per-class", type=int, help="evaluate on a stratified test subset (said so in the report)"
+    )
+    _add_data_dir(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    report = sub.add_parser(
+        "report", help="compare evaluated runs: report.html, report.md, summary.json/.csv"
+    )
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("--out", type=Path, default=Path("report"))
+    report.set_defaults(func=cmd_report)
+
+
+# ---------------------------------------------------------------- run, predict
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from letterbench.study import run_study
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    try:
+        summary = run_study(
+            args.out, args.preset, models, args.data_dir, args.device, args.seed, progress=not args.quiet
+        )
+    except KeyboardInterrupt:
+        print(
+            f"letterbench: interrupted; run the same command again to resume the study in {args.out}",
+            file=sys.stderr,
+        )
+        return 130
+    print()
+    print(summary["table"])
+    print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
+    for warning in summary["warnings"]:
+        print(f"note: {warning}")
+    print(f"report: {(args.out / 'report' / 'report.html').resolve()}")
+    return 0
+
+
+def _study_runs(run: Path) -> dict[str, Path]:
+    """Finished runs by model name: a study directory's runs/*, or one run directory itself."""
+    from letterbench.training.run import read_config
+
+    if (run / "config.json").exists():
+        return {read_config(run)["model"]["name"]: run}
+    runs = {}
+    for child in sorted((run / "runs").glob("*")) if (run / "runs").is_dir() else []:
+        if (child / "config.json").exists():
+            runs[read_config(child)["model"]["name"]] = child
+    if not runs:
+        raise LetterbenchError(
+            f"{run}: neither a run directory nor a study directory with runs/; "
+            "train one with `letterbench train` or `letterbench run`"
+        )
+    return runs
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from letterbench.evaluation import predict_probs
+    from letterbench.fsutil import atomic_save
+    from letterbench.predict import prepare_file, top_k
+    from letterbench.training.run import load_trained_model
+
+    runs = _study_runs(args.run)
+    if args.ensemble:
+        chosen = list(runs)
+    elif args.model:
+        if args.model not in runs:
+            raise LetterbenchError(f"{args.run} has no run of {args.model}; it has {', '.join(runs)}")
+        chosen = [args.model]
+    elif len(runs) == 1:
+        chosen = list(runs)
+    else:
+        raise LetterbenchError(
+            f"{args.run} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble"
+        )
+    loaded = [load_trained_model(runs[name]) for name in chosen]
+    class_names = loaded[0][1]
+    if any(names != class_names for _, names in loaded):
+        raise LetterbenchError(
+            "the chosen models were trained on different classes; they cannot be ensembled"
+        )
+    prepared = [prepare_file(Path(p)) for p in args.images]
+    good = [p for p in prepared if p.image is not None]
+    probs = None
+    if good:
+        batch = torch.from_numpy(np.stack([p.image for p in good]))
+        probs = torch.stack(
+            [
+                predict_probs(model, batch, args.device if args.device != "auto" else "cpu")
+                for model, _ in loaded
+            ]
+        ).mean(0)
+    records, row = [], 0
+    for item in prepared:
+        if item.image is None:
+            records.append({"file": str(item.path), "error": item.error})
+            print(f"{item.path}: error: {item.error}", file=sys.stderr)
+            continue
+        top = top_k(probs[row], class_names)
+        row += 1
+        records.append({"file": str(item.path), "top3": [{"letter": c, "probability": p} for c, p in top]})
+        if args.show_input:
+            from PIL import Image
+
+            target = args.show_input / f"{item.path.stem}.input.png"
+            atomic_save(target, lambda f, img=item.image: Image.fromarray(img).save(f, format="PNG"))
+        if not args.json:
+            print(f"{item.path}: " + "  ".join(f"{c} {p:6.1%}" for c, p in top))
+    if args.json:
+        print(json.dumps({"models": chosen, "predictions": records}, indent=2))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def _build_run(sub: argparse._SubParsersAction) -> None:
+    from letterbench.study import PRESETS
+
+    run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
+    run.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="smoke (seconds), quick (CPU, < 20 min), paper (full recipes; GPU). "
+        "Default: paper with a GPU, else quick",
+    )
+    run.add_argument("--models", help="comma-separated (default resnet18,densenet121,xception)")
+    run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
+    run.add_argument("--device", default="auto")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--quiet", action="store_true")
+    _add_data_dir(run)
+    run.set_defaults(func=cmd_run)
+
+    predict = sub.add_parser("predict", help="classify images of single handwritten letters")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predict.add_argument("--run", type=Path, required=True, help="a run directory, or a study directory")
+    predict.add_argument("--model", help="which model of a study directory")
+    predict.add_argument("--ensemble", action="store_true", help="average every finished model of the study")
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(func=cmd_predict)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -234,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     _build_data(sub)
     _build_models(sub)
     _build_train(sub)
+    _build_evaluate(sub)
+    _build_run(sub)
     for builder in _EXTRA_BUILDERS:
         builder(sub)
     return parser

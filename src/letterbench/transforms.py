@@ -38,9 +38,13 @@ def prepare_batch(
     spec: InputSpec,
     augment: dict | None = None,
     generator: torch.Generator | None = None,
-    channels_last: bool = False,
+    channels_last: bool = True,
 ) -> torch.Tensor:
-    """uint8 (B, 28, 28) -> float (B, C, S, S) normalised as ``spec`` says, optionally augmented."""
+    """uint8 (B, 28, 28) -> float (B, C, S, S) normalised as ``spec`` says, optionally augmented.
+
+    Channels-last by default: convolutions run faster in that layout on CPUs (oneDNN) and on
+    GPUs (tensor cores), and every model here is converted to it (``to_channels_last``).
+    """
     x = images.unsqueeze(1).float().div_(255.0)
     n, size = x.shape[0], spec.size
     active = augment and any(float(augment.get(k, 0) or 0) for k in ("rotate", "zoom", "shift", "flip"))
@@ -59,3 +63,7 @@ def prepare_batch(
     std = torch.tensor(spec.std, device=x.device).view(1, -1, 1, 1)
     x = (x - mean) / std
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    return model.to(memory_format=torch.channels_last)

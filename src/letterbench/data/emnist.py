@@ -275,7 +275,10 @@ def stratified_split(
             indices, test_size=val_fraction, stratify=labels.numpy(), random_state=seed
         )
     except ValueError as exc:
-        raise DataError(f"cannot make a stratified validation split of {len(labels)} images: {exc}") from None
+        raise DataError(
+            f"cannot make a stratified validation split of {len(labels)} images ({exc}); "
+            "train on more images per class or raise the validation fraction (--set val_fraction=0.3)"
+        ) from None
     return torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(val_idx))
 
 

@@ -30,7 +30,7 @@ from letterbench.models import LetterModel, set_trainable
 from letterbench.training.checkpoint import load_checkpoint, save_checkpoint
 from letterbench.training.distributed import DistInfo, all_reduce_sum
 from letterbench.training.recipes import Phase, Recipe
-from letterbench.transforms import prepare_batch
+from letterbench.transforms import prepare_batch, to_channels_last
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TrainerState:
     best_val_loss: float = math.inf
     history: list[dict[str, Any]] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
+    peak_memory: dict[str, Any] = field(default_factory=dict)  # {"bytes": int, "kind": str}
 
 
 def build_optimizer(phase: Phase, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -129,8 +130,7 @@ class Trainer:
         self.compile = compile
         self.cuda = device.type == "cuda"
         self.on_epoch_end = on_epoch_end
-        if self.cuda:
-            self.model.to(memory_format=torch.channels_last)
+        to_channels_last(self.model)
         self.state = TrainerState()
         self.ckpt_dir = run_dir / "checkpoints"
         self._phase_trainables = self._effective_trainables()
@@ -196,9 +196,7 @@ class Trainer:
         start = time.perf_counter()
         for step in range(steps):
             idx = order[step * bs : (step + 1) * bs].to(self.device)
-            x = prepare_batch(
-                self.data.train_images[idx], self.model.spec, self.recipe.augment, gen, self.cuda
-            )
+            x = prepare_batch(self.data.train_images[idx], self.model.spec, self.recipe.augment, gen)
             y = self.data.train_labels[idx]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
                 logits = self.net(x)
@@ -244,7 +242,7 @@ class Trainer:
         sums = torch.zeros(3, device=self.device, dtype=torch.float64)
         for start in range(0, len(idx), batch_size):
             batch = idx[start : start + batch_size]
-            x = prepare_batch(images[batch], self.model.spec, channels_last=self.cuda)
+            x = prepare_batch(images[batch], self.model.spec)
             y = labels[batch]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
                 logits = self.model(x).float()
@@ -377,6 +375,7 @@ class Trainer:
         s.epoch_in_phase += 1
         s.global_epoch += 1
         s.phase_times[phase.name] = s.phase_times.get(phase.name, 0.0) + train_time
+        s.peak_memory = peak_memory(self.device, s.peak_memory)
         s.history.append(
             {
                 "phase": phase.name,
@@ -417,6 +416,22 @@ class Trainer:
             )
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
+
+
+def peak_memory(device: torch.device, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Peak memory so far: CUDA's peak allocated bytes on a GPU, else this process's peak RSS."""
+    if device.type == "cuda":
+        now = {"bytes": int(torch.cuda.max_memory_allocated(device)), "kind": "cuda peak allocated"}
+    else:
+        import resource
+
+        now = {
+            "bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+            "kind": "process peak RSS",
+        }
+    if previous and previous.get("kind") == now["kind"]:
+        now["bytes"] = max(now["bytes"], int(previous["bytes"]))
+    return now
 
 
 def _raise_interrupt(signum, frame):

@@ -198,3 +198,27 @@ def _train(
         )
     trainer.fit(resume=resume)
     return out
+
+
+def final_checkpoint(run_dir: Path) -> Path:
+    """The best checkpoint of a finished run's last phase (the fine-tuned model, where there is one)."""
+    config = read_config(run_dir)
+    if run_status(run_dir) != "finished":
+        raise TrainingError(
+            f"{run_dir}: no finished model (training {run_status(run_dir)}); "
+            f"finish it with `letterbench train --resume --out {run_dir}`"
+        )
+    last_phase = config["recipe"]["phases"][-1]["name"]
+    return run_dir / "checkpoints" / f"best-{last_phase}.pt"
+
+
+def load_trained_model(run_dir: Path):
+    """(model in eval mode, class names) of a finished run."""
+    from letterbench.training.checkpoint import load_checkpoint
+
+    config = read_config(run_dir)
+    path = final_checkpoint(run_dir)
+    class_names = config["data"]["class_names"]
+    model = create_model(config["model"]["name"], len(class_names), dropout=config["recipe"].get("dropout"))
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model.eval(), class_names

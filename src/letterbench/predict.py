@@ -1,0 +1,85 @@
+"""Predictions on a user's own images of single handwritten letters.
+
+Preprocessing follows how EMNIST was made from NIST's scans (Cohen et al., 2017): ink made
+white on black, a light Gaussian blur, the letter cropped to its bounding box, centred in a
+square frame that keeps its aspect ratio, a 2-pixel margin, and a resize to 28x28.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from letterbench.errors import LetterbenchError
+
+INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
+MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter
+
+
+@dataclass
+class Prepared:
+    path: Path
+    image: np.ndarray | None  # uint8 28x28, ink bright on black, upright
+    error: str | None = None
+
+
+def _to_gray(img: Image.Image) -> np.ndarray:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent = paper
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def emnist_like(gray: np.ndarray) -> np.ndarray:
+    """A grayscale image (0..1, any size, either polarity) -> uint8 28x28 as EMNIST draws letters."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:  # dark ink on light paper: make the ink bright
+        gray = 1.0 - gray
+        border = 1.0 - border
+    background = float(np.median(border))
+    ink = np.clip(gray - background, 0, None)
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise LetterbenchError("the image is blank (no ink found)")
+    ink /= contrast
+    rows, cols = np.nonzero(ink > INK_THRESHOLD)
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    side = max(crop.shape)
+    square = np.zeros((side, side), np.float32)
+    top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
+    img = Image.fromarray((square * 255).astype(np.uint8))
+    img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, side / 64)))  # EMNIST's sigma-1 blur at 128 px
+    img = img.resize((24, 24), Image.Resampling.LANCZOS)
+    out = np.zeros((28, 28), np.float32)
+    out[2:26, 2:26] = np.asarray(img, dtype=np.float32)
+    peak = out.max()
+    return (out * (255.0 / peak)).clip(0, 255).astype(np.uint8) if peak > 0 else out.astype(np.uint8)
+
+
+def prepare_file(path: Path) -> Prepared:
+    try:
+        with Image.open(path) as img:
+            img.load()
+            gray = _to_gray(img)
+    except FileNotFoundError:
+        return Prepared(path, None, "no such file")
+    except UnidentifiedImageError:
+        return Prepared(path, None, "not an image PIL can read")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return Prepared(path, None, f"unreadable image ({exc})")
+    try:
+        return Prepared(path, emnist_like(gray))
+    except LetterbenchError as exc:
+        return Prepared(path, None, str(exc))
+
+
+def top_k(probs: torch.Tensor, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
+    values, indices = probs.topk(min(k, len(class_names)))
+    return [(class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]

@@ -1,0 +1,165 @@
+"""PNG plots of one evaluated run: learning curves, confusion matrix, ROC curves, misclassified images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, roc_curve  # noqa: E402
+from sklearn.preprocessing import label_binarize  # noqa: E402
+
+from letterbench.fsutil import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_curves(history: list[dict[str, Any]], title: str, path: Path) -> None:
+    """Accuracy and loss, train and validation, per epoch; later phases (fine-tuning) shaded and named."""
+    epochs = [h["global_epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, name in ((axes[0], "acc", "accuracy"), (axes[1], "loss", "loss")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", ms=3, label=f"train {name}")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", ms=3, label=f"validation {name}")
+        phases = list(dict.fromkeys(h["phase"] for h in history))
+        for phase in phases[1:]:
+            first = min(h["global_epoch"] for h in history if h["phase"] == phase)
+            last = max(h["global_epoch"] for h in history if h["phase"] == phase)
+            ax.axvspan(first - 0.5, last + 0.5, color="orange", alpha=0.12)
+            ax.axvline(first - 0.5, color="orange", ls="--", lw=1)
+            ax.text(
+                first - 0.4,
+                0.98,
+                phase,
+                transform=ax.get_xaxis_transform(),
+                va="top",
+                fontsize=9,
+                color="darkorange",
+            )
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_confusion(cm: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(0.38 * n + 2, 0.38 * n + 1.5))
+    matrix = np.array(cm)
+    display = ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(
+        ax=ax, cmap="Blues", colorbar=False, values_format="d", text_kw={"fontsize": 6 if n > 15 else 9}
+    )
+    for text, value in zip(display.text_.flat, matrix.flat, strict=True):
+        if value == 0:
+            text.set_text("")  # blank zeros so the mistakes stand out
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def plot_roc(
+    probs: np.ndarray, labels: np.ndarray, class_names: list[str], stage: dict[str, Any], path: Path
+) -> None:
+    """Per-class ROC curves (thin), the micro average and the macro average (mean TPR over classes)."""
+    onehot = label_binarize(labels, classes=np.arange(len(class_names)))
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    grid = np.linspace(0, 1, 201)
+    tprs = []
+    for c in range(len(class_names)):
+        if 0 < onehot[:, c].sum() < len(labels):
+            fpr, tpr, _ = roc_curve(onehot[:, c], probs[:, c])
+            ax.plot(fpr, tpr, lw=0.6, alpha=0.35, color="gray")
+            tprs.append(np.interp(grid, fpr, tpr))
+    fpr, tpr, _ = roc_curve(onehot.ravel(), probs.ravel())
+    m = stage["metrics"]
+    ax.plot(fpr, tpr, lw=2, label=f"micro average (AUC {m['roc_auc_micro']:.4f})")
+    if tprs:
+        ax.plot(grid, np.mean(tprs, 0), lw=2, ls="--", label=f"macro average (AUC {m['roc_auc_macro']:.4f})")
+    ax.plot([0, 1], [0, 1], ":", color="black", lw=0.8)
+    ax.plot([], [], lw=0.6, color="gray", label="each class")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC, {stage['label']}")
+    ax.legend(loc="lower right")
+    if m["roc_auc_micro"] > 0.95:
+        # Good curves hug the top-left corner; an inset in the empty lower right magnifies it.
+        inset = ax.inset_axes([0.38, 0.3, 0.57, 0.4])
+        inset.plot(fpr, tpr, lw=1.5)
+        if tprs:
+            inset.plot(grid, np.mean(tprs, 0), lw=1.5, ls="--")
+        inset.set_xlim(0, 0.1)
+        inset.set_ylim(0.8, 1.0)
+        inset.set_title("top-left corner", fontsize=8)
+        inset.tick_params(labelsize=7)
+        inset.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_errors(
+    images: np.ndarray,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    title: str,
+    path: Path,
+    rows: int = 5,
+    cols: int = 10,
+) -> None:
+    """The most confident mistakes, upright, captioned true -> predicted (confidence)."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != labels)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][: rows * cols]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.15, rows * 1.35))
+    for ax, i in zip(axes.flat, list(wrong) + [None] * (rows * cols - len(wrong)), strict=True):
+        ax.axis("off")
+        if i is not None:
+            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
+            ax.set_title(
+                f"{class_names[labels[i]]}→{class_names[pred[i]]} {probs[i, pred[i]]:.0%}", fontsize=8
+            )
+    fig.suptitle(
+        f"{title}: most confident mistakes (true→predicted), {len(np.flatnonzero(pred != labels))} in all"
+    )
+    _save(fig, path)
+
+
+def plot_run(
+    run_dir: Path, result: dict[str, Any], history: list[dict[str, Any]], test_images: np.ndarray
+) -> dict[str, str]:
+    """All plots of an evaluated run, for its last (headline) stage; returns file names by kind."""
+    from letterbench.evaluation import load_predictions
+
+    stage = result["stages"][-1]
+    label = result["run"]["label"]
+    names = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
+    plot_curves(history, f"{label}: learning curves", run_dir / names["curves"])
+    plot_confusion(
+        stage["confusion_matrix"],
+        result["class_names"],
+        f"Confusion matrix, {stage['label']}",
+        run_dir / names["confusion"],
+    )
+    probs, labels = load_predictions(run_dir, stage)
+    plot_roc(probs, labels, result["class_names"], stage, run_dir / names["roc"])
+    plot_errors(
+        test_images,
+        labels,
+        probs,
+        result["class_names"],
+        stage["label"],
+        run_dir / names["errors"],
+    )
+    return names

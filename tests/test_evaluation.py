@@ -1,0 +1,284 @@
+"""Evaluation metrics, the comparison report (rendered in headless Chromium), and its error cases."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from letterbench.cli import main
+from letterbench.errors import LetterbenchError
+from letterbench.evaluation import classification_metrics, overfitting
+from letterbench.reporting.report import build_report
+
+
+def test_metrics_on_hand_made_predictions():
+    names = ["a", "b", "c"]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array(
+        [
+            [0.8, 0.1, 0.1],  # a -> a
+            [0.3, 0.6, 0.1],  # a -> b
+            [0.1, 0.7, 0.2],  # b -> b
+            [0.2, 0.5, 0.3],  # b -> b
+            [0.1, 0.2, 0.7],  # c -> c
+            [0.5, 0.1, 0.4],  # c -> a
+        ]
+    )
+    result = classification_metrics(probs, labels, names)
+    m = result["metrics"]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["top3_accuracy"] == 1.0
+    # precision: a 1/2, b 2/3, c 1/1; recall: a 1/2, b 1, c 1/2
+    assert m["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert m["recall_macro"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    pred = probs.argmax(1)
+    assert m["f1_macro"] == pytest.approx(skm.f1_score(labels, pred, average="macro"))
+    assert m["f1_weighted"] == pytest.approx(skm.f1_score(labels, pred, average="weighted"))
+    onehot = np.eye(3)[labels]
+    assert m["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(onehot, probs, average="micro"))
+    assert m["roc_auc_macro"] == pytest.approx(
+        skm.roc_auc_score(labels, probs, multi_class="ovr", average="macro")
+    )
+    assert result["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert result["most_confused"] == [
+        {"true": "a", "predicted": "b", "count": 1},
+        {"true": "c", "predicted": "a", "count": 1},
+    ]
+    assert result["per_class"]["b"]["recall"] == 1.0 and result["per_class"]["c"]["support"] == 2
+
+
+def test_overfitting_numbers():
+    history = [
+        {
+            "phase": "p",
+            "global_epoch": 1,
+            "train_acc": 0.5,
+            "val_acc": 0.5,
+            "train_loss": 1.0,
+            "val_loss": 1.0,
+        },
+        {
+            "phase": "p",
+            "global_epoch": 2,
+            "train_acc": 0.9,
+            "val_acc": 0.8,
+            "train_loss": 0.3,
+            "val_loss": 0.5,
+        },
+        {
+            "phase": "p",
+            "global_epoch": 3,
+            "train_acc": 0.99,
+            "val_acc": 0.79,
+            "train_loss": 0.05,
+            "val_loss": 0.7,
+        },
+    ]
+    result = overfitting(history)
+    assert result["at_best"]["epoch"] == 2 and result["at_best"]["accuracy_gap"] == pytest.approx(0.1)
+    assert result["at_end"]["epoch"] == 3 and result["at_end"]["loss_gap"] == pytest.approx(0.65)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two tiny trained and evaluated runs: a one-phase ResNet-10 and a two-phase Xception."""
+    from conftest import synthetic_letters, write_emnist
+
+    root = tmp_path_factory.mktemp("eval")
+    data = write_emnist(root / "emnist", synthetic_letters(8, seed=1), synthetic_letters(3, seed=2))
+    common = ["--quiet", "--data-dir", str(data), "--train-per-class", "8", "--set", "val_fraction=0.25"]
+    assert (
+        main(["train", "--model", "timm:resnet10t", "--epochs", "3", "--out", str(root / "r10"), *common])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "xception",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--pretrained",
+                "false",
+                "--out",
+                str(root / "xc"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    for run in ("r10", "xc"):
+        assert main(["evaluate", str(root / run)]) == 0
+    return root
+
+
+def test_evaluate_writes_metrics_predictions_and_plots(two_runs):
+    result = json.loads((two_runs / "xc" / "metrics.json").read_text())
+    assert result["schema"] == "letterbench-metrics-1"
+    assert [s["label"] for s in result["stages"]] == ["Xception", "Xception fine-tune"]
+    for stage in result["stages"]:
+        with np.load(two_runs / "xc" / stage["predictions"]) as npz:
+            assert npz["probs"].shape == (78, 26) and np.allclose(npz["probs"].sum(1), 1, atol=1e-4)
+        assert set(stage["metrics"]) >= {
+            "accuracy",
+            "top3_accuracy",
+            "precision_macro",
+            "recall_macro",
+            "f1_macro",
+            "roc_auc_micro",
+            "roc_auc_macro",
+        }
+        assert len(stage["confusion_matrix"]) == 26 and "at_best" in stage["overfitting"]
+    cost = result["cost"]
+    assert cost["parameters"] == 21_994_050 and cost["flops_per_image"] > 1e9
+    assert cost["inference_images_per_s"] > 0 and cost["latency_ms"] > 0 and cost["peak_memory_bytes"] > 0
+    for name in result["plots"].values():
+        assert (two_runs / "xc" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Collector(html.parser.HTMLParser):
+    VOID = {"meta", "img", "br", "link", "hr", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.images, self.ids = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(two_runs / "r10"), str(two_runs / "xc"), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(page)
+    assert page.startswith("<!DOCTYPE html>") and not parser.errors and not parser.stack
+    assert {"comparison", "ranking", "pros-cons", "confused"} <= set(parser.ids)
+    assert len(parser.images) == 1 + 4 * 2 and all(
+        src.startswith("data:image/png;base64,") for src in parser.images
+    )
+    for text in (
+        "Recommendation:",
+        "Ensemble",
+        "Xception fine-tune",
+        "timm:resnet10t",
+        "Most accurate",
+        "Cheapest per point of accuracy",
+        "Least overfitting",
+        "FLOPs per image",
+        "Peak memory",
+        "stratified subset",
+        "trained the whole network",
+    ):
+        assert text in page, text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["columns"] == ["timm:resnet10t", "Xception", "Xception fine-tune", "Ensemble"]
+    csv_lines = (out / "summary.csv").read_text().splitlines()
+    assert (
+        csv_lines[0] == "metric,timm:resnet10t,Xception,Xception fine-tune,Ensemble" and len(csv_lines) > 15
+    )
+    md = (out / "report.md").read_text()
+    assert "| Accuracy |" in md and all(
+        (out / "img" / p).exists() for p in __import__("re").findall(r"img/([\w.-]+)", md)
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_report_renders_in_headless_chromium_with_no_missing_image(two_runs, tmp_path):
+    out = tmp_path / "report"
+    build_report([two_runs / "r10", two_runs / "xc"], out)
+    # A copy of the page with a probe that, once everything has loaded, lists broken images in the title.
+    probe = out / "probe.html"
+    probe.write_text(
+        (out / "report.html")
+        .read_text()
+        .replace(
+            "</body>",
+            (
+                "<script>window.addEventListener('load',()=>{const imgs=[...document.images];"
+                "document.title='images:'+imgs.length+' broken:'+imgs.filter(i=>!i.complete||i.naturalWidth===0).length"
+                "+' width:'+document.body.scrollWidth;});</script></body>"
+            ),
+        )
+    )
+    result = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=390,844",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "<title>images:9 broken:0" in result.stdout, result.stderr[-1000:]
+
+
+def test_ensemble_of_identical_runs_equals_the_single_run(two_runs, tmp_path):
+    shutil.copytree(two_runs / "r10", tmp_path / "copy")
+    summary = build_report([two_runs / "r10", tmp_path / "copy"], tmp_path / "rep")
+    rows = {row["key"]: row["values"] for row in summary["rows"]}
+    assert summary["columns"][-1] == "Ensemble"
+    for key in ("accuracy", "top3_accuracy", "f1_macro", "roc_auc_micro", "log_loss"):
+        assert rows[key][-1] == pytest.approx(rows[key][0], abs=1e-6), key
+
+
+def test_report_errors_are_clear(two_runs, tmp_path, capsys):
+    shutil.copytree(two_runs / "r10", tmp_path / "nopred")
+    (tmp_path / "nopred" / "metrics.json").unlink()
+    assert (
+        main(["report", str(two_runs / "r10"), str(tmp_path / "nopred"), "--out", str(tmp_path / "o")]) == 1
+    )
+    assert "has no predictions" in capsys.readouterr().err
+    shutil.copytree(two_runs / "r10", tmp_path / "other")
+    metrics = json.loads((tmp_path / "other" / "metrics.json").read_text())
+    metrics["class_names"] = [str(i) for i in range(10)]
+    (tmp_path / "other" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(LetterbenchError, match="only runs on the same split"):
+        build_report([two_runs / "r10", tmp_path / "other"], tmp_path / "o")
+    shutil.copytree(two_runs / "r10", tmp_path / "gone")
+    for f in (tmp_path / "gone").glob("predictions-*.npz"):
+        f.unlink()
+    with pytest.raises(LetterbenchError, match="predictions missing or unreadable"):
+        build_report([two_runs / "r10", tmp_path / "gone"], tmp_path / "o")
+
+
+def test_evaluate_refuses_unfinished_runs(two_runs, tmp_path, capsys):
+    shutil.copytree(two_runs / "r10", tmp_path / "r")
+    (tmp_path / "r" / "progress.json").write_text(json.dumps({"status": "interrupted"}))
+    assert main(["evaluate", str(tmp_path / "r")]) == 1
+    assert "has not finished" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 1

@@ -1,0 +1,265 @@
+"""`letterbench run` end to end on the real partial data, and `letterbench predict` on drawn letters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from letterbench.cli import main
+from letterbench.predict import emnist_like, prepare_file
+
+
+def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    args = ["run", "--preset", "smoke", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.splitlines()[0] == "preset smoke (as asked)"
+    assert "Accuracy" in first and "report:" in first and "PARTIAL" in first
+    for model in ("resnet18", "densenet121", "xception"):
+        assert json.loads((out / "runs" / model / "progress.json").read_text())["status"] == "finished"
+    page = (out / "report" / "report.html").read_text()
+    assert (
+        "ResNet-18" in page and "DenseNet-121" in page and "Xception fine-tune" in page and "Ensemble" in page
+    )
+    stamps = {
+        m: (out / "runs" / m / "checkpoints" / "last.pt").stat().st_mtime_ns for m in ("resnet18", "xception")
+    }
+
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert second.count("finished earlier, skipped") == 3
+    assert stamps == {m: (out / "runs" / m / "checkpoints" / "last.pt").stat().st_mtime_ns for m in stamps}
+
+
+def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    args = [
+        "run",
+        "--preset",
+        "smoke",
+        "--models",
+        "resnet18",
+        "--data-dir",
+        str(real_data_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    run = out / "runs" / "resnet18"
+    progress = json.loads((run / "progress.json").read_text())
+    progress["status"] = "interrupted"  # as if killed after its last checkpoint
+    (run / "progress.json").write_text(json.dumps(progress))
+    (run / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "resnet18: resuming" in capsys.readouterr().out
+    assert (run / "metrics.json").exists()
+
+
+def test_run_refuses_a_different_preset_on_the_same_out(real_data_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"preset": "quick", "seed": 0}))
+    assert main(["run", "--preset", "smoke", "--data-dir", str(real_data_dir), "--out", str(out)]) == 1
+    assert "holds a study with preset quick" in capsys.readouterr().err
+
+
+def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
+    import letterbench.study as study
+
+    monkeypatch.setattr(study, "ARCHIVE_URL", "http://127.0.0.1:9/gzip.zip")  # nothing listens: offline
+    monkeypatch.setattr("letterbench.data.fetch.time.sleep", lambda s: None)
+    assert (
+        main(
+            ["run", "--preset", "smoke", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "s")]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "could not be downloaded" in err and "letterbench data import" in err
+
+
+# ---------------------------------------------------------------- predict
+
+FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"]
+
+
+def _font(name: str, size: int):
+    try:
+        return ImageFont.truetype(name, size)
+    except OSError:
+        return ImageFont.load_default(size)
+
+
+def draw_letter(
+    letter: str,
+    font: str,
+    size: int = 200,
+    text_size: int = 120,
+    stroke: int = 0,
+    offset=(0, 0),
+    dark_on_light: bool = True,
+) -> Image.Image:
+    bg, fg = (255, 0) if dark_on_light else (0, 255)
+    img = Image.new("L", (size, size), bg)
+    draw = ImageDraw.Draw(img)
+    draw.text(
+        (size / 2 + offset[0], size / 2 + offset[1]),
+        letter,
+        fill=fg,
+        font=_font(font, text_size),
+        anchor="mm",
+        stroke_width=stroke,
+        stroke_fill=fg,
+    )
+    return img
+
+
+def test_preprocessing_matches_emnist_conventions():
+    img = draw_letter("l", FONTS[0], size=300, text_size=200, offset=(60, -40))
+    out = emnist_like(np.asarray(img, np.float32) / 255)
+    assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() == 255
+    assert out[:2].max() == 0 and out[-2:].max() == 0  # a 2-pixel margin
+    rows, cols = np.nonzero(out > 64)
+    assert rows.max() - rows.min() > 3 * (cols.max() - cols.min())  # tall stroke, aspect ratio kept
+    assert abs((cols.min() + cols.max()) / 2 - 13.5) < 2  # centred although drawn off-centre
+    inverted = emnist_like(1 - np.asarray(img, np.float32) / 255)
+    assert np.abs(inverted.astype(int) - out.astype(int)).max() <= 1  # light-on-dark gives the same
+
+
+@pytest.fixture(scope="module")
+def letter_model(tmp_path_factory):
+    """A ResNet-18 trained here on letters drawn in many fonts, sizes and strokes (EMNIST-style)."""
+    from conftest import write_emnist
+
+    root = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    images, labels = [], []
+    for k, letter in enumerate(letters):
+        for font in FONTS:
+            for _ in range(6):
+                img = draw_letter(
+                    letter,
+                    font,
+                    text_size=int(rng.integers(90, 150)),
+                    stroke=int(rng.integers(0, 5)),
+                    offset=tuple(rng.integers(-25, 25, 2)),
+                )
+                images.append(emnist_like(np.asarray(img, np.float32) / 255))
+                labels.append(k)
+    images, labels = np.stack(images), np.array(labels, np.uint8)
+    write_emnist(root / "data", (images, labels), (images[::6], labels[::6]))
+    run = root / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "resnet18",
+                "--quiet",
+                "--data-dir",
+                str(root / "data"),
+                "--out",
+                str(run),
+                "--epochs",
+                "8",
+                "--batch-size",
+                "64",
+                "--set",
+                "val_fraction=0.15",
+            ]
+        )
+        == 0
+    )
+    return run
+
+
+def test_predict_recognises_drawn_letters(letter_model, tmp_path, capsys):
+    cases = []
+    for i, letter in enumerate("abcdefghijklmnopqrstuvwxyz"):
+        font = FONTS[i % len(FONTS)]
+        img = draw_letter(
+            letter,
+            font,
+            size=240 + 20 * (i % 3),
+            text_size=100 + 10 * (i % 4),
+            stroke=i % 3,
+            offset=(15 * (i % 3) - 15, 10 - 10 * (i % 2)),
+            dark_on_light=i % 2 == 0,
+        )
+        path = tmp_path / f"{letter}.png"
+        (img.convert("RGB") if i % 3 == 0 else img).save(path)
+        cases.append((path, letter))
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(letter_model),
+                "--json",
+                "--show-input",
+                str(tmp_path / "seen"),
+                *[str(p) for p, _ in cases],
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    hits = sum(
+        r["top3"][0]["letter"] == letter for r, (_, letter) in zip(result["predictions"], cases, strict=True)
+    )
+    assert hits >= 20, f"only {hits}/26 drawn letters recognised"
+    assert all(abs(sum(t["probability"] for t in r["top3"])) <= 1.0 + 1e-6 for r in result["predictions"])
+    seen = Image.open(tmp_path / "seen" / "a.input.png")
+    assert seen.size == (28, 28)
+
+
+def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path, capsys):
+    good = tmp_path / "x.png"
+    draw_letter("x", FONTS[0]).save(good)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good.read_bytes()[:100])
+    code = main(
+        [
+            "predict",
+            "--run",
+            str(letter_model),
+            str(good),
+            str(blank),
+            str(text),
+            str(broken),
+            str(tmp_path / "missing.png"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith(f"{good}: ")
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 4
+    assert (
+        "blank" in errors[0]
+        and "not an image" in errors[1]
+        and "unreadable" in errors[2]
+        and "no such file" in errors[3]
+    )
+    assert prepare_file(blank).error == "the image is blank (no ink found)"
+
+
+def test_predict_needs_a_finished_model(letter_model, tmp_path, capsys):
+    shutil.copytree(letter_model, tmp_path / "run")
+    (tmp_path / "run" / "progress.json").write_text(json.dumps({"status": "interrupted"}))
+    image = tmp_path / "a.png"
+    draw_letter("a", FONTS[0]).save(image)
+    assert main(["predict", "--run", str(tmp_path / "run"), str(image)]) == 1
+    assert "no finished model" in capsys.readouterr().err
