@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import re
 import shutil
 import subprocess
 
@@ -199,7 +200,7 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
     )
     md = (out / "report.md").read_text()
     assert "| Accuracy |" in md and all(
-        (out / "img" / p).exists() for p in __import__("re").findall(r"img/([\w.-]+)", md)
+        (out / "img" / p).exists() for p in re.findall(r"\]\(img/([^)]+)\)", md)
     )
 
 

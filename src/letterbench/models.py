@@ -46,6 +46,10 @@ MODEL_NAMES = ("resnet18", "densenet121", "xception")
 class PretrainedUnavailable(WeightsError):
     """ImageNet weights were asked for and could not be had (offline, no cache)."""
 
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason  # the short cause, for notes: "offline", "not in the hub", ...
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -172,7 +176,8 @@ def _timm_base(arch: str, pretrained: bool, **kwargs) -> nn.Module:
     if not weights_cached_tag(arch) and host and not _reachable(host):
         raise PretrainedUnavailable(
             f"ImageNet weights for {arch} are not cached and {host} cannot be reached (offline?). "
-            + _HOW_TO_GET_WEIGHTS.format(arch=arch)
+            + _HOW_TO_GET_WEIGHTS.format(arch=arch),
+            reason=f"{arch}: not cached, {host} unreachable",
         )
     try:
         return timm.create_model(arch, pretrained=True, num_classes=0, **kwargs)
@@ -180,7 +185,8 @@ def _timm_base(arch: str, pretrained: bool, **kwargs) -> nn.Module:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise PretrainedUnavailable(
             f"ImageNet weights for {arch} could not be loaded ({reason}). "
-            + _HOW_TO_GET_WEIGHTS.format(arch=arch)
+            + _HOW_TO_GET_WEIGHTS.format(arch=arch),
+            reason=f"{arch}: {reason}",
         ) from None
 
 
@@ -263,7 +269,7 @@ def create_model(
         model = _build(name, num_classes, False, head_widths, dropout)
         load_weights(model, weights)
         return model
-    if pretrained and name == "resnet18":
+    if pretrained is True and name == "resnet18":
         raise WeightsError(
             "the resnet18 variant has no ImageNet weights (its stem is the report's own); "
             "use --pretrained false"
@@ -276,7 +282,7 @@ def create_model(
     except PretrainedUnavailable as exc:
         if pretrained != "auto":
             raise
-        note = f"pretrained weights unavailable, trained from random initialisation: {exc}"
+        note = f"ImageNet weights unavailable ({exc.reason}): trained from random initialisation"
         warnings.warn(note, stacklevel=2)
         model = _build(name, num_classes, False, head_widths, dropout)
         model.notes.append(note)

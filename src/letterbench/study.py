@@ -63,7 +63,9 @@ QUICK_TRAIN_PER_CLASS = {"resnet18": 300, "densenet121": 60, "xception": 30}
 
 def recipe_for(model: str, preset: Preset) -> tuple[Recipe, int | None]:
     recipe = load_recipe(model)
-    overrides = list(preset.overrides) + [f"pretrained={preset.pretrained}"]
+    overrides = list(preset.overrides)
+    if recipe.pretrained != "false":  # the ResNet-18 variant has no ImageNet weights
+        overrides.append(f"pretrained={preset.pretrained}")
     if model in preset.epochs:
         overrides += [f"phases.{i}.epochs={preset.epochs[model]}" for i in range(len(recipe.phases))]
     per_class = QUICK_TRAIN_PER_CLASS.get(model) if preset.name == "quick" else preset.train_per_class

@@ -326,6 +326,7 @@ class Trainer:
                     "epochs_done": s.global_epoch,
                     "best_val_loss": s.best_val_loss,
                     "phase_times_s": s.phase_times,
+                    "peak_memory": s.peak_memory,
                     "history": s.history,
                 },
             )
