@@ -335,3 +335,10 @@ def test_unreachable_server_fails_after_retries(tmp_path):
             backoff=0.01,
             progress=False,
         )
+
+
+def test_unresolvable_host_fails_at_once_with_advice(tmp_path):
+    with pytest.raises(DataError, match="cannot resolve nonexistent.invalid .*data import"):
+        download(
+            "http://nonexistent.invalid/gzip.zip", tmp_path / "g.zip", None, None, backoff=30, progress=False
+        )

@@ -346,6 +346,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from letterbench.evaluation import predict_probs
     from letterbench.fsutil import atomic_save
     from letterbench.predict import prepare_file, top_k
+    from letterbench.training.distributed import choose_device
     from letterbench.training.run import load_trained_model
 
     runs = _study_runs(args.run)
@@ -372,12 +373,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     probs = None
     if good:
         batch = torch.from_numpy(np.stack([p.image for p in good]))
-        probs = torch.stack(
-            [
-                predict_probs(model, batch, args.device if args.device != "auto" else "cpu")
-                for model, _ in loaded
-            ]
-        ).mean(0)
+        device = choose_device(args.device)
+        probs = torch.stack([predict_probs(model, batch, device) for model, _ in loaded]).mean(0)
     records, row = [], 0
     for item in prepared:
         if item.image is None:
@@ -462,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("letterbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

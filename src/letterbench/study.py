@@ -160,8 +160,13 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(
         study_file,
-        {"preset": asdict(preset), "seed": seed, "models": models, "data_dir": str(root.resolve())}
-        | {"preset": preset.name},
+        {
+            "preset": preset.name,
+            "preset_settings": asdict(preset),
+            "seed": seed,
+            "models": models,
+            "data_dir": str(root.resolve()),
+        },
     )
     run_dirs = []
     for model in models:

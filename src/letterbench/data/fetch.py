@@ -12,8 +12,10 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -79,7 +81,14 @@ def _fetch_into(url: str, part: Path, size: int | None, timeout: float, progress
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
         raise DataError(f"{url}: the server answered HTTP {exc.code} {exc.reason}; check --url") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise _Transient(str(getattr(exc, "reason", exc))) from None
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, socket.gaierror):  # no DNS answer: offline, retrying will not help
+            host = urllib.parse.urlparse(url).hostname
+            raise DataError(
+                f"cannot resolve {host} ({reason.strerror}); this machine looks offline. Download gzip.zip "
+                "on a machine with internet and run `letterbench data import gzip.zip`"
+            ) from None
+        raise _Transient(str(reason)) from None
     with response:
         if "text/html" in response.headers.get("Content-Type", ""):
             raise _html_error(url)
@@ -168,7 +177,8 @@ def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
         raise DataError(
             f"{zip_path}: not a readable zip archive ({exc}); download it again or check the path"
         ) from None
-    written = []
+    written: list[Path] = []
+    checked: dict[str, bytes] = {}
     with archive:
         names = set(archive.namelist())
         wanted = [(member_name(split, part, kind), kind) for part in PARTS for kind in KINDS]
@@ -180,13 +190,14 @@ def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
                 raw = archive.read(inner)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise DataError(f"{zip_path}: member {inner} is corrupt ({exc}); download it again") from None
-            data = _check_member(raw, f"{zip_path}:{inner}", split, kind)
-            atomic_write_bytes(data_dir / name, data)
-            written.append(data_dir / name)
+            checked[name] = _check_member(raw, f"{zip_path}:{inner}", split, kind)
         mapping = f"gzip/{mapping_name(split)}"
         if mapping in names:
-            atomic_write_bytes(data_dir / mapping_name(split), archive.read(mapping))
-            written.append(data_dir / mapping_name(split))
+            checked[mapping_name(split)] = archive.read(mapping)
+    # Every member passed its checks: only now does anything reach the data dir.
+    for name, data in checked.items():
+        atomic_write_bytes(data_dir / name, data)
+        written.append(data_dir / name)
     return written
 
 

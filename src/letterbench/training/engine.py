@@ -28,7 +28,7 @@ from letterbench.errors import TrainingError
 from letterbench.fsutil import atomic_write_json
 from letterbench.models import LetterModel, set_trainable
 from letterbench.training.checkpoint import load_checkpoint, save_checkpoint
-from letterbench.training.distributed import DistInfo, all_reduce_sum
+from letterbench.training.distributed import DistInfo, all_reduce_sum, barrier
 from letterbench.training.recipes import Phase, Recipe
 from letterbench.transforms import prepare_batch, to_channels_last
 
@@ -408,6 +408,7 @@ class Trainer:
         s.phase_done = stop_early or s.epoch_in_phase >= phase.epochs
         self._save("last.pt")
         self._write_progress("running")
+        barrier(self.dist)  # other ranks read best-<phase>.pt when the next phase starts
         if self.progress:
             tqdm.write(
                 f"{phase.name} epoch {s.epoch_in_phase}/{phase.epochs}: train loss {train.loss:.4f} "
