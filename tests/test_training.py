@@ -350,3 +350,27 @@ def test_bad_options_are_refused(tiny_letters, capsys):
     assert "unknown key" in capsys.readouterr().err
     assert cli("train", "--model", "nosuchnet") == 1
     assert cli("train", "--resume") == 1
+
+
+def test_precise_bn_replaces_running_stats_by_exact_averages(tiny_letters, tmp_path):
+    data = tiny_train_data(tiny_letters, per_class=8)
+    recipe = apply_overrides(
+        load_recipe("resnet18"), ["model=timm:resnet10t", "batch_size=52", "precise_bn=104"]
+    )
+    model = create_model("timm:resnet10t")
+    trainer = Trainer(recipe, model, data, tmp_path, 0, torch.device("cpu"), progress=False)
+    trainer._start_phase(0)
+    trainer.train_epoch(recipe.phases[0])
+    bn = (
+        model.base.bn1
+        if hasattr(model.base, "bn1")
+        else next(m for m in model.base.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    )
+    seen = []
+    hook = bn.register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    trainer.recompute_bn_stats(104)
+    hook.remove()
+    inputs = torch.cat(seen)  # two batches of 52: the cumulative average is the plain mean
+    assert len(seen) == 2
+    assert torch.allclose(bn.running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert bn.momentum == 0.1  # restored

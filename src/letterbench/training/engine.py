@@ -234,6 +234,36 @@ class Trainer:
         return EpochStats(loss_sum / count, correct / count, int(count)), elapsed
 
     @torch.no_grad()
+    def recompute_bn_stats(self, count: int) -> None:
+        """Replace the running statistics of the trained BatchNorm layers by exact averages over the
+        first ``count`` training images, computed with the weights as they are now ("precise BN").
+
+        The usual running averages lag behind weights that still move fast (a network trained from
+        scratch for few epochs): evaluation then normalises with stale statistics and can collapse to
+        one class while the training accuracy climbs. Only the base runs (no dropout, no RNG draw), on
+        unaugmented images, so the result is deterministic.
+        """
+        layers = [
+            m
+            for m in self.model.base.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and any(p.requires_grad for p in m.parameters())
+        ]
+        if count <= 0 or not layers:
+            return
+        momenta = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        self.model.train()
+        images = self.data.train_images[:count]
+        for start in range(0, len(images), self.recipe.batch_size):
+            x = prepare_batch(images[start : start + self.recipe.batch_size], self.model.spec)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+                self.model.base(x)
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+
+    @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> EpochStats:
         """Mean cross-entropy and accuracy; under DDP each rank takes every world-th image and the
         sums are reduced, so the result equals a single process's on the same weights."""
@@ -369,6 +399,7 @@ class Trainer:
     def _run_epoch(self, phase: Phase) -> None:
         s = self.state
         train, train_time = self.train_epoch(phase)
+        self.recompute_bn_stats(self.recipe.precise_bn)
         val = self.evaluate(self.data.val_images, self.data.val_labels)
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None and not self.step_per_batch:

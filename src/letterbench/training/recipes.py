@@ -50,6 +50,8 @@ class Recipe:
     label_smoothing: float = 0.0
     val_fraction: float = 0.1
     augment: dict[str, Any] = field(default_factory=dict)
+    # Images used to recompute BatchNorm statistics after each epoch ("precise BN"); 0 = off.
+    precise_bn: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
