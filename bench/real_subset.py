@@ -36,11 +36,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "real-subset")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming it")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")
     args = parser.parse_args()
 
     recipe = load_recipe("resnet18")
-    if args.epochs:
-        recipe = apply_overrides(recipe, [f"phases.0.epochs={args.epochs}"])
+    overrides = list(args.set) + ([f"phases.0.epochs={args.epochs}"] if args.epochs else [])
+    if overrides:
+        recipe = apply_overrides(recipe, overrides)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     resume = (args.out / "checkpoints" / "last.pt").exists()

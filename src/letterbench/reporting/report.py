@@ -272,8 +272,8 @@ def _pros_cons(singles: list[Column]) -> dict[str, dict[str, list[str]]]:
             continue
         best = max(values, key=lambda t: t[1]) if higher else min(values, key=lambda t: t[1])
         worst = min(values, key=lambda t: t[1]) if higher else max(values, key=lambda t: t[1])
-        out[best[0].label]["pros"].append(f"best {label.lower()}: {fmt(best[1])}")
-        out[worst[0].label]["cons"].append(f"worst {label.lower()}: {fmt(worst[1])}")
+        out[best[0].label]["pros"].append(f"best {label[0].lower() + label[1:]}: {fmt(best[1])}")
+        out[worst[0].label]["cons"].append(f"worst {label[0].lower() + label[1:]}: {fmt(worst[1])}")
     return out
 
 
@@ -295,6 +295,7 @@ def _comparison_plot(singles: list[Column], ensemble: Column | None, path: Path)
             c.label, (x, 100 * c.m["accuracy"]), textcoords="offset points", xytext=(6, 4), fontsize=9
         )
     ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.12)  # room for the labels
     ax.set_xlabel("GFLOPs per image (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy against cost")
@@ -543,6 +544,7 @@ h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bo
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.9rem}
 td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:right;white-space:nowrap}
 td:first-child,th:first-child{text-align:left}td.best{background:#e8f4ea;font-weight:600}
+table.text td,table.text th{text-align:left;white-space:normal;vertical-align:top}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem}dt{font-weight:600}dd{margin:0}
 @media (max-width:600px){body{padding:.5rem}td,th{padding:.2rem .3rem;font-size:.8rem}}
@@ -586,14 +588,13 @@ def _html(columns, rows, ranking, pros_cons, warnings, results, plots, out, ense
     ]
     parts.append("</ul>")
     parts.append(
-        '<h2 id="pros-cons">Pros and cons (measured)</h2><div class="scroll"><table>'
+        '<h2 id="pros-cons">Pros and cons (measured)</h2><div class="scroll"><table class="text">'
         "<thead><tr><th>model</th><th>pros</th><th>cons</th></tr></thead><tbody>"
     )
     for label, pc in pros_cons.items():
         parts.append(
-            f"<tr><td>{e(label)}</td><td style='text-align:left;white-space:normal'>"
-            f"{'<br>'.join(map(e, pc['pros'])) or '—'}</td><td style='text-align:left;white-space:normal'>"
-            f"{'<br>'.join(map(e, pc['cons'])) or '—'}</td></tr>"
+            f"<tr><td>{e(label)}</td><td>{'<br>'.join(map(e, pc['pros'])) or '—'}</td>"
+            f"<td>{'<br>'.join(map(e, pc['cons'])) or '—'}</td></tr>"
         )
     parts.append("</tbody></table></div>")
     parts.append('<h2 id="confused">Most confused pairs</h2><ul>')

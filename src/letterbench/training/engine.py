@@ -80,7 +80,7 @@ def build_optimizer(phase: Phase, params: list[nn.Parameter]) -> torch.optim.Opt
 
 
 def build_scheduler(phase: Phase, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """Returns (scheduler or None, steps per batch?)."""
+    """(scheduler or None, True if it steps every batch rather than once per epoch on val loss)."""
     cfg = phase.schedule
     name = cfg["name"]
     total = phase.epochs * steps_per_epoch
@@ -111,6 +111,12 @@ def build_scheduler(phase: Phase, optimizer: torch.optim.Optimizer, steps_per_ep
 
 
 class Trainer:
+    """Trains one model through the phases of its recipe, checkpointing after every epoch.
+
+    ``on_epoch_end(trainer)``, if given, is called after each epoch's checkpoint is written
+    (for notebooks and callers that watch or steer a run).
+    """
+
     def __init__(
         self,
         recipe: Recipe,
