@@ -41,6 +41,18 @@ def cli(*args: str) -> int:
     return main([str(a) for a in args])
 
 
+def cli_process(*args, torchrun: int = 0) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment to run `letterbench ARGS` in a child process (under torchrun
+    with that many processes if asked)."""
+    launcher = (
+        ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(torchrun)] if torchrun else []
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    if torchrun:
+        env["OMP_NUM_THREADS"] = "1"
+    return [sys.executable, *launcher, "-m", "letterbench.cli", *map(str, args)], env
+
+
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "xception", "timm:resnet10t"])
 def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
     data = tiny_train_data(tiny_letters, per_class=4)
@@ -80,9 +92,9 @@ def test_killed_run_resumes_to_the_same_weights(tiny_letters, tmp_path):
     assert cli("train", *common, "--out", tmp_path / "straight") == 0
 
     run = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    cmd, env = cli_process("train", *common, "--out", run)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "letterbench.cli", "train", *map(str, common), "--out", str(run)],
+        cmd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -113,21 +125,9 @@ def test_killed_run_resumes_to_the_same_weights(tiny_letters, tmp_path):
 
 def test_interrupt_exits_cleanly_with_resume_advice(tiny_letters, tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    cmd, env = cli_process("train", *FAST, "--data-dir", tiny_letters, "--epochs", "30", "--out", run)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "letterbench.cli",
-            "train",
-            *map(str, FAST),
-            "--data-dir",
-            str(tiny_letters),
-            "--epochs",
-            "30",
-            "--out",
-            str(run),
-        ],
+        cmd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -252,26 +252,11 @@ def test_without_pretrained_weights_frozen_phases_train_everything(tiny_letters,
 
 def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    cmd, env = cli_process(
+        "train", *FAST, "--data-dir", tiny_letters, "--epochs", "2", "--out", run, torchrun=2
+    )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "letterbench.cli",
-            "train",
-            *map(str, FAST),
-            "--data-dir",
-            str(tiny_letters),
-            "--epochs",
-            "2",
-            "--out",
-            str(run),
-        ],
+        cmd,
         env=env,
         capture_output=True,
         text=True,

@@ -48,6 +48,10 @@ def _pct(x):
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _or_na(template: str):
+    return lambda x: "n/a" if x is None else template.format(x)
+
+
 def _num(x, digits=4):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -102,21 +106,21 @@ ROWS: list[tuple[str, str, Any, bool, Any]] = [
         "Training throughput",
         lambda c: c.cost.get("train_images_per_s"),
         True,
-        lambda x: "n/a" if x is None else f"{x:,.0f} img/s",
+        _or_na("{:,.0f} img/s"),
     ),
     (
         "inference_images_per_s",
         "Inference throughput (batch 256)",
         lambda c: c.cost.get("inference_images_per_s"),
         True,
-        lambda x: "n/a" if x is None else f"{x:,.0f} img/s",
+        _or_na("{:,.0f} img/s"),
     ),
     (
         "latency_ms",
         "Latency, one image",
         lambda c: c.cost.get("latency_ms"),
         False,
-        lambda x: "n/a" if x is None else f"{x:.1f} ms",
+        _or_na("{:.1f} ms"),
     ),
     (
         "peak_memory_bytes",
