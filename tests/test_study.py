@@ -26,6 +26,7 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     assert (
         "ResNet-18" in page and "DenseNet-121" in page and "Xception fine-tune" in page and "Ensemble" in page
     )
+    assert "Data: PARTIAL copy" in page and "Tested on a stratified subset of the test set" in page
     stamps = {
         m: (out / "runs" / m / "checkpoints" / "last.pt").stat().st_mtime_ns for m in ("resnet18", "xception")
     }
@@ -263,3 +264,15 @@ def test_predict_needs_a_finished_model(letter_model, tmp_path, capsys):
     draw_letter("a", FONTS[0]).save(image)
     assert main(["predict", "--run", str(tmp_path / "run"), str(image)]) == 1
     assert "no finished model" in capsys.readouterr().err
+
+
+def test_paper_preset_time_estimate_is_measured():
+    from letterbench.study import PRESETS, estimate_minutes, recipe_for
+    from letterbench.throughput import measure_train_throughput
+
+    recipe, _ = recipe_for("resnet18", PRESETS["paper"])
+    assert recipe.phases[0].epochs == 12 and recipe.batch_size == 64  # the full recipe, untouched
+    rate = measure_train_throughput("resnet18", recipe.batch_size, "cpu", steps=2)
+    minutes = estimate_minutes(["resnet18"], PRESETS["paper"], 124_800, "cpu")
+    expected = 12 * 124_800 * 0.9 / rate / 60
+    assert 0.5 * expected < minutes < 2 * expected

@@ -279,7 +279,7 @@ def evaluate_run(
             "seed": config["seed"],
             "pretrained": config["model"]["pretrained"],
             "notes": config["model"]["notes"],
-            "data": config["data"],
+            "data": {**config["data"], "test_per_class": test_per_class, "test_used": len(labels)},
             "device": config["device"],
             "versions": config["versions"],
         },

@@ -359,9 +359,7 @@ def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     subsets = [r for _, r in results if r["run"]["data"].get("train_per_class")]
     warnings = []
     if partial:
-        warnings.append(
-            "These runs used a PARTIAL copy of EMNIST: " + partial[0]["run"]["data"]["verdict"] + "."
-        )
+        warnings.append("Data: " + partial[0]["run"]["data"]["verdict"] + ".")
     tested = [r for _, r in results if r["run"]["data"].get("test_per_class")]
     if tested:
         warnings.append(
