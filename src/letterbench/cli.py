@@ -440,12 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     _build_train(sub)
     _build_evaluate(sub)
     _build_run(sub)
-    for builder in _EXTRA_BUILDERS:
-        builder(sub)
     return parser
-
-
-_EXTRA_BUILDERS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:
