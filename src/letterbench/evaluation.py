@@ -290,7 +290,7 @@ def evaluate_run(
     if plots:
         from letterbench.reporting.plots import plot_run
 
-        result["plots"] = plot_run(run_dir, result, history, test_images.numpy())
+        result["plots"] = plot_run(run_dir, result, history, test_images.numpy(), probs, labels)
     atomic_write_json(run_dir / "metrics.json", result)
     return result
 

@@ -137,11 +137,15 @@ def plot_errors(
 
 
 def plot_run(
-    run_dir: Path, result: dict[str, Any], history: list[dict[str, Any]], test_images: np.ndarray
+    run_dir: Path,
+    result: dict[str, Any],
+    history: list[dict[str, Any]],
+    test_images: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
 ) -> dict[str, str]:
-    """All plots of an evaluated run, for its last (headline) stage; returns file names by kind."""
-    from letterbench.evaluation import load_predictions
-
+    """All plots of an evaluated run, for its last (headline) stage, whose test probabilities
+    ``probs`` are given; returns file names by kind."""
     stage = result["stages"][-1]
     label = result["run"]["label"]
     names = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
@@ -152,7 +156,6 @@ def plot_run(
         f"Confusion matrix, {stage['label']}",
         run_dir / names["confusion"],
     )
-    probs, labels = load_predictions(run_dir, stage)
     plot_roc(probs, labels, result["class_names"], stage, run_dir / names["roc"])
     plot_errors(
         test_images,

@@ -168,7 +168,7 @@ def _columns(results: list[tuple[Path, dict[str, Any]]]) -> list[Column]:
     return columns
 
 
-def _ensemble(results, finals: list[Column], class_names: list[str]) -> Column:
+def _ensemble(finals: list[Column], class_names: list[str]) -> Column:
     probs, labels = [], None
     for col in finals:
         p, lab = load_predictions(col.run_dir, col.stage)
@@ -325,7 +325,7 @@ def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
         raise LetterbenchError(
             "the runs were evaluated on different test sets; evaluate them on the same data"
         )
-    ensemble = _ensemble(results, finals, class_names) if len(finals) > 1 else None
+    ensemble = _ensemble(finals, class_names) if len(finals) > 1 else None
     table_cols = columns + ([ensemble] if ensemble else [])
     ranking = _ranking(finals, ensemble)
     pros_cons = _pros_cons(finals)
