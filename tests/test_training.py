@@ -168,31 +168,35 @@ def test_early_stopping_and_plateau_fire(tiny_letters, tmp_path):
     assert lrs[1] == lrs[0] and lrs[2] == pytest.approx(lrs[0] * 0.5)
 
 
+def train_xception_one_epoch(data_dir, out, per_class: int, val_fraction: float, *weights_args) -> int:
+    """`letterbench train --model xception`, one epoch per phase, on a tiny stratified subset."""
+    return cli(
+        "train",
+        "--model",
+        "xception",
+        *weights_args,
+        "--quiet",
+        "--data-dir",
+        data_dir,
+        "--train-per-class",
+        per_class,
+        "--out",
+        out,
+        "--epochs",
+        1,
+        "--batch-size",
+        26,
+        "--set",
+        f"val_fraction={val_fraction}",
+    )
+
+
 def test_xception_phases_train_exactly_the_intended_parameters(tiny_letters, tmp_path):
     torch.manual_seed(0)
     torch.save(create_model("xception").state_dict(), tmp_path / "pretend-pretrained.pth")
     run = tmp_path / "x"
     assert (
-        cli(
-            "train",
-            "--model",
-            "xception",
-            "--weights",
-            tmp_path / "pretend-pretrained.pth",
-            "--quiet",
-            "--data-dir",
-            tiny_letters,
-            "--train-per-class",
-            "4",
-            "--out",
-            run,
-            "--epochs",
-            "1",
-            "--batch-size",
-            "26",
-            "--set",
-            "val_fraction=0.25",
-        )
+        train_xception_one_epoch(tiny_letters, run, 4, 0.25, "--weights", tmp_path / "pretend-pretrained.pth")
         == 0
     )
     start = torch.load(tmp_path / "pretend-pretrained.pth", weights_only=True)
@@ -220,29 +224,7 @@ def test_xception_phases_train_exactly_the_intended_parameters(tiny_letters, tmp
 
 def test_without_pretrained_weights_frozen_phases_train_everything(tiny_letters, tmp_path):
     run = tmp_path / "x"
-    assert (
-        cli(
-            "train",
-            "--model",
-            "xception",
-            "--pretrained",
-            "false",
-            "--quiet",
-            "--data-dir",
-            tiny_letters,
-            "--train-per-class",
-            "2",
-            "--out",
-            run,
-            "--epochs",
-            "1",
-            "--batch-size",
-            "26",
-            "--set",
-            "val_fraction=0.5",
-        )
-        == 0
-    )
+    assert train_xception_one_epoch(tiny_letters, run, 2, 0.5, "--pretrained", "false") == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["substituted_phases"] == ["initial", "fine-tune"]
     assert "trained the whole network" in config["model"]["notes"][-1]

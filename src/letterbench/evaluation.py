@@ -35,14 +35,14 @@ import torch
 from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
-from letterbench.data.emnist import load_emnist, stratified_subset
+from letterbench.data.emnist import stratified_subset
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, atomic_write_json
-from letterbench.models import LetterModel, count_parameters, create_model, flops_per_image, set_trainable
+from letterbench.models import LetterModel, count_parameters, flops_per_image, set_trainable
 from letterbench.training.checkpoint import load_checkpoint
 from letterbench.training.distributed import choose_device
 from letterbench.training.recipes import recipe_from_dict
-from letterbench.training.run import device_name, read_config, run_status
+from letterbench.training.run import device_name, load_run_data, model_from_config, require_finished
 from letterbench.transforms import prepare_batch, to_channels_last
 
 SCHEMA = "letterbench-metrics-1"
@@ -186,7 +186,7 @@ def inference_speed(
 # ---------------------------------------------------------------- a run
 
 
-def _stages(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
+def _stages(config: dict[str, Any], run_dir: Path, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     recipe = recipe_from_dict(config["recipe"], str(run_dir / "config.json"))
     label = display_name(config["model"]["name"])
     stages = []
@@ -198,7 +198,8 @@ def _stages(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
                     "phase": phase.name,
                     "label": label if i == 0 else f"{label} {phase.name}",
                     "checkpoint": str(path.relative_to(run_dir)),
-                    "trainable": phase.trainable,
+                    # what the phase really trained (all, where a frozen base had no pretrained weights)
+                    "trainable": next(h["trainable"] for h in history if h["phase"] == phase.name),
                 }
             )
     return stages
@@ -214,23 +215,13 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate every phase's best checkpoint on the test set; write predictions, metrics.json and plots."""
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    if run_status(run_dir) != "finished":
-        raise LetterbenchError(
-            f"{run_dir}: training has not finished ({run_status(run_dir)}); finish it with "
-            f"`letterbench train --resume --out {run_dir}` first"
-        )
-    data = load_emnist(data_dir or config["data"]["data_dir"], config["data"]["split"])
-    if data.checksums != config["data"]["sha256"]:
-        raise LetterbenchError(
-            f"the data found differs from the data {run_dir} was trained on (SHA-256); "
-            "pass the same --data-dir"
-        )
+    config = require_finished(run_dir)
+    data = load_run_data(config, run_dir, data_dir)
     dev = choose_device(device)
     progress = json.loads((run_dir / "progress.json").read_text())
     history = progress["history"]
-    model = create_model(config["model"]["name"], data.num_classes, dropout=config["recipe"].get("dropout"))
-    stages = _stages(config, run_dir)
+    model = model_from_config(config, data.num_classes)
+    stages = _stages(config, run_dir, history)
     if not stages:
         raise LetterbenchError(f"{run_dir}: no best-<phase>.pt checkpoints; the run holds no trained model")
     test_images, test_labels = data.test_images, data.test_labels
@@ -253,7 +244,7 @@ def evaluate_run(
         stage["predictions"] = pred_file
         stage["epoch"] = ckpt["trainer"]["global_epoch"]
         stage["overfitting"] = overfitting(history, stage["phase"])
-        set_trainable(model, stage["trainable"] if config["model"]["pretrained"] != "none" else "all")
+        set_trainable(model, stage["trainable"])
         stage["trainable_parameters"] = count_parameters(model)[1]
     total, _ = count_parameters(model)
     cost = {

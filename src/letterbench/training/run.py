@@ -22,7 +22,7 @@ from letterbench.data.emnist import (
 )
 from letterbench.errors import TrainingError
 from letterbench.fsutil import atomic_write_json
-from letterbench.models import count_parameters, create_model
+from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.training.distributed import DistInfo, barrier, init_distributed, shutdown
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.recipes import Recipe, recipe_from_dict
@@ -127,12 +127,7 @@ def _train(
             f"run directory {out} already exists ({state}); continue it with --resume, "
             "or pass another --out (nothing was overwritten)"
         )
-    data = load_emnist(data_dir, split)
-    if resume and data.checksums != config["data"]["sha256"]:
-        raise TrainingError(
-            f"the data in {resolve_data_dir(data_dir)} differs from the data {out} was trained on "
-            "(SHA-256 mismatch); resume with the same --data-dir"
-        )
+    data = load_run_data(config, out, data_dir) if resume else load_emnist(data_dir, split)
     chosen = make_split(data, recipe.val_fraction, seed, train_per_class)
     torch.manual_seed(seed)  # initial weights
     model = create_model(
@@ -200,25 +195,43 @@ def _train(
     return out
 
 
-def final_checkpoint(run_dir: Path) -> Path:
-    """The best checkpoint of a finished run's last phase (the fine-tuned model, where there is one)."""
-    config = read_config(run_dir)
-    if run_status(run_dir) != "finished":
+def load_run_data(config: dict[str, Any], run_dir: Path, data_dir: Path | None = None) -> EmnistData:
+    """The data a run was trained on (its recorded folder unless ``data_dir`` is given), checked by SHA-256."""
+    data_dir = data_dir or Path(config["data"]["data_dir"])
+    data = load_emnist(data_dir, config["data"]["split"])
+    if data.checksums != config["data"]["sha256"]:
         raise TrainingError(
-            f"{run_dir}: no finished model (training {run_status(run_dir)}); "
+            f"the data in {resolve_data_dir(data_dir)} differs from the data {run_dir} was trained on "
+            "(SHA-256 mismatch); pass the same --data-dir"
+        )
+    return data
+
+
+def require_finished(run_dir: Path) -> dict[str, Any]:
+    """The config of a run whose training has finished; a clear error otherwise."""
+    config = read_config(run_dir)
+    status = run_status(run_dir)
+    if status != "finished":
+        raise TrainingError(
+            f"{run_dir}: no finished model: training has not finished ({status}); "
             f"finish it with `letterbench train --resume --out {run_dir}`"
         )
-    last_phase = config["recipe"]["phases"][-1]["name"]
-    return run_dir / "checkpoints" / f"best-{last_phase}.pt"
+    return config
+
+
+def model_from_config(config: dict[str, Any], num_classes: int) -> LetterModel:
+    """An untrained model of the architecture a run recorded (weights come from its checkpoints)."""
+    return create_model(config["model"]["name"], num_classes, dropout=config["recipe"].get("dropout"))
 
 
 def load_trained_model(run_dir: Path):
-    """(model in eval mode, class names) of a finished run."""
+    """(model in eval mode, class names) of a finished run: the best checkpoint of its last phase
+    (the fine-tuned model, where there is one)."""
     from letterbench.training.checkpoint import load_checkpoint
 
-    config = read_config(run_dir)
-    path = final_checkpoint(run_dir)
+    config = require_finished(run_dir)
+    last_phase = config["recipe"]["phases"][-1]["name"]
     class_names = config["data"]["class_names"]
-    model = create_model(config["model"]["name"], len(class_names), dropout=config["recipe"].get("dropout"))
-    model.load_state_dict(load_checkpoint(path)["model"])
+    model = model_from_config(config, len(class_names))
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / f"best-{last_phase}.pt")["model"])
     return model.eval(), class_names
