@@ -10,7 +10,6 @@ Prints the accuracy, the epochs trained and the wall-clock minutes. Goal: >= 90%
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -18,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from letterbench.data.emnist import load_emnist
 from letterbench.evaluation import predict_probs
-from letterbench.models import create_model
-from letterbench.training.checkpoint import load_checkpoint
-from letterbench.training.recipes import apply_overrides, load_recipe
-from letterbench.training.run import train
+from letterbench.rundir import RunDir
+from letterbench.runtime import Runtime
+from letterbench.training.recipes import resolve_recipe
+from letterbench.training.run import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,26 +37,24 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")
     args = parser.parse_args()
 
-    recipe = load_recipe("resnet18")
-    overrides = list(args.set) + ([f"phases.0.epochs={args.epochs}"] if args.epochs else [])
-    if overrides:
-        recipe = apply_overrides(recipe, overrides)
+    recipe = resolve_recipe("resnet18", epochs=args.epochs, overrides=args.set)
+    run = RunDir(args.out)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
-    resume = (args.out / "checkpoints" / "last.pt").exists()
+    runtime = Runtime.create("auto")
     start = time.perf_counter()
-    train(recipe, args.out, args.data_dir, resume=resume, progress=True)
+    train(recipe, run, runtime, TrainOptions(args.data_dir), resume=run.has_checkpoint("last"))
     minutes = (time.perf_counter() - start) / 60
 
-    data = load_emnist(args.data_dir)
+    data = run.load_data(args.data_dir)
     indices = np.loadtxt(args.data_dir / "emnist-letters-test-indices.txt", dtype=np.int64)
     rows = torch.from_numpy(np.flatnonzero(indices < 9600))
     assert len(rows) == 9600, "the partial copy should hold every official test index below 9,600"
-    model = create_model("resnet18", data.num_classes)
-    model.load_state_dict(load_checkpoint(args.out / "checkpoints" / "best.pt")["model"])
-    probs = predict_probs(model, data.test_images[rows])
+    model = run.build_model()
+    run.load_weights_into(model, "best")
+    probs = predict_probs(model, data.test_images[rows], runtime)
     accuracy = (probs.argmax(1) == data.test_labels[rows]).float().mean().item()
-    history = json.loads((args.out / "progress.json").read_text())["history"]
+    history = run.read_progress()["history"]
     train_minutes = sum(h["train_time_s"] for h in history) / 60
     print(
         f"resnet18 default recipe: test accuracy on classes a..l (official test indices 0..9599): "

@@ -13,7 +13,6 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +20,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from letterbench.evaluation import predict_probs
-from letterbench.models import create_model
+from letterbench.models import create_model, model_names
 from letterbench.reporting.tables import format_table
-from letterbench.training.distributed import choose_device
-from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.recipes import apply_overrides, load_recipe
-from letterbench.training.run import device_name
+from letterbench.rundir import RunDir
+from letterbench.runtime import Runtime
+from letterbench.training.recipes import resolve_recipe
+from letterbench.training.throughput import engine_trainer
 
 
 class LetterDataset(Dataset):
@@ -110,27 +109,22 @@ def reference_infer(model, images, labels, device, batch: int = 256) -> float:
     return count / (time.perf_counter() - start)
 
 
-def engine_train(model, images, labels, recipe, device, batches: int) -> float:
-    n = recipe.batch_size * (batches + 1)
-    data = TrainData(
-        images[:n].to(device), labels[:n].to(device), images[:64].to(device), labels[:64].to(device)
-    )
-    recipe = apply_overrides(recipe, ["phases.0.schedule.name=constant", "phases.0.optimizer.name=sgd"])
+def engine_train(images, labels, recipe, runtime, batches: int) -> float:
+    """The engine's own epoch (``Trainer.train_epoch``) on the same images: one warm-up epoch of
+    ``batches`` batches, then one timed."""
+    n = recipe.batch_size * batches
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(recipe, model, data, Path(tmp), seed=0, device=device, progress=False)
-        trainer._start_phase(0)
-        trainer.train_epoch(recipe.phases[0])  # warm-up (and compilation of kernels on a GPU)
-        stats, seconds = trainer.train_epoch(recipe.phases[0])
+        trainer = engine_trainer(recipe, runtime, images[:n], labels[:n], RunDir(tmp))
+        trainer.train_epoch()  # warm-up (and compilation of kernels on a GPU)
+        stats, seconds = trainer.train_epoch()
     return stats.count / seconds
 
 
-def engine_infer(model, images, device) -> float:
-    images = images.to(device)
-    predict_probs(model, images[:256], device, batch_size=256)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def engine_infer(model, images, runtime) -> float:
+    predict_probs(model, images[:256], runtime, batch_size=256)
+    runtime.synchronize()
     start = time.perf_counter()
-    predict_probs(model, images, device, batch_size=256)
+    predict_probs(model, images, runtime, batch_size=256)
     return len(images) / (time.perf_counter() - start)
 
 
@@ -138,30 +132,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", default="resnet18,densenet121,xception")
+    parser.add_argument("--models", default=",".join(model_names()))
     parser.add_argument("--batches", type=int, default=6, help="timed training batches per loop")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = choose_device(args.device)
-    torch.manual_seed(0)
+    runtime = Runtime.create(args.device)
+    device = runtime.device
     rows = []
     for name in args.models.split(","):
-        recipe = (
-            load_recipe(name) if name in ("resnet18", "densenet121", "xception") else load_recipe("resnet18")
+        # Same optimiser (SGD, constant LR) and augmentation for the engine and the reference.
+        recipe = resolve_recipe(
+            name,
+            overrides=[
+                "augment.shift=0.08",
+                "phases.0.schedule.name=constant",
+                'phases.0.optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9}',
+            ],
         )
-        recipe = apply_overrides(recipe, [f"model={name}", "augment.shift=0.08"])
         n = recipe.batch_size * (args.batches + 2)
         images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8)
         labels = torch.randint(0, 26, (n,))
         torch.manual_seed(0)
-        model = create_model(name).to(device)
-        ref_train = reference_train(model, images, labels, recipe, device, args.batches)
-        ours_train = engine_train(model, images, labels, recipe, device, args.batches)
+        ref_model = create_model(name).to(device)  # a fresh model per loop: nothing leaks between them
+        ref_train = reference_train(ref_model, images, labels, recipe, device, args.batches)
+        ours_train = engine_train(images, labels, recipe, runtime, args.batches)
         infer_images = images.repeat(max(1, 2048 // n + 1), 1, 1)[:2048] if device.type == "cuda" else images
         ref_infer = reference_infer(
-            model, infer_images, labels.repeat(len(infer_images) // n + 1)[: len(infer_images)], device
+            create_model(name).to(device),
+            infer_images,
+            labels.repeat(len(infer_images) // n + 1)[: len(infer_images)],
+            device,
         )
-        ours_infer = engine_infer(model, infer_images, device)
+        ours_infer = engine_infer(create_model(name), infer_images, runtime)
         rows.append(
             [
                 name,
@@ -179,7 +181,7 @@ def main() -> None:
             flush=True,
         )
     print(
-        f"\ndevice: {device_name(device)}; batch = each recipe's; reference = Dataset + DataLoader "
+        f"\ndevice: {runtime.name}; batch = each recipe's; reference = Dataset + DataLoader "
         f"({min(4, os.cpu_count() or 1)} workers)"
     )
     print(

@@ -124,7 +124,7 @@ def two_runs(tmp_path_factory):
 
 def test_evaluate_writes_metrics_predictions_and_plots(two_runs):
     result = json.loads((two_runs / "xc" / "metrics.json").read_text())
-    assert result["schema"] == "letterbench-metrics-1"
+    assert result["schema"] == "letterbench-metrics-2"
     assert [s["label"] for s in result["stages"]] == ["Xception", "Xception fine-tune"]
     for stage in result["stages"]:
         with np.load(two_runs / "xc" / stage["predictions"]) as npz:
@@ -185,7 +185,7 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
         "timm:resnet10t",
         "Most accurate",
         "Cheapest per point of accuracy",
-        "Least overfitting",
+        "Smallest train − validation gap",
         "FLOPs per image",
         "Peak memory",
         "stratified subset",

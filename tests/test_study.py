@@ -267,12 +267,14 @@ def test_predict_needs_a_finished_model(letter_model, tmp_path, capsys):
 
 
 def test_paper_preset_time_estimate_is_measured():
-    from letterbench.study import PRESETS, estimate_minutes, recipe_for
-    from letterbench.throughput import measure_train_throughput
+    from letterbench.runtime import Runtime
+    from letterbench.study import PRESETS, estimate_minutes, study_recipe
+    from letterbench.training.throughput import measure_train_throughput
 
-    recipe, _ = recipe_for("resnet18", PRESETS["paper"])
+    recipe = study_recipe("resnet18", PRESETS["paper"])
     assert recipe.phases[0].epochs == 12 and recipe.batch_size == 64  # the full recipe, untouched
-    rate = measure_train_throughput("resnet18", recipe.batch_size, "cpu", steps=2)
-    minutes = estimate_minutes(["resnet18"], PRESETS["paper"], 124_800, "cpu")
+    cpu = Runtime.create("cpu")
+    rate = measure_train_throughput(recipe, cpu, steps=2)
+    minutes = estimate_minutes([recipe], 124_800, cpu)
     expected = 12 * 124_800 * 0.9 / rate / 60
     assert 0.5 * expected < minutes < 2 * expected

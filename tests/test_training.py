@@ -17,11 +17,16 @@ from letterbench.cli import main
 from letterbench.data.emnist import load_emnist
 from letterbench.errors import TrainingError
 from letterbench.models import create_model, layer_units, set_trainable
-from letterbench.training.checkpoint import load_checkpoint
+from letterbench.rundir import RunDir
+from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.recipes import apply_overrides, load_recipe
+from letterbench.training.observers import CheckpointObserver, Observer
+from letterbench.training.recipes import load_recipe, resolve_recipe
 from letterbench.training.run import make_split
 from letterbench.transforms import prepare_batch
+
+CPU = Runtime(torch.device("cpu"))
+
 
 FAST = ["--model", "timm:resnet10t", "--quiet", "--train-per-class", "12", "--set", "val_fraction=0.25"]
 
@@ -58,10 +63,10 @@ def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
     data = tiny_train_data(tiny_letters, per_class=4)
     torch.manual_seed(0)
     model = create_model(name)
-    recipe = apply_overrides(
-        load_recipe("resnet18"),
-        [
-            f"model={name}",
+    recipe = resolve_recipe(
+        name,
+        "resnet18",
+        overrides=[
             "batch_size=26",
             "augment.rotate=0",
             "augment.zoom=0",
@@ -71,8 +76,8 @@ def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
             "phases.0.schedule.name=constant",
         ],
     )
-    trainer = Trainer(recipe, model, data, tmp_path, seed=0, device=torch.device("cpu"), progress=False)
-    trainer._start_phase(0)
+    trainer = Trainer(recipe, model, data, CPU, RunDir(tmp_path), seed=0)
+    trainer.start_phase(0)
     x = prepare_batch(data.train_images, model.spec)
 
     def batch_loss() -> float:  # training-mode loss (batch statistics, fixed dropout masks)
@@ -83,7 +88,7 @@ def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
 
     before = batch_loss()
     for _ in range(3):
-        trainer.train_epoch(recipe.phases[0])
+        trainer.train_epoch()
     assert batch_loss() < 0.9 * before
 
 
@@ -109,12 +114,12 @@ def test_killed_run_resumes_to_the_same_weights(tiny_letters, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = load_checkpoint(run / "checkpoints" / "last.pt")["trainer"]["global_epoch"]
+    done = RunDir(run).load_checkpoint("last")["trainer"]["global_epoch"]
     assert 2 <= done  # killed mid-run (or, at worst, just after it finished)
     assert cli("train", "--resume", "--out", run, "--quiet") == 0
 
-    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
-    b = load_checkpoint(run / "checkpoints" / "last.pt")
+    a = RunDir(tmp_path / "straight").load_checkpoint("last")
+    b = RunDir(run).load_checkpoint("last")
     assert a["trainer"]["global_epoch"] == b["trainer"]["global_epoch"] == 4
     for key, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][key]), key
@@ -200,8 +205,8 @@ def test_xception_phases_train_exactly_the_intended_parameters(tiny_letters, tmp
         == 0
     )
     start = torch.load(tmp_path / "pretend-pretrained.pth", weights_only=True)
-    phase1 = load_checkpoint(run / "checkpoints" / "best-initial.pt")["model"]
-    phase2 = load_checkpoint(run / "checkpoints" / "best-fine-tune.pt")["model"]
+    phase1 = RunDir(run).load_checkpoint("initial")["model"]
+    phase2 = RunDir(run).load_checkpoint("fine-tune")["model"]
     model = create_model("xception")
     set_trainable(model, "last:12")
     last12 = {f"base.{n}." for n, _ in layer_units(model.base)[-12:]}
@@ -247,13 +252,13 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert config["device"]["world_size"] == 2
-    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    ckpt = RunDir(run).load_checkpoint("last")
     # One process, same weights, same validation images: the reduced metrics must agree.
     data = tiny_train_data(tiny_letters, per_class=12)
     model = create_model("timm:resnet10t")
     model.load_state_dict(ckpt["model"])
     recipe = load_recipe("resnet18")
-    single = Trainer(recipe, model, data, tmp_path, 0, torch.device("cpu"), progress=False)
+    single = Trainer(recipe, model, data, CPU, RunDir(tmp_path))
     stats = single.evaluate(data.val_images, data.val_labels)
     last = ckpt["trainer"]["history"][-1]
     assert stats.count == len(data.val_labels)
@@ -284,28 +289,20 @@ def test_corrupt_checkpoint_gives_clear_error(tiny_letters, tmp_path, capsys):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_letters, tmp_path):
     data = tiny_train_data(tiny_letters, per_class=8)
-    recipe = apply_overrides(
-        load_recipe("resnet18"),
-        ["model=timm:resnet10t", "phases.0.epochs=5", "phases.0.schedule.name=constant"],
-    )
+    recipe = resolve_recipe("timm:resnet10t", epochs=5, overrides=["phases.0.schedule.name=constant"])
 
-    def diverge(trainer):  # after the first good epoch, an absurd learning rate
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = 1e30
+    class Diverge(Observer):  # after the first good epoch, an absurd learning rate
+        def on_epoch_end(self, trainer, record):
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = 1e30
 
+    run = RunDir(tmp_path)
     trainer = Trainer(
-        recipe,
-        create_model("timm:resnet10t"),
-        data,
-        tmp_path,
-        0,
-        torch.device("cpu"),
-        progress=False,
-        on_epoch_end=diverge,
+        recipe, create_model("timm:resnet10t"), data, CPU, run, observers=[CheckpointObserver(run), Diverge()]
     )
     with pytest.raises(TrainingError, match="non-finite"):
         trainer.fit()
-    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    kept = RunDir(tmp_path).load_checkpoint("last")
     assert kept["trainer"]["global_epoch"] == 1
     assert all(torch.isfinite(t).all() for t in kept["model"].values() if t.is_floating_point())
 
@@ -321,13 +318,11 @@ def test_bad_options_are_refused(tiny_letters, capsys):
 
 def test_precise_bn_replaces_running_stats_by_exact_averages(tiny_letters, tmp_path):
     data = tiny_train_data(tiny_letters, per_class=8)
-    recipe = apply_overrides(
-        load_recipe("resnet18"), ["model=timm:resnet10t", "batch_size=52", "precise_bn=104"]
-    )
+    recipe = resolve_recipe("timm:resnet10t", overrides=["batch_size=52", "precise_bn=104"])
     model = create_model("timm:resnet10t")
-    trainer = Trainer(recipe, model, data, tmp_path, 0, torch.device("cpu"), progress=False)
-    trainer._start_phase(0)
-    trainer.train_epoch(recipe.phases[0])
+    trainer = Trainer(recipe, model, data, CPU, RunDir(tmp_path))
+    trainer.start_phase(0)
+    trainer.train_epoch()
     bn = (
         model.base.bn1
         if hasattr(model.base, "bn1")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from letterbench import __version__
 from letterbench.errors import LetterbenchError
+from letterbench.models import choices_text, model_names
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def _build_data(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from letterbench.models import MODEL_NAMES, check_weights, create_model, read_weights_file
+    from letterbench.models import check_weights, create_model, model_names, read_weights_file
     from letterbench.reporting.tables import models_table
 
     if args.weights is not None:
@@ -92,7 +92,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         fit = check_weights(model, read_weights_file(args.weights))
         print(f"{args.weights} for {model.name}: " + fit.summary())
         return 0 if fit.fits else 1
-    print(models_table(args.name or list(MODEL_NAMES), num_classes=args.num_classes))
+    print(models_table(args.name or list(model_names()), num_classes=args.num_classes))
     return 0
 
 
@@ -100,9 +100,7 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser(
         "models", help="table of models: input, parameters, FLOPs, cached weights; or check a weights file"
     )
-    models.add_argument(
-        "name", nargs="*", help="resnet18, densenet121, xception or timm:<name> (default: the three)"
-    )
+    models.add_argument("name", nargs="*", help=f"{choices_text()} (default: every registered model)")
     models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
     models.add_argument("--num-classes", type=int, default=26)
     models.set_defaults(func=cmd_models)
@@ -111,71 +109,57 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- train
 
 
-def resolve_recipe(args: argparse.Namespace):
-    """The recipe a command line asks for: --recipe FILE or the model's built-in one, then overrides."""
-    from letterbench.training.recipes import BUILTIN, apply_overrides, load_recipe
-
-    if args.recipe:
-        recipe = load_recipe(args.recipe)
-    elif args.model in BUILTIN:
-        recipe = load_recipe(args.model)
-    elif args.model and args.model.startswith("timm:"):
-        recipe = apply_overrides(load_recipe("resnet18"), [f"model={args.model}", f"name={args.model}"])
-    else:
-        raise LetterbenchError(
-            "say what to train: --model resnet18|densenet121|xception|timm:<name>, or --recipe FILE"
-        )
-    overrides = list(args.set or [])
-    if args.model and args.recipe:
-        overrides.append(f"model={args.model}")
-    for i in range(len(recipe.phases)):
-        if args.epochs is not None:
-            overrides.append(f"phases.{i}.epochs={args.epochs}")
-        if args.lr is not None:
-            scale = recipe.phases[i].optimizer["lr"] / recipe.phases[0].optimizer["lr"]
-            overrides.append(f"phases.{i}.optimizer.lr={args.lr * scale}")
-    if args.batch_size is not None:
-        overrides.append(f"batch_size={args.batch_size}")
-    if args.pretrained is not None:
-        overrides.append(f"pretrained={args.pretrained}")
-    if args.weights is not None:
-        overrides.append(f"weights={json.dumps(str(args.weights))}")
-    return apply_overrides(recipe, overrides) if overrides else recipe
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from letterbench.training.run import train
+    from letterbench.rundir import RunDir, default_run_dir
+    from letterbench.training.recipes import resolve_recipe
+    from letterbench.training.run import TrainOptions, train
 
     if args.resume:
         if args.out is None:
             raise LetterbenchError("--resume needs the run directory: letterbench train --resume --out DIR")
         recipe = None
     else:
-        recipe = resolve_recipe(args)
-    out = args.out or Path("runs") / recipe.name.replace(":", "-")
-    try:
-        train(
-            recipe,
-            out,
-            args.data_dir,
-            args.split,
-            args.seed,
-            args.device,
-            args.resume,
-            args.train_per_class,
-            progress=not args.quiet,
-            compile=args.compile,
+        recipe = resolve_recipe(
+            args.model,
+            args.recipe,
+            overrides=args.set or [],
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            pretrained=args.pretrained,
+            weights=args.weights,
         )
+    run = RunDir(args.out) if args.out else default_run_dir(recipe.name)
+    options = TrainOptions(
+        args.data_dir,
+        args.split,
+        args.seed,
+        args.train_per_class,
+        progress=not args.quiet,
+        compile=args.compile,
+        tensorboard=args.tensorboard,
+    )
+    runtime = _runtime(args, distributed=True)
+    try:
+        train(recipe, run, runtime, options, resume=args.resume)
     except KeyboardInterrupt:
         print(
-            f"letterbench: interrupted; {out} keeps its last finished epoch. "
-            f"Continue with: letterbench train --resume --out {out}",
+            f"letterbench: interrupted; {run} keeps its last finished epoch. "
+            f"Continue with: letterbench train --resume --out {run}",
             file=sys.stderr,
         )
         return 130
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"finished: {out}")
+    finally:
+        runtime.close()
+    if runtime.dist.is_main:
+        print(f"finished: {run}")
     return 0
+
+
+def _runtime(args: argparse.Namespace, distributed: bool = False):
+    from letterbench.runtime import Runtime
+
+    return Runtime.create(args.device, distributed=distributed)
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
@@ -202,13 +186,19 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log per-epoch scalars for TensorBoard into RUN/tensorboard/ "
+        "(open with `tensorboard --logdir RUN`; needs letterbench[tensorboard])",
+    )
 
 
 def _build_train(sub: argparse._SubParsersAction) -> None:
     from letterbench.data.emnist import SPLITS
 
     train = sub.add_parser("train", help="train one model with its recipe (resumable; works under torchrun)")
-    train.add_argument("--model", help="resnet18, densenet121, xception or timm:<name>")
+    train.add_argument("--model", help=choices_text())
     train.add_argument("--recipe", help="a recipe TOML file (see src/letterbench/recipes/)")
     train.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
     train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
@@ -224,43 +214,18 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- evaluate, report
 
 
-def print_run_summary(result: dict) -> None:
-    from letterbench.reporting.tables import format_table, human
-
-    rows = []
-    for stage in result["stages"]:
-        m = stage["metrics"]
-        rows.append(
-            [
-                stage["label"],
-                f"{m['accuracy']:.2%}",
-                f"{m['top3_accuracy']:.2%}",
-                f"{m['f1_macro']:.2%}",
-                f"{m['roc_auc_macro']:.4f}" if m["roc_auc_macro"] is not None else "n/a",
-                f"{m['test_images']:,}",
-            ]
-        )
-    print(format_table(["model", "accuracy", "top-3", "F1 macro", "AUC macro", "test images"], rows))
-    cost = result["cost"]
-    print(
-        f"cost: {human(cost['parameters'])} parameters, {human(cost['flops_per_image'])}FLOPs/image, "
-        f"training {cost['train_time_s']['total'] / 60:.1f} min, "
-        + (
-            f"inference {cost['inference_images_per_s']:,.0f} img/s, latency {cost['latency_ms']:.1f} ms"
-            if "latency_ms" in cost
-            else "speed not measured"
-        )
-    )
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from letterbench.evaluation import evaluate_run
+    from letterbench.reporting.plots import plot_run
+    from letterbench.reporting.tables import run_summary
+    from letterbench.rundir import RunDir
 
-    result = evaluate_run(
-        args.run_dir, args.data_dir, args.device, plots=not args.no_plots, test_per_class=args.test_per_class
-    )
-    print_run_summary(result)
-    print(f"wrote {args.run_dir / 'metrics.json'}, predictions and plots")
+    run = RunDir(args.run_dir)
+    evaluation = evaluate_run(run, _runtime(args), args.data_dir, test_per_class=args.test_per_class)
+    if not args.no_plots:
+        plot_run(run, evaluation)
+    print(run_summary(evaluation.metrics))
+    print(f"wrote {run.metrics_file}, predictions" + ("" if args.no_plots else " and plots"))
     return 0
 
 
@@ -304,7 +269,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     try:
         summary = run_study(
-            args.out, args.preset, models, args.data_dir, args.device, args.seed, progress=not args.quiet
+            args.out,
+            _runtime(args),
+            args.preset,
+            models,
+            args.data_dir,
+            args.seed,
+            args.split,
+            progress=not args.quiet,
+            tensorboard=args.tensorboard,
         )
     except KeyboardInterrupt:
         print(
@@ -321,96 +294,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_runs(run: Path) -> dict[str, Path]:
-    """Finished runs by model name: a study directory's runs/*, or one run directory itself."""
-    from letterbench.training.run import read_config
-
-    if (run / "config.json").exists():
-        return {read_config(run)["model"]["name"]: run}
-    runs = {}
-    for child in sorted((run / "runs").glob("*")) if (run / "runs").is_dir() else []:
-        if (child / "config.json").exists():
-            runs[read_config(child)["model"]["name"]] = child
-    if not runs:
-        raise LetterbenchError(
-            f"{run}: neither a run directory nor a study directory with runs/; "
-            "train one with `letterbench train` or `letterbench run`"
-        )
-    return runs
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from letterbench.predict import choose_runs, predict_files, save_input
 
-    from letterbench.evaluation import predict_probs
-    from letterbench.fsutil import atomic_save
-    from letterbench.predict import prepare_file, top_k
-    from letterbench.training.distributed import choose_device
-    from letterbench.training.run import load_trained_model
-
-    runs = _study_runs(args.run)
-    if args.ensemble:
-        chosen = list(runs)
-    elif args.model:
-        if args.model not in runs:
-            raise LetterbenchError(f"{args.run} has no run of {args.model}; it has {', '.join(runs)}")
-        chosen = [args.model]
-    elif len(runs) == 1:
-        chosen = list(runs)
-    else:
-        raise LetterbenchError(
-            f"{args.run} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble"
-        )
-    loaded = [load_trained_model(runs[name]) for name in chosen]
-    class_names = loaded[0][1]
-    if any(names != class_names for _, names in loaded):
-        raise LetterbenchError(
-            "the chosen models were trained on different classes; they cannot be ensembled"
-        )
-    prepared = [prepare_file(Path(p)) for p in args.images]
-    good = [p for p in prepared if p.image is not None]
-    probs = None
-    if good:
-        batch = torch.from_numpy(np.stack([p.image for p in good]))
-        device = choose_device(args.device)
-        probs = torch.stack([predict_probs(model, batch, device) for model, _ in loaded]).mean(0)
-    records, row = [], 0
-    for item in prepared:
-        if item.image is None:
-            records.append({"file": str(item.path), "error": item.error})
-            print(f"{item.path}: error: {item.error}", file=sys.stderr)
+    runs = choose_runs(args.run, args.model, args.ensemble)
+    records = predict_files(args.images, runs, _runtime(args))
+    for record in records:
+        if "error" in record:
+            print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
             continue
-        top = top_k(probs[row], class_names)
-        row += 1
-        records.append({"file": str(item.path), "top3": [{"letter": c, "probability": p} for c, p in top]})
         if args.show_input:
-            from PIL import Image
-
-            target = args.show_input / f"{item.path.stem}.input.png"
-            atomic_save(target, lambda f, img=item.image: Image.fromarray(img).save(f, format="PNG"))
+            save_input(record["input"], args.show_input, Path(record["file"]))
         if not args.json:
-            print(f"{item.path}: " + "  ".join(f"{c} {p:6.1%}" for c, p in top))
+            print(f"{record['file']}: " + "  ".join(f"{c} {p:6.1%}" for c, p in record["top3"]))
     if args.json:
-        print(json.dumps({"models": chosen, "predictions": records}, indent=2))
+        out = [
+            {"file": r["file"], "error": r["error"]}
+            if "error" in r
+            else {"file": r["file"], "top3": [{"letter": c, "probability": p} for c, p in r["top3"]]}
+            for r in records
+        ]
+        print(json.dumps({"models": list(runs), "predictions": out}, indent=2))
     return 1 if any("error" in r for r in records) else 0
 
 
 def _build_run(sub: argparse._SubParsersAction) -> None:
+    from letterbench.data.emnist import SPLITS
     from letterbench.study import PRESETS
 
     run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
     run.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="smoke (seconds), quick (CPU, < 20 min), paper (full recipes; GPU). "
+        help="smoke (seconds), quick (CPU, < 15 min), paper (full recipes; GPU). "
         "Default: paper with a GPU, else quick",
     )
-    run.add_argument("--models", help="comma-separated (default resnet18,densenet121,xception)")
+    run.add_argument(
+        "--models", help=f"comma-separated: {choices_text()} (default: {','.join(model_names())})"
+    )
+    run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
     run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
     run.add_argument("--device", default="auto")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--quiet", action="store_true")
+    run.add_argument(
+        "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
+    )
     _add_data_dir(run)
     run.set_defaults(func=cmd_run)
 

@@ -1,32 +1,35 @@
 """Evaluation of a trained run on the test set: predictions, the study's metrics, measured cost.
 
-``letterbench evaluate RUN_DIR`` evaluates the best checkpoint of every phase (for Xception:
-the head-only model and the fine-tuned one, the study's two columns), saves the test
-predictions beside the run so that every figure can be recomputed without the model, and
-writes ``metrics.json`` plus PNG plots.
+``evaluate_run`` scores the best checkpoint of every phase (for Xception: the head-only model and
+the fine-tuned one, the study's two columns), saves the test predictions in the run directory so
+that every figure can be recomputed without the model, and writes the run's metrics file. It
+computes; rendering (plots, reports) is ``letterbench.reporting``'s.
 
-``metrics.json`` (schema ``letterbench-metrics-1``)::
+Metrics file (schema ``letterbench-metrics-2``)::
 
-    run:     model, label, recipe, seed, pretrained, notes, data (counts, checksums, partial), device
+    run:     dir, model, label, recipe, seed, pretrained, notes, data (counts, checksums, partial,
+             test subset), device, versions
     stages:  one per phase, in order, each with
-             phase, label, checkpoint, epoch (global epoch of the best checkpoint), predictions (.npz file),
+             phase, label, trainable, epoch (global epoch of the best checkpoint), trainable_parameters,
              metrics: accuracy, top3_accuracy, precision/recall/f1 _macro and _weighted,
                       roc_auc_micro, roc_auc_macro, log_loss, test_images
              per_class: {class: precision, recall, f1, support, roc_auc (null where undefined)}
              confusion_matrix: rows = true class, columns = predicted, in class_names order
              most_confused: [{true, predicted, count}], largest first
              overfitting: at_best and at_end: epoch, train/val accuracy and loss, accuracy_gap, loss_gap
-    cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase and total),
-             train_images_per_s, inference_images_per_s (batch 256), latency_ms (one image, median),
-             peak_memory_bytes + peak_memory_kind (training), device
-    class_names, plots: {curves, confusion, roc, errors}
+    cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase
+             and total), train_images_per_s, inference_images_per_s (batch 256), latency_ms (one
+             image, median), peak_memory_bytes + peak_memory_kind (training), device, train_device,
+             train_load, inference_load: other_cpu_cores (CPU other processes used while the
+             speed was measured, in cores), under_load (true: the speed figures are noise)
+    class_names
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,36 +40,25 @@ from sklearn.preprocessing import label_binarize
 
 from letterbench.data.emnist import stratified_subset
 from letterbench.errors import LetterbenchError
-from letterbench.fsutil import atomic_save, atomic_write_json
-from letterbench.models import LetterModel, count_parameters, flops_per_image, set_trainable
-from letterbench.training.checkpoint import load_checkpoint
-from letterbench.training.distributed import choose_device
-from letterbench.training.recipes import recipe_from_dict
-from letterbench.training.run import device_name, load_run_data, model_from_config, require_finished
-from letterbench.transforms import prepare_batch, to_channels_last
+from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
+from letterbench.rundir import RunDir
+from letterbench.runtime import Load, Runtime
 
-SCHEMA = "letterbench-metrics-1"
-DISPLAY = {"resnet18": "ResNet-18", "densenet121": "DenseNet-121", "xception": "Xception"}
-
-
-def display_name(model: str) -> str:
-    return DISPLAY.get(model, model)
+SCHEMA = "letterbench-metrics-2"
 
 
 @torch.no_grad()
 def predict_probs(
-    model: LetterModel, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 512
+    model: LetterModel, images: torch.Tensor, runtime: Runtime, batch_size: int = 512
 ) -> torch.Tensor:
     """Class probabilities (N, C), float32 on the CPU, for uint8 images (N, 28, 28)."""
     if len(images) == 0:
         raise LetterbenchError("no images to predict")
-    device = torch.device(device)
-    to_channels_last(model.to(device)).eval()
-    cuda = device.type == "cuda"
+    runtime.prepare_model(model).eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = prepare_batch(images[start : start + batch_size].to(device), model.spec)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        x = runtime.batch(images[start : start + batch_size], model.spec)
+        with runtime.autocast():
             logits = model(x)
         out.append(torch.softmax(logits.float(), dim=1).cpu())
     return torch.cat(out)
@@ -77,8 +69,7 @@ def predict_probs(
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
     """The study's metrics from probabilities and true labels, computed with scikit-learn."""
-    n_classes = len(class_names)
-    classes = np.arange(n_classes)
+    classes = np.arange(len(class_names))
     pred = probs.argmax(1)
     p_mac, r_mac, f_mac, _ = skm.precision_recall_fscore_support(
         labels, pred, labels=classes, average="macro", zero_division=0
@@ -91,10 +82,6 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
     present = [c for c in classes if 0 < onehot[:, c].sum() < len(labels)]  # AUC needs both kinds of example
     per_class_auc = {c: float(skm.roc_auc_score(onehot[:, c], probs[:, c])) for c in present}
     cm = skm.confusion_matrix(labels, pred, labels=classes)
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    pairs = [(int(off[i, j]), i, j) for i in range(n_classes) for j in range(n_classes) if off[i, j]]
-    pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
     return {
         "metrics": {
             "test_images": int(len(labels)),
@@ -121,10 +108,16 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
             for c, name in enumerate(class_names)
         },
         "confusion_matrix": cm.tolist(),
-        "most_confused": [
-            {"true": class_names[i], "predicted": class_names[j], "count": n} for n, i, j in pairs[:10]
-        ],
+        "most_confused": most_confused(cm, class_names),
     }
+
+
+def most_confused(cm: np.ndarray, class_names: list[str], top: int = 10) -> list[dict[str, Any]]:
+    """The largest off-diagonal cells of a confusion matrix, largest first."""
+    n = len(class_names)
+    pairs = [(int(cm[i, j]), i, j) for i in range(n) for j in range(n) if i != j and cm[i, j]]
+    pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return [{"true": class_names[i], "predicted": class_names[j], "count": c} for c, i, j in pairs[:top]]
 
 
 def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict[str, Any]:
@@ -151,119 +144,129 @@ def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict
 
 
 @torch.no_grad()
-def inference_speed(
-    model: LetterModel, device: torch.device, batch: int = 256, min_seconds: float = 2.0
-) -> dict[str, float]:
-    """Throughput (images/s) at ``batch`` and median single-image latency (ms), measured."""
-    to_channels_last(model.to(device)).eval()
-    cuda = device.type == "cuda"
-    images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=device)
+def inference_speed(model: LetterModel, runtime: Runtime, batch: int = 256, min_seconds: float = 2.0) -> dict:
+    """Throughput (images/s) at ``batch`` and median single-image latency (ms), measured, with the
+    CPU load other processes put on the machine meanwhile."""
+    runtime.prepare_model(model).eval()
+    images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=runtime.device)
 
     def run(x):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            model(prepare_batch(x, model.spec))
-        if cuda:
-            torch.cuda.synchronize(device)
+        with runtime.autocast():
+            model(runtime.batch(x, model.spec))
+        runtime.synchronize()
 
     run(images)  # warm-up
-    count, start = 0, time.perf_counter()
-    while True:
-        run(images)
-        count += batch
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds or count >= batch * 50:
-            break
-    throughput = count / elapsed
-    run(images[:1])
-    latencies = []
-    for _ in range(15):
-        t = time.perf_counter()
+    with runtime.measure_load() as load:
+        count, start = 0, time.perf_counter()
+        while True:
+            run(images)
+            count += batch
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds or count >= batch * 50:
+                break
         run(images[:1])
-        latencies.append((time.perf_counter() - t) * 1000)
-    return {"inference_images_per_s": throughput, "latency_ms": statistics.median(latencies)}
+        latencies = []
+        for _ in range(15):
+            t = time.perf_counter()
+            run(images[:1])
+            latencies.append((time.perf_counter() - t) * 1000)
+    return {
+        "inference_images_per_s": count / elapsed,
+        "latency_ms": statistics.median(latencies),
+        "load": load.to_dict(),
+    }
 
 
-# ---------------------------------------------------------------- a run
-
-
-def _stages(config: dict[str, Any], run_dir: Path, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    recipe = recipe_from_dict(config["recipe"], str(run_dir / "config.json"))
-    label = display_name(config["model"]["name"])
-    stages = []
-    for i, phase in enumerate(recipe.phases):
-        path = run_dir / "checkpoints" / f"best-{phase.name}.pt"
-        if path.exists():
-            stages.append(
-                {
-                    "phase": phase.name,
-                    "label": label if i == 0 else f"{label} {phase.name}",
-                    "checkpoint": str(path.relative_to(run_dir)),
-                    # what the phase really trained (all, where a frozen base had no pretrained weights)
-                    "trainable": next(h["trainable"] for h in history if h["phase"] == phase.name),
-                }
-            )
-    return stages
-
-
-def evaluate_run(
-    run_dir: Path,
-    data_dir: Path | None = None,
-    device: str = "auto",
-    plots: bool = True,
-    measure_speed: bool = True,
-    test_per_class: int | None = None,
-) -> dict[str, Any]:
-    """Evaluate every phase's best checkpoint on the test set; write predictions, metrics.json and plots."""
-    run_dir = Path(run_dir)
-    config = require_finished(run_dir)
-    data = load_run_data(config, run_dir, data_dir)
-    dev = choose_device(device)
-    progress = json.loads((run_dir / "progress.json").read_text())
+def _training_cost(progress: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     history = progress["history"]
-    model = model_from_config(config, data.num_classes)
-    stages = _stages(config, run_dir, history)
-    if not stages:
-        raise LetterbenchError(f"{run_dir}: no best-<phase>.pt checkpoints; the run holds no trained model")
-    test_images, test_labels = data.test_images, data.test_labels
-    if test_per_class:  # a stratified test subset, said so in metrics.json and on the report
-        rows = stratified_subset(data.test_labels, test_per_class, seed=0)
-        test_images, test_labels = test_images[rows], test_labels[rows]
-    labels = test_labels.numpy()
-    for stage in stages:
-        ckpt = load_checkpoint(run_dir / stage["checkpoint"])
-        model.load_state_dict(ckpt["model"])
-        probs = predict_probs(model, test_images, dev).numpy()
-        pred_file = f"predictions-{stage['phase']}.npz"
-        atomic_save(
-            run_dir / pred_file,
-            lambda f, p=probs: np.savez_compressed(
-                f, probs=p.astype(np.float32), labels=labels, class_names=np.array(data.class_names)
-            ),
-        )
-        stage.update(classification_metrics(probs, labels, data.class_names))
-        stage["predictions"] = pred_file
-        stage["epoch"] = ckpt["trainer"]["global_epoch"]
-        stage["overfitting"] = overfitting(history, stage["phase"])
-        set_trainable(model, stage["trainable"])
-        stage["trainable_parameters"] = count_parameters(model)[1]
-    total, _ = count_parameters(model)
-    cost = {
-        "parameters": total,
-        "trainable_parameters": {s["phase"]: s["trainable_parameters"] for s in stages},
-        "flops_per_image": flops_per_image(model),
+    loads = [h["other_cpu_cores"] for h in history if h.get("other_cpu_cores") is not None]
+    return {
         "train_time_s": {**progress["phase_times_s"], "total": sum(progress["phase_times_s"].values())},
         "train_images_per_s": statistics.median(h["images_per_s"] for h in history),
         "train_device": config["device"]["name"],
         "peak_memory_bytes": progress.get("peak_memory", {}).get("bytes"),
         "peak_memory_kind": progress.get("peak_memory", {}).get("kind"),
-        "device": device_name(dev),
+        "train_load": Load(statistics.median(loads) if loads else None).to_dict(),
+    }
+
+
+# ---------------------------------------------------------------- a run
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate_run`` computed: the metrics file's contents, and the test images with the
+    last stage's probabilities (for plots)."""
+
+    metrics: dict[str, Any]
+    test_images: np.ndarray
+    probs: np.ndarray
+    labels: np.ndarray
+
+
+def _stages(run: RunDir, config: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    label = display_name(config["model"]["name"])
+    return [
+        {
+            "phase": phase,
+            "label": label if i == 0 else f"{label} {phase}",
+            # what the phase really trained (all, where a frozen base had no pretrained weights)
+            "trainable": next(h["trainable"] for h in history if h["phase"] == phase),
+        }
+        for i, phase in enumerate(run.phases(config))
+        if run.has_checkpoint(phase)
+    ]
+
+
+def _test_set(data, test_per_class: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if not test_per_class:
+        return data.test_images, data.test_labels
+    rows = stratified_subset(data.test_labels, test_per_class, seed=0)  # the same for every model
+    return data.test_images[rows], data.test_labels[rows]
+
+
+def evaluate_run(
+    run: RunDir,
+    runtime: Runtime,
+    data_dir: str | Path | None = None,
+    measure_speed: bool = True,
+    test_per_class: int | None = None,
+) -> Evaluation:
+    """Evaluate every phase's best checkpoint on the test set (or a stratified subset of
+    ``test_per_class`` images per class); write the predictions and the metrics file."""
+    config = run.require_finished()
+    data = run.load_data(data_dir, config)
+    progress = run.read_progress()
+    model = run.build_model(config)
+    stages = _stages(run, config, progress["history"])
+    if not stages:
+        raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
+    test_images, test_labels = _test_set(data, test_per_class)
+    labels = test_labels.numpy()
+    for stage in stages:
+        ckpt = run.load_weights_into(model, stage["phase"])
+        probs = predict_probs(model, test_images, runtime).numpy()
+        run.save_predictions(stage["phase"], probs, labels, data.class_names)
+        stage.update(classification_metrics(probs, labels, data.class_names))
+        stage["epoch"] = ckpt["trainer"]["global_epoch"]
+        stage["overfitting"] = overfitting(progress["history"], stage["phase"])
+        set_trainable(model, stage["trainable"])
+        stage["trainable_parameters"] = count_parameters(model)[1]
+    cost = {
+        "parameters": count_parameters(model)[0],
+        "trainable_parameters": {s["phase"]: s["trainable_parameters"] for s in stages},
+        "flops_per_image": flops_per_image(model),
+        **_training_cost(progress, config),
+        "device": runtime.name,
     }
     if measure_speed:
-        cost.update(inference_speed(model, dev))
+        speed = inference_speed(model, runtime)
+        cost["inference_load"] = speed.pop("load")
+        cost.update(speed)
     result = {
         "schema": SCHEMA,
         "run": {
-            "dir": str(run_dir),
+            "dir": str(run.path),
             "model": config["model"]["name"],
             "label": display_name(config["model"]["name"]),
             "recipe": config["recipe"],
@@ -278,20 +281,16 @@ def evaluate_run(
         "stages": stages,
         "cost": cost,
     }
-    if plots:
-        from letterbench.reporting.plots import plot_run
-
-        result["plots"] = plot_run(run_dir, result, history, test_images.numpy(), probs, labels)
-    atomic_write_json(run_dir / "metrics.json", result)
-    return result
+    run.write_metrics(result)
+    return Evaluation(result, test_images.numpy(), probs, labels)
 
 
-def load_predictions(run_dir: Path, stage: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(run_dir) / stage["predictions"]
-    try:
-        with np.load(path) as npz:
-            return npz["probs"], npz["labels"]
-    except (OSError, KeyError, ValueError) as exc:
+def read_metrics(run: RunDir) -> dict[str, Any]:
+    """A run's metrics file, checked to be of the schema this version writes."""
+    result = run.read_metrics()
+    if result.get("schema") != SCHEMA:
         raise LetterbenchError(
-            f"{path}: predictions missing or unreadable ({exc}); run `letterbench evaluate {run_dir}` again"
-        ) from None
+            f"{run.metrics_file}: schema {result.get('schema')!r}, expected {SCHEMA}; "
+            f"run `letterbench evaluate {run}` again"
+        )
+    return result

@@ -15,6 +15,9 @@ import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from letterbench.errors import LetterbenchError
+from letterbench.fsutil import atomic_save
+from letterbench.rundir import RunDir, find_runs
+from letterbench.runtime import Runtime
 
 INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
 MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter
@@ -83,3 +86,51 @@ def prepare_file(path: Path) -> Prepared:
 def top_k(probs: torch.Tensor, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
     values, indices = probs.topk(min(k, len(class_names)))
     return [(class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
+
+
+def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunDir]:
+    """The runs to predict with: one run directory, or a study's models chosen by name / all."""
+    runs = find_runs(path)
+    if ensemble:
+        return runs
+    if model:
+        if model not in runs:
+            raise LetterbenchError(f"{path} has no run of {model}; it has {', '.join(runs)}")
+        return {model: runs[model]}
+    if len(runs) == 1:
+        return runs
+    raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
+
+
+def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) -> list[dict]:
+    """One record per file, in order: ``file``, ``top3`` (letter, probability) of the mean of the
+    models' probabilities, and the 28x28 ``input`` they saw; or ``file`` and ``error``."""
+    from letterbench.evaluation import predict_probs
+
+    loaded = [run.load_trained_model() for run in runs.values()]
+    class_names = loaded[0][1]
+    if any(names != class_names for _, names in loaded):
+        raise LetterbenchError(
+            "the chosen models were trained on different classes; they cannot be ensembled"
+        )
+    prepared = [prepare_file(Path(p)) for p in paths]
+    good = [p for p in prepared if p.image is not None]
+    if good:
+        batch = torch.from_numpy(np.stack([p.image for p in good]))
+        probs = torch.stack([predict_probs(model, batch, runtime) for model, _ in loaded]).mean(0)
+    records, row = [], 0
+    for item in prepared:
+        if item.image is None:
+            records.append({"file": str(item.path), "error": item.error})
+            continue
+        top = top_k(probs[row], class_names)
+        row += 1
+        records.append({"file": str(item.path), "top3": top, "input": item.image})
+    return records
+
+
+def save_input(image: np.ndarray, folder: Path, source: Path) -> Path:
+    """Save the 28x28 image a model saw as ``<folder>/<name>.input.png``."""
+    target = folder / f"{source.stem}.input.png"
+    atomic_save(target, lambda f: Image.fromarray(image).save(f, format="PNG"))
+    return target

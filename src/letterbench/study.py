@@ -1,75 +1,70 @@
 """`letterbench run`: the whole study from one command, resumable.
 
-A study directory holds ``study.json`` (the preset and models), ``runs/<model>/`` (one
-training run each, evaluated in place) and ``report/``. Running the same command again
-skips finished models, resumes an interrupted one from its checkpoint, and rebuilds the report.
+A study directory (``rundir.StudyDir``) holds the study file, one run directory per model and the
+report. Running the same command again skips finished models, resumes an interrupted one from its
+checkpoint, and rebuilds the report.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.errors import DataError, LetterbenchError
-from letterbench.fsutil import atomic_write_json
-from letterbench.training.recipes import Recipe, apply_overrides, load_recipe
-from letterbench.training.run import run_status, train
-
-MODELS = ("resnet18", "densenet121", "xception")
+from letterbench.evaluation import evaluate_run
+from letterbench.models import get_model, model_names
+from letterbench.reporting.plots import plot_run
+from letterbench.reporting.report import build_report
+from letterbench.rundir import RunDir, StudyDir
+from letterbench.runtime import Runtime
+from letterbench.training.recipes import Recipe, resolve_recipe
+from letterbench.training.run import TrainOptions, train
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     description: str
-    train_per_class: int | None = None  # stratified training subset; None = all
-    test_per_class: int | None = None  # stratified test subset; None = the whole test set
-    epochs: dict[str, int] = field(default_factory=dict)  # per model: epochs of every phase
+    train_per_class: int | None = None  # stratified training subset, the same for every model; None = all
+    test_per_class: int | None = None  # stratified test subset, the same for every model; None = all
+    total_epochs: int | None = None  # per model, shared out over its phases; None = the recipe's
     overrides: tuple[str, ...] = ()  # --set overrides for every recipe
-    pretrained: str = "auto"
 
 
 PRESETS = {
     "smoke": Preset(
         "smoke",
-        "seconds long: 4 images per class, 1 epoch per phase; for tests and trying the tool",
+        "seconds long: 4 images per class, one epoch per phase; for tests and trying the tool",
         train_per_class=4,
         test_per_class=3,
-        epochs={m: 1 for m in MODELS},
+        total_epochs=1,
         overrides=("val_fraction=0.25", "batch_size=32"),
     ),
+    # Sized from measured CPU training throughput (ResNet-18 ~220, DenseNet-121 ~95, Xception ~47
+    # images/s on 2 cores): 130 images per class for 6 epochs is about 11 minutes of training for
+    # the three models, within 15 minutes with evaluation (see README).
     "quick": Preset(
         "quick",
-        "a real study sized for a 2-core CPU (under 20 minutes): stratified training "
-        "subsets, fewer epochs, a stratified test subset",
-        train_per_class=None,
+        "a real study sized for a 2-core CPU (under 15 minutes): every model trains on the same "
+        "stratified subset (130 images per class) for 6 epochs and is tested on the same stratified "
+        "test subset (60 per class)",
+        train_per_class=130,
         test_per_class=60,
-        epochs={"resnet18": 8, "densenet121": 6, "xception": 3},
-        overrides=(),
+        total_epochs=6,
     ),
     "paper": Preset(
         "paper", "the study's full recipes on the full data, ImageNet weights where they can be had"
     ),
 }
-# Per-model training subsets of the quick preset (images per class), chosen from measured CPU
-# throughput so that the three models together finish within 20 minutes (see README).
-QUICK_TRAIN_PER_CLASS = {"resnet18": 300, "densenet121": 150, "xception": 80}
 
 
-def recipe_for(model: str, preset: Preset) -> tuple[Recipe, int | None]:
-    recipe = load_recipe(model)
-    overrides = list(preset.overrides)
-    if recipe.pretrained != "false":  # the ResNet-18 variant has no ImageNet weights
-        overrides.append(f"pretrained={preset.pretrained}")
-    if model in preset.epochs:
-        overrides += [f"phases.{i}.epochs={preset.epochs[model]}" for i in range(len(recipe.phases))]
-    per_class = QUICK_TRAIN_PER_CLASS.get(model) if preset.name == "quick" else preset.train_per_class
-    return apply_overrides(recipe, overrides), per_class
+def study_recipe(model: str, preset: Preset) -> Recipe:
+    """The model's default recipe as the preset adjusts it."""
+    return resolve_recipe(model, total_epochs=preset.total_epochs, overrides=preset.overrides)
 
 
 def ensure_data(data_dir: Path | None, split: str = "letters") -> Path:
@@ -77,13 +72,8 @@ def ensure_data(data_dir: Path | None, split: str = "letters") -> Path:
     from letterbench.data.fetch import fetch
 
     root = resolve_data_dir(data_dir)
-    missing = [
-        member_name(split, p, k)
-        for p in PARTS
-        for k in KINDS
-        if find_member(root, member_name(split, p, k)) is None
-    ]
-    if not missing:
+    names = [member_name(split, p, k) for p in PARTS for k in KINDS]
+    if all(find_member(root, name) is not None for name in names):
         return root
     print(f"EMNIST {split} not found in {root}; downloading {ARCHIVE_URL}")
     try:
@@ -105,99 +95,104 @@ def choose_preset(name: str | None) -> tuple[Preset, str]:
     return PRESETS["quick"], "preset quick: no GPU found, and the paper preset takes hours on a CPU"
 
 
-def estimate_minutes(models: list[str], preset: Preset, train_images: int, device: str) -> float:
-    """Measured estimate of training time: a few timed steps of each model, times the images to train on."""
-    from letterbench.throughput import measure_train_throughput
+def estimate_minutes(recipes: list[Recipe], train_images: int, runtime: Runtime) -> float:
+    """Measured estimate of training time: a few timed engine steps of each recipe, times the
+    images it will train on."""
+    from letterbench.training.throughput import measure_train_throughput
 
     total = 0.0
-    for model in models:
-        recipe, _ = recipe_for(model, preset)
-        rate = measure_train_throughput(model, recipe.batch_size, device, steps=3)
+    for recipe in recipes:
+        rate = measure_train_throughput(recipe, runtime, steps=3)
         epochs = sum(p.epochs for p in recipe.phases)
         total += epochs * train_images * (1 - recipe.val_fraction) / rate
     return total / 60
 
 
+@dataclass
+class StudyPlan:
+    preset: Preset
+    models: list[str]
+    recipes: dict[str, Recipe]
+    split: str = "letters"
+    seed: int = 0
+
+
+def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
+    if not study.exists():
+        return
+    previous = study.read()
+    asked = {"preset": plan.preset.name, "seed": plan.seed, "split": plan.split}
+    recorded = {k: previous.get(k, "letters" if k == "split" else None) for k in asked}
+    if recorded != asked:
+        raise LetterbenchError(
+            f"{study.path} holds a study with preset {recorded['preset']}, seed {recorded['seed']}, split "
+            f"{recorded['split']}; continue it with the same options, or pass another --out"
+        )
+
+
+def _train_and_evaluate(
+    model: str, run: RunDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
+) -> None:
+    start = time.perf_counter()
+    if run.status() != "finished":
+        resume = run.has_checkpoint("last")
+        print(
+            f"{model}: {'resuming' if resume else 'training'} ({plan.recipes[model].name} recipe, preset {plan.preset.name})"
+        )
+        if not resume:
+            run.clear_unstarted()  # started, but no epoch finished: only letterbench's own files go
+        train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
+    evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
+    plot_run(run, evaluation)
+    print(f"{model}: done in {(time.perf_counter() - start) / 60:.1f} min")
+
+
 def run_study(
     out: Path,
+    runtime: Runtime,
     preset_name: str | None = None,
     models: list[str] | None = None,
     data_dir: Path | None = None,
-    device: str = "auto",
     seed: int = 0,
+    split: str = "letters",
     progress: bool = True,
+    tensorboard: bool = False,
 ) -> dict:
-    from letterbench.evaluation import evaluate_run
-    from letterbench.reporting.report import build_report
-
+    """Train, evaluate and compare ``models`` (default: every registered model) into ``out``."""
     preset, why = choose_preset(preset_name)
     print(why)
-    models = models or list(MODELS)
-    unknown = [m for m in models if m not in MODELS and not m.startswith("timm:")]
-    if unknown:
-        raise LetterbenchError(
-            f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or timm:<name>"
-        )
-    out = Path(out)
-    study_file = out / "study.json"
-    if study_file.exists():
-        previous = json.loads(study_file.read_text())
-        if previous["preset"] != preset.name or previous["seed"] != seed:
-            raise LetterbenchError(
-                f"{out} holds a study with preset {previous['preset']} and seed {previous['seed']}; "
-                "continue it with the same options, or pass another --out"
-            )
-    root = ensure_data(data_dir)
-    if preset.name == "paper" and not torch.cuda.is_available():
+    models = models or list(model_names())
+    for model in models:
+        get_model(model)  # an unknown model is refused before anything is written
+    plan = StudyPlan(preset, models, {m: study_recipe(m, preset) for m in models}, split, seed)
+    study = StudyDir(out)
+    _check_previous(study, plan)
+    root = ensure_data(data_dir, split)
+    if preset.name == "paper" and runtime.device.type != "cuda":
         from letterbench.data.emnist import load_emnist
 
-        n = len(load_emnist(root).train_labels)
-        minutes = estimate_minutes(models, preset, n, device)
+        minutes = estimate_minutes(
+            list(plan.recipes.values()), len(load_emnist(root, split).train_labels), runtime
+        )
         print(
-            f"the paper preset on this CPU: about {minutes / 60:.1f} hours of training (measured estimate); "
+            f"the paper preset on this machine: about {minutes / 60:.1f} hours of training (measured estimate); "
             "Ctrl-C stops it, the same command resumes it"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        study_file,
+    study.write(
         {
             "preset": preset.name,
             "preset_settings": asdict(preset),
             "seed": seed,
+            "split": split,
             "models": models,
             "data_dir": str(root.resolve()),
-        },
+        }
     )
-    run_dirs = []
+    options = TrainOptions(root, split, seed, preset.train_per_class, progress, tensorboard=tensorboard)
     for model in models:
-        run_dir = out / "runs" / model.replace(":", "-")
-        recipe, per_class = recipe_for(model, preset)
-        status = run_status(run_dir)
-        start = time.perf_counter()
-        if status == "finished" and (run_dir / "metrics.json").exists():
+        run = study.run(model)
+        if run.is_evaluated():
             print(f"{model}: finished earlier, skipped")
         else:
-            if status != "finished":
-                resume = (run_dir / "checkpoints" / "last.pt").exists()
-                print(
-                    f"{model}: {'resuming' if resume else 'training'} ({recipe.name} recipe, preset {preset.name})"
-                )
-                if not resume and run_dir.exists():
-                    import shutil
-
-                    shutil.rmtree(run_dir)  # started but no epoch finished: nothing worth keeping
-                train(
-                    recipe,
-                    run_dir,
-                    root,
-                    seed=seed,
-                    device=device,
-                    resume=resume,
-                    train_per_class=per_class,
-                    progress=progress,
-                )
-            evaluate_run(run_dir, root, device, test_per_class=preset.test_per_class)
-            print(f"{model}: done in {(time.perf_counter() - start) / 60:.1f} min")
-        run_dirs.append(run_dir)
-    summary = build_report(run_dirs, out / "report")
-    return summary
+            _train_and_evaluate(model, run, plan, root, runtime, options)
+    return build_report([study.run(m).path for m in models], study.report_dir)

@@ -15,10 +15,13 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, roc_curve  # noqa: E402
 from sklearn.preprocessing import label_binarize  # noqa: E402
 
+from letterbench.evaluation import Evaluation  # noqa: E402
 from letterbench.fsutil import atomic_write_bytes  # noqa: E402
+from letterbench.rundir import RunDir  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write a figure as PNG atomically and free it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -53,7 +56,7 @@ def plot_curves(history: list[dict[str, Any]], title: str, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(cm: list[list[int]], class_names: list[str], title: str, path: Path) -> None:
@@ -67,7 +70,7 @@ def plot_confusion(cm: list[list[int]], class_names: list[str], title: str, path
         if value == 0:
             text.set_text("")  # blank zeros so the mistakes stand out
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_roc(
@@ -105,7 +108,7 @@ def plot_roc(
         inset.set_title("top-left corner", fontsize=8)
         inset.tick_params(labelsize=7)
         inset.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_errors(
@@ -133,36 +136,44 @@ def plot_errors(
     fig.suptitle(
         f"{title}: most confident mistakes (true→predicted), {len(np.flatnonzero(pred != labels))} in all"
     )
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def plot_run(
-    run_dir: Path,
-    result: dict[str, Any],
-    history: list[dict[str, Any]],
-    test_images: np.ndarray,
-    probs: np.ndarray,
-    labels: np.ndarray,
-) -> dict[str, str]:
-    """All plots of an evaluated run, for its last (headline) stage, whose test probabilities
-    ``probs`` are given; returns file names by kind."""
+def plot_run(run: RunDir, evaluation: Evaluation) -> dict[str, Path]:
+    """All plots of an evaluated run, for its last (headline) stage; returns their paths by kind."""
+    result = evaluation.metrics
     stage = result["stages"][-1]
     label = result["run"]["label"]
-    names = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
-    plot_curves(history, f"{label}: learning curves", run_dir / names["curves"])
+    names = result["class_names"]
+    history = run.read_progress()["history"]
+    plot_curves(history, f"{label}: learning curves", run.plot_file("curves"))
     plot_confusion(
-        stage["confusion_matrix"],
-        result["class_names"],
-        f"Confusion matrix, {stage['label']}",
-        run_dir / names["confusion"],
+        stage["confusion_matrix"], names, f"Confusion matrix, {stage['label']}", run.plot_file("confusion")
     )
-    plot_roc(probs, labels, result["class_names"], stage, run_dir / names["roc"])
+    plot_roc(evaluation.probs, evaluation.labels, names, stage, run.plot_file("roc"))
     plot_errors(
-        test_images,
-        labels,
-        probs,
-        result["class_names"],
+        evaluation.test_images,
+        evaluation.labels,
+        evaluation.probs,
+        names,
         stage["label"],
-        run_dir / names["errors"],
+        run.plot_file("errors"),
     )
-    return names
+    return run.plots()
+
+
+def plot_accuracy_against_cost(points: list[tuple[str, float, float, bool]], path: Path) -> None:
+    """One point per model: (label, FLOPs per image, test accuracy, is the ensemble)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, flops, accuracy, ensemble in points:
+        ax.scatter(flops / 1e9, 100 * accuracy, s=60, marker="*" if ensemble else "o")
+        ax.annotate(
+            label, (flops / 1e9, 100 * accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9
+        )
+    ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.12)  # room for the labels
+    ax.set_xlabel("GFLOPs per image (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy against cost")
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

@@ -30,11 +30,12 @@ def human(n: float, unit: str = "") -> str:
 
 
 def models_table(names: Sequence[str], num_classes: int = 26) -> str:
-    from letterbench.models import count_parameters, create_model, flops_per_image, weights_cached
+    from letterbench.models import count_parameters, create_model, flops_per_image, get_model, weights_cached
 
     rows = []
     for name in names:
         model = create_model(name, num_classes=num_classes)
+        entry = get_model(name)
         total, trainable = count_parameters(model)
         spec = model.spec
         cached = {None: "n/a", True: "cached", False: "not cached"}[weights_cached(name)]
@@ -53,7 +54,46 @@ def models_table(names: Sequence[str], num_classes: int = 26) -> str:
                 f"{trainable:,}",
                 human(flops_per_image(model)),
                 cached,
+                entry.recipe,
             ]
         )
-    header = ["model", "input", "normalisation", "params", "trainable", "FLOPs/image", "ImageNet weights"]
-    return format_table(header, rows, "lllrrrl")
+    header = [
+        "model",
+        "input",
+        "normalisation",
+        "params",
+        "trainable",
+        "FLOPs/image",
+        "ImageNet weights",
+        "recipe",
+    ]
+    return format_table(header, rows, "lllrrrll")
+
+
+def run_summary(result: dict) -> str:
+    """An evaluated run in a few terminal lines: metrics per phase, then its measured cost."""
+    rows = []
+    for stage in result["stages"]:
+        m = stage["metrics"]
+        rows.append(
+            [
+                stage["label"],
+                f"{m['accuracy']:.2%}",
+                f"{m['top3_accuracy']:.2%}",
+                f"{m['f1_macro']:.2%}",
+                f"{m['roc_auc_macro']:.4f}" if m["roc_auc_macro"] is not None else "n/a",
+                f"{m['test_images']:,}",
+            ]
+        )
+    table = format_table(["model", "accuracy", "top-3", "F1 macro", "AUC macro", "test images"], rows)
+    cost = result["cost"]
+    speed = (
+        f"inference {cost['inference_images_per_s']:,.0f} img/s, latency {cost['latency_ms']:.1f} ms"
+        + (" (measured under load)" if cost.get("inference_load", {}).get("under_load") else "")
+        if "latency_ms" in cost
+        else "speed not measured"
+    )
+    return (
+        f"{table}\ncost: {human(cost['parameters'])} parameters, {human(cost['flops_per_image'])}FLOPs/image, "
+        f"training {cost['train_time_s']['total'] / 60:.1f} min, {speed}"
+    )

@@ -25,7 +25,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 OPTIMIZERS = {"sgd", "adam", "adamw"}
 SCHEDULES = {"constant", "onecycle", "cosine", "plateau"}
-BUILTIN = ("resnet18", "densenet121", "xception")
+
+
+def builtin_recipes() -> tuple[str, ...]:
+    """Names of the recipes shipped in ``letterbench/recipes/``."""
+    folder = resources.files("letterbench.recipes")
+    return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")))
 
 
 @dataclass
@@ -123,14 +128,14 @@ def validate(recipe: Recipe, source: str = "recipe") -> None:
 def load_recipe(name_or_path: str) -> Recipe:
     """A built-in recipe by name, or a TOML file by path."""
     path = Path(name_or_path)
-    if name_or_path in BUILTIN:
+    if name_or_path in builtin_recipes():
         text = resources.files("letterbench.recipes").joinpath(f"{name_or_path}.toml").read_text()
         source = f"built-in recipe {name_or_path}"
     elif path.suffix == ".toml" and path.is_file():
         text, source = path.read_text(), str(path)
     else:
         raise LetterbenchError(
-            f"no recipe {name_or_path!r}: give a built-in name ({', '.join(BUILTIN)}) or a .toml file"
+            f"no recipe {name_or_path!r}: give a built-in name ({', '.join(builtin_recipes())}) or a .toml file"
         )
     try:
         raw = tomllib.loads(text)
@@ -167,3 +172,101 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
             raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")
         node[last] = _parse_value(value)
     return recipe_from_dict(raw, "recipe with --set overrides")
+
+
+def resolve_recipe(
+    model: str | None = None,
+    recipe: str | None = None,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    epochs: int | None = None,
+    total_epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    pretrained: str | None = None,
+    weights: str | None = None,
+) -> Recipe:
+    """The one way a recipe is chosen, for `train`, `run`, the benches and the tests.
+
+    ``recipe`` (a built-in name or a TOML file) if given, else the registry's default recipe for
+    ``model`` (``timm:<name>`` included); ``model`` with ``recipe`` swaps the recipe's model. Then
+    the options, then the ``--set`` ``overrides`` last, so they win: ``epochs`` for every phase,
+    or ``total_epochs`` shared out over the phases; ``lr`` for the first phase (later phases keep
+    their ratio to it); ``batch_size``; ``pretrained``; ``weights`` (a local file).
+    """
+    from letterbench.models import choices_text, get_model
+
+    if recipe is None and model is None:
+        raise LetterbenchError(f"say what to train: --model {choices_text()}, or --recipe FILE")
+    entry = get_model(model) if model is not None else None
+    base = load_recipe(recipe if recipe is not None else entry.recipe)
+    changes: list[str] = []
+    if entry is not None and base.model != entry.name:
+        changes.append(f"model={json.dumps(entry.name)}")
+        if recipe is None:
+            changes.append(f"name={json.dumps(entry.name)}")
+    n = len(base.phases)
+    for i, phase in enumerate(base.phases):
+        if epochs is not None:
+            changes.append(f"phases.{i}.epochs={epochs}")
+        elif total_epochs is not None:
+            changes.append(f"phases.{i}.epochs={max(1, total_epochs // n + (i < total_epochs % n))}")
+        if lr is not None:
+            changes.append(
+                f"phases.{i}.optimizer.lr={lr * phase.optimizer['lr'] / base.phases[0].optimizer['lr']}"
+            )
+    if batch_size is not None:
+        changes.append(f"batch_size={batch_size}")
+    if pretrained is not None:
+        changes.append(f"pretrained={pretrained}")
+    if weights is not None:
+        changes.append(f"weights={json.dumps(str(weights))}")
+    changes += list(overrides)
+    return apply_overrides(base, changes) if changes else base
+
+
+def describe_recipe(recipe: Recipe) -> str:
+    """One line a person reads: what the recipe does (the README's recipe table is checked against it)."""
+    aug = recipe.augment
+    augment = ", ".join(
+        f"{label} ±{fmt(aug[key])}"
+        for key, label, fmt in (
+            ("rotate", "rotation", lambda v: f"{v:g}°"),
+            ("zoom", "zoom", lambda v: f"{100 * v:g}%"),
+            ("shift", "shift", lambda v: f"{100 * v:g}%"),
+        )
+        if aug.get(key)
+    )
+    parts = [
+        f"batch {recipe.batch_size}",
+        f"weights {recipe.pretrained}",
+        *([f"dropout {recipe.dropout:g}"] if recipe.dropout else []),
+        *([f"label smoothing {recipe.label_smoothing:g}"] if recipe.label_smoothing else []),
+        f"augment: {augment or 'none'}" + (", flips" if aug.get("flip") else ""),
+        *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
+    ]
+    return "; ".join(parts + [_describe_phase(p) for p in recipe.phases])
+
+
+def _describe_phase(phase: Phase) -> str:
+    opt = dict(phase.optimizer)
+    name = opt.pop("name")
+    extras = []
+    if opt.get("momentum") is not None and name == "sgd":
+        extras.append(f"momentum {opt['momentum']:g}" + (" Nesterov" if opt.get("nesterov") else ""))
+    if opt.get("weight_decay"):
+        extras.append(f"weight decay {opt['weight_decay']:g}")
+    sched = dict(phase.schedule)
+    schedule = sched.pop("name") + (
+        " (" + ", ".join(f"{k} {v:g}" for k, v in sched.items()) + ")" if sched else ""
+    )
+    stop = (
+        f", early stopping (patience {phase.early_stopping.get('patience', 3)})"
+        if phase.early_stopping
+        else ""
+    )
+    return (
+        f"phase {phase.name}: trains {phase.trainable}, {name} lr {opt['lr']:g}"
+        + (" (" + ", ".join(extras) + ")" if extras else "")
+        + f", {schedule}, {phase.epochs} epochs{stop}"
+    )

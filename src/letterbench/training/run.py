@@ -1,8 +1,7 @@
-"""A training run on disk: its directory, its recorded configuration, and `letterbench train`."""
+"""`letterbench train`: a training run from a recipe into a run directory, or its continuation."""
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -20,14 +19,14 @@ from letterbench.data.emnist import (
     stratified_split,
     stratified_subset,
 )
+from letterbench.distributed import barrier
 from letterbench.errors import TrainingError
-from letterbench.fsutil import atomic_write_json
 from letterbench.models import LetterModel, count_parameters, create_model
-from letterbench.training.distributed import DistInfo, barrier, init_distributed, shutdown
+from letterbench.rundir import RunDir
+from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
+from letterbench.training.observers import standard_observers
 from letterbench.training.recipes import Recipe, recipe_from_dict
-
-CONFIG = "config.json"
 
 
 def package_versions() -> dict[str, str]:
@@ -46,12 +45,6 @@ def package_versions() -> dict[str, str]:
     }
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
 @dataclass
 class Split:
     """Indices into the official train set: what trains, what validates."""
@@ -68,67 +61,49 @@ def make_split(data: EmnistData, val_fraction: float, seed: int, train_per_class
     return Split(pool[train], pool[val])
 
 
-def read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TrainingError(f"{run_dir}: not a letterbench run directory (no {CONFIG})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TrainingError(f"{path}: unreadable ({exc}); the run directory is damaged") from None
+@dataclass
+class TrainOptions:
+    """What a training run is asked to do, beyond its recipe."""
 
-
-def run_status(run_dir: Path) -> str:
-    try:
-        return json.loads((run_dir / "progress.json").read_text())["status"]
-    except (OSError, ValueError, KeyError):
-        return "not started"
+    data_dir: Path | None = None
+    split: str = "letters"
+    seed: int = 0
+    train_per_class: int | None = None
+    progress: bool = True
+    compile: bool = False
+    tensorboard: bool = False
 
 
 def train(
-    recipe: Recipe,
-    out: Path,
-    data_dir: Path | None = None,
-    split: str = "letters",
-    seed: int = 0,
-    device: str = "auto",
+    recipe: Recipe | None,
+    out: str | Path | RunDir,
+    runtime: Runtime,
+    options: TrainOptions | None = None,
     resume: bool = False,
-    train_per_class: int | None = None,
-    progress: bool = True,
-    compile: bool = False,
-) -> Path:
-    """Train ``recipe`` into run directory ``out``; with ``resume`` continue the run already there."""
-    dist, dev = init_distributed(device)
-    try:
-        return _train(
-            recipe, out, data_dir, split, seed, dev, dist, resume, train_per_class, progress, compile
-        )
-    finally:
-        shutdown(dist)
-
-
-def _train(
-    recipe, out, data_dir, split, seed, dev, dist: DistInfo, resume, train_per_class, progress, compile
-):
-    out = Path(out)
+) -> RunDir:
+    """Train ``recipe`` into run directory ``out``; with ``resume`` continue the run already there
+    (its recorded recipe, seed and data are used, ``recipe`` may be None)."""
+    run = out if isinstance(out, RunDir) else RunDir(out)
+    options = options or TrainOptions()
     if resume:
-        config = read_config(out)
-        recipe = recipe_from_dict(config["recipe"], f"{out / CONFIG}")
-        seed, split = config["seed"], config["data"]["split"]
-        train_per_class = config["data"]["train_per_class"]
-        data_dir = data_dir or Path(config["data"]["data_dir"])
-        if run_status(out) == "finished":
-            if dist.is_main:
-                print(f"{out}: already finished; nothing to resume")
-            return out
-    elif out.exists() and any(out.iterdir()):
-        state = run_status(out) if (out / CONFIG).exists() else "not a letterbench run"
-        raise TrainingError(
-            f"run directory {out} already exists ({state}); continue it with --resume, "
-            "or pass another --out (nothing was overwritten)"
-        )
-    data = load_run_data(config, out, data_dir) if resume else load_emnist(data_dir, split)
-    chosen = make_split(data, recipe.val_fraction, seed, train_per_class)
+        config = run.read_config()
+        if run.status() == "finished":
+            if runtime.dist.is_main:
+                print(f"{run}: already finished; nothing to resume")
+            return run
+        recipe = recipe_from_dict(config["recipe"], str(run.config_file))
+        data = run.load_data(options.data_dir, config)
+        seed, per_class = config["seed"], config["data"]["train_per_class"]
+    else:
+        if not run.is_empty():
+            state = run.status() if run.is_run() else "not a letterbench run"
+            raise TrainingError(
+                f"run directory {run} already exists ({state}); continue it with --resume, "
+                "or pass another --out (nothing was overwritten)"
+            )
+        data = load_emnist(options.data_dir, options.split)
+        seed, per_class = options.seed, options.train_per_class
+    chosen = make_split(data, recipe.val_fraction, seed, per_class)
     torch.manual_seed(seed)  # initial weights
     model = create_model(
         recipe.model,
@@ -139,99 +114,67 @@ def _train(
     )
     if resume:
         model.pretrained, model.notes = config["model"]["pretrained"], config["model"]["notes"]
+    dev = runtime.device
     tensors = TrainData(
         data.train_images[chosen.train].to(dev),
         data.train_labels[chosen.train].to(dev),
         data.train_images[chosen.val].to(dev),
         data.train_labels[chosen.val].to(dev),
     )
-    trainer = Trainer(recipe, model, tensors, out, seed, dev, dist, progress=progress, compile=compile)
-    if not resume and dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        total, _ = count_parameters(model)
-        substituted = trainer.substituted_phases()
-        notes = list(model.notes)
-        if substituted:
-            notes.append(
-                f"base not pretrained: phase(s) {', '.join(substituted)} trained the whole network "
-                "instead of a frozen base"
-            )
-        atomic_write_json(
-            out / CONFIG,
-            {
-                "letterbench": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "command": sys.argv,
-                "seed": seed,
-                "recipe": recipe.to_dict(),
-                "model": {
-                    "name": model.name,
-                    "input": model.spec.to_dict(),
-                    "parameters": total,
-                    "pretrained": model.pretrained,
-                    "notes": notes,
-                    "substituted_phases": substituted,
-                },
-                "data": {
-                    **data.provenance(),
-                    "data_dir": str(resolve_data_dir(data_dir).resolve()),
-                    "train_per_class": train_per_class,
-                    "train_used": len(chosen.train),
-                    "val_used": len(chosen.val),
-                    "class_names": data.class_names,
-                },
-                "device": {"type": dev.type, "name": device_name(dev), "world_size": dist.world},
-                "versions": package_versions(),
-            },
-        )
-    barrier(dist)
-    if dist.is_main and progress:
-        what = "resuming" if resume else "training"
+    main = runtime.dist.is_main
+    observers = standard_observers(run, options.progress, options.tensorboard) if main else []
+    trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
+    if not resume and main:
+        run.write_config(_config(recipe, model, trainer, data, chosen, options, runtime))
+    barrier(runtime.dist)
+    if main and options.progress:
         print(
-            f"{what} {recipe.name} on {len(chosen.train):,} images (val {len(chosen.val):,}), "
-            f"{device_name(dev)}, world size {dist.world} -> {out}"
+            f"{'resuming' if resume else 'training'} {recipe.name} on {len(chosen.train):,} images "
+            f"(val {len(chosen.val):,}), {runtime.name}, world size {runtime.dist.world} -> {run}"
         )
     trainer.fit(resume=resume)
-    return out
+    return run
 
 
-def load_run_data(config: dict[str, Any], run_dir: Path, data_dir: Path | None = None) -> EmnistData:
-    """The data a run was trained on (its recorded folder unless ``data_dir`` is given), checked by SHA-256."""
-    data_dir = data_dir or Path(config["data"]["data_dir"])
-    data = load_emnist(data_dir, config["data"]["split"])
-    if data.checksums != config["data"]["sha256"]:
-        raise TrainingError(
-            f"the data in {resolve_data_dir(data_dir)} differs from the data {run_dir} was trained on "
-            "(SHA-256 mismatch); pass the same --data-dir"
+def _config(
+    recipe: Recipe,
+    model: LetterModel,
+    trainer: Trainer,
+    data: EmnistData,
+    chosen: Split,
+    options: TrainOptions,
+    runtime: Runtime,
+) -> dict[str, Any]:
+    """What a run records about itself in its config file."""
+    substituted = trainer.substituted_phases()
+    notes = list(model.notes)
+    if substituted:
+        notes.append(
+            f"base not pretrained: phase(s) {', '.join(substituted)} trained the whole network "
+            "instead of a frozen base"
         )
-    return data
-
-
-def require_finished(run_dir: Path) -> dict[str, Any]:
-    """The config of a run whose training has finished; a clear error otherwise."""
-    config = read_config(run_dir)
-    status = run_status(run_dir)
-    if status != "finished":
-        raise TrainingError(
-            f"{run_dir}: no finished model: training has not finished ({status}); "
-            f"finish it with `letterbench train --resume --out {run_dir}`"
-        )
-    return config
-
-
-def model_from_config(config: dict[str, Any], num_classes: int) -> LetterModel:
-    """An untrained model of the architecture a run recorded (weights come from its checkpoints)."""
-    return create_model(config["model"]["name"], num_classes, dropout=config["recipe"].get("dropout"))
-
-
-def load_trained_model(run_dir: Path):
-    """(model in eval mode, class names) of a finished run: the best checkpoint of its last phase
-    (the fine-tuned model, where there is one)."""
-    from letterbench.training.checkpoint import load_checkpoint
-
-    config = require_finished(run_dir)
-    last_phase = config["recipe"]["phases"][-1]["name"]
-    class_names = config["data"]["class_names"]
-    model = model_from_config(config, len(class_names))
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / f"best-{last_phase}.pt")["model"])
-    return model.eval(), class_names
+    return {
+        "letterbench": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "seed": options.seed,
+        "recipe": recipe.to_dict(),
+        "model": {
+            "name": model.name,
+            "input": model.spec.to_dict(),
+            "parameters": count_parameters(model)[0],
+            "pretrained": model.pretrained,
+            "notes": notes,
+            "substituted_phases": substituted,
+        },
+        "data": {
+            **data.provenance(),
+            "data_dir": str(resolve_data_dir(options.data_dir).resolve()),
+            "train_per_class": options.train_per_class,
+            "train_used": len(chosen.train),
+            "val_used": len(chosen.val),
+            "class_names": data.class_names,
+        },
+        "device": runtime.describe(),
+        "versions": package_versions(),
+    }

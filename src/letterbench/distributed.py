@@ -24,35 +24,26 @@ class DistInfo:
         return self.world > 1
 
 
-def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    if preference != "auto":
-        if preference.startswith("cuda") and not torch.cuda.is_available():
-            from letterbench.errors import LetterbenchError
-
-            raise LetterbenchError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-        return torch.device(preference)
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def init_distributed(device_preference: str = "auto") -> tuple[DistInfo, torch.device]:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1), else run alone."""
+def dist_from_env() -> DistInfo:
+    """Rank and world size as torchrun sets them (one process when it did not start us)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return DistInfo(), choose_device(device_preference)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = choose_device(device_preference, local_rank)
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def join_process_group(info: DistInfo, device: torch.device) -> None:
+    """Join the process group torchrun started (NCCL on GPUs, gloo on CPUs)."""
+    if not info.enabled:
+        return
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
         # Share the CPU cores between the processes instead of oversubscribing them.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
-    return DistInfo(rank, world, local_rank), device
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", info.world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -1,0 +1,163 @@
+"""A report as data (sections of blocks) and two writers that render the same sections: Markdown
+(plots as files beside it) and self-contained HTML (plots embedded; readable on a phone, wide
+tables scroll sideways)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Para:
+    text: str
+    lead: str = ""  # shown in bold before the text
+    style: str = ""  # "note", "recommendation" or plain
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    best: list[set[int]] = field(default_factory=list)  # per row: columns (0 = first data column) starred
+    prose: bool = False  # cells of text (wrap, left-aligned) rather than figures
+
+
+@dataclass
+class Items:
+    items: list[tuple[str, str]]  # (bold lead, text)
+
+
+@dataclass
+class Figure:
+    path: Path
+    alt: str
+
+
+@dataclass
+class Fields:
+    pairs: list[tuple[str, str]]
+
+
+Block = Para | Table | Items | Figure | Fields
+
+
+@dataclass
+class Section:
+    title: str | None  # None: the top of the page, before any heading
+    blocks: list[Block]
+    id: str | None = None
+
+
+STAR = " ★"
+
+
+def _cell(text: str, starred: bool) -> str:
+    return text + (STAR if starred else "")
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _md_block(block: Block, root: Path) -> list[str]:
+    if isinstance(block, Para):
+        lead = f"**{block.lead}** " if block.lead else ""
+        return [("> " if block.style == "note" else "") + lead + block.text, ""]
+    if isinstance(block, Table):
+        lines = ["| " + " | ".join(block.header) + " |", "|---" * len(block.header) + "|"]
+        for r, row in enumerate(block.rows):
+            best = block.best[r] if r < len(block.best) else set()
+            cells = [row[0]] + [_cell(t, i in best) for i, t in enumerate(row[1:])]
+            lines.append("| " + " | ".join(c.replace("\n", "<br>") for c in cells) + " |")
+        return [*lines, ""]
+    if isinstance(block, Items):
+        return [f"- **{lead}** {text}" for lead, text in block.items] + [""]
+    if isinstance(block, Figure):
+        return [f"![{block.alt}]({block.path.relative_to(root).as_posix()})", ""]
+    return [f"- **{k}**: {v}" for k, v in block.pairs] + [""]
+
+
+def to_markdown(title: str, sections: list[Section], root: Path) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        if section.title:
+            lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            lines += _md_block(block, root)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1rem;
+line-height:1.45;color:#222;overflow-wrap:anywhere}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+.note{background:#fff4d6;border-left:4px solid #e0a800;padding:.6rem .8rem;margin:.5rem 0}
+.recommendation{background:#e8f4ea;border-left:4px solid #2e8b57;padding:.6rem .8rem}
+.scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:.9rem}
+td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:right;white-space:nowrap;overflow-wrap:normal}
+td:first-child,th:first-child{text-align:left}td.best{background:#e8f4ea;font-weight:600}
+table.prose td,table.prose th{text-align:left;white-space:normal;vertical-align:top;min-width:12rem}
+img{max-width:100%;height:auto;display:block;margin:.5rem 0}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .8rem}dt{font-weight:600}dd{margin:0}
+@media (max-width:600px){body{padding:.5rem}td,th{padding:.2rem .3rem;font-size:.8rem}}
+"""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _html_table(block: Table) -> str:
+    e = html.escape
+    table = '<table class="prose">' if block.prose else "<table>"
+    parts = [f'<div class="scroll">{table}<thead><tr>']
+    parts += [f"<th>{e(h)}</th>" for h in block.header]
+    parts.append("</tr></thead><tbody>")
+    for r, row in enumerate(block.rows):
+        best = block.best[r] if r < len(block.best) else set()
+        cells = [f"<td>{e(row[0])}</td>"]
+        for i, text in enumerate(row[1:]):
+            body = "<br>".join(e(line) for line in text.split("\n"))
+            cells.append(f'<td class="best">{body}{STAR}</td>' if i in best else f"<td>{body}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
+def _html_block(block: Block) -> str:
+    e = html.escape
+    if isinstance(block, Para):
+        lead = f"<strong>{e(block.lead)}</strong> " if block.lead else ""
+        style = f' class="{block.style}"' if block.style else ""
+        return f"<p{style}>{lead}{e(block.text)}</p>"
+    if isinstance(block, Table):
+        return _html_table(block)
+    if isinstance(block, Items):
+        return "<ul>" + "".join(f"<li><strong>{e(a)}</strong> {e(b)}</li>" for a, b in block.items) + "</ul>"
+    if isinstance(block, Figure):
+        return f'<img src="{_data_uri(block.path)}" alt="{e(block.alt)}">'
+    return "<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in block.pairs) + "</dl>"
+
+
+def to_html(title: str, sections: list[Section]) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+    ]
+    for section in sections:
+        if section.title:
+            ident = f' id="{e(section.id)}"' if section.id else ""
+            parts.append(f"<h2{ident}>{e(section.title)}</h2>")
+        parts += [_html_block(block) for block in section.blocks]
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,347 @@
+"""Run and study directories: the one place that knows their layout.
+
+A run directory (``letterbench train``, or ``runs/<model>`` of a study)::
+
+    config.json        resolved recipe, seed, data provenance, model, device, versions
+    progress.json      status (running / interrupted / finished) and per-epoch history
+    checkpoints/       last.pt (every epoch), best.pt and best-<phase>.pt (by validation loss)
+    metrics.json       test metrics and measured cost (``letterbench evaluate``)
+    predictions-<phase>.npz   test probabilities and labels of each phase's best model
+    curves.png confusion.png roc.png errors.png   plots of the evaluated run
+    tensorboard/       TensorBoard event files, where asked for
+
+A study directory (``letterbench run``) holds ``study.json``, ``runs/<model>/`` and ``report/``.
+Every other module asks these classes for paths and contents; none spells a file name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from letterbench.errors import LetterbenchError, TrainingError
+from letterbench.fsutil import atomic_save, atomic_write_json
+
+CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
+PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
+
+
+def run_slug(model: str) -> str:
+    """A model name as a folder name (``timm:resnet10t`` -> ``timm-resnet10t``)."""
+    return model.replace(":", "-").replace("/", "-")
+
+
+def default_run_dir(name: str) -> RunDir:
+    """Where `letterbench train` puts a run when no ``--out`` is given."""
+    return RunDir(Path("runs") / run_slug(name))
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{path}: unreadable {what} ({exc}); the run directory is damaged") from None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One training run on disk."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike):
+        object.__setattr__(self, "path", Path(path))
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------ paths
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.path / "progress.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
+
+    def checkpoint(self, which: str) -> Path:
+        """``last``, ``best`` or a phase name (its best checkpoint)."""
+        name = f"{which}.pt" if which in ("last", "best") else f"best-{which}.pt"
+        return self.checkpoint_dir / name
+
+    def predictions_file(self, phase: str) -> Path:
+        return self.path / f"predictions-{phase}.npz"
+
+    def plot_file(self, kind: str) -> Path:
+        return self.path / PLOT_FILES[kind]
+
+    def plots(self) -> dict[str, Path]:
+        """The run's plots that exist, by kind."""
+        return {kind: self.plot_file(kind) for kind in PLOT_FILES if self.plot_file(kind).is_file()}
+
+    # ------------------------------------------------------------ state
+
+    def is_run(self) -> bool:
+        return self.config_file.is_file()
+
+    def is_empty(self) -> bool:
+        return not self.path.exists() or not any(self.path.iterdir())
+
+    def status(self) -> str:
+        """``finished``, ``running``, ``interrupted`` or ``not started``."""
+        try:
+            return json.loads(self.progress_file.read_text())["status"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "not started"
+
+    def is_evaluated(self) -> bool:
+        return self.status() == "finished" and self.metrics_file.is_file()
+
+    def has_checkpoint(self, which: str) -> bool:
+        return self.checkpoint(which).is_file()
+
+    def clear_unstarted(self) -> None:
+        """Remove what letterbench wrote into a run that never finished an epoch (its config and
+        progress files, an empty checkpoint folder, TensorBoard events), so that it can start
+        again. Anything else in the folder is the user's: then nothing is removed and the error
+        says what is in the way."""
+        if not self.path.exists():
+            return
+        if self.has_checkpoint("last"):
+            raise TrainingError(f"{self.path} has a finished epoch; resume it instead of starting again")
+        ours = {self.config_file, self.progress_file, self.checkpoint_dir, self.tensorboard_dir}
+        foreign = sorted(p.name for p in self.path.iterdir() if p not in ours)
+        if self.checkpoint_dir.is_dir():
+            foreign += [
+                f"checkpoints/{p.name}" for p in self.checkpoint_dir.iterdir() if not p.name.endswith(".tmp")
+            ]
+        if foreign:
+            raise TrainingError(
+                f"{self.path} holds files letterbench did not write ({', '.join(foreign[:5])}); "
+                "move them elsewhere or choose another output folder (nothing was deleted)"
+            )
+        for path in (self.config_file, self.progress_file):
+            path.unlink(missing_ok=True)
+        for folder in (self.checkpoint_dir, self.tensorboard_dir):
+            if folder.is_dir():
+                shutil.rmtree(folder)
+
+    # ------------------------------------------------------------ config, progress, metrics
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.config_file.is_file():
+            raise TrainingError(f"{self.path}: not a letterbench run directory (no {self.config_file.name})")
+        return _read_json(self.config_file, "run configuration")
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_json(self.config_file, config)
+
+    def read_progress(self) -> dict[str, Any]:
+        return _read_json(self.progress_file, "progress file")
+
+    def write_progress(self, progress: dict[str, Any]) -> None:
+        atomic_write_json(self.progress_file, progress)
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics_file.is_file():
+            raise LetterbenchError(
+                f"{self.path} has no predictions (no {self.metrics_file.name}); "
+                f"run `letterbench evaluate {self.path}` first"
+            )
+        try:
+            return json.loads(self.metrics_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise LetterbenchError(
+                f"{self.metrics_file}: unreadable ({exc}); run `letterbench evaluate {self.path}` again"
+            ) from None
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.metrics_file, metrics)
+
+    def require_finished(self) -> dict[str, Any]:
+        """The config of a run whose training has finished; a clear error otherwise."""
+        config = self.read_config()
+        status = self.status()
+        if status != "finished":
+            raise TrainingError(
+                f"{self.path}: no finished model: training has not finished ({status}); "
+                f"finish it with `letterbench train --resume --out {self.path}`"
+            )
+        return config
+
+    # ------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, which: str, state: dict[str, Any]) -> None:
+        """Serialise to memory first, then temp file + fsync + rename: a crash leaves the old file."""
+        buffer = io.BytesIO()
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
+        atomic_save(self.checkpoint(which), lambda handle: handle.write(buffer.getbuffer()))
+
+    def load_checkpoint(self, which: str) -> dict[str, Any]:
+        path = self.checkpoint(which)
+        if not path.is_file():
+            raise TrainingError(f"{path}: checkpoint not found; the run has no finished epoch to resume from")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise TrainingError(
+                f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); "
+                "delete it to restart the run, or restore it from a backup"
+            ) from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            found = state.get("format") if isinstance(state, dict) else "?"
+            raise TrainingError(f"{path}: not a letterbench checkpoint (format {found})")
+        return state
+
+    def load_weights_into(self, model: torch.nn.Module, which: str) -> dict[str, Any]:
+        """Load a checkpoint's weights into ``model``; a clear error if they belong to another model."""
+        state = self.load_checkpoint(which)
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError) as exc:
+            raise TrainingError(
+                f"{self.checkpoint(which)}: does not fit model {getattr(model, 'name', '?')}: "
+                f"{str(exc).splitlines()[0][:200]}"
+            ) from None
+        return state
+
+    # ------------------------------------------------------------ what the run trained
+
+    def phases(self, config: dict[str, Any] | None = None) -> list[str]:
+        config = config or self.read_config()
+        return [p["name"] for p in config["recipe"]["phases"]]
+
+    def load_data(self, data_dir: str | os.PathLike | None = None, config: dict[str, Any] | None = None):
+        """The data the run was trained on (its recorded folder unless ``data_dir`` is given),
+        checked by SHA-256."""
+        from letterbench.data.emnist import load_emnist, resolve_data_dir
+
+        config = config or self.read_config()
+        data_dir = data_dir or config["data"]["data_dir"]
+        data = load_emnist(data_dir, config["data"]["split"])
+        if data.checksums != config["data"]["sha256"]:
+            raise TrainingError(
+                f"the data in {resolve_data_dir(data_dir)} differs from the data {self.path} was trained on "
+                "(SHA-256 mismatch); pass the same --data-dir"
+            )
+        return data
+
+    def build_model(self, config: dict[str, Any] | None = None):
+        """An untrained model of the architecture the run recorded (weights come from its checkpoints)."""
+        from letterbench.models import create_model
+
+        config = config or self.read_config()
+        return create_model(
+            config["model"]["name"],
+            len(config["data"]["class_names"]),
+            dropout=config["recipe"].get("dropout"),
+        )
+
+    def load_trained_model(self, phase: str | None = None):
+        """(model in eval mode, class names) of a finished run: the best checkpoint of ``phase``,
+        by default the last phase (the fine-tuned model, where there is one)."""
+        config = self.require_finished()
+        model = self.build_model(config)
+        self.load_weights_into(model, phase or self.phases(config)[-1])
+        return model.eval(), config["data"]["class_names"]
+
+    # ------------------------------------------------------------ predictions
+
+    def save_predictions(self, phase: str, probs: np.ndarray, labels: np.ndarray, class_names) -> Path:
+        path = self.predictions_file(phase)
+        atomic_save(
+            path,
+            lambda f: np.savez_compressed(
+                f, probs=probs.astype(np.float32), labels=labels, class_names=np.array(class_names)
+            ),
+        )
+        return path
+
+    def load_predictions(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
+        path = self.predictions_file(phase)
+        try:
+            with np.load(path) as npz:
+                return npz["probs"], npz["labels"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise LetterbenchError(
+                f"{path}: predictions missing or unreadable ({exc}); "
+                f"run `letterbench evaluate {self.path}` again"
+            ) from None
+
+
+@dataclass(frozen=True)
+class StudyDir:
+    """A study: ``study.json``, one run directory per model under ``runs/``, and ``report/``."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def study_file(self) -> Path:
+        return self.path / "study.json"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path / "runs"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / "report"
+
+    def run(self, model: str) -> RunDir:
+        return RunDir(self.runs_dir / run_slug(model))
+
+    def exists(self) -> bool:
+        return self.study_file.is_file()
+
+    def read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.study_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise LetterbenchError(
+                f"{self.study_file}: unreadable study file ({exc}); pass another --out"
+            ) from None
+
+    def write(self, study: dict[str, Any]) -> None:
+        atomic_write_json(self.study_file, study)
+
+    def runs(self) -> list[RunDir]:
+        """The run directories under ``runs/``, in name order."""
+        if not self.runs_dir.is_dir():
+            return []
+        return [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
+
+
+def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
+    """Runs by model name: ``path`` itself if it is a run directory, else a study's runs."""
+    single = RunDir(path)
+    runs = [single] if single.is_run() else StudyDir(path).runs()
+    if not runs:
+        raise LetterbenchError(
+            f"{path}: neither a run directory nor a study directory with runs/; "
+            "train one with `letterbench train` or `letterbench run`"
+        )
+    return {run.read_config()["model"]["name"]: run for run in runs}

@@ -1,0 +1,159 @@
+"""Where and how tensors are computed, decided once per command.
+
+A ``Runtime`` holds the device, the torchrun rank, the autocast precision (bf16 on CUDA, full
+precision elsewhere) and the memory format (channels-last), and offers what every loop needs:
+``autocast()``, ``batch()`` (uint8 images -> the model's normalised input on the device),
+``synchronize()``, ``peak_memory()`` and ``measure_load()``. Training, evaluation, prediction
+and the benchmarks all take one, so the precision policy lives here and nowhere else
+(nanoGPT builds its autocast context once in the same way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from letterbench.distributed import DistInfo, dist_from_env, join_process_group, shutdown
+from letterbench.errors import LetterbenchError
+from letterbench.models import InputSpec
+from letterbench.transforms import prepare_batch
+
+# Other processes using more CPU than this (in cores) while a speed is measured make it noise.
+LOAD_LIMIT_CORES = 0.25
+
+
+def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; anything else is taken as asked, if present."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise LetterbenchError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return torch.device(preference)
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    dist: DistInfo = field(default_factory=DistInfo)
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = True
+
+    @classmethod
+    def create(cls, device: str = "auto", distributed: bool = False) -> Runtime:
+        """The runtime of this process; with ``distributed``, join torchrun's process group if it
+        started us (each rank on its own GPU)."""
+        info = dist_from_env() if distributed else DistInfo()
+        dev = choose_device(device, info.local_rank)
+        join_process_group(info, dev)
+        amp = torch.bfloat16 if dev.type == "cuda" else None
+        return cls(dev, info, amp)
+
+    def close(self) -> None:
+        shutdown(self.dist)
+
+    # ------------------------------------------------------------ computing
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def batch(
+        self,
+        images: torch.Tensor,
+        spec: InputSpec,
+        augment: dict | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """uint8 images (B, 28, 28) -> the model's input on this device, augmented if asked."""
+        return prepare_batch(images.to(self.device), spec, augment, generator, self.channels_last)
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    # ------------------------------------------------------------ measuring
+
+    @property
+    def name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.device.type,
+            "name": self.name,
+            "world_size": self.dist.world,
+            "precision": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "float32",
+            "channels_last": self.channels_last,
+        }
+
+    def peak_memory(self, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Peak memory so far: CUDA's peak allocated bytes on a GPU, else this process's peak RSS."""
+        if self.device.type == "cuda":
+            now = {"bytes": int(torch.cuda.max_memory_allocated(self.device)), "kind": "cuda peak allocated"}
+        else:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            now = {"bytes": int(rss) * 1024, "kind": "process peak RSS"}
+        if previous and previous.get("kind") == now["kind"]:
+            now["bytes"] = max(now["bytes"], int(previous["bytes"]))
+        return now
+
+    @contextlib.contextmanager
+    def measure_load(self) -> Iterator[Load]:
+        """Measures how much CPU other processes used while the block ran (see ``Load``)."""
+        load = Load()
+        busy, own, start = _busy_seconds(), time.process_time(), time.perf_counter()
+        try:
+            yield load
+        finally:
+            wall = time.perf_counter() - start
+            busy_now = _busy_seconds()
+            if busy is not None and busy_now is not None and wall > 0:
+                other = (busy_now - busy) - (time.process_time() - own)
+                load.other_cpu_cores = max(0.0, other / wall)
+
+
+@dataclass
+class Load:
+    """CPU used by other processes during a measurement, in cores (None where not measurable)."""
+
+    other_cpu_cores: float | None = None
+
+    @property
+    def under_load(self) -> bool:
+        return self.other_cpu_cores is not None and self.other_cpu_cores > max(
+            LOAD_LIMIT_CORES, 0.1 * (os.cpu_count() or 1)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"other_cpu_cores": self.other_cpu_cores, "under_load": self.under_load}
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux ``/proc/stat``), else None."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,181 @@
+"""Observers of the training loop: everything the loop reports goes through a few named hooks.
+
+The trainer calls, in order: ``on_fit_start``, then per phase ``on_phase_start``, per epoch
+``on_train_epoch_start``, ``on_train_steps`` (now and then, with the running loss), and
+``on_epoch_end`` (with the epoch's record), and finally ``on_fit_end`` with the run's status.
+Checkpoints, the progress file, the console lines and TensorBoard are observers; a caller adds
+its own by subclassing ``Observer`` (only the hooks it needs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from letterbench.errors import LetterbenchError
+from letterbench.rundir import RunDir
+
+if TYPE_CHECKING:
+    from letterbench.training.engine import Trainer
+    from letterbench.training.recipes import Phase
+
+
+class Observer:
+    """Base class: every hook does nothing."""
+
+    def on_fit_start(self, trainer: Trainer, resumed: bool) -> None: ...
+
+    def on_phase_start(self, trainer: Trainer, phase: Phase, resumed: bool) -> None: ...
+
+    def on_train_epoch_start(self, trainer: Trainer, phase: Phase, steps: int) -> None: ...
+
+    def on_train_steps(self, trainer: Trainer, done: int, mean_loss: float) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
+
+
+class CheckpointObserver(Observer):
+    """``last`` after every epoch and at a phase change; ``best`` and ``best-<phase>`` on a new
+    lowest validation loss. Everything needed to continue the run exactly is in ``last``."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def on_phase_start(self, trainer, phase, resumed):
+        if not resumed and trainer.state.phase_index > 0:
+            self.run.save_checkpoint("last", trainer.checkpoint_state())
+
+    def on_epoch_end(self, trainer, record):
+        weights = trainer.weights_state()
+        if record["new_phase_best"]:
+            self.run.save_checkpoint(record["phase"], weights)
+        if record["new_best"]:
+            self.run.save_checkpoint("best", weights)
+        self.run.save_checkpoint("last", trainer.checkpoint_state())
+
+
+class ProgressObserver(Observer):
+    """``progress.json``: status, phase, epochs done, time per phase, peak memory, history."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def _write(self, trainer: Trainer, status: str) -> None:
+        s = trainer.state
+        phases = trainer.recipe.phases
+        self.run.write_progress(
+            {
+                "status": status,
+                "phase": phases[min(s.phase_index, len(phases) - 1)].name,
+                "epochs_done": s.global_epoch,
+                "best_val_loss": s.best_val_loss,
+                "phase_times_s": s.phase_times,
+                "peak_memory": s.peak_memory,
+                "history": s.history,
+            }
+        )
+
+    def on_epoch_end(self, trainer, record):
+        self._write(trainer, "running")
+
+    def on_fit_end(self, trainer, status):
+        self._write(trainer, status)
+
+
+class ConsoleObserver(Observer):
+    """A progress bar per epoch and one line per finished epoch."""
+
+    def __init__(self):
+        self.bar: tqdm | None = None
+
+    def on_train_epoch_start(self, trainer, phase, steps):
+        self.bar = tqdm(
+            total=steps,
+            leave=False,
+            unit="batch",
+            desc=f"{phase.name} {trainer.state.epoch_in_phase + 1}/{phase.epochs}",
+        )
+
+    def on_train_steps(self, trainer, done, mean_loss):
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(loss=f"{mean_loss:.4f}")
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_epoch_end(self, trainer, r):
+        self._close()
+        epochs = trainer.recipe.phases[trainer.state.phase_index].epochs
+        tqdm.write(
+            f"{r['phase']} epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} "
+            f"acc {r['train_acc']:.4f} | val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | "
+            f"lr {r['lr']:.2e} | {r['images_per_s']:.0f} img/s, {r['train_time_s']:.1f} s"
+            + (" | early stop" if r.get("early_stop") else "")
+        )
+
+    def on_fit_end(self, trainer, status):
+        self._close()
+
+
+class TensorBoardObserver(Observer):
+    """TensorBoard scalars per epoch: loss and accuracy (train, validation), learning rate and
+    images/s. Each phase is a TensorBoard run of its own (``<log_dir>/<phase>``) on the run's
+    global epoch axis, so a fine-tuning phase continues where the first phase ended. Open with
+    ``tensorboard --logdir <log_dir>`` (or a study's ``runs/`` folder, for every model)."""
+
+    SCALARS = {
+        "loss/train": "train_loss",
+        "loss/validation": "val_loss",
+        "accuracy/train": "train_acc",
+        "accuracy/validation": "val_acc",
+        "learning_rate": "lr",
+        "images_per_s": "images_per_s",
+    }
+
+    def __init__(self, log_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise LetterbenchError(
+                "TensorBoard logging needs the tensorboard package: pip install 'letterbench[tensorboard]'"
+            ) from None
+        self.SummaryWriter = SummaryWriter
+        self.log_dir = Path(log_dir)
+        self.writers: dict[str, Any] = {}
+
+    def _writer(self, trainer: Trainer, phase: str):
+        if phase not in self.writers:
+            # On resume, drop events of epochs after the checkpoint: they are trained again.
+            self.writers[phase] = self.SummaryWriter(
+                str(self.log_dir / phase), purge_step=trainer.state.global_epoch + 1
+            )
+        return self.writers[phase]
+
+    def on_epoch_end(self, trainer, record):
+        writer = self._writer(trainer, record["phase"])
+        for tag, key in self.SCALARS.items():
+            writer.add_scalar(tag, record[key], record["global_epoch"])
+        writer.flush()
+
+    def on_fit_end(self, trainer, status):
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+
+def standard_observers(run: RunDir, console: bool = True, tensorboard: bool = False) -> list[Observer]:
+    """What `letterbench train` attaches on the main process: checkpoints, progress file,
+    console lines, and TensorBoard if asked."""
+    observers: list[Observer] = [CheckpointObserver(run), ProgressObserver(run)]
+    if console:
+        observers.append(ConsoleObserver())
+    if tensorboard:
+        observers.append(TensorBoardObserver(run.tensorboard_dir))
+    return observers
