@@ -16,6 +16,7 @@ from letterbench.cli import main
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics, overfitting
 from letterbench.reporting.report import build_report
+from letterbench.rundir import RunDir
 
 
 def test_metrics_on_hand_made_predictions():
@@ -142,8 +143,10 @@ def test_evaluate_writes_metrics_predictions_and_plots(two_runs):
     cost = result["cost"]
     assert cost["parameters"] == 21_994_050 and cost["flops_per_image"] > 1e9
     assert cost["inference_images_per_s"] > 0 and cost["latency_ms"] > 0 and cost["peak_memory_bytes"] > 0
-    for name in result["plots"].values():
-        assert (two_runs / "xc" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plots = RunDir(two_runs / "xc").plots()
+    assert set(plots) == {"curves", "confusion", "roc", "errors"}
+    for path in plots.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 class _Collector(html.parser.HTMLParser):

@@ -10,7 +10,7 @@ Metrics file (schema ``letterbench-metrics-2``)::
     run:     dir, model, label, recipe, seed, pretrained, notes, data (counts, checksums, partial,
              test subset), device, versions
     stages:  one per phase, in order, each with
-             phase, label, trainable, epoch (global epoch of the best checkpoint), trainable_parameters,
+             phase, label, trainable, predictions (file in the run directory), epoch (global epoch of the best checkpoint), trainable_parameters,
              metrics: accuracy, top3_accuracy, precision/recall/f1 _macro and _weighted,
                       roc_auc_micro, roc_auc_macro, log_loss, test_images
              per_class: {class: precision, recall, f1, support, roc_auc (null where undefined)}
@@ -246,7 +246,7 @@ def evaluate_run(
     for stage in stages:
         ckpt = run.load_weights_into(model, stage["phase"])
         probs = predict_probs(model, test_images, runtime).numpy()
-        run.save_predictions(stage["phase"], probs, labels, data.class_names)
+        stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
         stage["epoch"] = ckpt["trainer"]["global_epoch"]
         stage["overfitting"] = overfitting(progress["history"], stage["phase"])
