@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from letterbench.evaluation import predict_probs
-from letterbench.rundir import RunDir
+from letterbench.rundir import RunDir, default_run_dir
 from letterbench.runtime import Runtime
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
@@ -31,7 +31,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "real-subset")
+    parser.add_argument("--out", type=Path, default=REPO / default_run_dir("real-subset").path)
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")

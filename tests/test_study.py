@@ -63,6 +63,70 @@ def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
     assert (run / "metrics.json").exists()
 
 
+def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    args = [
+        "run",
+        "--preset",
+        "smoke",
+        "--models",
+        "resnet18,timm:resnet10t",
+        "--data-dir",
+        str(real_data_dir),
+    ]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "timm:resnet10t" in printed and "report:" in printed
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
+    assert any(w.startswith("Equal budget: every model trained on the same") for w in summary["warnings"])
+    config = json.loads((out / "runs" / "timm-resnet10t" / "config.json").read_text())
+    assert config["model"]["name"] == "timm:resnet10t" and config["recipe"]["model"] == "timm:resnet10t"
+
+
+def test_run_on_another_split(tmp_path, capsys):
+    from conftest import synthetic_letters, write_emnist
+
+    data = write_emnist(
+        tmp_path / "balanced",
+        synthetic_letters(6, num_classes=47, seed=1),
+        synthetic_letters(3, num_classes=47, seed=2),
+        split="balanced",
+        label_offset=0,
+    )
+    out = tmp_path / "study"
+    args = [
+        "run",
+        "--split",
+        "balanced",
+        "--preset",
+        "smoke",
+        "--models",
+        "resnet18",
+        "--data-dir",
+        str(data),
+    ]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "study.json").read_text())["split"] == "balanced"
+    metrics = json.loads((out / "runs" / "resnet18" / "metrics.json").read_text())
+    assert metrics["run"]["data"]["split"] == "balanced" and len(metrics["class_names"]) == 47
+    assert metrics["class_names"][:3] == ["0", "1", "2"] and metrics["run"]["data"]["test_used"] == 47 * 3
+    assert (out / "report" / "report.html").exists()
+    capsys.readouterr()
+    assert (
+        main(["run", "--split", "letters", "--preset", "smoke", "--data-dir", str(data), "--out", str(out)])
+        == 1
+    )
+    assert "split balanced" in capsys.readouterr().err
+
+
+def test_run_refuses_an_unknown_model_before_writing_anything(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["run", "--preset", "smoke", "--models", "resnet18,timm:nosuchnet", "--out", str(out)]) == 1
+    assert "timm has no model 'nosuchnet'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_run_refuses_a_different_preset_on_the_same_out(real_data_dir, tmp_path, capsys):
     out = tmp_path / "study"
     out.mkdir()

@@ -264,6 +264,7 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from letterbench.rundir import StudyDir
     from letterbench.study import run_study
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
@@ -290,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
     for warning in summary["warnings"]:
         print(f"note: {warning}")
-    print(f"report: {(args.out / 'report' / 'report.html').resolve()}")
+    print(f"report: {(StudyDir(args.out).report_dir / 'report.html').resolve()}")
     return 0
 
 

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn import metrics as skm
-from sklearn.preprocessing import label_binarize
 
 from letterbench.data.emnist import stratified_subset
 from letterbench.errors import LetterbenchError
@@ -78,7 +77,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         labels, pred, labels=classes, average="weighted", zero_division=0
     )
     p_c, r_c, f_c, s_c = skm.precision_recall_fscore_support(labels, pred, labels=classes, zero_division=0)
-    onehot = label_binarize(labels, classes=classes)
+    onehot = np.eye(len(classes), dtype=int)[labels]  # label_binarize gives one column for two classes
     present = [c for c in classes if 0 < onehot[:, c].sum() < len(labels)]  # AUC needs both kinds of example
     per_class_auc = {c: float(skm.roc_auc_score(onehot[:, c], probs[:, c])) for c in present}
     cm = skm.confusion_matrix(labels, pred, labels=classes)

@@ -176,7 +176,7 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
     close = [
         c
         for c in singles
-        if top.accuracy - c.accuracy <= CLOSE_POINTS / 100
+        if round(100 * (top.accuracy - c.accuracy), 9) <= CLOSE_POINTS  # 0.945 - 0.94 is not > 0.005
         and c.cost["flops_per_image"] <= top.cost["flops_per_image"] / 2
     ]
     if not close:
@@ -298,19 +298,14 @@ def _ratio_sentence(
     return None
 
 
-def _accuracy_sentences(c: Column, ref: Column, top: Column) -> tuple[str, str, str]:
+def _accuracy_sentences(c: Column, ref: Column, top: Column) -> tuple[str, str, float]:
     d = 100 * (c.accuracy - ref.accuracy)
+    both = f"({pct(c.accuracy)} vs {pct(ref.accuracy)})"
+    if abs(d) < 0.005:
+        return "pro", f"as accurate as {ref.label} {both}", d
     if c is top:
-        return (
-            "pro",
-            f"most accurate: {d:+.2f} points over {ref.label} ({pct(c.accuracy)} vs {pct(ref.accuracy)})",
-            d,
-        )
-    return (
-        "con",
-        f"{-d:.2f} points less accurate than {ref.label} ({pct(c.accuracy)} vs {pct(ref.accuracy)})",
-        d,
-    )
+        return "pro", f"most accurate: {d:+.2f} points over {ref.label} {both}", d
+    return "con", f"{-d:.2f} points less accurate than {ref.label} {both}", d
 
 
 def pros_cons(singles: list[Column]) -> dict[str, dict[str, list[str]]]:

@@ -249,7 +249,7 @@ class Trainer:
         }
 
     def weights_state(self) -> dict[str, Any]:
-        """The weights alone, with where they come from (``best``, ``best-<phase>``)."""
+        """The weights alone, with where they come from (the best checkpoints)."""
         return {
             "model": self.model.state_dict(),
             "trainer": {"phase": self.phase.name, "global_epoch": self.state.global_epoch},
@@ -338,7 +338,7 @@ class Trainer:
         s.history.append(record)
         flags = self._apply_stopping_rules(phase, val.loss)
         self._notify("on_epoch_end", {**record, **flags})
-        barrier(self.rt.dist)  # other ranks read best-<phase> when the next phase starts
+        barrier(self.rt.dist)  # other ranks read the phase's best weights when the next phase starts
         return record
 
     def _apply_stopping_rules(self, phase: Phase, val_loss: float) -> dict[str, bool]:

@@ -39,7 +39,7 @@ class Observer:
 
 
 class CheckpointObserver(Observer):
-    """``last`` after every epoch and at a phase change; ``best`` and ``best-<phase>`` on a new
+    """``last`` after every epoch and at a phase change; ``best`` and the phase's best on a new
     lowest validation loss. Everything needed to continue the run exactly is in ``last``."""
 
     def __init__(self, run: RunDir):

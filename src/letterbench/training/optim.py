@@ -29,9 +29,13 @@ def build_scheduler(phase: Phase, optimizer: torch.optim.Optimizer, steps_per_ep
     name = cfg["name"]
     total = phase.epochs * steps_per_epoch
     if name == "onecycle":
+        if total < 2:
+            return None, False  # one step: nothing to schedule
+        # Both halves of the cycle must span more than one step, or OneCycleLR divides by zero.
+        warmup = min(max(float(cfg.get("warmup", 0.2)), 1.5 / total), 1 - 0.5 / total)
         lr = optimizer.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=total, pct_start=float(cfg.get("warmup", 0.2))
+            optimizer, max_lr=lr, total_steps=total, pct_start=warmup
         ), True
     if name == "cosine":
         warmup = max(1, int(float(cfg.get("warmup", 0.05)) * total))

@@ -239,13 +239,24 @@ def describe_recipe(recipe: Recipe) -> str:
     )
     parts = [
         f"batch {recipe.batch_size}",
-        f"weights {recipe.pretrained}",
+        {"false": "from scratch", "auto": "ImageNet weights where available", "true": "ImageNet weights"}[
+            recipe.pretrained
+        ],
         *([f"dropout {recipe.dropout:g}"] if recipe.dropout else []),
         *([f"label smoothing {recipe.label_smoothing:g}"] if recipe.label_smoothing else []),
         f"augment: {augment or 'none'}" + (", flips" if aug.get("flip") else ""),
         *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
     ]
     return "; ".join(parts + [_describe_phase(p) for p in recipe.phases])
+
+
+_SCHEDULE_NAMES = {
+    "onecycle": "one-cycle",
+    "plateau": "reduce-on-plateau",
+    "cosine": "cosine",
+    "constant": "constant",
+}
+_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 
 
 def _describe_phase(phase: Phase) -> str:
@@ -257,7 +268,7 @@ def _describe_phase(phase: Phase) -> str:
     if opt.get("weight_decay"):
         extras.append(f"weight decay {opt['weight_decay']:g}")
     sched = dict(phase.schedule)
-    schedule = sched.pop("name") + (
+    schedule = _SCHEDULE_NAMES[sched.pop("name")] + (
         " (" + ", ".join(f"{k} {v:g}" for k, v in sched.items()) + ")" if sched else ""
     )
     stop = (
@@ -265,8 +276,11 @@ def _describe_phase(phase: Phase) -> str:
         if phase.early_stopping
         else ""
     )
+    trains = {"all": "whole network", "head": "head only"}.get(phase.trainable, phase.trainable)
+    if phase.trainable.startswith("last:"):
+        trains = f"head + last {phase.trainable[5:]} layers"
     return (
-        f"phase {phase.name}: trains {phase.trainable}, {name} lr {opt['lr']:g}"
+        f"phase {phase.name}: {trains}, {_OPTIMIZER_NAMES[name]} lr {opt['lr']:g}"
         + (" (" + ", ".join(extras) + ")" if extras else "")
         + f", {schedule}, {phase.epochs} epochs{stop}"
     )

@@ -1,0 +1,162 @@
+"""The code's shape: one owner per concept (run-directory layout, model registry, recipes), file
+modes, and the TensorBoard observer read back by TensorBoard's own reader."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from letterbench.cli import main
+from letterbench.errors import LetterbenchError
+from letterbench.models import create_model, display_name, get_model, model_names
+from letterbench.rundir import RunDir, StudyDir
+from letterbench.training.recipes import builtin_recipes, describe_recipe, load_recipe, resolve_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A run's and a study's file and folder names, as they could be spelled in code.
+LAYOUT = re.compile(
+    r"""["'](config|progress|metrics|study)\.json["']|last\.pt|best\.pt|best-|predictions-|"""
+    r"""(curves|confusion|roc|errors)\.png|["']checkpoints["']|/ ["']runs["']|/ ["']report["']|["']tensorboard["']"""
+)
+
+
+def test_only_the_run_directory_module_spells_run_file_names():
+    offenders = []
+    for path in [*(REPO / "src").rglob("*.py"), *(REPO / "bench").rglob("*.py")]:
+        if path.name == "rundir.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if LAYOUT.search(line) and "torch.hub" not in line:  # torch's own hub cache folder
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "run layout spelled outside rundir.py:\n" + "\n".join(offenders)
+
+
+def test_the_layout_test_would_catch_a_spelled_name():
+    assert LAYOUT.search('path = run_dir / "checkpoints" / "last.pt"')
+    assert LAYOUT.search("(out / 'metrics.json').read_text()")
+    assert not LAYOUT.search("run.checkpoint('last')")
+
+
+def test_registry_lists_builds_and_names_every_model():
+    assert model_names() == ("resnet18", "densenet121", "xception")
+    for name in model_names():
+        entry = get_model(name)
+        model = create_model(name)
+        assert model.spec == entry.input and model.name == name
+        assert load_recipe(entry.recipe).model == name
+    assert display_name("densenet121") == "DenseNet-121" and display_name("timm:x") == "timm:x"
+    assert get_model("resnet18").pretrained_tag is None
+    assert get_model("xception").pretrained_tag == "legacy_xception.tf_in1k"
+    timm_entry = get_model("timm:resnet10t")
+    assert timm_entry.input.channels == 1 and timm_entry.input.size == 32
+    with pytest.raises(LetterbenchError, match="unknown model 'nosuch'.*timm:<name>"):
+        get_model("nosuch")
+    with pytest.raises(LetterbenchError, match="timm has no model"):
+        get_model("timm:nosuchnet")
+    with pytest.raises(LetterbenchError, match="resnet18 has no ImageNet weights"):
+        create_model("resnet18", pretrained=True)
+
+
+def test_one_recipe_resolver_for_every_kind_of_model(tmp_path):
+    timm = resolve_recipe("timm:resnet10t")
+    assert (timm.model, timm.name) == ("timm:resnet10t", "timm:resnet10t")
+    assert timm.phases == load_recipe("resnet18").phases  # the registry's default recipe for timm models
+    x = resolve_recipe("xception", total_epochs=5, lr=0.01, batch_size=16, overrides=["phases.1.epochs=7"])
+    assert [p.epochs for p in x.phases] == [3, 7]  # shared out, then --set wins
+    assert [p.optimizer["lr"] for p in x.phases] == pytest.approx([0.01, 0.001])  # ratio kept
+    assert x.batch_size == 16
+    custom = tmp_path / "mine.toml"
+    custom.write_text(
+        'name = "mine"\nmodel = "resnet18"\n[[phases]]\nname = "p"\nepochs = 2\n'
+        'optimizer = { name = "adam", lr = 0.001 }\n'
+    )
+    mine = resolve_recipe("timm:resnet10t", str(custom))
+    assert (mine.name, mine.model) == ("mine", "timm:resnet10t")
+    with pytest.raises(LetterbenchError, match="say what to train"):
+        resolve_recipe()
+
+
+def test_readme_recipe_table_is_the_shipped_recipes():
+    readme = (REPO / "README.md").read_text()
+    rows = dict(
+        re.findall(
+            r"^\| `([\w-]+)` \| (.+) \|$", readme.split("| recipe | what it does |")[1].split("\n\n")[0], re.M
+        )
+    )
+    assert set(rows) == set(builtin_recipes())
+    for name, text in rows.items():
+        assert text == describe_recipe(load_recipe(name)), (
+            f"README row for {name} differs from the recipe file"
+        )
+
+
+def test_run_and_study_directories(tmp_path):
+    study = StudyDir(tmp_path / "s")
+    run = study.run("timm:resnet10t")
+    assert run.path == tmp_path / "s" / "runs" / "timm-resnet10t" and run.status() == "not started"
+    run.path.mkdir(parents=True)
+    (run.path / "thesis.txt").write_text("mine")
+    with pytest.raises(LetterbenchError, match="did not write.*thesis.txt"):
+        run.clear_unstarted()
+    assert (run.path / "thesis.txt").read_text() == "mine"
+    with pytest.raises(LetterbenchError, match="neither a run directory nor a study"):
+        from letterbench.rundir import find_runs
+
+        find_runs(tmp_path / "s")
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    from letterbench.fsutil import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = RunDir(tmp_path / "r")
+    args = ["train", "--model", "timm:resnet10t", "--quiet", "--train-per-class", "8", "--epochs", "2"]
+    args += [
+        "--set",
+        "val_fraction=0.25",
+        "--data-dir",
+        str(tiny_letters),
+        "--out",
+        str(run.path),
+        "--tensorboard",
+    ]
+    assert main(args) == 0
+    history = run.read_progress()["history"]
+    events = EventAccumulator(str(run.tensorboard_dir / "train"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {
+        "loss/train",
+        "loss/validation",
+        "accuracy/train",
+        "accuracy/validation",
+        "learning_rate",
+        "images_per_s",
+    }
+    for tag, key in (
+        ("loss/train", "train_loss"),
+        ("accuracy/validation", "val_acc"),
+        ("learning_rate", "lr"),
+    ):
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2]
+        assert [e.value for e in logged] == pytest.approx([h[key] for h in history], rel=1e-5)

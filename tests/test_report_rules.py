@@ -1,0 +1,306 @@
+"""The comparison report's rules on fixture data built so that each rule has one right answer.
+
+Nothing under test is mocked: columns are built in memory (or from predictions saved in real run
+directories) and handed to the real ``best_columns``, ``recommend``, ``ranking``, ``pros_cons``,
+``ensemble_column`` and ``classification_metrics``. Every expected value is worked out by hand
+in a comment beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from letterbench.errors import LetterbenchError
+from letterbench.evaluation import classification_metrics
+from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking, recommend
+from letterbench.reporting.report import ensemble_column
+from letterbench.rundir import RunDir
+
+ROW = {row.key: row for row in ROWS}
+METRIC_KEYS = ("top3_accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
+
+
+def make_column(
+    label: str,
+    accuracy: float,
+    flops: float = 1e9,
+    gap: float | None = 0.0,
+    *,
+    log_loss: float = 0.5,
+    train_time_s: float = 600.0,
+    latency_ms: float = 2.0,
+    images_per_s: float = 5000.0,
+    inference_under_load: bool = False,
+    run: RunDir | None = None,
+) -> Column:
+    """A final-phase column; costs not named are equal across columns, so they decide nothing."""
+    metrics = {key: accuracy for key in METRIC_KEYS}
+    metrics.update(accuracy=accuracy, roc_auc_micro=0.99, roc_auc_macro=0.99, log_loss=log_loss)
+    stage = {
+        "phase": "train",
+        "label": label,
+        "metrics": metrics,
+        "overfitting": {"at_best": {"accuracy_gap": gap}},
+        "most_confused": [],
+    }
+    cost = {
+        "flops_per_image": flops,
+        "parameters": 1_000_000,
+        "train_time_s": train_time_s,
+        "latency_ms": latency_ms,
+        "inference_images_per_s": images_per_s,
+        "peak_memory_bytes": 2**30,
+        "train_images_per_s": 1000.0,
+        "train_load": {"under_load": False},
+        "inference_load": {"under_load": inference_under_load},
+    }
+    return Column(label, run, stage, cost)
+
+
+# ---------------------------------------------------------------- the ★
+
+
+def test_star_goes_to_highest_accuracy_and_lowest_log_loss():
+    columns = [
+        make_column("A", 0.90, log_loss=0.40),
+        make_column("B", 0.94, log_loss=0.30),
+        make_column("C", 0.92, log_loss=0.25),
+    ]
+    assert best_columns(ROW["accuracy"], columns) == {1}  # 94% is the highest
+    assert best_columns(ROW["log_loss"], columns) == {2}  # 0.25 is the lowest
+
+
+def test_star_for_gap_goes_to_smallest_magnitude():
+    # |+0.05| = 0.05, |-0.18| = 0.18, |+0.01| = 0.01: the +0.01 column; the signed minimum
+    # (-0.18) must not win.
+    columns = [
+        make_column("A", 0.9, gap=0.05),
+        make_column("B", 0.9, gap=-0.18),
+        make_column("C", 0.9, gap=0.01),
+    ]
+    assert best_columns(ROW["accuracy_gap"], columns) == {2}
+    assert ROW["accuracy_gap"].text(columns[1]) == "-18.00 pts"
+
+
+def test_star_for_speed_skips_columns_measured_under_load():
+    # A is fastest (1.0 ms, 9000 img/s) but was measured under load: it takes no part, so the star
+    # goes to C (3.0 ms < 5.0 ms; 6000 img/s > 4000 img/s), and A's figures carry a dagger.
+    columns = [
+        make_column("A", 0.9, latency_ms=1.0, images_per_s=9000, inference_under_load=True),
+        make_column("B", 0.9, latency_ms=5.0, images_per_s=4000),
+        make_column("C", 0.9, latency_ms=3.0, images_per_s=6000),
+    ]
+    assert best_columns(ROW["latency_ms"], columns) == {2}
+    assert best_columns(ROW["inference_images_per_s"], columns) == {2}
+    assert ROW["latency_ms"].text(columns[0]) == "1.0 ms †"
+    assert ROW["inference_images_per_s"].text(columns[0]).endswith(" †")
+    assert ROW["latency_ms"].text(columns[2]) == "3.0 ms"
+
+
+def test_ties_share_the_star_and_one_comparable_value_gets_none():
+    tied = [make_column("A", 0.94), make_column("B", 0.94), make_column("C", 0.90)]
+    assert best_columns(ROW["accuracy"], tied) == {0, 1}
+    # only B's latency is comparable (A and C were measured under load): no star at all
+    loaded = [
+        make_column("A", 0.9, latency_ms=1.0, inference_under_load=True),
+        make_column("B", 0.9, latency_ms=5.0),
+        make_column("C", 0.9, latency_ms=2.0, inference_under_load=True),
+    ]
+    assert best_columns(ROW["latency_ms"], loaded) == set()
+    # only one known gap
+    gaps = [make_column("A", 0.9, gap=None), make_column("B", 0.9, gap=0.02)]
+    assert best_columns(ROW["accuracy_gap"], gaps) == set()
+
+
+# ---------------------------------------------------------------- the recommendation
+
+
+def test_recommend_keeps_most_accurate_when_no_close_model_is_half_as_costly():
+    # B: 0.3 points behind but 60% of A's FLOPs (> 50%); C: 10% of the FLOPs but 0.8 points behind
+    # (> 0.5). Neither qualifies: A.
+    singles = [make_column("A", 0.940, 4e9), make_column("B", 0.937, 2.4e9), make_column("C", 0.932, 0.4e9)]
+    pick, why = recommend(singles)
+    assert pick.label == "A"
+    assert why == (
+        "A has the highest test accuracy (94.00%) and no model within 0.5 points costs half its FLOPs or less"
+    )
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "flops", "expected"),
+    [
+        (0.937, 1.6e9, "B"),  # 0.3 points behind at 1.6/4 = 40% of the FLOPs: picked
+        (0.937, 2.4e9, "A"),  # 0.3 points behind at 60%: not half
+        (0.932, 0.4e9, "A"),  # 10% of the FLOPs but 0.8 points behind: not close
+    ],
+)
+def test_recommend_close_and_cheap_rule(accuracy, flops, expected):
+    pick, why = recommend([make_column("A", 0.940, 4e9), make_column("B", accuracy, flops)])
+    assert pick.label == expected
+    assert why.startswith(f"{expected} ")
+    if expected == "B":
+        assert why == "B is within 0.5 accuracy points of A (93.70% vs 94.00%) at 40% of its FLOPs per image"
+
+
+def test_recommend_exactly_half_a_point_behind_counts_as_close():
+    # 189/200 vs 188/200: exactly 0.5 points behind ("within 0.5") at exactly half the FLOPs.
+    pick, _ = recommend([make_column("A", 189 / 200, 4e9), make_column("B", 188 / 200, 2e9)])
+    assert pick.label == "B"
+
+
+# ---------------------------------------------------------------- the ranking
+
+
+def test_ranking_orders_and_per_point_winners():
+    # FLOPs per accuracy point: A 4e9/94 = 42.6 M, B 1.8e9/90.1 = 20.0 M, C 4.2e9/85 = 49.4 M -> B
+    # Training seconds per point: A 600/94 = 6.38, B 500/90.1 = 5.55, C 300/85 = 3.53 -> C
+    # |gap|: A 0.05, B 0.01, C 0.18 -> B (signed minimum would be C)
+    singles = [
+        make_column("A", 0.940, 4.0e9, gap=0.05, train_time_s=600),
+        make_column("B", 0.901, 1.8e9, gap=0.01, train_time_s=500),
+        make_column("C", 0.850, 4.2e9, gap=-0.18, train_time_s=300),
+    ]
+    result = ranking(singles, None)
+    assert result["most_accurate"] == {"model": "A", "accuracy": 0.940}
+    assert result["order_by_accuracy"] == [("A", 0.940), ("B", 0.901), ("C", 0.850)]
+    assert result["cheapest_per_accuracy_point"]["model"] == "B"
+    assert result["cheapest_per_accuracy_point"]["all"]["B"] == pytest.approx(1.8e9 / 90.1)
+    assert result["fastest_training_per_accuracy_point"]["model"] == "C"
+    assert result["smallest_train_val_gap"]["model"] == "B"
+    assert result["recommendation"] == "A"  # B is 3.9 points behind: not close
+    items = dict(result["items"])
+    gap_text = items["Smallest train − validation gap:"]
+    assert gap_text.startswith("B (A +5.00, B +1.00, C -18.00 points at the best epoch).")
+    assert "a negative one (validation above training accuracy)" in gap_text
+    assert "it is not less overfitting" in gap_text
+    assert items["Order by test accuracy:"] == "A (94.00%) > B (90.10%) > C (85.00%)."
+
+
+# ---------------------------------------------------------------- pros and cons
+
+
+def test_pros_and_cons_sentences():
+    # A is the top (compared with runner-up B); B and C are compared with A.
+    # A vs B: +3.90 points; FLOPs ratio 1.8/4 = 0.45 <= 1/1.1 -> con "2.2x the FLOPs of B".
+    # B vs A: FLOPs ratio 4/1.8 = 2.22 >= 1.1 -> pro with "3.9 points less accuracy".
+    # C vs A: FLOPs ratio 4/4.2 = 0.952, inside (1/1.1, 1.1) -> no sentence. Every other cost is
+    # equal (ratio 1) -> no sentence. Widest |gap| is C's -0.18 -> the negative-gap sentence.
+    singles = [
+        make_column("A", 0.940, 4.0e9, gap=0.05),
+        make_column("B", 0.901, 1.8e9, gap=0.01),
+        make_column("C", 0.850, 4.2e9, gap=-0.18),
+    ]
+    out = pros_cons(singles)
+    assert out == {
+        "A": {
+            "pros": ["most accurate: +3.90 points over B (94.00% vs 90.10%)"],
+            "cons": ["2.2x the FLOPs per image of B"],
+        },
+        "B": {
+            "pros": ["2.2x fewer FLOPs per image than A for 3.9 points less accuracy"],
+            "cons": ["3.90 points less accurate than A (90.10% vs 94.00%)"],
+        },
+        "C": {
+            "pros": [],
+            "cons": [
+                "9.00 points less accurate than A (85.00% vs 94.00%)",
+                "validation accuracy 18.0 points above training accuracy at its best epoch: "
+                "augmentation and dropout make training harder than validation; not overfitting, "
+                "possibly underfitting",
+            ],
+        },
+    }
+    sentences = [s for v in out.values() for s in v["pros"] + v["cons"]]
+    assert not [s for s in sentences if re.search(r"\b[a-z][A-Z]", s)]  # no "rOC AUC"
+
+
+def test_pros_and_cons_skip_speed_measured_under_load():
+    # B answers 4x faster than A (2.0 / 0.5), but B's latency was measured under load: no sentence.
+    a = make_column("A", 0.94, latency_ms=2.0)
+    b = make_column("B", 0.93, latency_ms=0.5, inference_under_load=True)
+    out = pros_cons([a, b])
+    assert out["B"]["pros"] == []
+    assert out["A"]["cons"] == []
+
+
+# ---------------------------------------------------------------- the ensemble
+
+
+def _random_probs(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    raw = rng.random((n, k))
+    return raw / raw.sum(1, keepdims=True)
+
+
+def test_ensemble_is_scored_from_mean_of_saved_probabilities(tmp_path):
+    rng = np.random.default_rng(7)
+    class_names = ["a", "b", "c", "d", "e"]
+    labels = rng.integers(0, 5, 40)
+    p1, p2 = _random_probs(rng, 40, 5), _random_probs(rng, 40, 5)
+    runs = [RunDir(tmp_path / "one"), RunDir(tmp_path / "two")]
+    for run, probs in zip(runs, (p1, p2), strict=True):
+        run.save_predictions("train", probs, labels, class_names)
+    finals = [make_column("One", 0.5, run=runs[0]), make_column("Two", 0.5, run=runs[1])]
+
+    ensemble = ensemble_column(finals, class_names)
+
+    mean = (p1.astype(np.float32) + p2.astype(np.float32)) / 2  # saved as float32
+    expected_accuracy = np.mean(mean.argmax(1) == labels)
+    top3 = np.argsort(-mean, axis=1)[:, :3]
+    expected_top3 = np.mean([label in row for label, row in zip(labels, top3, strict=True)])
+    assert ensemble.accuracy == pytest.approx(expected_accuracy)
+    assert ensemble.m["top3_accuracy"] == pytest.approx(expected_top3)
+    assert ensemble.members == ["One", "Two"]
+    assert ensemble.cost["flops_per_image"] == 2e9  # 1e9 + 1e9
+
+    runs[1].save_predictions("train", p2, (labels + 1) % 5, class_names)
+    with pytest.raises(LetterbenchError, match="different test sets"):
+        ensemble_column(finals, class_names)
+
+
+# ---------------------------------------------------------------- the metrics
+
+
+def test_top3_misses_a_true_class_ranked_last():
+    # image 0: a top, right; 1: b top, right; 2: c 3rd, wrong but in top 3;
+    # 3: d has the LOWEST probability (4th), wrong and outside the top 3.
+    probs = np.array(
+        [
+            [0.70, 0.15, 0.10, 0.05],
+            [0.10, 0.60, 0.20, 0.10],
+            [0.50, 0.30, 0.15, 0.05],
+            [0.40, 0.30, 0.20, 0.10],
+        ]
+    )
+    result = classification_metrics(probs, np.array([0, 1, 2, 3]), ["a", "b", "c", "d"])
+    assert Fraction(result["metrics"]["accuracy"]) == Fraction(1, 2)
+    assert Fraction(result["metrics"]["top3_accuracy"]) == Fraction(3, 4)
+
+
+def _pairwise_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Fraction of (positive, negative) pairs with the positive scored higher; ties count 1/2."""
+    pos, neg = scores[positive], scores[~positive]
+    return float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg]))
+
+
+@pytest.mark.filterwarnings("ignore:'k' \\(3\\) greater than or equal to:UserWarning")
+def test_macro_auc_skips_a_class_with_no_examples():
+    # class z never appears. x: positives {0.6, 0.3} vs negatives {0.3, 0.2, 0.5}:
+    #   0.6 beats all 3; 0.3 ties 0.3 (1/2), beats 0.2, loses to 0.5 -> 4.5 / 6 = 0.75
+    # y: positives {0.6, 0.7, 0.2} vs negatives {0.3, 0.5}: 2 + 2 + 0 -> 4 / 6 = 2/3
+    # macro = (3/4 + 2/3) / 2 = 17/24
+    probs = np.array([[0.6, 0.3, 0.1], [0.3, 0.5, 0.2], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.5, 0.2, 0.3]])
+    labels = np.array([0, 0, 1, 1, 1])
+    result = classification_metrics(probs, labels, ["x", "y", "z"])
+    per_class = result["per_class"]
+    auc_x = _pairwise_auc(probs[:, 0], labels == 0)
+    auc_y = _pairwise_auc(probs[:, 1], labels == 1)
+    assert (auc_x, auc_y) == (0.75, pytest.approx(2 / 3))
+    assert per_class["x"]["roc_auc"] == pytest.approx(auc_x)
+    assert per_class["y"]["roc_auc"] == pytest.approx(auc_y)
+    assert per_class["z"]["roc_auc"] is None
+    assert per_class["z"]["support"] == 0
+    assert result["metrics"]["roc_auc_macro"] == pytest.approx(17 / 24)
