@@ -160,3 +160,63 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
         logged = events.Scalars(tag)
         assert [e.step for e in logged] == [1, 2]
         assert [e.value for e in logged] == pytest.approx([h[key] for h in history], rel=1e-5)
+
+
+# Data flows one way: a module may import its own layer and the layers before it, never a later one.
+LAYERS = [
+    {"errors", "fsutil", "distributed", "data"},
+    {"models", "transforms"},
+    {"runtime", "rundir"},
+    {"training"},
+    {"evaluation"},
+    {"reporting", "predict"},
+    {"study"},
+    {"cli"},
+]
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if module.startswith("letterbench.") else module
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_imports_flow_one_way():
+    import ast
+
+    backwards = []
+    for path in (REPO / "src" / "letterbench").rglob("*.py"):
+        parts = path.relative_to(REPO / "src").with_suffix("").parts
+        if parts[-1] == "__init__" and len(parts) == 1 or parts[1] in ("__init__", "recipes"):
+            continue
+        own = _layer(".".join(parts))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("letterbench."):
+                if _layer(node.module) > own:
+                    backwards.append(f"{'/'.join(parts)} imports {node.module}")
+    assert not backwards, "imports against the flow data -> ... -> cli:\n" + "\n".join(backwards)
+
+
+def test_load_measurement_sees_another_busy_process():
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from letterbench.runtime import Runtime
+
+    runtime = Runtime(torch.device("cpu"))
+    with runtime.measure_load() as idle:
+        time.sleep(0.5)
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"]
+    )
+    try:
+        time.sleep(0.5)  # let it start spinning
+        with runtime.measure_load() as loaded:
+            time.sleep(1.0)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert loaded.other_cpu_cores > 0.6 and loaded.under_load
+    assert loaded.other_cpu_cores > idle.other_cpu_cores + 0.5

@@ -11,7 +11,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
 
 from letterbench.cli import main
 from letterbench.errors import LetterbenchError
@@ -40,14 +39,16 @@ def test_metrics_on_hand_made_predictions():
     # precision: a 1/2, b 2/3, c 1/1; recall: a 1/2, b 1, c 1/2
     assert m["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
     assert m["recall_macro"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
-    pred = probs.argmax(1)
-    assert m["f1_macro"] == pytest.approx(skm.f1_score(labels, pred, average="macro"))
-    assert m["f1_weighted"] == pytest.approx(skm.f1_score(labels, pred, average="weighted"))
-    onehot = np.eye(3)[labels]
-    assert m["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(onehot, probs, average="micro"))
-    assert m["roc_auc_macro"] == pytest.approx(
-        skm.roc_auc_score(labels, probs, multi_class="ovr", average="macro")
-    )
+    # F1 = 2PR / (P + R): a 1/2, b 0.8, c 2/3; two images per class, so weighted = macro.
+    assert m["f1_macro"] == pytest.approx((1 / 2 + 0.8 + 2 / 3) / 3)
+    assert m["f1_weighted"] == pytest.approx((1 / 2 + 0.8 + 2 / 3) / 3)
+    # ROC AUC = share of (positive, negative) pairs scored in the right order, ties 1/2.
+    # a: positives 0.8, 0.3 vs 0.1 0.2 0.1 0.5 -> 4 + 3 of 8; b: 0.7, 0.5 vs 0.1 0.6 0.2 0.1 -> 7/8; c: 8/8.
+    assert result["per_class"]["a"]["roc_auc"] == pytest.approx(7 / 8)
+    assert m["roc_auc_macro"] == pytest.approx((7 / 8 + 7 / 8 + 1) / 3)
+    # micro: 6 positive scores (0.8 0.3 0.7 0.5 0.7 0.4) against 12 negative ones
+    # (0.1 x6, 0.2 x3, 0.3, 0.5, 0.6): 12 + 9.5 + 12 + 10.5 + 12 + 10 = 66 of 72 pairs.
+    assert m["roc_auc_micro"] == pytest.approx(66 / 72)
     assert result["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert result["most_confused"] == [
         {"true": "a", "predicted": "b", "count": 1},
