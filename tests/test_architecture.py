@@ -103,10 +103,50 @@ def test_run_and_study_directories(tmp_path):
     with pytest.raises(LetterbenchError, match="did not write.*thesis.txt"):
         run.clear_unstarted()
     assert (run.path / "thesis.txt").read_text() == "mine"
+    (run.path / "thesis.txt").unlink()
+    # What an epoch interrupted while writing its checkpoints leaves: all letterbench's, all removed.
+    run.write_config({"recipe": {}})
+    run.save_checkpoint("train", {"model": {}})
+    run.save_checkpoint("best", {"model": {}})
+    (run.checkpoint_dir / ".last.pt.abc.tmp").write_bytes(b"half")
+    (run.path / ".progress.json.x.tmp").write_text("{")
+    run.clear_unstarted()
+    assert not run.path.exists() or not any(run.path.iterdir())
     with pytest.raises(LetterbenchError, match="neither a run directory nor a study"):
         from letterbench.rundir import find_runs
 
         find_runs(tmp_path / "s")
+
+
+def test_phase_names_cannot_collide_with_run_checkpoints():
+    for name in ("last", "best", "a/b"):
+        with pytest.raises(LetterbenchError, match="phase name"):
+            resolve_recipe("resnet18", overrides=[f"phases.0.name={name}"])
+
+
+def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny_letters, tmp_path):
+    import torch
+
+    from letterbench.data.emnist import load_emnist
+    from letterbench.runtime import Runtime
+    from letterbench.training.engine import TrainData, Trainer
+    from letterbench.training.run import make_split
+
+    data = load_emnist(tiny_letters)
+    split = make_split(data, 0.25, 0, 4)
+    tensors = TrainData(
+        data.train_images[split.train],
+        data.train_labels[split.train],
+        data.train_images[split.val],
+        data.train_labels[split.val],
+    )
+    recipe = resolve_recipe("timm:resnet10t", "xception", epochs=1, batch_size=26, overrides=["precise_bn=0"])
+    trainer = Trainer(
+        recipe, create_model("timm:resnet10t"), tensors, Runtime(torch.device("cpu")), RunDir(tmp_path)
+    )
+    state = trainer.fit()  # two phases, nothing written to disk, nothing read from it
+    assert [h["phase"] for h in state.history] == ["initial", "fine-tune"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_written_files_follow_the_umask(tmp_path):

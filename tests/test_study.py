@@ -61,6 +61,12 @@ def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
     assert main(args) == 0
     assert "resnet18: resuming" in capsys.readouterr().out
     assert (run / "metrics.json").exists()
+    # A metrics file of an older schema is evaluated again, not skipped (the report could not read it).
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "schema": "letterbench-metrics-1"}))
+    assert main(args) == 0
+    assert "finished earlier, skipped" not in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-2"
 
 
 def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):

@@ -92,7 +92,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         fit = check_weights(model, read_weights_file(args.weights))
         print(f"{args.weights} for {model.name}: " + fit.summary())
         return 0 if fit.fits else 1
-    print(models_table(args.name or list(model_names()), num_classes=args.num_classes))
+    from letterbench.models import get_model
+
+    names = args.name or list(model_names())
+    print(models_table(names, num_classes=args.num_classes))
+    print()
+    for name in names:
+        print(f"{name}: {get_model(name).summary}")
     return 0
 
 
@@ -230,12 +236,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from letterbench.reporting.report import build_report
+    from letterbench.reporting.report import build_report, report_page
 
     summary = build_report(args.run_dirs, args.out)
     print(summary["table"])
     print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
-    print(f"report: {(args.out / 'report.html').resolve()}")
+    print(f"report: {report_page(args.out).resolve()}")
     return 0
 
 
@@ -264,6 +270,7 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from letterbench.reporting.report import report_page
     from letterbench.rundir import StudyDir
     from letterbench.study import run_study
 
@@ -291,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
     for warning in summary["warnings"]:
         print(f"note: {warning}")
-    print(f"report: {(StudyDir(args.out).report_dir / 'report.html').resolve()}")
+    print(f"report: {report_page(StudyDir(args.out).report_dir).resolve()}")
     return 0
 
 

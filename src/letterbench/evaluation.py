@@ -284,6 +284,15 @@ def evaluate_run(
     return Evaluation(result, test_images.numpy(), probs, labels)
 
 
+def is_evaluated(run: RunDir) -> bool:
+    """Whether the run holds a metrics file of the schema this version writes."""
+    try:
+        read_metrics(run)
+    except LetterbenchError:
+        return False
+    return True
+
+
 def read_metrics(run: RunDir) -> dict[str, Any]:
     """A run's metrics file, checked to be of the schema this version writes."""
     result = run.read_metrics()

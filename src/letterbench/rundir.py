@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from letterbench.errors import LetterbenchError, TrainingError
 from letterbench.fsutil import atomic_save, atomic_write_json
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
+RESERVED = ("last", "best")  # checkpoint names that are not phases
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 
 
@@ -86,8 +87,9 @@ class RunDir:
         return self.path / "tensorboard"
 
     def checkpoint(self, which: str) -> Path:
-        """``last``, ``best`` or a phase name (its best checkpoint)."""
-        name = f"{which}.pt" if which in ("last", "best") else f"best-{which}.pt"
+        """``last``, ``best`` or a phase name (its best checkpoint). Recipes may not name a phase
+        ``last`` or ``best`` (see ``RESERVED``), so the names never collide."""
+        name = f"{which}.pt" if which in RESERVED else f"best-{which}.pt"
         return self.checkpoint_dir / name
 
     def predictions_file(self, phase: str) -> Path:
@@ -115,37 +117,39 @@ class RunDir:
         except (OSError, ValueError, KeyError, TypeError):
             return "not started"
 
-    def is_evaluated(self) -> bool:
-        return self.status() == "finished" and self.metrics_file.is_file()
-
     def has_checkpoint(self, which: str) -> bool:
         return self.checkpoint(which).is_file()
 
+    def _written_by_us(self, path: Path) -> bool:
+        """Whether a file in a run that never finished an epoch is one letterbench writes there."""
+        if path.name.startswith(".") and path.name.endswith(".tmp"):  # an interrupted atomic write
+            return True
+        if path.parent == self.path:
+            return path in (self.config_file, self.progress_file)
+        if path.parent == self.checkpoint_dir:  # best checkpoints written before an interrupted "last"
+            return re.fullmatch(r"best(-.+)?\.pt", path.name) is not None
+        return self.tensorboard_dir in path.parents and path.name.startswith("events.out.tfevents.")
+
     def clear_unstarted(self) -> None:
-        """Remove what letterbench wrote into a run that never finished an epoch (its config and
-        progress files, an empty checkpoint folder, TensorBoard events), so that it can start
-        again. Anything else in the folder is the user's: then nothing is removed and the error
-        says what is in the way."""
+        """Remove what letterbench wrote into a run that never finished an epoch (config and progress
+        files, best checkpoints written before an interrupted ``last``, TensorBoard events, temporary
+        files), so that it can start again. Anything else in the folder is the user's: then nothing
+        is removed and the error says what is in the way."""
         if not self.path.exists():
             return
         if self.has_checkpoint("last"):
             raise TrainingError(f"{self.path} has a finished epoch; resume it instead of starting again")
-        ours = {self.config_file, self.progress_file, self.checkpoint_dir, self.tensorboard_dir}
-        foreign = sorted(p.name for p in self.path.iterdir() if p not in ours)
-        if self.checkpoint_dir.is_dir():
-            foreign += [
-                f"checkpoints/{p.name}" for p in self.checkpoint_dir.iterdir() if not p.name.endswith(".tmp")
-            ]
+        files = [p for p in self.path.rglob("*") if not p.is_dir()]
+        foreign = [str(p.relative_to(self.path)) for p in files if not self._written_by_us(p)]
         if foreign:
             raise TrainingError(
-                f"{self.path} holds files letterbench did not write ({', '.join(foreign[:5])}); "
+                f"{self.path} holds files letterbench did not write ({', '.join(sorted(foreign)[:5])}); "
                 "move them elsewhere or choose another output folder (nothing was deleted)"
             )
-        for path in (self.config_file, self.progress_file):
-            path.unlink(missing_ok=True)
-        for folder in (self.checkpoint_dir, self.tensorboard_dir):
-            if folder.is_dir():
-                shutil.rmtree(folder)
+        for path in files:
+            path.unlink()
+        for folder in sorted((p for p in self.path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            folder.rmdir()
 
     # ------------------------------------------------------------ config, progress, metrics
 

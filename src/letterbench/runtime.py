@@ -104,23 +104,37 @@ class Runtime:
             "channels_last": self.channels_last,
         }
 
+    def reset_peak_memory(self) -> None:
+        """Start the peak-memory count afresh, so that a run is not charged an earlier run's peak
+        (a study trains its models one after another in one process)."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)
+                with open("/proc/self/clear_refs", "w") as handle:
+                    handle.write("5")
+            except OSError:
+                pass
+
     def peak_memory(self, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Peak memory so far: CUDA's peak allocated bytes on a GPU, else this process's peak RSS."""
+        """Peak memory since ``reset_peak_memory``: CUDA's peak allocated bytes on a GPU, else this
+        process's peak resident set size."""
         if self.device.type == "cuda":
             now = {"bytes": int(torch.cuda.max_memory_allocated(self.device)), "kind": "cuda peak allocated"}
         else:
-            import resource
-
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            now = {"bytes": int(rss) * 1024, "kind": "process peak RSS"}
+            now = {"bytes": _peak_rss(), "kind": "process peak RSS"}
         if previous and previous.get("kind") == now["kind"]:
             now["bytes"] = max(now["bytes"], int(previous["bytes"]))
         return now
 
     @contextlib.contextmanager
     def measure_load(self) -> Iterator[Load]:
-        """Measures how much CPU other processes used while the block ran (see ``Load``)."""
+        """Measures how much CPU other processes used while the block ran (see ``Load``). Under
+        torchrun the other ranks are busy by design: then nothing is measured (None)."""
         load = Load()
+        if self.dist.enabled:
+            yield load
+            return
         busy, own, start = _busy_seconds(), time.process_time(), time.perf_counter()
         try:
             yield load
@@ -146,6 +160,20 @@ class Load:
 
     def to_dict(self) -> dict[str, Any]:
         return {"other_cpu_cores": self.other_cpu_cores, "under_load": self.under_load}
+
+
+def _peak_rss() -> int:
+    """Peak resident set size in bytes: ``VmHWM`` (resettable) on Linux, else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _busy_seconds() -> float | None:

@@ -11,15 +11,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.errors import DataError, LetterbenchError
-from letterbench.evaluation import evaluate_run
+from letterbench.evaluation import evaluate_run, is_evaluated
 from letterbench.models import get_model, model_names
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
-from letterbench.rundir import RunDir, StudyDir
+from letterbench.rundir import PLOT_FILES, RunDir, StudyDir
 from letterbench.runtime import Runtime
 from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
@@ -44,17 +42,18 @@ PRESETS = {
         total_epochs=1,
         overrides=("val_fraction=0.25", "batch_size=32"),
     ),
-    # Sized from measured CPU training throughput (ResNet-18 ~220, DenseNet-121 ~95, Xception ~47
-    # images/s on 2 cores): 130 images per class for 6 epochs is about 11 minutes of training for
-    # the three models, within 15 minutes with evaluation (see README).
+    # Sized from the engine's training throughput measured on the 2-core CPU this project runs on
+    # (AMD EPYC, 2 threads: ResNet-18 93, DenseNet-121 56, Xception 29 images/s at the recipes'
+    # batch sizes): 80 images per class for 5 epochs is about 10 minutes of training for the three
+    # models, within 15 minutes with validation, precise BN and evaluation (see README).
     "quick": Preset(
         "quick",
         "a real study sized for a 2-core CPU (under 15 minutes): every model trains on the same "
-        "stratified subset (130 images per class) for 6 epochs and is tested on the same stratified "
+        "stratified subset (80 images per class) for 5 epochs and is tested on the same stratified "
         "test subset (60 per class)",
-        train_per_class=130,
+        train_per_class=80,
         test_per_class=60,
-        total_epochs=6,
+        total_epochs=5,
     ),
     "paper": Preset(
         "paper", "the study's full recipes on the full data, ImageNet weights where they can be had"
@@ -87,12 +86,14 @@ def ensure_data(data_dir: Path | None, split: str = "letters") -> Path:
     return root
 
 
-def choose_preset(name: str | None) -> tuple[Preset, str]:
+def choose_preset(name: str | None, runtime: Runtime) -> tuple[Preset, str]:
     if name:
         return PRESETS[name], f"preset {name} (as asked)"
-    if torch.cuda.is_available():
-        return PRESETS["paper"], f"preset paper: a GPU is present ({torch.cuda.get_device_name(0)})"
-    return PRESETS["quick"], "preset quick: no GPU found, and the paper preset takes hours on a CPU"
+    if runtime.device.type == "cuda":
+        return PRESETS["paper"], f"preset paper: training on a GPU ({runtime.name})"
+    return PRESETS[
+        "quick"
+    ], f"preset quick: no GPU in use ({runtime.name}), and the paper preset takes hours on a CPU"
 
 
 def estimate_minutes(recipes: list[Recipe], train_images: int, runtime: Runtime) -> float:
@@ -111,7 +112,6 @@ def estimate_minutes(recipes: list[Recipe], train_images: int, runtime: Runtime)
 @dataclass
 class StudyPlan:
     preset: Preset
-    models: list[str]
     recipes: dict[str, Recipe]
     split: str = "letters"
     seed: int = 0
@@ -159,12 +159,17 @@ def run_study(
     tensorboard: bool = False,
 ) -> dict:
     """Train, evaluate and compare ``models`` (default: every registered model) into ``out``."""
-    preset, why = choose_preset(preset_name)
+    if runtime.dist.enabled:
+        raise LetterbenchError(
+            "letterbench run trains its models one after another in one process; under torchrun, "
+            "train each model with `torchrun ... -m letterbench.cli train` and compare them with `letterbench report`"
+        )
+    preset, why = choose_preset(preset_name, runtime)
     print(why)
     models = models or list(model_names())
     for model in models:
         get_model(model)  # an unknown model is refused before anything is written
-    plan = StudyPlan(preset, models, {m: study_recipe(m, preset) for m in models}, split, seed)
+    plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed)
     study = StudyDir(out)
     _check_previous(study, plan)
     root = ensure_data(data_dir, split)
@@ -191,7 +196,7 @@ def run_study(
     options = TrainOptions(root, split, seed, preset.train_per_class, progress, tensorboard=tensorboard)
     for model in models:
         run = study.run(model)
-        if run.is_evaluated():
+        if run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES):
             print(f"{model}: finished earlier, skipped")
         else:
             _train_and_evaluate(model, run, plan, root, runtime, options)

@@ -43,7 +43,7 @@ def prepare_batch(
     """uint8 (B, 28, 28) -> float (B, C, S, S) normalised as ``spec`` says, optionally augmented.
 
     Channels-last by default: convolutions run faster in that layout on CPUs (oneDNN) and on
-    GPUs (tensor cores), and every model here is converted to it (``to_channels_last``).
+    GPUs (tensor cores), and every model here is converted to it (``Runtime.prepare_model``).
     """
     x = images.unsqueeze(1).float().div_(255.0)
     n, size = x.shape[0], spec.size
@@ -63,7 +63,3 @@ def prepare_batch(
     std = torch.tensor(spec.std, device=x.device).view(1, -1, 1, 1)
     x = (x - mean) / std
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
-    return model.to(memory_format=torch.channels_last)

@@ -91,7 +91,12 @@ def _timm_entry(name: str) -> ModelEntry:
         raise WeightsError(
             f"timm has no model {arch!r}; `python -c 'import timm; print(timm.list_models())'` lists them"
         )
-    cfg = timm.models.get_pretrained_cfg(arch)
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except RuntimeError as exc:  # an unknown pretrained tag (arch.tag)
+        raise WeightsError(
+            f"timm:{arch}: {exc}; `letterbench models timm:{arch.split('.')[0]}` works untagged"
+        ) from None
     mean = tuple(cfg.mean) if cfg else (0.5,)
     std = tuple(cfg.std) if cfg else (0.5,)
     min_size = max(32, *((cfg.min_input_size if cfg else None) or (0, 0, 0))[1:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,30 +61,37 @@ def _cell(text: str, starred: bool) -> str:
 
 # ---------------------------------------------------------------- Markdown
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def _md(text: str) -> str:
+    """Text as Markdown shows it literally: paths with underscores, notes with <angles>, pipes in cells."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
 
 def _md_block(block: Block, root: Path) -> list[str]:
     if isinstance(block, Para):
-        lead = f"**{block.lead}** " if block.lead else ""
-        return [("> " if block.style == "note" else "") + lead + block.text, ""]
+        lead = f"**{_md(block.lead)}** " if block.lead else ""
+        return [("> " if block.style == "note" else "") + lead + _md(block.text), ""]
     if isinstance(block, Table):
-        lines = ["| " + " | ".join(block.header) + " |", "|---" * len(block.header) + "|"]
+        lines = ["| " + " | ".join(map(_md, block.header)) + " |", "|---" * len(block.header) + "|"]
         for r, row in enumerate(block.rows):
             best = block.best[r] if r < len(block.best) else set()
-            cells = [row[0]] + [_cell(t, i in best) for i, t in enumerate(row[1:])]
+            cells = [_md(row[0])] + [_cell(_md(t), i in best) for i, t in enumerate(row[1:])]
             lines.append("| " + " | ".join(c.replace("\n", "<br>") for c in cells) + " |")
         return [*lines, ""]
     if isinstance(block, Items):
-        return [f"- **{lead}** {text}" for lead, text in block.items] + [""]
+        return [f"- **{_md(lead)}** {_md(text)}" for lead, text in block.items] + [""]
     if isinstance(block, Figure):
         return [f"![{block.alt}]({block.path.relative_to(root).as_posix()})", ""]
-    return [f"- **{k}**: {v}" for k, v in block.pairs] + [""]
+    return [f"- **{_md(k)}**: {_md(v)}" for k, v in block.pairs] + [""]
 
 
 def to_markdown(title: str, sections: list[Section], root: Path) -> str:
     lines = [f"# {title}", ""]
     for section in sections:
         if section.title:
-            lines += [f"## {section.title}", ""]
+            lines += [f"## {_md(section.title)}", ""]
         for block in section.blocks:
             lines += _md_block(block, root)
     return "\n".join(lines).rstrip() + "\n"

@@ -192,8 +192,11 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
     )
 
 
-def _per_point(c: Column, key: str) -> float | None:
-    return c.cost[key] / (100 * c.accuracy) if c.cost.get(key) and c.accuracy else None
+def _per_point(c: Column, key: str, load: str | None = None) -> float | None:
+    """Cost per accuracy point; None where unknown or (for a speed) measured under load."""
+    if not c.cost.get(key) or not c.accuracy or (load and c.under_load(load)):
+        return None
+    return c.cost[key] / (100 * c.accuracy)
 
 
 def _argmin(values: dict[str, float | None]) -> str | None:
@@ -206,7 +209,7 @@ def ranking(singles: list[Column], ensemble: Column | None) -> dict[str, Any]:
     by_acc = sorted(singles, key=lambda c: -c.accuracy)
     pick, why = recommend(singles)
     flops_pp = {c.label: _per_point(c, "flops_per_image") for c in singles}
-    time_pp = {c.label: _per_point(c, "train_time_s") for c in singles}
+    time_pp = {c.label: _per_point(c, "train_time_s", "train_load") for c in singles}
     gaps = {c.label: c.gap for c in singles}
     closest = _argmin({k: None if v is None else abs(v) for k, v in gaps.items()})
     result: dict[str, Any] = {

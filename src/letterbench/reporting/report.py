@@ -26,8 +26,14 @@ from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
+from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
+
+
+def report_page(out: Path) -> Path:
+    """The report's HTML page in its output folder."""
+    return Path(out) / "report.html"
 
 
 @dataclass
@@ -135,27 +141,47 @@ def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
     return Column("Ensemble", None, stage, cost, members=[c.label for c in finals])
 
 
+def _training_images(r: RunResult) -> tuple:
+    """What decides which images a run trained on: the data, the split, the subset, the seed and
+    the validation fraction."""
+    data = r.info["data"]
+    return (
+        tuple(sorted(data["sha256"].items())),
+        data["split"],
+        data.get("train_per_class"),
+        r.info["seed"],
+        r.info["recipe"]["val_fraction"],
+    )
+
+
 def _budget_warning(results: list[RunResult]) -> str | None:
-    """Whether the models had equal training budgets (same images, same epochs), said plainly."""
+    """Whether the models had equal training budgets (the same images, the same epochs), said plainly."""
     if len(results) < 2:
         return None
-    budgets = {
-        r.name: (r.info["data"]["train_used"], sum(p["epochs"] for p in r.info["recipe"]["phases"]))
-        for r in results
-    }
-    images = {b[0] for b in budgets.values()}
-    epochs = {b[1] for b in budgets.values()}
-    tested = {r.info["data"]["test_used"] for r in results}
-    if len(images) == 1 and len(epochs) == 1:
+    epochs = {r.name: sum(p["epochs"] for p in r.info["recipe"]["phases"]) for r in results}
+    same_images = len({_training_images(r) for r in results}) == 1
+    if same_images and len(set(epochs.values())) == 1:
         return (
-            f"Equal budget: every model trained on the same {images.pop():,} images for at most "
-            f"{epochs.pop()} epochs and was tested on the same {tested.pop():,} images."
+            f"Equal budget: every model trained on the same {results[0].info['data']['train_used']:,} images "
+            f"for at most {epochs[results[0].name]} epochs and was tested on the same "
+            f"{results[0].info['data']['test_used']:,} images."
         )
     return (
         "Unequal budgets, so the comparison mixes model and budget: "
-        + ", ".join(f"{name} {n:,} training images, at most {e} epochs" for name, (n, e) in budgets.items())
-        + "."
+        + ("the same training images, " if same_images else "different training images (")
+        + ", ".join(
+            f"{r.name} {r.info['data']['train_used']:,} images, at most {epochs[r.name]} epochs"
+            for r in results
+        )
+        + ("." if same_images else ").")
     )
+
+
+def _per_run(texts: dict[str, str], runs: int) -> str:
+    """``text, every model`` where all runs say the same, else ``name text, name text``."""
+    if len(texts) == runs > 1 and len(set(texts.values())) == 1:
+        return next(iter(texts.values())) + ", the same for every model"
+    return ", ".join(f"{name} {text}" for name, text in texts.items())
 
 
 def _warnings(results: list[RunResult], columns: list[Column]) -> list[str]:
@@ -163,23 +189,20 @@ def _warnings(results: list[RunResult], columns: list[Column]) -> list[str]:
     partial = [r for r in results if r.info["data"].get("partial")]
     if partial:
         out.append("Data: " + partial[0].info["data"]["verdict"] + ".")
-    tested = [r for r in results if r.info["data"].get("test_per_class")]
+    tested = {
+        r.name: f"{r.info['data']['test_used']:,} images (at most {r.info['data']['test_per_class']} per class)"
+        for r in results
+        if r.info["data"].get("test_per_class")
+    }
     if tested:
-        out.append(
-            "Tested on a stratified subset of the test set: "
-            + ", ".join(
-                f"{r.name} {r.info['data']['test_used']:,} images (at most {r.info['data']['test_per_class']} per class)"
-                for r in tested
-            )
-            + "."
-        )
-    subsets = [r for r in results if r.info["data"].get("train_per_class")]
+        out.append("Tested on a stratified subset of the test set: " + _per_run(tested, len(results)) + ".")
+    subsets = {
+        r.name: f"{r.info['data']['train_per_class']} images per class"
+        for r in results
+        if r.info["data"].get("train_per_class")
+    }
     if subsets:
-        out.append(
-            "Trained on a stratified subset: "
-            + ", ".join(f"{r.name} {r.info['data']['train_per_class']} images per class" for r in subsets)
-            + "."
-        )
+        out.append("Trained on a stratified subset: " + _per_run(subsets, len(results)) + ".")
     budget = _budget_warning(results)
     if budget:
         out.append(budget)
@@ -218,12 +241,7 @@ def report_data(results: list[RunResult]) -> ReportData:
 
 def _provenance(r: RunResult) -> list[tuple[str, str]]:
     info, data = r.info, r.info["data"]
-    recipe = info["recipe"]
-    phases = "; ".join(
-        f"{p['name']}: {p['trainable']}, {p['optimizer']['name']} lr {p['optimizer']['lr']}, "
-        f"{p['schedule']['name']}, ≤{p['epochs']} epochs"
-        for p in recipe["phases"]
-    )
+    recipe = recipe_from_dict(info["recipe"], f"{r.run.path} recipe")
     return [
         ("run", info["dir"]),
         (
@@ -232,11 +250,7 @@ def _provenance(r: RunResult) -> list[tuple[str, str]]:
             f"tested on {data['test_used']:,}; {data['verdict']}",
         ),
         ("weights", info["pretrained"] + ("; " + "; ".join(info["notes"]) if info["notes"] else "")),
-        (
-            "recipe",
-            f"{recipe['name']} (batch {recipe['batch_size']}, label smoothing {recipe['label_smoothing']}, "
-            f"augment {recipe['augment']}); {phases}",
-        ),
+        ("recipe", f"{recipe.name}: {describe_recipe(recipe)}"),
         ("seed", str(info["seed"])),
         ("trained on", f"{info['device']['name']} (world size {info['device']['world_size']})"),
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items() if k != "platform")),
@@ -355,7 +369,7 @@ def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     img = out / "img"
     img.mkdir(parents=True, exist_ok=True)
     comparison_plot = img / "comparison.png"
-    points = [(c.label, c.cost["flops_per_image"], c.accuracy, c is data.ensemble) for c in data.finals]
+    points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
     if data.ensemble:
         points.append(("Ensemble", data.ensemble.cost["flops_per_image"], data.ensemble.accuracy, True))
     plot_accuracy_against_cost(points, comparison_plot)
@@ -369,5 +383,5 @@ def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
         writer.writerow([row["key"], *["" if v is None else v for v in row["values"]]])
     atomic_write_text(out / "summary.csv", buffer.getvalue())
     atomic_write_text(out / "report.md", doc.to_markdown(TITLE, page, out))
-    atomic_write_text(out / "report.html", doc.to_html(TITLE, page))
+    atomic_write_text(report_page(out), doc.to_html(TITLE, page))
     return {**summary, "table": comparison_table(data)}

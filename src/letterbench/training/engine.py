@@ -89,6 +89,7 @@ class Trainer:
         self.seed, self.compile = seed, compile
         self.observers = list(observers)
         self.state = TrainerState()
+        self._phase_best_weights: dict[str, torch.Tensor] | None = None  # this phase's best, on the CPU
         # What each phase trains: a frozen base only makes sense when it holds pretrained features.
         self.phase_trainables = [
             p.trainable if self.model.pretrained != "none" else "all" for p in recipe.phases
@@ -276,6 +277,7 @@ class Trainer:
             self.resume()
         else:
             self.start_phase(0)
+        self.rt.reset_peak_memory()
         self._notify("on_fit_start", resume)
         self._notify("on_phase_start", self.phase, resume)
         previous = _install_sigterm_handler()
@@ -302,8 +304,13 @@ class Trainer:
         s.phase_index += 1
         s.epoch_in_phase, s.phase_best, s.bad_epochs, s.phase_done = 0, math.inf, 0, False
         if s.phase_index < len(self.recipe.phases):
-            # Continue from the best weights of the phase before, as a fine-tuning step should.
-            self.run.load_weights_into(self.model, self.recipe.phases[s.phase_index - 1].name)
+            # Continue from the best weights of the phase before, as a fine-tuning step should: kept
+            # in memory since it was reached, or (after a resume) from its checkpoint.
+            if self._phase_best_weights is not None:
+                self.model.load_state_dict(self._phase_best_weights)
+            else:
+                self.run.load_weights_into(self.model, self.recipe.phases[s.phase_index - 1].name)
+            self._phase_best_weights = None
             self.start_phase(s.phase_index)
             self._notify("on_phase_start", self.phase, False)
 
@@ -337,6 +344,10 @@ class Trainer:
         }
         s.history.append(record)
         flags = self._apply_stopping_rules(phase, val.loss)
+        if flags["new_phase_best"]:
+            self._phase_best_weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
         self._notify("on_epoch_end", {**record, **flags})
         barrier(self.rt.dist)  # other ranks read the phase's best weights when the next phase starts
         return record

@@ -140,26 +140,18 @@ class TensorBoardObserver(Observer):
     }
 
     def __init__(self, log_dir: Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise LetterbenchError(
-                "TensorBoard logging needs the tensorboard package: pip install 'letterbench[tensorboard]'"
-            ) from None
-        self.SummaryWriter = SummaryWriter
+        self.SummaryWriter = summary_writer_class()
         self.log_dir = Path(log_dir)
         self.writers: dict[str, Any] = {}
 
-    def _writer(self, trainer: Trainer, phase: str):
+    def _writer(self, phase: str, record_epoch: int):
         if phase not in self.writers:
             # On resume, drop events of epochs after the checkpoint: they are trained again.
-            self.writers[phase] = self.SummaryWriter(
-                str(self.log_dir / phase), purge_step=trainer.state.global_epoch + 1
-            )
+            self.writers[phase] = self.SummaryWriter(str(self.log_dir / phase), purge_step=record_epoch)
         return self.writers[phase]
 
     def on_epoch_end(self, trainer, record):
-        writer = self._writer(trainer, record["phase"])
+        writer = self._writer(record["phase"], record["global_epoch"])
         for tag, key in self.SCALARS.items():
             writer.add_scalar(tag, record[key], record["global_epoch"])
         writer.flush()
@@ -168,6 +160,17 @@ class TensorBoardObserver(Observer):
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
+
+
+def summary_writer_class():
+    """TensorBoard's writer, or a clear error where the tensorboard package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise LetterbenchError(
+            "TensorBoard logging needs the tensorboard package: pip install 'letterbench[tensorboard]'"
+        ) from None
+    return SummaryWriter
 
 
 def standard_observers(run: RunDir, console: bool = True, tensorboard: bool = False) -> list[Observer]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from letterbench.errors import LetterbenchError
+from letterbench.rundir import RESERVED
 
 try:
     import tomllib
@@ -109,6 +111,11 @@ def validate(recipe: Recipe, source: str = "recipe") -> None:
     names = [p.name for p in recipe.phases]
     if len(set(names)) != len(names):
         bad(f"phase names must differ, got {names}")
+    for name in names:
+        if name in RESERVED or not re.fullmatch(r"[\w.+-]+", str(name)):
+            bad(
+                f"phase name {name!r}: use letters, digits, '.', '+', '_' or '-', and not {' or '.join(RESERVED)}"
+            )
     for phase in recipe.phases:
         where = f"phase {phase.name!r}"
         if not (isinstance(phase.epochs, int) and phase.epochs >= 1):

@@ -25,7 +25,7 @@ from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.observers import standard_observers
+from letterbench.training.observers import standard_observers, summary_writer_class
 from letterbench.training.recipes import Recipe, recipe_from_dict
 
 
@@ -102,25 +102,12 @@ def train(
                 "or pass another --out (nothing was overwritten)"
             )
         data = load_emnist(options.data_dir, options.split)
-        seed, per_class = options.seed, options.train_per_class
+        seed, per_class, config = options.seed, options.train_per_class, None
+    if options.tensorboard:
+        summary_writer_class()  # every rank fails alike where tensorboard is missing
+    barrier(runtime.dist)  # every rank has looked at the run directory before rank 0 writes into it
     chosen = make_split(data, recipe.val_fraction, seed, per_class)
-    torch.manual_seed(seed)  # initial weights
-    model = create_model(
-        recipe.model,
-        data.num_classes,
-        pretrained=False if resume else recipe.pretrained_arg,
-        weights=None if resume else recipe.weights,
-        dropout=recipe.dropout,
-    )
-    if resume:
-        model.pretrained, model.notes = config["model"]["pretrained"], config["model"]["notes"]
-    dev = runtime.device
-    tensors = TrainData(
-        data.train_images[chosen.train].to(dev),
-        data.train_labels[chosen.train].to(dev),
-        data.train_images[chosen.val].to(dev),
-        data.train_labels[chosen.val].to(dev),
-    )
+    model, tensors = _model_and_tensors(recipe, data, chosen, seed, config if resume else None, runtime)
     main = runtime.dist.is_main
     observers = standard_observers(run, options.progress, options.tensorboard) if main else []
     trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
@@ -134,6 +121,31 @@ def train(
         )
     trainer.fit(resume=resume)
     return run
+
+
+def _model_and_tensors(
+    recipe: Recipe, data: EmnistData, chosen: Split, seed: int, resumed: dict | None, runtime: Runtime
+) -> tuple[LetterModel, TrainData]:
+    """The model to train (initialised from the seed; a resumed run's weights come from its
+    checkpoint) and its training and validation images on the training device."""
+    torch.manual_seed(seed)  # initial weights
+    model = create_model(
+        recipe.model,
+        data.num_classes,
+        pretrained=False if resumed else recipe.pretrained_arg,
+        weights=None if resumed else recipe.weights,
+        dropout=recipe.dropout,
+    )
+    if resumed:
+        model.pretrained, model.notes = resumed["model"]["pretrained"], resumed["model"]["notes"]
+    dev = runtime.device
+    tensors = TrainData(
+        data.train_images[chosen.train].to(dev),
+        data.train_labels[chosen.train].to(dev),
+        data.train_images[chosen.val].to(dev),
+        data.train_labels[chosen.val].to(dev),
+    )
+    return model, tensors
 
 
 def _config(
