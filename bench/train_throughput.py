@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 
 import torch
@@ -22,10 +21,9 @@ from torchvision.transforms import v2
 from letterbench.evaluation import predict_probs
 from letterbench.models import create_model, model_names
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.recipes import resolve_recipe
-from letterbench.training.throughput import engine_trainer
+from letterbench.training.throughput import measure_train_throughput
 
 
 class LetterDataset(Dataset):
@@ -109,17 +107,6 @@ def reference_infer(model, images, labels, device, batch: int = 256) -> float:
     return count / (time.perf_counter() - start)
 
 
-def engine_train(images, labels, recipe, runtime, batches: int) -> float:
-    """The engine's own epoch (``Trainer.train_epoch``) on the same images: one warm-up epoch of
-    ``batches`` batches, then one timed."""
-    n = recipe.batch_size * batches
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = engine_trainer(recipe, runtime, images[:n], labels[:n], RunDir(tmp))
-        trainer.train_epoch()  # warm-up (and compilation of kernels on a GPU)
-        stats, seconds = trainer.train_epoch()
-    return stats.count / seconds
-
-
 def engine_infer(model, images, runtime) -> float:
     predict_probs(model, images[:256], runtime, batch_size=256)
     runtime.synchronize()
@@ -155,7 +142,7 @@ def main() -> None:
         torch.manual_seed(0)
         ref_model = create_model(name).to(device)  # a fresh model per loop: nothing leaks between them
         ref_train = reference_train(ref_model, images, labels, recipe, device, args.batches)
-        ours_train = engine_train(images, labels, recipe, runtime, args.batches)
+        ours_train = measure_train_throughput(recipe, runtime, args.batches, images, labels)
         infer_images = images.repeat(max(1, 2048 // n + 1), 1, 1)[:2048] if device.type == "cuda" else images
         ref_infer = reference_infer(
             create_model(name).to(device),

@@ -14,7 +14,7 @@ from pathlib import Path
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.errors import DataError, LetterbenchError
 from letterbench.evaluation import evaluate_run, is_evaluated
-from letterbench.models import get_model, model_names
+from letterbench.models import model_names
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
 from letterbench.rundir import PLOT_FILES, RunDir, StudyDir
@@ -167,8 +167,7 @@ def run_study(
     preset, why = choose_preset(preset_name, runtime)
     print(why)
     models = models or list(model_names())
-    for model in models:
-        get_model(model)  # an unknown model is refused before anything is written
+    # Resolving every recipe first refuses an unknown model before anything is written.
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed)
     study = StudyDir(out)
     _check_previous(study, plan)

@@ -29,15 +29,24 @@ def engine_trainer(
     return trainer
 
 
-def measure_train_throughput(recipe: Recipe, runtime: Runtime, steps: int = 3) -> float:
+def measure_train_throughput(
+    recipe: Recipe,
+    runtime: Runtime,
+    steps: int = 3,
+    images: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+) -> float:
     """Images per second of the engine's training epochs (augmentation, forward, backward, optimiser
-    step and schedule, as the recipe says) on random 28x28 images: an epoch of ``steps`` batches
-    warms up, the next one is timed."""
-    gen = torch.Generator().manual_seed(0)
+    step and schedule, as the recipe says) on ``steps`` batches of the given uint8 28x28 images
+    (random ones by default): one epoch warms up, the next one is timed."""
     n = recipe.batch_size * steps
-    images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen)
+    if images is None:
+        images = torch.randint(
+            0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+        )
+        labels = torch.arange(n) % 26
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = engine_trainer(recipe, runtime, images, torch.arange(n) % 26, RunDir(tmp))
-        trainer.train_epoch()
+        trainer = engine_trainer(recipe, runtime, images[:n], labels[:n], RunDir(tmp))
+        trainer.train_epoch()  # warm-up (and kernel selection or compilation on a GPU)
         stats, seconds = trainer.train_epoch()
     return stats.count / seconds
