@@ -174,3 +174,13 @@ def test_models_command_table_and_weights_check(tmp_path, capsys):
     assert "fits" in capsys.readouterr().out
     assert main(["models", "xception", "--weights", str(tmp_path / "r.pth")]) == 1
     assert "DOES NOT FIT" in capsys.readouterr().out
+
+
+def test_imagenet_normalisation_matches_timms_pretrained_configs():
+    import timm
+
+    from letterbench.models.architectures import IMAGENET_NORM
+
+    for tag, (mean, std) in IMAGENET_NORM.items():
+        cfg = timm.models.get_pretrained_cfg(tag)
+        assert (tuple(cfg.mean), tuple(cfg.std)) == (mean, std), tag

@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import timm
 from torch import nn
 
 from letterbench.errors import WeightsError
@@ -84,6 +83,8 @@ def display_name(name: str) -> str:
 
 
 def _timm_entry(name: str) -> ModelEntry:
+    import timm
+
     from letterbench.models.architectures import timm_builder
 
     arch = name.removeprefix(TIMM_PREFIX)

@@ -10,7 +10,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -62,6 +61,8 @@ class WeightsFit:
 
 
 def _weights_host(tag: str) -> str | None:
+    import timm
+
     cfg = timm.models.get_pretrained_cfg(tag)
     if cfg is None:
         return None
@@ -81,6 +82,8 @@ def _reachable(host: str, timeout: float = 5.0) -> bool:
 
 
 def timm_base(arch: str, pretrained: bool, **kwargs) -> nn.Module:
+    import timm
+
     if not pretrained:
         return timm.create_model(arch, pretrained=False, num_classes=0, **kwargs)
     # The hub client retries an unreachable host for about a minute; when the weights are
@@ -174,6 +177,8 @@ def load_weights(model: LetterModel, path: str | os.PathLike) -> WeightsFit:
 
 
 def weights_cached_tag(tag: str) -> bool | None:
+    import timm
+
     cfg = timm.models.get_pretrained_cfg(tag)
     if cfg is None:
         return None
