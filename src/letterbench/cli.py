@@ -8,6 +8,15 @@ import sys
 from pathlib import Path
 
 from letterbench import __version__
+from letterbench.boundary import (
+    Parser,
+    install_warning_format,
+    min2_int,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    run_command,
+)
 from letterbench.errors import LetterbenchError
 from letterbench.models import choices_text, model_names
 
@@ -108,7 +117,7 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
     )
     models.add_argument("name", nargs="*", help=f"{choices_text()} (default: every registered model)")
     models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
-    models.add_argument("--num-classes", type=int, default=26)
+    models.add_argument("--num-classes", type=min2_int, default=26)
     models.set_defaults(func=cmd_models)
 
 
@@ -118,11 +127,10 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from letterbench.rundir import RunDir, default_run_dir
     from letterbench.training.recipes import resolve_recipe
-    from letterbench.training.run import TrainOptions, train
+    from letterbench.training.run import ResumeChanges, TrainOptions, train
 
     if args.resume:
-        if args.out is None:
-            raise LetterbenchError("--resume needs the run directory: letterbench train --resume --out DIR")
+        _refuse_on_resume(args)
         recipe = None
     else:
         recipe = resolve_recipe(
@@ -138,8 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = RunDir(args.out) if args.out else default_run_dir(recipe.name)
     options = TrainOptions(
         args.data_dir,
-        args.split,
-        args.seed,
+        args.split or "letters",
+        args.seed or 0,
         args.train_per_class,
         progress=not args.quiet,
         compile=args.compile,
@@ -147,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     runtime = _runtime(args, distributed=True)
     try:
-        train(recipe, run, runtime, options, resume=args.resume)
+        train(recipe, run, runtime, options, args.resume, ResumeChanges(args.epochs, args.lr))
     except KeyboardInterrupt:
         print(
             f"letterbench: interrupted; {run} keeps its last finished epoch. "
@@ -160,6 +168,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     if runtime.dist.is_main:
         print(f"finished: {run}")
     return 0
+
+
+def _refuse_on_resume(args: argparse.Namespace) -> None:
+    """--resume continues the run as recorded: only more epochs and a new LR may change it."""
+    if args.out is None:
+        raise LetterbenchError("--resume needs the run directory: letterbench train --resume --out DIR")
+    fixed = (
+        "model",
+        "recipe",
+        "set",
+        "batch_size",
+        "pretrained",
+        "weights",
+        "seed",
+        "split",
+        "train_per_class",
+    )
+    given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
+    if given:
+        raise LetterbenchError(
+            f"--resume continues {args.out} as recorded in its config.json; {', '.join(given)} cannot change "
+            "a run that has started (--epochs and --lr can). Train a new run into another --out instead"
+        )
 
 
 def _runtime(args: argparse.Namespace, distributed: bool = False):
@@ -175,11 +206,16 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override any recipe value, e.g. --set phases.0.epochs=3 --set augment.flip=true",
     )
-    parser.add_argument("--epochs", type=int, help="epochs of every phase")
     parser.add_argument(
-        "--lr", type=float, help="learning rate of the first phase (later phases keep their ratio)"
+        "--epochs", type=positive_int, help="epochs of every phase (on --resume: of the phases left)"
     )
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        help="learning rate of the first phase, later phases keep their ratio "
+        "(on --resume: of the current phase from now on)",
+    )
+    parser.add_argument("--batch-size", type=min2_int)
     parser.add_argument(
         "--pretrained",
         choices=["true", "false", "auto"],
@@ -189,7 +225,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "--weights", type=Path, help="initial weights from a local file (safetensors or state dict)"
     )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonneg_int, help="default 0")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     parser.add_argument(
@@ -208,9 +244,9 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--recipe", help="a recipe TOML file (see src/letterbench/recipes/)")
     train.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
     train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
-    train.add_argument("--split", choices=list(SPLITS), default="letters")
+    train.add_argument("--split", choices=list(SPLITS), help="default letters")
     train.add_argument(
-        "--train-per-class", type=int, help="train on a stratified subset of N images per class"
+        "--train-per-class", type=positive_int, help="train on a stratified subset of N images per class"
     )
     _add_data_dir(train)
     _add_recipe_options(train)
@@ -253,7 +289,9 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--no-plots", action="store_true")
     evaluate.add_argument(
-        "--test-per-class", type=int, help="evaluate on a stratified test subset (said so in the report)"
+        "--test-per-class",
+        type=positive_int,
+        help="evaluate on a stratified test subset (said so in the report)",
     )
     _add_data_dir(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
@@ -343,7 +381,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
     run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
     run.add_argument("--device", default="auto")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=nonneg_int, default=0)
     run.add_argument("--quiet", action="store_true")
     run.add_argument(
         "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
@@ -366,7 +404,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="letterbench",
         description="Train, evaluate and compare CNNs on handwritten letters (EMNIST), with measured evidence.",
     )
@@ -381,19 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except LetterbenchError as exc:
-        print(f"letterbench: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("letterbench: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
-        sys.stderr.close()
-        return 0
+    install_warning_format()
+    args = build_parser().parse_args(argv)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,19 @@ A run directory (``letterbench train``, or ``runs/<model>`` of a study)::
     tensorboard/       TensorBoard event files, where asked for
 
 A study directory (``letterbench run``) holds ``study.json``, ``runs/<model>/`` and ``report/``.
+Both hold ``.letterbench.lock`` while a process works in them (see ``locked``).
 Every other module asks these classes for paths and contents; none spells a file name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,61 @@ from letterbench.fsutil import atomic_save, atomic_write_json
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
+LOCK_FILE = ".letterbench.lock"
+# What a run's config.json must hold for the run to be resumed, evaluated or loaded.
+CONFIG_KEYS = {
+    "recipe": ("name", "model", "phases"),
+    "seed": (),
+    "model": ("name",),
+    "data": ("split", "sha256", "data_dir", "train_per_class", "class_names"),
+}
+
+
+def ensure_folder(path: Path, what: str) -> None:
+    """Create ``path`` (and its parents) as a folder, or say clearly why it cannot be one."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise LetterbenchError(f"{what} {path}: {part} is a file, not a folder; choose another path")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def locked(folder: Path, what: str, take: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (its ``.letterbench.lock``) while the block runs.
+
+    The operating system drops the lock when its process ends, however it ends, so a killed run
+    leaves no stale lock behind; the file itself stays, holding the last holder's PID. A second
+    process gets an error naming the holder. A folder this call created and nothing else wrote
+    into is removed again on the way out. ``take=False`` (the other ranks of a torchrun job) is a
+    no-op.
+    """
+    if not take:
+        yield
+        return
+    created = not folder.exists()
+    ensure_folder(folder, what)
+    lock_path = folder / LOCK_FILE
+    handle = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise LetterbenchError(
+                f"{folder} is in use by another letterbench process (PID {holder}); wait for it to finish, "
+                "or stop it, or choose another output folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            lock_path.unlink()
+            folder.rmdir()
 
 
 def run_slug(model: str) -> str:
@@ -108,7 +167,11 @@ class RunDir:
         return self.config_file.is_file()
 
     def is_empty(self) -> bool:
-        return not self.path.exists() or not any(self.path.iterdir())
+        return not self.path.exists() or all(p.name == LOCK_FILE for p in self.path.iterdir())
+
+    def lock(self, take: bool = True):
+        """Exclusive use of this run directory for the block (see ``locked``)."""
+        return locked(self.path, "run directory", take)
 
     def status(self) -> str:
         """``finished``, ``running``, ``interrupted`` or ``not started``."""
@@ -140,6 +203,7 @@ class RunDir:
         if self.has_checkpoint("last"):
             raise TrainingError(f"{self.path} has a finished epoch; resume it instead of starting again")
         files = [p for p in self.path.rglob("*") if not p.is_dir()]
+        files = [p for p in files if p != self.path / LOCK_FILE]
         foreign = [str(p.relative_to(self.path)) for p in files if not self._written_by_us(p)]
         if foreign:
             raise TrainingError(
@@ -149,14 +213,24 @@ class RunDir:
         for path in files:
             path.unlink()
         for folder in sorted((p for p in self.path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            folder.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
     # ------------------------------------------------------------ config, progress, metrics
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_file.is_file():
             raise TrainingError(f"{self.path}: not a letterbench run directory (no {self.config_file.name})")
-        return _read_json(self.config_file, "run configuration")
+        config = _read_json(self.config_file, "run configuration")
+        for key, inner in CONFIG_KEYS.items():
+            section = config.get(key) if isinstance(config, dict) else None
+            missing = key if section is None else next((k for k in inner if k not in section), None)
+            if missing is not None:
+                raise TrainingError(
+                    f"{self.config_file}: the run configuration has no {missing!r}; the run directory is "
+                    "damaged: restore config.json from a backup, or train again into another --out"
+                )
+        return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_json(self.config_file, config)
@@ -323,14 +397,27 @@ class StudyDir:
 
     def read(self) -> dict[str, Any]:
         try:
-            return json.loads(self.study_file.read_text())
+            study = json.loads(self.study_file.read_text())
         except (OSError, ValueError) as exc:
             raise LetterbenchError(
                 f"{self.study_file}: unreadable study file ({exc}); pass another --out"
             ) from None
+        if not isinstance(study, dict):
+            raise LetterbenchError(f"{self.study_file}: not a letterbench study file; pass another --out")
+        return study
+
+    def foreign_files(self) -> list[str]:
+        """What is in the folder although it is not a study (empty when it is one, or is empty)."""
+        if self.exists() or not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
 
     def write(self, study: dict[str, Any]) -> None:
         atomic_write_json(self.study_file, study)
+
+    def lock(self):
+        """Exclusive use of this study directory for the block (see ``locked``)."""
+        return locked(self.path, "study directory")
 
     def runs(self) -> list[RunDir]:
         """The run directories under ``runs/``, in name order."""

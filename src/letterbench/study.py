@@ -139,8 +139,6 @@ def _train_and_evaluate(
         print(
             f"{model}: {'resuming' if resume else 'training'} ({plan.recipes[model].name} recipe, preset {plan.preset.name})"
         )
-        if not resume:
-            run.clear_unstarted()  # started, but no epoch finished: only letterbench's own files go
         train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
     evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
     plot_run(run, evaluation)
@@ -170,7 +168,26 @@ def run_study(
     # Resolving every recipe first refuses an unknown model before anything is written.
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed)
     study = StudyDir(out)
+    foreign = study.foreign_files()
+    if foreign:
+        raise LetterbenchError(
+            f"{out} is neither empty nor a letterbench study (it holds {', '.join(foreign[:5])}); "
+            "pass a new or empty folder as --out (nothing was written)"
+        )
+    with study.lock():
+        return _run_locked(study, plan, runtime, data_dir, progress, tensorboard)
+
+
+def _run_locked(
+    study: StudyDir,
+    plan: StudyPlan,
+    runtime: Runtime,
+    data_dir: Path | None,
+    progress: bool,
+    tensorboard: bool,
+) -> dict:
     _check_previous(study, plan)
+    preset, split, seed, models = plan.preset, plan.split, plan.seed, list(plan.recipes)
     root = ensure_data(data_dir, split)
     if preset.name == "paper" and runtime.device.type != "cuda":
         from letterbench.data.emnist import load_emnist

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from letterbench.reporting import document as doc
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir
+from letterbench.rundir import RunDir, ensure_folder
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
@@ -361,13 +362,34 @@ def comparison_table(data: ReportData) -> str:
     )
 
 
+def _check_report_folder(out: Path) -> None:
+    """The report goes into a new or empty folder, or over a report letterbench wrote there before;
+    never over somebody else's files."""
+    for part in (out, *out.parents):
+        if part.exists() and not part.is_dir():
+            raise LetterbenchError(
+                f"report folder {out}: {part} is a file, not a folder; choose another --out"
+            )
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        ours = "ranking" in json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise LetterbenchError(
+            f"{out} holds files that are not a letterbench report; choose another --out (nothing was written)"
+        )
+
+
 def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     """Compare evaluated runs; write the report files into ``out``; return the summary (with the
     terminal table under ``table``)."""
-    data = report_data(load_results(run_dirs))
     out = Path(out)
+    _check_report_folder(out)
+    data = report_data(load_results(run_dirs))
     img = out / "img"
-    img.mkdir(parents=True, exist_ok=True)
+    ensure_folder(img, "report folder")
     comparison_plot = img / "comparison.png"
     points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
     if data.ensemble:

@@ -178,8 +178,8 @@ class Trainer:
             raise TrainingError(
                 f"training loss became non-finite ({sums[0].item()}) in phase {self.phase.name!r}, "
                 f"epoch {self.state.epoch_in_phase + 1}, step {step + 1}; the last good checkpoint "
-                f"({self.run.checkpoint('last')}) is kept. Lower the learning rate "
-                "(--set phases.N.optimizer.lr=...) and resume or restart"
+                f"({self.run.checkpoint('last')}) is kept. Resume it with a lower learning rate: "
+                f"letterbench train --resume --out {self.run} --lr {float(self.phase.optimizer['lr']) / 10:g}"
             )
 
     @torch.no_grad()
@@ -256,25 +256,46 @@ class Trainer:
             "trainer": {"phase": self.phase.name, "global_epoch": self.state.global_epoch},
         }
 
-    def resume(self) -> None:
-        """Continue from the run's ``last`` checkpoint: weights, optimiser, schedule, RNG, history."""
+    def resume(self, rebuild_schedule: bool = False) -> None:
+        """Continue from the run's ``last`` checkpoint: weights, optimiser, schedule, RNG, history.
+        With ``rebuild_schedule`` (the recipe's epochs or LR were changed on resume) the current
+        phase goes on from its recipe LR over its remaining epochs instead (see ``_continue_schedule``)."""
         ckpt = self.run.load_weights_into(self.model, "last")
         self.state = TrainerState(**ckpt["trainer"])
         self.start_phase(self.state.phase_index)
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt["scheduler"] is not None:
+        if rebuild_schedule:
+            self._continue_schedule(ckpt["recipe"])
+        elif self.scheduler is not None and ckpt["scheduler"] is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if self.rt.device.type == "cuda" and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.rt.device)
 
+    def _continue_schedule(self, trained: dict[str, Any]) -> None:
+        """After ``--epochs`` / ``--lr`` on resume: the current phase restarts its schedule from the
+        recipe's (new) LR, or the LR it had reached where only the epochs changed, over the steps it
+        has left: a per-batch schedule (one-cycle, cosine) anneals along a cosine with no second
+        warm-up; reduce-on-plateau starts afresh; constant stays constant."""
+        s, phase = self.state, self.phase
+        lrs = {round(float(g["lr"]), 12) for g in self.optimizer.param_groups}
+        trained_lr = trained["phases"][s.phase_index]["optimizer"]["lr"]  # the recipe it trained with
+        lr = float(phase.optimizer["lr"]) if phase.optimizer["lr"] != trained_lr else max(lrs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = lr
+        remaining = max(1, (phase.epochs - s.epoch_in_phase) * self.steps_per_epoch())
+        if self.step_per_batch:
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, remaining)
+        s.phase_done = s.epoch_in_phase >= phase.epochs
+        s.bad_epochs = 0  # more epochs asked for: early stopping counts afresh
+
     # ------------------------------------------------------------ the run
 
-    def fit(self, resume: bool = False) -> TrainerState:
+    def fit(self, resume: bool = False, rebuild_schedule: bool = False) -> TrainerState:
         """Train every phase to its end or its early stop; Ctrl-C or SIGTERM ends it at the last
         finished epoch (status ``interrupted``), a non-finite loss with status ``failed``."""
         if resume:
-            self.resume()
+            self.resume(rebuild_schedule)
         else:
             self.start_phase(0)
         self.rt.reset_peak_memory()

@@ -9,24 +9,20 @@ epoch budget and an optional early-stopping rule. Any value can be overridden wi
 
 from __future__ import annotations
 
-import copy
 import json
-import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from letterbench.errors import LetterbenchError
 from letterbench.rundir import RESERVED
+from letterbench.training.recipe_schema import check
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
-
-OPTIMIZERS = {"sgd", "adam", "adamw"}
-SCHEDULES = {"constant", "onecycle", "cosine", "plateau"}
 
 
 def builtin_recipes() -> tuple[str, ...]:
@@ -68,68 +64,27 @@ class Recipe:
         return {"true": True, "false": False, "auto": "auto"}[self.pretrained]
 
 
-def _check_keys(where: str, given: dict, allowed: set[str]) -> None:
-    unknown = set(given) - allowed
-    if unknown:
-        raise LetterbenchError(
-            f"recipe {where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
 def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
-    raw = copy.deepcopy(raw)
-    _check_keys(source, raw, {f.name for f in fields(Recipe)})
-    phases_raw = raw.pop("phases", None)
-    if not phases_raw:
-        raise LetterbenchError(f"{source}: needs at least one [[phases]] table")
-    phases = []
-    for i, p in enumerate(phases_raw):
-        _check_keys(f"{source} phase {i}", p, {f.name for f in fields(Phase)})
-        phases.append(Phase(**p))
-    for key in ("name", "model"):
-        if key not in raw:
-            raise LetterbenchError(f"{source}: missing required key {key!r}")
-    recipe = Recipe(phases=phases, **raw)
+    """A recipe from its TOML/JSON form, checked whole (types, ranges, names) before use."""
+    clean = check(raw, source)
+    phases = [Phase(**p) for p in clean.pop("phases")]
+    recipe = Recipe(phases=phases, **clean)
     validate(recipe, source)
     return recipe
 
 
 def validate(recipe: Recipe, source: str = "recipe") -> None:
-    def bad(msg: str) -> None:
-        raise LetterbenchError(f"{source}: {msg}")
-
-    if str(recipe.pretrained).lower() not in ("true", "false", "auto"):
-        bad(f"pretrained must be true, false or auto, got {recipe.pretrained!r}")
-    recipe.pretrained = str(recipe.pretrained).lower()
-    if not (isinstance(recipe.batch_size, int) and recipe.batch_size >= 2):
-        bad(f"batch_size must be an integer >= 2, got {recipe.batch_size!r}")
-    if not 0 <= recipe.label_smoothing < 1:
-        bad(f"label_smoothing must be in [0, 1), got {recipe.label_smoothing}")
-    if not 0 < recipe.val_fraction < 1:
-        bad(f"val_fraction must be in (0, 1), got {recipe.val_fraction}")
-    _check_keys(f"{source} augment", recipe.augment, {"rotate", "zoom", "shift", "flip"})
+    """The rules that span fields (the schema checks each field): phase names differ, and none is
+    a checkpoint name of its own."""
     names = [p.name for p in recipe.phases]
     if len(set(names)) != len(names):
-        bad(f"phase names must differ, got {names}")
+        raise LetterbenchError(f"{source}: phase names must differ, got {names}")
     for name in names:
-        if name in RESERVED or not re.fullmatch(r"[\w.+-]+", str(name)):
-            bad(
-                f"phase name {name!r}: use letters, digits, '.', '+', '_' or '-', and not {' or '.join(RESERVED)}"
+        if name in RESERVED:
+            raise LetterbenchError(
+                f"{source}: phase name {name!r}: use letters, digits, '.', '+', '_' or '-', "
+                f"and not {' or '.join(RESERVED)}"
             )
-    for phase in recipe.phases:
-        where = f"phase {phase.name!r}"
-        if not (isinstance(phase.epochs, int) and phase.epochs >= 1):
-            bad(f"{where}: epochs must be an integer >= 1, got {phase.epochs!r}")
-        if phase.trainable not in ("all", "head") and not (
-            phase.trainable.startswith("last:") and phase.trainable[5:].isdigit()
-        ):
-            bad(f"{where}: trainable must be all, head or last:N, got {phase.trainable!r}")
-        if phase.optimizer.get("name") not in OPTIMIZERS:
-            bad(f"{where}: optimizer.name must be one of {sorted(OPTIMIZERS)}")
-        if not float(phase.optimizer.get("lr", 0)) > 0:
-            bad(f"{where}: optimizer.lr must be > 0")
-        if phase.schedule.get("name") not in SCHEDULES:
-            bad(f"{where}: schedule.name must be one of {sorted(SCHEDULES)}")
 
 
 def load_recipe(name_or_path: str) -> Recipe:
@@ -167,13 +122,18 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
             raise LetterbenchError(f"--set {item!r}: expected KEY=VALUE, e.g. phases.0.epochs=3")
         node: Any = raw
         parts = key.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             try:
                 node = node[int(part)] if isinstance(node, list) else node[part]
             except (KeyError, IndexError, ValueError):
                 raise LetterbenchError(f"--set {item!r}: the recipe has no {key!r}") from None
             if node is None:
                 raise LetterbenchError(f"--set {item!r}: {part!r} is not set in this recipe; set it whole")
+            if not isinstance(node, dict | list):
+                raise LetterbenchError(
+                    f"--set {item!r}: {part!r} is a value ({node!r}), not a table with keys; "
+                    f"set it as --set {'.'.join(parts[: depth + 1])}=VALUE"
+                )
         last = parts[-1]
         if isinstance(node, list):
             raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")

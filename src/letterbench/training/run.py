@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import standard_observers, summary_writer_class
-from letterbench.training.recipes import Recipe, recipe_from_dict
+from letterbench.training.recipes import Recipe, apply_overrides, recipe_from_dict
 
 
 def package_versions() -> dict[str, str]:
@@ -74,53 +74,156 @@ class TrainOptions:
     tensorboard: bool = False
 
 
+@dataclass
+class ResumeChanges:
+    """What ``train --resume`` may change: the epochs of the phases left, and the learning rate
+    from now on. Both rebuild the current phase's schedule over its remaining steps."""
+
+    epochs: int | None = None
+    lr: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.epochs is not None or self.lr is not None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
 def train(
     recipe: Recipe | None,
     out: str | Path | RunDir,
     runtime: Runtime,
     options: TrainOptions | None = None,
     resume: bool = False,
+    changes: ResumeChanges | None = None,
 ) -> RunDir:
     """Train ``recipe`` into run directory ``out``; with ``resume`` continue the run already there
-    (its recorded recipe, seed and data are used, ``recipe`` may be None)."""
+    (its recorded recipe, seed and data are used, ``recipe`` may be None; ``changes`` may give it
+    more epochs or a new learning rate). A run with no finished epoch starts again from the start.
+    The run directory is locked against other processes throughout."""
     run = out if isinstance(out, RunDir) else RunDir(out)
     options = options or TrainOptions()
+    with run.lock(take=runtime.dist.is_main):
+        if resume and not run.has_checkpoint("last"):
+            recipe, options = _restart_recorded(run, options, changes or ResumeChanges(), runtime)
+            resume = False
+        elif resume and run.status() == "finished" and not changes:
+            if runtime.dist.is_main:
+                print(
+                    f"{run}: already finished; nothing to resume (--epochs N trains its last phase further)"
+                )
+            return run
+        elif not resume:
+            _clear_unstarted(run, runtime)
+        _train_locked(recipe, run, runtime, options, resume, changes or ResumeChanges())
+    return run
+
+
+def _restart_recorded(
+    run: RunDir, options: TrainOptions, changes: ResumeChanges, runtime: Runtime
+) -> tuple[Recipe, TrainOptions]:
+    """A run killed before its first epoch ended: start it again as it was recorded."""
+    config = run.read_config()
+    if runtime.dist.is_main:
+        print(f"{run}: no finished epoch to resume from; starting the run again from its recorded recipe")
+    recipe = recipe_from_dict(config["recipe"], str(run.config_file))
+    if changes:
+        recipe = changed_recipe(recipe, 0, 0, changes)
+    recorded = replace(
+        options,
+        split=config["data"]["split"],
+        seed=config["seed"],
+        train_per_class=config["data"]["train_per_class"],
+        data_dir=options.data_dir or config["data"]["data_dir"],
+    )
+    _clear_unstarted(run, runtime, say=False)
+    return recipe, recorded
+
+
+def _clear_unstarted(run: RunDir, runtime: Runtime, say: bool = True) -> None:
+    """Make way for a new run in ``run``: it must be empty, or a run that never finished an epoch
+    (whose files letterbench removes, and only those)."""
+    if run.is_empty() or not runtime.dist.is_main:
+        return
+    if run.has_checkpoint("last"):
+        raise TrainingError(
+            f"run directory {run} already exists ({run.status()}); continue it with --resume, "
+            "or pass another --out (nothing was overwritten)"
+        )
+    if say and run.is_run():
+        print(f"{run}: never finished an epoch; starting it again")
+    run.clear_unstarted()
+
+
+def _train_locked(
+    recipe: Recipe | None,
+    run: RunDir,
+    runtime: Runtime,
+    options: TrainOptions,
+    resume: bool,
+    changes: ResumeChanges,
+) -> None:
     if resume:
         config = run.read_config()
-        if run.status() == "finished":
-            if runtime.dist.is_main:
-                print(f"{run}: already finished; nothing to resume")
-            return run
         recipe = recipe_from_dict(config["recipe"], str(run.config_file))
+        if changes:
+            state = run.load_checkpoint("last")["trainer"]
+            recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)
         data = run.load_data(options.data_dir, config)
         seed, per_class = config["seed"], config["data"]["train_per_class"]
     else:
-        if not run.is_empty():
-            state = run.status() if run.is_run() else "not a letterbench run"
-            raise TrainingError(
-                f"run directory {run} already exists ({state}); continue it with --resume, "
-                "or pass another --out (nothing was overwritten)"
-            )
         data = load_emnist(options.data_dir, options.split)
         seed, per_class, config = options.seed, options.train_per_class, None
     if options.tensorboard:
         summary_writer_class()  # every rank fails alike where tensorboard is missing
     barrier(runtime.dist)  # every rank has looked at the run directory before rank 0 writes into it
     chosen = make_split(data, recipe.val_fraction, seed, per_class)
-    model, tensors = _model_and_tensors(recipe, data, chosen, seed, config if resume else None, runtime)
+    model, tensors = _model_and_tensors(recipe, data, chosen, seed, config, runtime)
     main = runtime.dist.is_main
     observers = standard_observers(run, options.progress, options.tensorboard) if main else []
     trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
-    if not resume and main:
-        run.write_config(_config(recipe, model, trainer, data, chosen, options, runtime))
+    if main:
+        if not resume:
+            run.write_config(_config(recipe, model, trainer, data, chosen, options, runtime))
+        elif changes:
+            run.write_config(_record_changes(config, recipe, changes))
     barrier(runtime.dist)
     if main and options.progress:
         print(
             f"{'resuming' if resume else 'training'} {recipe.name} on {len(chosen.train):,} images "
             f"(val {len(chosen.val):,}), {runtime.name}, world size {runtime.dist.world} -> {run}"
         )
-    trainer.fit(resume=resume)
-    return run
+    trainer.fit(resume=resume, rebuild_schedule=bool(changes))
+
+
+def changed_recipe(recipe: Recipe, phase_index: int, epoch_in_phase: int, changes: ResumeChanges) -> Recipe:
+    """The recipe with ``changes`` applied from phase ``phase_index`` on (the phases before it
+    are done and stay as they were trained)."""
+    phases = recipe.phases
+    if changes.epochs is not None and changes.epochs < epoch_in_phase:
+        raise TrainingError(
+            f"--epochs {changes.epochs}: phase {phases[phase_index].name!r} has already trained "
+            f"{epoch_in_phase} epochs; give at least that many"
+        )
+    base_lr = phases[phase_index].optimizer["lr"]
+    overrides = []
+    for i in range(phase_index, len(phases)):
+        if changes.epochs is not None:
+            overrides.append(f"phases.{i}.epochs={changes.epochs}")
+        if changes.lr is not None:
+            overrides.append(f"phases.{i}.optimizer.lr={changes.lr * phases[i].optimizer['lr'] / base_lr}")
+    return apply_overrides(recipe, overrides)
+
+
+def _record_changes(config: dict[str, Any], recipe: Recipe, changes: ResumeChanges) -> dict[str, Any]:
+    """The config with the changed recipe, and what changed when in its ``history``."""
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "changes": changes.given(),
+        "recipe_before": config["recipe"],
+    }
+    return {**config, "recipe": recipe.to_dict(), "history": [*config.get("history", []), entry]}
 
 
 def _model_and_tensors(
@@ -136,7 +239,7 @@ def _model_and_tensors(
         weights=None if resumed else recipe.weights,
         dropout=recipe.dropout,
     )
-    if resumed:
+    if resumed:  # a resumed run's config (its weights come from the checkpoint)
         model.pretrained, model.notes = resumed["model"]["pretrained"], resumed["model"]["notes"]
     dev = runtime.device
     tensors = TrainData(

@@ -1,0 +1,134 @@
+"""What a recipe may hold, field by field, with types and ranges (pydantic).
+
+A recipe is checked whole against this schema before anything trains, so a wrong type
+(``lr = "fast"``, ``optimizer = "sgd"``, ``precise_bn = "all"``) is refused at once with the
+key it concerns, not after an epoch. Validation is strict: a string is not a number, a number is
+not a string; an integer is accepted where a float is expected. ``check`` returns the recipe as a
+plain dict holding only the keys that were given, so stored recipes read as they were written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from letterbench.errors import LetterbenchError
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+OpenFraction = Annotated[float, Field(gt=0, lt=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class SGD(_Schema):
+    name: Literal["sgd"]
+    lr: Annotated[float, Field(gt=0)]
+    momentum: Fraction = 0.9
+    nesterov: bool = False
+    weight_decay: NonNegative = 0.0
+
+
+class Adam(_Schema):
+    name: Literal["adam", "adamw"]
+    lr: Annotated[float, Field(gt=0)]
+    weight_decay: NonNegative = 0.0
+
+
+class Constant(_Schema):
+    name: Literal["constant"]
+
+
+class OneCycle(_Schema):
+    name: Literal["onecycle"]
+    warmup: OpenFraction = 0.2
+
+
+class Cosine(_Schema):
+    name: Literal["cosine"]
+    warmup: Fraction = 0.05
+
+
+class Plateau(_Schema):
+    name: Literal["plateau"]
+    factor: OpenFraction = 0.5
+    patience: Annotated[int, Field(ge=0)] = 2
+    min_lr: NonNegative = 0.0
+    threshold: NonNegative = 1e-4
+
+
+class EarlyStopping(_Schema):
+    patience: Annotated[int, Field(ge=1)] = 3
+    min_delta: NonNegative = 0.0
+
+
+class Phase(_Schema):
+    name: Annotated[str, Field(pattern=r"^[\w.+-]+$")]
+    trainable: Annotated[str, Field(pattern=r"^(all|head|last:\d+)$")] = "all"
+    epochs: Annotated[int, Field(ge=1)] = 10
+    optimizer: Annotated[SGD | Adam, Field(discriminator="name")] = Adam(name="adam", lr=1e-3)
+    schedule: Annotated[Constant | OneCycle | Cosine | Plateau, Field(discriminator="name")] = Constant(
+        name="constant"
+    )
+    early_stopping: EarlyStopping | None = None
+
+
+class Augment(_Schema):
+    rotate: Annotated[float, Field(ge=0, le=180)] = 0.0
+    zoom: Fraction = 0.0
+    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    flip: bool = False
+
+
+class Recipe(_Schema):
+    name: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
+    phases: Annotated[list[Phase], Field(min_length=1)]
+    pretrained: Literal["true", "false", "auto"] = "false"
+    weights: str | None = None
+    dropout: Fraction | None = None
+    batch_size: Annotated[int, Field(ge=2)] = 128
+    label_smoothing: Fraction = 0.0
+    val_fraction: OpenFraction = 0.1
+    augment: Augment = Augment()
+    precise_bn: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _bool_or_word(cls, value: Any) -> Any:  # TOML `pretrained = true` means "true"
+        return str(value).lower() if isinstance(value, bool) else value
+
+
+def _where(loc: tuple) -> str:
+    # drop the discriminator's tag pydantic inserts (phases.0.optimizer.sgd.lr -> phases.0.optimizer.lr)
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] in ("optimizer", "schedule"))]
+    return ".".join(parts)
+
+
+def _message(err: dict) -> str:
+    where = _where(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    if err["type"] == "missing":
+        return f"missing required key {where!r}"
+    given = err.get("input")
+    shown = (
+        repr(given) if not isinstance(given, dict | list) or len(repr(given)) < 60 else type(given).__name__
+    )
+    return f"{where}: {err['msg'].lower()}, got {shown}"
+
+
+def check(raw: Any, source: str) -> dict[str, Any]:
+    """``raw`` validated against the schema, as a plain dict of the given keys; a
+    ``LetterbenchError`` naming every offending key otherwise."""
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise LetterbenchError(f"{source}: " + "; ".join(_message(e) for e in errors[:3]) + more) from None
+    return recipe.model_dump(exclude_unset=True) | {"pretrained": recipe.pretrained}
