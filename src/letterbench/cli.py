@@ -18,6 +18,7 @@ from letterbench.boundary import (
     run_command,
 )
 from letterbench.errors import LetterbenchError
+from letterbench.fsutil import ensure_folder
 from letterbench.models import choices_text, model_names
 
 
@@ -38,6 +39,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     from letterbench.data.fetch import fetch
 
     data_dir = resolve_data_dir(args.data_dir)
+    ensure_folder(data_dir, "--data-dir")
     written = fetch(data_dir, args.split, args.url, keep_archive=not args.delete_archive)
     print(f"extracted {len(written)} files of split {args.split} into {data_dir}")
     return 0
@@ -48,6 +50,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     from letterbench.data.fetch import import_path
 
     data_dir = resolve_data_dir(args.data_dir)
+    ensure_folder(data_dir, "--data-dir")
     written = import_path(args.path, data_dir, args.split)
     for path in written:
         print(f"imported {path}")
@@ -341,16 +344,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from letterbench.predict import choose_runs, predict_files, save_input
+    from letterbench.predict import choose_runs, predict_files, save_inputs
 
     runs = choose_runs(args.run, args.model, args.ensemble)
     records = predict_files(args.images, runs, _runtime(args))
+    if args.show_input:
+        save_inputs(records, args.show_input)
     for record in records:
         if "error" in record:
             print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
             continue
-        if args.show_input:
-            save_input(record["input"], args.show_input, Path(record["file"]))
         if not args.json:
             print(f"{record['file']}: " + "  ".join(f"{c} {p:6.1%}" for c, p in record["top3"]))
     if args.json:

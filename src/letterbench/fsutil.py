@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from letterbench.errors import LetterbenchError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
@@ -58,3 +60,11 @@ def atomic_save(path: str | os.PathLike, save: Callable[[IO[bytes]], None]) -> N
     """Write through a callback (``torch.save``, ``fig.savefig``) atomically."""
     with atomic_open(path, "wb") as handle:
         save(handle)
+
+
+def ensure_folder(path: Path, what: str) -> None:
+    """Create ``path`` (and its parents) as a folder, or say clearly why it cannot be one."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise LetterbenchError(f"{what} {path}: {part} is a file, not a folder; choose another path")
+    path.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from letterbench.errors import LetterbenchError
-from letterbench.fsutil import atomic_save
+from letterbench.fsutil import atomic_save, ensure_folder
 from letterbench.rundir import RunDir, find_runs
 from letterbench.runtime import Runtime
 
@@ -30,8 +30,23 @@ class Prepared:
     error: str | None = None
 
 
+def _full_scale(values: np.ndarray) -> np.ndarray:
+    """A single-channel image of any depth on 0..1, by the range its values live in: 0..1 (float),
+    0..255, 0..65535 or 0..2**32-1; not by the data's own min and max, so that a faint image stays
+    faint and a blank one stays blank."""
+    values = values.astype(np.float64)
+    values = values - min(0.0, float(values.min()))
+    top = float(values.max())
+    for full in (1.0, 255.0, 65535.0, 4294967295.0):
+        if top <= full:
+            return (values / full).astype(np.float32)
+    return (values / top).astype(np.float32)
+
+
 def _to_gray(img: Image.Image) -> np.ndarray:
     img = ImageOps.exif_transpose(img)
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):  # 16/32-bit integer or float pixels
+        return _full_scale(np.asarray(img))
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent = paper
@@ -129,8 +144,51 @@ def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) 
     return records
 
 
-def save_input(image: np.ndarray, folder: Path, source: Path) -> Path:
-    """Save the 28x28 image a model saw as ``<folder>/<name>.input.png``."""
-    target = folder / f"{source.stem}.input.png"
-    atomic_save(target, lambda f: Image.fromarray(image).save(f, format="PNG"))
-    return target
+INPUT_MARK = "letterbench input"  # PNG text chunk: an input image letterbench saved
+
+
+def _saved_by_us(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            return img.info.get("Software") == INPUT_MARK
+    except (OSError, ValueError):
+        return False
+
+
+def input_names(paths: list[Path]) -> list[str]:
+    """A distinct name per input: its stem, with as many parent folders as it takes to tell two
+    inputs apart (``x/letter.png`` and ``y/letter.jpg`` -> ``x-letter``, ``y-letter``)."""
+    names = [p.stem for p in paths]
+    for depth in range(1, max((len(p.parts) for p in paths), default=1)):
+        clashing = {n for n in names if names.count(n) > 1}
+        if not clashing:
+            break
+        names = [
+            "-".join([*p.parent.parts[-depth:], p.stem]).lstrip("/") if n in clashing else n
+            for p, n in zip(paths, names, strict=True)
+        ]
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):  # the very same file named twice
+        seen[n] = seen.get(n, 0) + 1
+        names[i] = n if seen[n] == 1 else f"{n}-{seen[n]}"
+    return names
+
+
+def save_inputs(records: list[dict], folder: Path) -> list[Path]:
+    """Save the 28x28 image each model saw as ``<folder>/<name>.input.png``. An earlier input image
+    of letterbench's is replaced; any other file of that name is kept and the new one gets a
+    numbered name beside it."""
+    ensure_folder(folder, "--show-input")
+    good = [r for r in records if "input" in r]
+    saved = []
+    for record, name in zip(good, input_names([Path(r["file"]) for r in good]), strict=True):
+        target, n = folder / f"{name}.input.png", 2
+        while target.exists() and not _saved_by_us(target):
+            target, n = folder / f"{name}-{n}.input.png", n + 1
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", INPUT_MARK)
+        atomic_save(
+            target, lambda f, r=record, i=info: Image.fromarray(r["input"]).save(f, format="PNG", pnginfo=i)
+        )
+        saved.append(target)
+    return saved

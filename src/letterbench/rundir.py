@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from letterbench.errors import LetterbenchError, TrainingError
-from letterbench.fsutil import atomic_save, atomic_write_json
+from letterbench.fsutil import atomic_save, atomic_write_json, ensure_folder
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
@@ -45,14 +45,6 @@ CONFIG_KEYS = {
     "model": ("name",),
     "data": ("split", "sha256", "data_dir", "train_per_class", "class_names"),
 }
-
-
-def ensure_folder(path: Path, what: str) -> None:
-    """Create ``path`` (and its parents) as a folder, or say clearly why it cannot be one."""
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            raise LetterbenchError(f"{what} {path}: {part} is a file, not a folder; choose another path")
-    path.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager

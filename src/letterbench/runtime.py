@@ -37,9 +37,26 @@ def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise LetterbenchError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-    return torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, ValueError):
+        raise LetterbenchError(
+            f"--device {preference}: not a device PyTorch knows; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LetterbenchError(f"--device {preference}: PyTorch sees no CUDA GPU here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise LetterbenchError(
+                f"--device {preference}: there are {torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
+            )
+        return device
+    backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+    if backend is None or not getattr(backend, "is_available", lambda: False)():
+        raise LetterbenchError(f"--device {preference}: no {device.type} device here; use --device cpu")
+    return device
 
 
 @dataclass

@@ -185,19 +185,32 @@ def _read_mapping(data_dir: Path, info: SplitInfo) -> list[str]:
     path = find_member(data_dir, mapping_name(info.name))
     if path is None:
         return list(info.class_names)
-    names: list[str] = []
     try:
-        for line in path.read_text().split("\n"):
-            if line.strip():
-                fields = line.split()
-                # Letters rows are "label upper lower"; name the class by its lowercase form.
-                names.append(chr(int(fields[-1])))
-    except (ValueError, IndexError, OSError) as exc:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"{path}: not an EMNIST mapping file ({exc}); delete it to use built-in names"
         ) from None
+    return parse_mapping(text, info, str(path))
+
+
+def parse_mapping(text: str, info: SplitInfo, where: str) -> list[str]:
+    """Class names from an EMNIST mapping file: one ``label code [code]`` row per class, in label
+    order (Letters rows are "label upper lower"; a class is named by its last, lowercase, form)."""
+    names: list[str] = []
+    try:
+        for row, line in enumerate(text.split("\n")):
+            if line.strip():
+                fields = [int(f) for f in line.split()]
+                if len(fields) < 2 or fields[0] != len(names) + info.label_offset:
+                    raise ValueError(f"row {row + 1} is {line.strip()!r}")
+                names.append(chr(fields[-1]))
+    except (ValueError, OverflowError) as exc:
+        raise DataError(
+            f"{where}: not an EMNIST mapping file ({exc}); delete it to use built-in names"
+        ) from None
     if len(names) != info.num_classes:
-        raise DataError(f"{path}: lists {len(names)} classes, split {info.name} has {info.num_classes}")
+        raise DataError(f"{where}: lists {len(names)} classes, split {info.name} has {info.num_classes}")
     return names
 
 
@@ -205,6 +218,10 @@ def load_emnist(data_dir: str | os.PathLike | None = None, split: str = "letters
     """Load a whole split, checking every file, with images upright and labels from 0."""
     info = split_info(split)
     root = resolve_data_dir(data_dir)
+    if root.exists() and not root.is_dir():
+        raise DataError(
+            f"data directory {root} is a file, not a folder; pass the folder that holds the IDX files"
+        )
     if not root.is_dir():
         raise DataError(
             f"data directory {root} does not exist; run `letterbench data fetch` or pass --data-dir"

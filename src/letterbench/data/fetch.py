@@ -29,11 +29,13 @@ from letterbench.data.emnist import (
     KINDS,
     PARTS,
     SPLITS,
+    find_member,
     mapping_name,
     member_name,
+    parse_mapping,
     split_info,
 )
-from letterbench.data.idx import encode_idx, parse_idx
+from letterbench.data.idx import decompress, encode_idx, parse_idx
 from letterbench.errors import DataError
 from letterbench.fsutil import atomic_write_bytes
 
@@ -128,6 +130,9 @@ def download(
     progress: bool = True,
 ) -> Path:
     """Download ``url`` to ``dest`` with resume, retries and checksum verification."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise DataError(f"--url {url!r}: not a web address; give an http:// or https:// URL")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
@@ -138,9 +143,14 @@ def download(
             break
         except _Transient as exc:
             if attempt == retries:
+                kept = part.stat().st_size if part.exists() else 0
                 raise DataError(
-                    f"download of {url} failed after {retries + 1} tries ({exc}); {part} keeps what arrived: "
-                    "run the same command again to resume"
+                    f"download of {url} failed after {retries + 1} tries ({exc}); "
+                    + (
+                        f"{part} keeps the {kept:,} bytes that arrived: run the same command again to resume"
+                        if kept
+                        else "nothing arrived: check the address and the connection, then run the same command again"
+                    )
                 ) from None
             time.sleep(backoff * 2**attempt)
     if sha256 is not None:
@@ -163,9 +173,52 @@ def _check_member(raw: bytes, name: str, split: str, kind: str) -> bytes:
     if kind == "labels" and array.ndim != 1:
         raise DataError(f"{name}: expected labels (1-D), found an array of shape {array.shape}")
     info = SPLITS[split]
-    if kind == "labels" and len(array) and int(array.max()) >= info.num_classes + info.label_offset:
-        raise DataError(f"{name}: label {int(array.max())} is out of range for split {split}")
+    low, high = info.label_offset, info.num_classes - 1 + info.label_offset
+    if kind == "labels" and len(array) and not low <= int(array.min()) <= int(array.max()) <= high:
+        bad = int(array.min()) if int(array.min()) < low else int(array.max())
+        raise DataError(f"{name}: label {bad} is out of range for split {split} (labels run {low}..{high})")
     return raw if raw[:2] == b"\x1f\x8b" else encode_idx(array)
+
+
+def _check_result(new: dict[str, bytes], data_dir: Path, source: str) -> None:
+    """Refuse an import whose result would not load: each part's images and labels must hold the
+    same number of items, whether both are new or one is already in ``data_dir``; a mapping file
+    must list the split's classes. Called before anything is written."""
+    for split in {m["split"] for m in map(_MEMBER_RE.match, new) if m}:
+        for part in PARTS:
+            counts = {}
+            for kind in KINDS:
+                name = member_name(split, part, kind)
+                counts[kind] = _count(new[name], name) if name in new else _existing_count(data_dir, name)
+            if None not in counts.values() and counts["images"] != counts["labels"]:
+                raise DataError(
+                    f"importing {source} into {data_dir} would pair {counts['images']:,} {split} {part} images "
+                    f"with {counts['labels']:,} labels; import the images and labels that belong together "
+                    "(nothing was imported)"
+                )
+    for name, raw in new.items():
+        if name.endswith("-mapping.txt"):
+            split = name.removeprefix("emnist-").removesuffix("-mapping.txt")
+            try:
+                parse_mapping(raw.decode(), split_info(split), f"{source}: {name}")
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{source}: {name} is not a text mapping file (nothing was imported)"
+                ) from None
+
+
+def _count(raw: bytes, name: str) -> int:
+    return len(parse_idx(raw, name))
+
+
+def _existing_count(data_dir: Path, name: str) -> int | None:
+    """Items in the member already in ``data_dir``; None where there is none, or it is unreadable
+    (the import may be what repairs it)."""
+    path = find_member(data_dir, name)
+    try:
+        return None if path is None else len(parse_idx(decompress(path.read_bytes(), str(path)), str(path)))
+    except (DataError, OSError):
+        return None
 
 
 def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
@@ -194,6 +247,7 @@ def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
         mapping = f"gzip/{mapping_name(split)}"
         if mapping in names:
             checked[mapping_name(split)] = archive.read(mapping)
+    _check_result(checked, data_dir, str(zip_path))
     # Every member passed its checks: only now does anything reach the data dir.
     for name, data in checked.items():
         atomic_write_bytes(data_dir / name, data)
@@ -255,6 +309,7 @@ def import_path(path: Path, data_dir: Path, split: str = "letters") -> list[Path
     else:
         files = [path]
     prepared = [_prepare_file(file) for file in files]
+    _check_result(dict(prepared), data_dir, str(path))
     written = []
     for name, data in prepared:
         atomic_write_bytes(data_dir / name, data)

@@ -21,12 +21,12 @@ import numpy as np
 
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics, read_metrics
-from letterbench.fsutil import atomic_write_json, atomic_write_text
+from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.reporting import document as doc
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir, ensure_folder
+from letterbench.rundir import RunDir
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
