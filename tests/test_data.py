@@ -202,10 +202,14 @@ def test_import_rejects_foreign_and_broken_files_and_writes_nothing(tmp_path, ca
     folder = tmp_path / "mixed"
     folder.mkdir()
     imgs, labels = synthetic_letters(1)
-    (folder / member_name("letters", "train", "labels")).write_bytes(encode_idx(labels + 1))
-    (folder / member_name("letters", "train", "images")).write_bytes(encode_idx(imgs)[:-30])
+    # The broken file is the one that sorts last: an import that wrote as it went would have
+    # written the images before finding it.
+    (folder / member_name("letters", "train", "images")).write_bytes(encode_idx(imgs))
+    (folder / member_name("letters", "train", "labels")).write_bytes(encode_idx(labels + 1)[:-5])
+    assert sorted(p.name for p in folder.iterdir())[-1] == member_name("letters", "train", "labels")
     assert main(["data", "import", str(folder), "--data-dir", str(tmp_path / "d")]) == 1
-    assert "truncated or corrupt" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "truncated" in err and member_name("letters", "train", "labels") in err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
     not_zip = tmp_path / "gzip.zip"
     not_zip.write_bytes(b"PK\x03\x04 broken")
@@ -219,9 +223,14 @@ class _Server:
     """A real HTTP server on 127.0.0.1 that serves one payload, honours Range, and can misbehave."""
 
     def __init__(
-        self, payload: bytes, content_type: str = "application/zip", cut_first_after: int | None = None
+        self,
+        payload: bytes,
+        content_type: str = "application/zip",
+        cut_first_after: int | None = None,
+        status: int | None = None,
     ):
         self.payload, self.content_type, self.cut_first_after = payload, content_type, cut_first_after
+        self.status = status
         self.requests: list[str | None] = []
         outer = self
 
@@ -232,6 +241,9 @@ class _Server:
             def do_GET(self):
                 rng = self.headers.get("Range")
                 outer.requests.append(rng)
+                if outer.status is not None:
+                    self.send_error(outer.status)
+                    return
                 start = int(rng.split("=")[1].split("-")[0]) if rng else 0
                 body = outer.payload[start:]
                 self.send_response(206 if rng else 200)
@@ -342,3 +354,24 @@ def test_unresolvable_host_fails_at_once_with_advice(tmp_path):
         download(
             "http://nonexistent.invalid/gzip.zip", tmp_path / "g.zip", None, None, backoff=30, progress=False
         )
+
+
+def test_failed_download_says_whether_anything_arrived(tmp_path, archive):
+    payload, digest = archive
+    server = _Server(payload, status=503)
+    try:
+        with pytest.raises(DataError, match="HTTP 503.*nothing arrived") as exc:
+            download(
+                server.url, tmp_path / "g.zip", digest, len(payload), retries=1, backoff=0.01, progress=False
+            )
+        assert "keeps" not in str(exc.value)
+    finally:
+        server.close()
+    server = _Server(payload, cut_first_after=1000)
+    try:
+        with pytest.raises(
+            DataError, match=r"keeps the 1,000 bytes that arrived: run the same command again"
+        ):
+            download(server.url, tmp_path / "h.zip", digest, len(payload), retries=0, progress=False)
+    finally:
+        server.close()

@@ -7,10 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from letterbench.cli import main
 from letterbench.predict import emnist_like, prepare_file
+from letterbench.rundir import RunDir
 
 
 def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp_path, capsys):
@@ -38,33 +40,38 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
 
 
 def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
-    out = tmp_path / "study"
-    args = [
-        "run",
-        "--preset",
-        "smoke",
-        "--models",
-        "resnet18",
-        "--data-dir",
-        str(real_data_dir),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    assert main(args) == 0
-    run = out / "runs" / "resnet18"
-    progress = json.loads((run / "progress.json").read_text())
-    progress["status"] = "interrupted"  # as if killed after its last checkpoint
-    (run / "progress.json").write_text(json.dumps(progress))
-    (run / "metrics.json").unlink()
+    """A real interruption: the study is killed (-9) while Xception's second phase trains, run
+    again, and must end with the weights and history of a study that was never interrupted."""
+    from test_training import cli_process, kill_after_epochs
+
+    def args(out):
+        return ["run", "--preset", "smoke", "--models", "xception", "--data-dir", str(real_data_dir)] + [
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+
+    assert main(args(tmp_path / "straight")) == 0
+    killed = tmp_path / "killed"
+    run = killed / "runs" / "xception"
+    cmd, env = cli_process(*args(killed))
+    assert kill_after_epochs(cmd, env, run, 1) == 1  # phase 1 done, phase 2 under way
+    assert RunDir(run).status() == "running"
     capsys.readouterr()
-    assert main(args) == 0
-    assert "resnet18: resuming" in capsys.readouterr().out
-    assert (run / "metrics.json").exists()
+    assert main(args(killed)) == 0
+    assert "xception: resuming" in capsys.readouterr().out
+    a = RunDir(tmp_path / "straight/runs/xception").load_checkpoint("last")
+    b = RunDir(run).load_checkpoint("last")
+    assert a["trainer"]["global_epoch"] == b["trainer"]["global_epoch"] == 2
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    assert [(h["phase"], h["val_loss"]) for h in a["trainer"]["history"]] == [
+        (h["phase"], h["val_loss"]) for h in b["trainer"]["history"]
+    ]
     # A metrics file of an older schema is evaluated again, not skipped (the report could not read it).
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "schema": "letterbench-metrics-1"}))
-    assert main(args) == 0
+    assert main(args(killed)) == 0
     assert "finished earlier, skipped" not in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-2"
 

@@ -266,9 +266,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from letterbench.rundir import RunDir
 
     run = RunDir(args.run_dir)
-    evaluation = evaluate_run(run, _runtime(args), args.data_dir, test_per_class=args.test_per_class)
-    if not args.no_plots:
-        plot_run(run, evaluation)
+    run.read_config()  # a clear error for a folder that is not a run, before anything is locked
+    with run.lock():
+        evaluation = evaluate_run(run, _runtime(args), args.data_dir, test_per_class=args.test_per_class)
+        if not args.no_plots:
+            plot_run(run, evaluation)
     print(run_summary(evaluation.metrics))
     print(f"wrote {run.metrics_file}, predictions" + ("" if args.no_plots else " and plots"))
     return 0

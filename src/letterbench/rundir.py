@@ -49,10 +49,11 @@ CONFIG_KEYS = {
 
 @contextlib.contextmanager
 def locked(folder: Path, what: str, take: bool = True) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (its ``.letterbench.lock``) while the block runs.
+    """Hold an exclusive lock on ``folder`` while the block runs: ``.letterbench.lock`` exists, holding
+    the holder's PID, for as long as the block runs, and is removed after it.
 
     The operating system drops the lock when its process ends, however it ends, so a killed run
-    leaves no stale lock behind; the file itself stays, holding the last holder's PID. A second
+    leaves no stale lock behind, only a lock file that the next process takes over. A second
     process gets an error naming the holder. A folder this call created and nothing else wrote
     into is removed again on the way out. ``take=False`` (the other ranks of a torchrun job) is a
     no-op.
@@ -63,27 +64,42 @@ def locked(folder: Path, what: str, take: bool = True) -> Iterator[None]:
     created = not folder.exists()
     ensure_folder(folder, what)
     lock_path = folder / LOCK_FILE
-    handle = open(lock_path, "a+")
+    handle = _acquire(lock_path, folder)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise LetterbenchError(
-                f"{folder} is in use by another letterbench process (PID {holder}); wait for it to finish, "
-                "or stop it, or choose another output folder"
-            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
     finally:
+        lock_path.unlink(missing_ok=True)  # while still holding it: nobody else can be using it
         handle.close()
-        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-            lock_path.unlink()
+        if created and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def _acquire(lock_path: Path, folder: Path):
+    """An open, exclusively locked lock file that is still the one at ``lock_path`` (a holder that
+    was finishing may have removed the file this process opened: then open the new one)."""
+    while True:
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise LetterbenchError(
+                f"{folder} is in use by another letterbench process (PID {holder}); wait for it to finish, "
+                "or stop it, or choose another output folder"
+            ) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()
 
 
 def run_slug(model: str) -> str:
@@ -185,6 +201,13 @@ class RunDir:
             return re.fullmatch(r"best(-.+)?\.pt", path.name) is not None
         return self.tensorboard_dir in path.parents and path.name.startswith("events.out.tfevents.")
 
+    def foreign_files(self) -> list[str]:
+        """Files in a run that never finished an epoch that letterbench does not write there."""
+        if not self.path.is_dir() or self.has_checkpoint("last"):
+            return []
+        files = [p for p in self.path.rglob("*") if not p.is_dir() and p != self.path / LOCK_FILE]
+        return sorted(str(p.relative_to(self.path)) for p in files if not self._written_by_us(p))
+
     def clear_unstarted(self) -> None:
         """Remove what letterbench wrote into a run that never finished an epoch (config and progress
         files, best checkpoints written before an interrupted ``last``, TensorBoard events, temporary
@@ -194,12 +217,11 @@ class RunDir:
             return
         if self.has_checkpoint("last"):
             raise TrainingError(f"{self.path} has a finished epoch; resume it instead of starting again")
-        files = [p for p in self.path.rglob("*") if not p.is_dir()]
-        files = [p for p in files if p != self.path / LOCK_FILE]
-        foreign = [str(p.relative_to(self.path)) for p in files if not self._written_by_us(p)]
+        files = [p for p in self.path.rglob("*") if not p.is_dir() and p != self.path / LOCK_FILE]
+        foreign = self.foreign_files()
         if foreign:
             raise TrainingError(
-                f"{self.path} holds files letterbench did not write ({', '.join(sorted(foreign)[:5])}); "
+                f"{self.path} holds files letterbench did not write ({', '.join(foreign[:5])}); "
                 "move them elsewhere or choose another output folder (nothing was deleted)"
             )
         for path in files:

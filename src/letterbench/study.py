@@ -140,8 +140,9 @@ def _train_and_evaluate(
             f"{model}: {'resuming' if resume else 'training'} ({plan.recipes[model].name} recipe, preset {plan.preset.name})"
         )
         train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
-    evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
-    plot_run(run, evaluation)
+    with run.lock():
+        evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
+        plot_run(run, evaluation)
     print(f"{model}: done in {(time.perf_counter() - start) / 60:.1f} min")
 
 
@@ -188,6 +189,13 @@ def _run_locked(
 ) -> dict:
     _check_previous(study, plan)
     preset, split, seed, models = plan.preset, plan.split, plan.seed, list(plan.recipes)
+    for model in models:  # refuse now, not after the models before it have trained
+        foreign = study.run(model).foreign_files()
+        if foreign:
+            raise LetterbenchError(
+                f"{study.run(model)} holds files letterbench did not write ({', '.join(foreign[:5])}); "
+                "move them elsewhere or choose another --out (nothing was changed)"
+            )
     root = ensure_data(data_dir, split)
     if preset.name == "paper" and runtime.device.type != "cuda":
         from letterbench.data.emnist import load_emnist

@@ -79,6 +79,10 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
     if not run_dirs:
         raise LetterbenchError("name at least one evaluated run directory")
     runs = [RunDir(d) for d in run_dirs]
+    resolved = [run.path.resolve() for run in runs]
+    twice = next((run for run, r in zip(runs, resolved, strict=True) if resolved.count(r) > 1), None)
+    if twice is not None:
+        raise LetterbenchError(f"{twice} is named twice; name each run directory once")
     results = [RunResult(run, read_metrics(run), "") for run in runs]
     class_names = results[0].metrics["class_names"]
     for r in results[1:]:

@@ -1,0 +1,558 @@
+"""Bad inputs and faults, as a user meets them: each case runs the real CLI in a child process and
+must end with exit status 1, exactly one `letterbench: error:` line that names the file or option,
+no traceback, and every file that existed before unchanged.
+
+The cases run two at a time (child processes, each mostly importing torch) in one module fixture;
+each test then checks one case's outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_letters, write_emnist
+from PIL import Image
+
+from letterbench.cli import main
+from letterbench.data.emnist import member_name
+from letterbench.data.idx import encode_idx
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@dataclass
+class World:
+    """What the cases start from: a valid data folder and a trained, evaluated run (both only ever
+    copied into a case's own folder, never changed)."""
+
+    data: Path
+    run: Path
+
+
+@dataclass
+class Case:
+    setup: Callable[[Path, World], list[str]]  # makes files in the case folder, returns the arguments
+    expect: str  # must appear in the error line (case-insensitive)
+    unprivileged: bool = False  # run as a user without root's right to ignore permissions
+    small_disk: bool = False  # a 2 MiB file system is mounted on the case's small/ for the run
+
+
+CASES: dict[str, Case] = {}
+
+
+def case(name: str, expect: str, unprivileged: bool = False, small_disk: bool = False):
+    def wrap(setup):
+        CASES[name] = Case(setup, expect, unprivileged, small_disk)
+        return setup
+
+    return wrap
+
+
+def copy_data(tmp: Path, w: World) -> Path:
+    return Path(shutil.copytree(w.data, tmp / "data"))
+
+
+def copy_run(tmp: Path, w: World) -> Path:
+    return Path(shutil.copytree(w.run, tmp / "run"))
+
+
+def letter_png(path: Path) -> Path:
+    a = np.full((40, 40), 255, np.uint8)
+    a[6:34, 17:23] = 0
+    Image.fromarray(a).save(path)
+    return path
+
+
+def idx_file(folder: Path, name: str, array: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(encode_idx(array))
+    return folder / name
+
+
+def recipe_file(tmp: Path, old: str, new: str) -> Path:
+    from importlib import resources
+
+    text = resources.files("letterbench.recipes").joinpath("densenet121.toml").read_text()
+    assert old in text
+    path = tmp / "mine.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+TRAIN = ["train", "--model", "timm:test_resnet", "--quiet", "--epochs", "1"]
+
+# ---------------------------------------------------------------- 1. nothing of the user's deleted
+
+
+@case("run-over-foreign-run-folder", "thesis.txt")
+def _(tmp, w):
+    (tmp / "study2/runs/resnet18").mkdir(parents=True)
+    (tmp / "study2/runs/resnet18/thesis.txt").write_text("x")
+    (tmp / "study2/study.json").write_text('{"preset": "smoke", "seed": 0, "split": "letters"}')
+    return ["run", "--preset", "smoke", "--models", "resnet18", "--out", "study2", "--quiet"]
+
+
+@case("run-into-a-foreign-folder", "neither empty nor a letterbench study")
+def _(tmp, w):
+    (tmp / "mine/report").mkdir(parents=True)
+    (tmp / "mine/report/report.html").write_text("my own report")
+    return ["run", "--preset", "smoke", "--models", "resnet18", "--out", "mine"]
+
+
+@case("report-over-foreign-folder", "not a letterbench report")
+def _(tmp, w):
+    (tmp / "out").mkdir()
+    (tmp / "out/report.html").write_text("mine")
+    return ["report", str(copy_run(tmp, w)), "--out", "out"]
+
+
+@case("train-into-folder-with-foreign-files", "did not write")
+def _(tmp, w):
+    (tmp / "r").mkdir()
+    (tmp / "r/notes.txt").write_text("mine")
+    return [*TRAIN, "--out", "r"]
+
+
+# ---------------------------------------------------------------- 3. imports checked whole
+
+
+@case("import-labels-not-matching-images-in-place", "would pair")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    idx_file(tmp / "official-labels", member_name("letters", "train", "labels"), np.ones(10, np.uint8))
+    return ["data", "import", "official-labels", "--data-dir", str(data)]
+
+
+@case("import-label-zero", "label 0")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    images, labels = synthetic_letters(2)
+    idx_file(tmp / "new", member_name("letters", "train", "images"), images)
+    idx_file(tmp / "new", member_name("letters", "train", "labels"), labels)  # 0-based: holds a 0
+    return ["data", "import", "new", "--data-dir", str(data)]
+
+
+@case("import-pair-counts-differ", "would pair")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    images, labels = synthetic_letters(2)
+    idx_file(tmp / "new", member_name("letters", "test", "images"), images)
+    idx_file(tmp / "new", member_name("letters", "test", "labels"), labels[:-1] + 1)
+    return ["data", "import", "new", "--data-dir", str(data)]
+
+
+@case("import-garbage-mapping", "mapping")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    (tmp / "new").mkdir()
+    (tmp / "new/emnist-letters-mapping.txt").write_text("hello world\nthis is not a mapping\n")
+    return ["data", "import", "new", "--data-dir", str(data)]
+
+
+@case("import-short-mapping", "lists 2 classes")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    (tmp / "new").mkdir()
+    (tmp / "new/emnist-letters-mapping.txt").write_text("1 65 97\n2 66 98\n")
+    return ["data", "import", "new", "--data-dir", str(data)]
+
+
+# ---------------------------------------------------------------- 6, 7. resume
+
+
+@case("resume-refuses-batch-size", "--batch-size")
+def _(tmp, w):
+    return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--batch-size", "8"]
+
+
+@case("resume-refuses-set", "--set")
+def _(tmp, w):
+    return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--set", "label_smoothing=0.2"]
+
+
+@case("resume-refuses-model-and-seed", "--model, --seed")
+def _(tmp, w):
+    return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--model", "resnet18", "--seed", "3"]
+
+
+@case("resume-fewer-epochs-than-trained", "already trained")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    return ["train", "--resume", "--out", str(run), "--epochs", "1", "--quiet", "--device", "cpu"]
+
+
+@case("resume-nothing-there", "not a letterbench run directory")
+def _(tmp, w):
+    (tmp / "empty").mkdir()
+    return ["train", "--resume", "--out", "empty"]
+
+
+# ---------------------------------------------------------------- 9. numbers
+
+
+for option, value in [
+    ("--train-per-class", "0"),
+    ("--train-per-class", "-5"),
+    ("--epochs", "0"),
+    ("--lr", "-1"),
+    ("--lr", "nan"),
+    ("--batch-size", "1"),
+    ("--seed", "-1"),
+    ("--epochs", "two"),
+]:
+
+    def _numeric(tmp, w, option=option, value=value):
+        return [*TRAIN, option, value, "--out", "r"]
+
+    case(f"train{option}={value}", option)(_numeric)
+
+
+@case("evaluate--test-per-class=0", "--test-per-class")
+def _(tmp, w):
+    return ["evaluate", str(copy_run(tmp, w)), "--test-per-class", "0"]
+
+
+@case("models--num-classes=0", "--num-classes")
+def _(tmp, w):
+    return ["models", "resnet18", "--num-classes", "0"]
+
+
+@case("unknown-option", "--nonsense")
+def _(tmp, w):
+    return ["train", "--nonsense"]
+
+
+# ---------------------------------------------------------------- 11. paths
+
+
+@case("fetch-url-not-a-url", "--url")
+def _(tmp, w):
+    return ["data", "fetch", "--url", "notaurl", "--data-dir", "d"]
+
+
+@case("fetch-data-dir-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return ["data", "fetch", "--url", "http://127.0.0.1:9/gzip.zip", "--data-dir", "afile"]
+
+
+@case("import-data-dir-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    data = copy_data(tmp, w)
+    return ["data", "import", str(data), "--data-dir", "afile"]
+
+
+@case("info-data-dir-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return ["data", "info", "--data-dir", "afile"]
+
+
+@case("info-data-dir-unreadable", "permission denied", unprivileged=True)
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    data.chmod(0)
+    return ["data", "info", "--data-dir", str(data)]
+
+
+@case("import-into-read-only-folder", "permission denied", unprivileged=True)
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    images, labels = synthetic_letters(2)
+    idx_file(tmp / "new", member_name("letters", "test", "images"), images)
+    idx_file(tmp / "new", member_name("letters", "test", "labels"), labels + 1)
+    data.chmod(0o555)
+    return ["data", "import", "new", "--data-dir", str(data)]
+
+
+@case("train-out-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return [*TRAIN, "--out", "afile"]
+
+
+@case("train-out-under-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return [*TRAIN, "--out", "afile/run"]
+
+
+@case("train-out-read-only-parent", "permission denied", unprivileged=True)
+def _(tmp, w):
+    (tmp / "ro").mkdir(mode=0o555)
+    return [*TRAIN, "--out", "ro/run"]
+
+
+@case("report-out-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return ["report", str(copy_run(tmp, w)), "--out", "afile"]
+
+
+@case("predict-show-input-is-a-file", "is a file")
+def _(tmp, w):
+    (tmp / "afile").write_text("x")
+    return [
+        "predict",
+        str(letter_png(tmp / "a.png")),
+        "--run",
+        str(copy_run(tmp, w)),
+        "--show-input",
+        "afile",
+    ]
+
+
+@case("evaluate-run-read-only", "permission denied", unprivileged=True)
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    for path in [run, *run.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return ["evaluate", str(run), "--no-plots", "--device", "cpu"]
+
+
+@case("train-disk-fills-up", "no space left on device; the disk is full", small_disk=True)
+def _(tmp, w):
+    return ["train", "--model", "resnet18", "--epochs", "1", "--train-per-class", "4", "--quiet"] + [
+        "--set",
+        "val_fraction=0.5",
+        "--out",
+        "small/run",
+    ]
+
+
+# ---------------------------------------------------------------- 12. damaged run files
+
+
+@case("resume-config-without-data", "'data'")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]
+    (run / "config.json").write_text(json.dumps(config))
+    return ["train", "--resume", "--out", str(run), "--epochs", "3"]
+
+
+@case("run-truncated-study-json", "study.json")
+def _(tmp, w):
+    (tmp / "s").mkdir()
+    (tmp / "s/study.json").write_text('{"preset": "smo')
+    return ["run", "--preset", "smoke", "--models", "resnet18", "--out", "s"]
+
+
+@case("run-study-json-not-an-object", "study.json")
+def _(tmp, w):
+    (tmp / "s").mkdir()
+    (tmp / "s/study.json").write_text("[1, 2]")
+    return ["run", "--preset", "smoke", "--models", "resnet18", "--out", "s"]
+
+
+def _foreign_checkpoint(tmp: Path, w: World) -> Path:
+    import torch
+
+    from letterbench.models import create_model
+    from letterbench.rundir import CHECKPOINT_FORMAT
+
+    run = copy_run(tmp, w)
+    other = create_model("timm:test_efficientnet", 26).state_dict()
+    torch.save({"format": CHECKPOINT_FORMAT, "model": other}, run / "checkpoints/best-train.pt")
+    return run
+
+
+@case("evaluate-foreign-checkpoint", "does not fit")
+def _(tmp, w):
+    return ["evaluate", str(_foreign_checkpoint(tmp, w)), "--no-plots"]
+
+
+@case("predict-foreign-checkpoint", "does not fit")
+def _(tmp, w):
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(_foreign_checkpoint(tmp, w))]
+
+
+@case("predict-truncated-checkpoint", "corrupt or truncated")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    path = run / "checkpoints/best-train.pt"
+    path.write_bytes(path.read_bytes()[:1000])
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
+# ---------------------------------------------------------------- 13. recipe types
+
+for key, old, new in [
+    ("lr", "lr = 1e-3", 'lr = "fast"'),
+    ("optimizer", 'optimizer = { name = "adam", lr = 1e-3, weight_decay = 0.0 }', 'optimizer = "sgd"'),
+    ("trainable", 'trainable = "all"', "trainable = 5"),
+    ("val_fraction", "val_fraction = 0.1", 'val_fraction = "a quarter"'),
+    ("momentum", 'name = "adam", lr = 1e-3', 'name = "sgd", momentum = "high", lr = 1e-3'),
+    ("patience", "patience = 2", 'patience = "two"'),
+    ("early_stopping.patience", "patience = 5", 'patience = "x"'),
+    ("precise_bn", "batch_size = 128", 'batch_size = 128\nprecise_bn = "all"'),
+    ("dropout", "dropout = 0.2", "dropout = 1.5"),
+    ("schedule.name", 'name = "plateau"', 'name = "sometimes"'),
+]:
+
+    def _recipe(tmp, w, old=old, new=new):
+        return ["train", "--recipe", str(recipe_file(tmp, old, new)), "--out", "r", "--quiet"]
+
+    case(f"recipe-{key}", key)(_recipe)
+
+
+@case("recipe-not-toml", "not valid toml")
+def _(tmp, w):
+    (tmp / "bad.toml").write_text("name = [unclosed\n")
+    return ["train", "--recipe", "bad.toml", "--out", "r"]
+
+
+# ---------------------------------------------------------------- 14. --set
+
+for setting, expect in [
+    ("augment.flip.x=1", "augment.flip"),
+    ("batch_size.x=1", "batch_size"),
+    ("phases.0.optimizer=5", "phases.0.optimizer"),
+    ("phases.0.optimizer.lr=abc", "phases.0.optimizer.lr"),
+    ("augment.rotate=lots", "augment.rotate"),
+    ("phases.7.epochs=1", "phases.7.epochs"),
+    ("nonsense=1", "nonsense"),
+    ("no-equals-sign", "KEY=VALUE"),
+]:
+
+    def _set(tmp, w, setting=setting):
+        return [*TRAIN, "--set", setting, "--out", "r"]
+
+    case(f"set-{setting}", expect)(_set)
+
+# ---------------------------------------------------------------- 15. devices
+
+
+@case("device-gpu", "--device gpu")
+def _(tmp, w):
+    return ["evaluate", str(copy_run(tmp, w)), "--device", "gpu"]
+
+
+@case("device-mps-absent", "--device mps")
+def _(tmp, w):
+    return [*TRAIN, "--device", "mps", "--out", "r"]
+
+
+@case("device-cuda-absent", "--device cuda")
+def _(tmp, w):
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(copy_run(tmp, w)), "--device", "cuda"]
+
+
+# ---------------------------------------------------------------- running them
+
+
+def _tree(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and os.access(path, os.R_OK):
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _unlock(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _prefix(spec: Case, tmp: Path) -> list[str]:
+    """Root ignores file permissions; in a user namespace mapped to an ordinary user it does not.
+    A small disk is a tmpfs mounted in a mount namespace of the run's own."""
+    if spec.unprivileged and os.geteuid() == 0:
+        return ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
+    if spec.small_disk:
+        (tmp / "small").mkdir()
+        mount = f'mount -t tmpfs -o size=2m none {tmp / "small"} && exec "$@"'
+        return ["unshare", "-Urm", "sh", "-c", mount, "sh"]
+    return []
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def _run_case(name: str, root: Path, world: World) -> Outcome:
+    tmp = root / name.replace("/", "_")
+    tmp.mkdir()
+    spec = CASES[name]
+    args = spec.setup(tmp, world)
+    os.chmod(tmp, 0o755)
+    before = _tree(tmp)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "LETTERBENCH_DATA": str(world.data),
+        "HOME": str(tmp),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [*_prefix(spec, tmp), sys.executable, "-m", "letterbench.cli", *map(str, args)],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _unlock(tmp)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, before, _tree(tmp))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("world")
+    data = write_emnist(root / "emnist", synthetic_letters(6, seed=1), synthetic_letters(2, seed=2))
+    run = root / "run"
+    common = ["--quiet", "--data-dir", str(data), "--device", "cpu"]
+    train = [*TRAIN, "--epochs", "2", "--out", str(run), "--batch-size", "16", "--set", "val_fraction=0.25"]
+    assert main([*train, *common]) == 0
+    assert main(["evaluate", str(run), *common[1:]]) == 0
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
+    return World(data, run)
+
+
+@pytest.fixture(scope="module")
+def outcomes(world, tmp_path_factory) -> dict[str, Outcome]:
+    root = tmp_path_factory.mktemp("cases")
+    os.chmod(root, 0o755)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(_run_case, name, root, world) for name in CASES}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
+    out = outcomes[name]
+    shown = f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
+    assert "Traceback" not in out.stderr + out.stdout, shown
+    errors = [line for line in out.stderr.splitlines() if line.startswith("letterbench: error:")]
+    assert len(errors) == 1, shown
+    assert CASES[name].expect.lower() in errors[0].lower(), shown
+    assert out.returncode == 1, shown
+    changed = [p for p, digest in out.before.items() if out.after.get(p) != digest]
+    assert not changed, f"changed or removed: {changed}\n{shown}"
+
+
+@case("report-same-run-twice", "named twice")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    return ["report", str(run), str(run), "--out", "out"]
