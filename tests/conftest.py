@@ -19,7 +19,9 @@ REAL_DATA = Path(os.environ.get("LETTERBENCH_TEST_DATA", REPO.parent / "shared" 
 def real_data_dir() -> Path:
     if not (REAL_DATA / member_name("letters", "train", "images")).exists():
         if os.environ.get("CI"):  # in CI a missing data folder is a broken set-up, not a reason to skip
-            pytest.fail(f"real EMNIST data not found at {REAL_DATA} in CI (.ci/run sets LETTERBENCH_TEST_DATA)")
+            pytest.fail(
+                f"real EMNIST data not found at {REAL_DATA} in CI (.ci/run sets LETTERBENCH_TEST_DATA)"
+            )
         pytest.skip(f"real EMNIST data not found at {REAL_DATA} (set LETTERBENCH_TEST_DATA)")
     return REAL_DATA
 

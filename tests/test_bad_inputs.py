@@ -556,3 +556,73 @@ def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
 def _(tmp, w):
     run = copy_run(tmp, w)
     return ["report", str(run), str(run), "--out", "out"]
+
+
+@case("run-same-model-twice", "twice")
+def _(tmp, w):
+    return ["run", "--preset", "smoke", "--models", "resnet18,resnet18", "--out", "s"]
+
+
+@case("resume-config-seed-not-a-number", "seed")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "seed": "seven"}))
+    return ["train", "--resume", "--out", str(run), "--epochs", "3"]
+
+
+@case("train-weights-file-missing", "nothere.pt")
+def _(tmp, w):
+    return [*TRAIN, "--weights", "nothere.pt", "--out", "r"]
+
+
+@case("train-recipe-file-missing", "nothere.toml")
+def _(tmp, w):
+    return ["train", "--recipe", "nothere.toml", "--out", "r"]
+
+
+@case("report-run-not-evaluated", "evaluate")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    (run / "metrics.json").unlink()
+    return ["report", str(run), "--out", "out"]
+
+
+@case("report-into-a-run-folder", "not a letterbench report")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    return ["report", str(run), "--out", str(run)]
+
+
+@case("train-into-a-study-folder", "did not write")
+def _(tmp, w):
+    (tmp / "s").mkdir()
+    (tmp / "s/study.json").write_text("{}")
+    return [*TRAIN, "--out", "s"]
+
+
+@case("evaluate-not-a-run", "not a letterbench run directory")
+def _(tmp, w):
+    (tmp / "nothing").mkdir()
+    return ["evaluate", "nothing"]
+
+
+@case("evaluate-other-data", "differs from the data")
+def _(tmp, w):
+    data = copy_data(tmp, w)
+    images, labels = synthetic_letters(2, seed=9)
+    idx_file(data, member_name("letters", "test", "images"), images.transpose(0, 2, 1))
+    idx_file(data, member_name("letters", "test", "labels"), labels + 1)
+    return ["evaluate", str(copy_run(tmp, w)), "--data-dir", str(data), "--no-plots"]
+
+
+@case("data-import-missing-path", "no such file")
+def _(tmp, w):
+    return ["data", "import", "nothere", "--data-dir", "d"]
+
+
+@case("train-one-image-per-class", "validation split")
+def _(tmp, w):
+    return [*TRAIN, "--train-per-class", "1", "--out", "r"]

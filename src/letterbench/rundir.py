@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from letterbench.errors import LetterbenchError, TrainingError
 from letterbench.fsutil import atomic_save, atomic_write_json, ensure_folder
@@ -38,13 +39,33 @@ CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"
-# What a run's config.json must hold for the run to be resumed, evaluated or loaded.
-CONFIG_KEYS = {
-    "recipe": ("name", "model", "phases"),
-    "seed": (),
-    "model": ("name",),
-    "data": ("split", "sha256", "data_dir", "train_per_class", "class_names"),
-}
+
+
+class _Recorded(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _ModelRecord(_Recorded):
+    name: str
+    pretrained: str
+    notes: list[str]
+
+
+class _DataRecord(_Recorded):
+    split: str
+    sha256: dict[str, str]
+    data_dir: str
+    train_per_class: int | None
+    class_names: list[str]
+
+
+class RunConfig(_Recorded):
+    """What a run's config.json must hold, with its types, to be resumed, evaluated or loaded."""
+
+    recipe: dict[str, Any]
+    seed: int
+    model: _ModelRecord
+    data: _DataRecord
 
 
 @contextlib.contextmanager
@@ -236,14 +257,16 @@ class RunDir:
         if not self.config_file.is_file():
             raise TrainingError(f"{self.path}: not a letterbench run directory (no {self.config_file.name})")
         config = _read_json(self.config_file, "run configuration")
-        for key, inner in CONFIG_KEYS.items():
-            section = config.get(key) if isinstance(config, dict) else None
-            missing = key if section is None else next((k for k in inner if k not in section), None)
-            if missing is not None:
-                raise TrainingError(
-                    f"{self.config_file}: the run configuration has no {missing!r}; the run directory is "
-                    "damaged: restore config.json from a backup, or train again into another --out"
-                )
+        try:
+            RunConfig.model_validate(config)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            problem = f"has no {where!r}" if err["type"] == "missing" else f"{where}: {err['msg'].lower()}"
+            raise TrainingError(
+                f"{self.config_file}: the run configuration {problem}; the run directory is damaged: "
+                "restore config.json from a backup, or train again into another --out"
+            ) from None
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:

@@ -166,6 +166,9 @@ def run_study(
     preset, why = choose_preset(preset_name, runtime)
     print(why)
     models = models or list(model_names())
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
     # Resolving every recipe first refuses an unknown model before anything is written.
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed)
     study = StudyDir(out)
