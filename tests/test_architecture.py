@@ -120,7 +120,7 @@ def test_run_and_study_directories(tmp_path):
 
 def test_phase_names_cannot_collide_with_run_checkpoints():
     for name in ("last", "best", "a/b"):
-        with pytest.raises(LetterbenchError, match="phase name"):
+        with pytest.raises(LetterbenchError, match="phase name"):  # 'a/b' would be a folder
             resolve_recipe("resnet18", overrides=[f"phases.0.name={name}"])
 
 
@@ -211,7 +211,7 @@ LAYERS = [
     {"evaluation"},
     {"reporting", "predict"},
     {"study"},
-    {"cli"},
+    {"cli", "boundary"},
 ]
 
 

@@ -18,7 +18,6 @@ from letterbench.boundary import (
     run_command,
 )
 from letterbench.errors import LetterbenchError
-from letterbench.fsutil import ensure_folder
 from letterbench.models import choices_text, model_names
 
 
@@ -39,7 +38,6 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     from letterbench.data.fetch import fetch
 
     data_dir = resolve_data_dir(args.data_dir)
-    ensure_folder(data_dir, "--data-dir")
     written = fetch(data_dir, args.split, args.url, keep_archive=not args.delete_archive)
     print(f"extracted {len(written)} files of split {args.split} into {data_dir}")
     return 0
@@ -50,7 +48,6 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     from letterbench.data.fetch import import_path
 
     data_dir = resolve_data_dir(args.data_dir)
-    ensure_folder(data_dir, "--data-dir")
     written = import_path(args.path, data_dir, args.split)
     for path in written:
         print(f"imported {path}")
@@ -130,10 +127,10 @@ def _build_models(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from letterbench.rundir import RunDir, default_run_dir
     from letterbench.training.recipes import resolve_recipe
-    from letterbench.training.run import ResumeChanges, TrainOptions, train
+    from letterbench.training.run import FIXED_ON_RESUME, ResumeChanges, TrainOptions, refuse_on_resume, train
 
     if args.resume:
-        _refuse_on_resume(args)
+        refuse_on_resume(args.out, [name for name in FIXED_ON_RESUME if getattr(args, name) is not None])
         recipe = None
     else:
         recipe = resolve_recipe(
@@ -171,29 +168,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if runtime.dist.is_main:
         print(f"finished: {run}")
     return 0
-
-
-def _refuse_on_resume(args: argparse.Namespace) -> None:
-    """--resume continues the run as recorded: only more epochs and a new LR may change it."""
-    if args.out is None:
-        raise LetterbenchError("--resume needs the run directory: letterbench train --resume --out DIR")
-    fixed = (
-        "model",
-        "recipe",
-        "set",
-        "batch_size",
-        "pretrained",
-        "weights",
-        "seed",
-        "split",
-        "train_per_class",
-    )
-    given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
-    if given:
-        raise LetterbenchError(
-            f"--resume continues {args.out} as recorded in its config.json; {', '.join(given)} cannot change "
-            "a run that has started (--epochs and --lr can). Train a new run into another --out instead"
-        )
 
 
 def _runtime(args: argparse.Namespace, distributed: bool = False):
@@ -346,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from letterbench.predict import choose_runs, predict_files, save_inputs
+    from letterbench.predict import choose_runs, predict_files, records_json, save_inputs
 
     runs = choose_runs(args.run, args.model, args.ensemble)
     records = predict_files(args.images, runs, _runtime(args))
@@ -355,17 +329,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for record in records:
         if "error" in record:
             print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
-            continue
-        if not args.json:
+        elif not args.json:
             print(f"{record['file']}: " + "  ".join(f"{c} {p:6.1%}" for c, p in record["top3"]))
     if args.json:
-        out = [
-            {"file": r["file"], "error": r["error"]}
-            if "error" in r
-            else {"file": r["file"], "top3": [{"letter": c, "probability": p} for c, p in r["top3"]]}
-            for r in records
-        ]
-        print(json.dumps({"models": list(runs), "predictions": out}, indent=2))
+        print(json.dumps(records_json(records, list(runs)), indent=2))
     return 1 if any("error" in r for r in records) else 0
 
 

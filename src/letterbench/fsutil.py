@@ -1,8 +1,10 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one), folders made
+or refused clearly, and exclusive folder locks."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -68,3 +70,57 @@ def ensure_folder(path: Path, what: str) -> None:
         if part.exists() and not part.is_dir():
             raise LetterbenchError(f"{what} {path}: {part} is a file, not a folder; choose another path")
     path.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def locked(folder: Path, lock_path: Path, what: str, take: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` while the block runs: ``lock_path`` (a file in it) exists,
+    holding the holder's PID, for as long as the block runs, and is removed after it.
+
+    The operating system drops the lock when its process ends, however it ends, so a killed run
+    leaves no stale lock behind, only a lock file that the next process takes over. A second
+    process gets an error naming the holder. A folder this call created and nothing else wrote
+    into is removed again on the way out. ``take=False`` (the other ranks of a torchrun job) is a
+    no-op.
+    """
+    if not take:
+        yield
+        return
+    created = not folder.exists()
+    ensure_folder(folder, what)
+    handle = _acquire(lock_path, folder)
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # while still holding it: nobody else can be using it
+        handle.close()
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _acquire(lock_path: Path, folder: Path):
+    """An open, exclusively locked lock file that is still the one at ``lock_path`` (a holder that
+    was finishing may have removed the file this process opened: then open the new one)."""
+    while True:
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise LetterbenchError(
+                f"{folder} is in use by another letterbench process (PID {holder}); wait for it to finish, "
+                "or stop it, or choose another output folder"
+            ) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()

@@ -144,6 +144,17 @@ def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) 
     return records
 
 
+def records_json(records: list[dict], models: list[str]) -> dict:
+    """What `predict --json` prints: the models, and per file its top 3 or its error."""
+    out = [
+        {"file": r["file"], "error": r["error"]}
+        if "error" in r
+        else {"file": r["file"], "top3": [{"letter": c, "probability": p} for c, p in r["top3"]]}
+        for r in records
+    ]
+    return {"models": models, "predictions": out}
+
+
 INPUT_MARK = "letterbench input"  # PNG text chunk: an input image letterbench saved
 
 

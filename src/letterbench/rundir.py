@@ -17,13 +17,10 @@ Every other module asks these classes for paths and contents; none spells a file
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import io
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from letterbench.errors import LetterbenchError, TrainingError
-from letterbench.fsutil import atomic_save, atomic_write_json, ensure_folder
+from letterbench.fsutil import atomic_save, atomic_write_json, locked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
@@ -66,61 +63,6 @@ class RunConfig(_Recorded):
     seed: int
     model: _ModelRecord
     data: _DataRecord
-
-
-@contextlib.contextmanager
-def locked(folder: Path, what: str, take: bool = True) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` while the block runs: ``.letterbench.lock`` exists, holding
-    the holder's PID, for as long as the block runs, and is removed after it.
-
-    The operating system drops the lock when its process ends, however it ends, so a killed run
-    leaves no stale lock behind, only a lock file that the next process takes over. A second
-    process gets an error naming the holder. A folder this call created and nothing else wrote
-    into is removed again on the way out. ``take=False`` (the other ranks of a torchrun job) is a
-    no-op.
-    """
-    if not take:
-        yield
-        return
-    created = not folder.exists()
-    ensure_folder(folder, what)
-    lock_path = folder / LOCK_FILE
-    handle = _acquire(lock_path, folder)
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        lock_path.unlink(missing_ok=True)  # while still holding it: nobody else can be using it
-        handle.close()
-        if created and not any(folder.iterdir()):
-            folder.rmdir()
-
-
-def _acquire(lock_path: Path, folder: Path):
-    """An open, exclusively locked lock file that is still the one at ``lock_path`` (a holder that
-    was finishing may have removed the file this process opened: then open the new one)."""
-    while True:
-        handle = open(lock_path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            handle.close()
-            raise LetterbenchError(
-                f"{folder} is in use by another letterbench process (PID {holder}); wait for it to finish, "
-                "or stop it, or choose another output folder"
-            ) from None
-        try:
-            same = os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return handle
-        handle.close()
 
 
 def run_slug(model: str) -> str:
@@ -199,8 +141,9 @@ class RunDir:
         return not self.path.exists() or all(p.name == LOCK_FILE for p in self.path.iterdir())
 
     def lock(self, take: bool = True):
-        """Exclusive use of this run directory for the block (see ``locked``)."""
-        return locked(self.path, "run directory", take)
+        """Exclusive use of this run directory for the block (see ``fsutil.locked``); ``take=False``
+        (the other ranks of a torchrun job) is a no-op."""
+        return locked(self.path, self.path / LOCK_FILE, "run directory", take)
 
     def status(self) -> str:
         """``finished``, ``running``, ``interrupted`` or ``not started``."""
@@ -453,8 +396,8 @@ class StudyDir:
         atomic_write_json(self.study_file, study)
 
     def lock(self):
-        """Exclusive use of this study directory for the block (see ``locked``)."""
-        return locked(self.path, "study directory")
+        """Exclusive use of this study directory for the block (see ``fsutil.locked``)."""
+        return locked(self.path, self.path / LOCK_FILE, "study directory")
 
     def runs(self) -> list[RunDir]:
         """The run directories under ``runs/``, in name order."""

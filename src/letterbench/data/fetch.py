@@ -37,7 +37,7 @@ from letterbench.data.emnist import (
 )
 from letterbench.data.idx import decompress, encode_idx, parse_idx
 from letterbench.errors import DataError
-from letterbench.fsutil import atomic_write_bytes
+from letterbench.fsutil import atomic_write_bytes, ensure_folder
 
 CHUNK = 1 << 20
 _MEMBER_RE = re.compile(
@@ -249,6 +249,7 @@ def extract_split(zip_path: Path, split: str, data_dir: Path) -> list[Path]:
             checked[mapping_name(split)] = archive.read(mapping)
     _check_result(checked, data_dir, str(zip_path))
     # Every member passed its checks: only now does anything reach the data dir.
+    ensure_folder(data_dir, "--data-dir")
     for name, data in checked.items():
         atomic_write_bytes(data_dir / name, data)
         written.append(data_dir / name)
@@ -259,6 +260,7 @@ def fetch(
     data_dir: Path, split: str, url: str, keep_archive: bool = True, progress: bool = True
 ) -> list[Path]:
     """Download the official archive into ``data_dir`` and extract ``split``."""
+    ensure_folder(data_dir, "--data-dir")
     archive = download(url, data_dir / "gzip.zip", progress=progress)
     written = extract_split(archive, split, data_dir)
     if not keep_archive:
@@ -310,6 +312,7 @@ def import_path(path: Path, data_dir: Path, split: str = "letters") -> list[Path
         files = [path]
     prepared = [_prepare_file(file) for file in files]
     _check_result(dict(prepared), data_dir, str(path))
+    ensure_folder(data_dir, "--data-dir")
     written = []
     for name, data in prepared:
         atomic_write_bytes(data_dir / name, data)

@@ -109,8 +109,30 @@ def _where(loc: tuple) -> str:
     return ".".join(parts)
 
 
+PATTERN_HINTS = {
+    "name": "a phase name uses letters, digits, '.', '+', '_' or '-'",
+    "trainable": "trainable is all, head or last:N",
+}
+KINDS = {
+    "optimizer": {"sgd": SGD, "adam": Adam, "adamw": Adam},
+    "schedule": {"constant": Constant, "onecycle": OneCycle, "cosine": Cosine, "plateau": Plateau},
+}
+
+
+def keys_of(table: str, kind: str) -> set[str] | None:
+    """The keys an ``optimizer`` or ``schedule`` table of that kind (``name``) takes; None for an
+    unknown kind."""
+    model = KINDS[table].get(kind)
+    return None if model is None else set(model.model_fields)
+
+
 def _message(err: dict) -> str:
     where = _where(err["loc"])
+    if err["type"] == "string_pattern_mismatch" and str(err["loc"][-1]) in PATTERN_HINTS:
+        return f"{where}: {PATTERN_HINTS[str(err['loc'][-1])]}, got {err['input']!r}"
+    if err["type"] == "union_tag_invalid":
+        ctx = err["ctx"]
+        return f"{where}.name: must be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
     if err["type"] == "extra_forbidden":
         return f"unknown key {where!r}"
     if err["type"] == "missing":

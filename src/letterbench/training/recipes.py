@@ -17,7 +17,7 @@ from typing import Any
 
 from letterbench.errors import LetterbenchError
 from letterbench.rundir import RESERVED
-from letterbench.training.recipe_schema import check
+from letterbench.training.recipe_schema import KINDS, check, keys_of
 
 try:
     import tomllib
@@ -138,7 +138,18 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         if isinstance(node, list):
             raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")
         node[last] = _parse_value(value)
+        if last == "name" and len(parts) >= 2 and parts[-2] in KINDS:
+            _drop_foreign_keys(node, parts[-2])
     return recipe_from_dict(raw, "recipe with --set overrides")
+
+
+def _drop_foreign_keys(table: dict[str, Any], kind: str) -> None:
+    """After ``--set ...optimizer.name=adam`` (or a schedule's name): the old kind's settings the new
+    one does not take (SGD's momentum, one-cycle's warm-up) go; the ones both take stay."""
+    keys = keys_of(kind, str(table["name"]))
+    if keys is not None:
+        for key in set(table) - keys:
+            del table[key]
 
 
 def resolve_recipe(

@@ -89,6 +89,32 @@ class ResumeChanges:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
+# What `train --resume` cannot change (as command-line option names): each would make another run.
+FIXED_ON_RESUME = (
+    "model",
+    "recipe",
+    "set",
+    "batch_size",
+    "pretrained",
+    "weights",
+    "seed",
+    "split",
+    "train_per_class",
+)
+
+
+def refuse_on_resume(out: Path | None, given: list[str]) -> None:
+    """A clear refusal of options ``--resume`` cannot honour (``given``: names from FIXED_ON_RESUME)."""
+    if out is None:
+        raise TrainingError("--resume needs the run directory: letterbench train --resume --out DIR")
+    if given:
+        raise TrainingError(
+            f"--resume continues {out} as recorded in its config.json; "
+            f"{', '.join('--' + name.replace('_', '-') for name in given)} cannot change a run that has "
+            "started (--epochs and --lr can). Train a new run into another --out instead"
+        )
+
+
 def train(
     recipe: Recipe | None,
     out: str | Path | RunDir,
