@@ -206,7 +206,7 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
 LAYERS = [
     {"errors", "fsutil", "distributed", "data"},
     {"models", "transforms"},
-    {"runtime", "rundir"},
+    {"runtime", "rundir", "records"},
     {"training"},
     {"evaluation"},
     {"reporting", "predict"},

@@ -626,3 +626,31 @@ def _(tmp, w):
 @case("train-one-image-per-class", "validation split")
 def _(tmp, w):
     return [*TRAIN, "--train-per-class", "1", "--out", "r"]
+
+
+@case("evaluate-progress-history-not-a-list", "progress.json is damaged (history")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    progress = json.loads((run / "progress.json").read_text())
+    (run / "progress.json").write_text(json.dumps({**progress, "history": "x"}))
+    return ["evaluate", str(run), "--no-plots"]
+
+
+@case("report-metrics-a-list", "metrics.json is damaged (not a json object)")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    (run / "metrics.json").write_text("[]")
+    return ["report", str(run), "--out", "out"]
+
+
+@case("report-metrics-without-stages", "'stages'")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["stages"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return ["report", str(run), "--out", "out"]

@@ -27,42 +27,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from letterbench.errors import LetterbenchError, TrainingError
 from letterbench.fsutil import atomic_save, atomic_write_json, locked
+from letterbench.records import RunConfig, RunMetrics, RunProgress, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"
-
-
-class _Recorded(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class _ModelRecord(_Recorded):
-    name: str
-    pretrained: str
-    notes: list[str]
-
-
-class _DataRecord(_Recorded):
-    split: str
-    sha256: dict[str, str]
-    data_dir: str
-    train_per_class: int | None
-    class_names: list[str]
-
-
-class RunConfig(_Recorded):
-    """What a run's config.json must hold, with its types, to be resumed, evaluated or loaded."""
-
-    recipe: dict[str, Any]
-    seed: int
-    model: _ModelRecord
-    data: _DataRecord
 
 
 def run_slug(model: str) -> str:
@@ -200,23 +173,20 @@ class RunDir:
         if not self.config_file.is_file():
             raise TrainingError(f"{self.path}: not a letterbench run directory (no {self.config_file.name})")
         config = _read_json(self.config_file, "run configuration")
-        try:
-            RunConfig.model_validate(config)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"])
-            problem = f"has no {where!r}" if err["type"] == "missing" else f"{where}: {err['msg'].lower()}"
-            raise TrainingError(
-                f"{self.config_file}: the run configuration {problem}; the run directory is damaged: "
-                "restore config.json from a backup, or train again into another --out"
-            ) from None
+        checked(
+            self.config_file,
+            config,
+            RunConfig,
+            "restore config.json from a backup, or train again into another --out",
+        )
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_json(self.config_file, config)
 
     def read_progress(self) -> dict[str, Any]:
-        return _read_json(self.progress_file, "progress file")
+        progress = _read_json(self.progress_file, "progress file")
+        return checked(self.progress_file, progress, RunProgress, "restore it from a backup, or train again")
 
     def write_progress(self, progress: dict[str, Any]) -> None:
         atomic_write_json(self.progress_file, progress)
@@ -228,11 +198,14 @@ class RunDir:
                 f"run `letterbench evaluate {self.path}` first"
             )
         try:
-            return json.loads(self.metrics_file.read_text())
+            metrics = json.loads(self.metrics_file.read_text())
         except (OSError, ValueError) as exc:
             raise LetterbenchError(
                 f"{self.metrics_file}: unreadable ({exc}); run `letterbench evaluate {self.path}` again"
             ) from None
+        return checked(
+            self.metrics_file, metrics, RunMetrics, f"run `letterbench evaluate {self.path}` again"
+        )
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics_file, metrics)
