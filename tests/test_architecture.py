@@ -208,7 +208,7 @@ LAYERS = [
     {"models", "transforms"},
     {"runtime", "rundir", "records"},
     {"training"},
-    {"evaluation"},
+    {"evaluation", "stats"},
     {"reporting", "predict"},
     {"study"},
     {"cli", "boundary"},

@@ -127,7 +127,7 @@ def two_runs(tmp_path_factory):
 
 def test_evaluate_writes_metrics_predictions_and_plots(two_runs):
     result = json.loads((two_runs / "xc" / "metrics.json").read_text())
-    assert result["schema"] == "letterbench-metrics-2"
+    assert result["schema"] == "letterbench-metrics-3"
     assert [s["label"] for s in result["stages"]] == ["Xception", "Xception fine-tune"]
     for stage in result["stages"]:
         with np.load(two_runs / "xc" / stage["predictions"]) as npz:
@@ -204,7 +204,7 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
         csv_lines[0] == "metric,timm:resnet10t,Xception,Xception fine-tune,Ensemble" and len(csv_lines) > 15
     )
     md = (out / "report.md").read_text()
-    assert "| Accuracy |" in md and all(
+    assert "| Accuracy (95% interval) |" in md and all(
         (out / "img" / p).exists() for p in re.findall(r"\]\(img/([^)]+)\)", md)
     )
 
@@ -304,3 +304,33 @@ def test_evaluate_refuses_unfinished_runs(two_runs, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "r")]) == 1
     assert "has not finished" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nothing")]) == 1
+
+
+def test_report_carries_intervals_and_paired_comparisons(two_runs, tmp_path):
+    from scipy.stats import binomtest
+
+    out = tmp_path / "report"
+    assert main(["report", str(two_runs / "r10"), str(two_runs / "xc"), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("accuracy", "top3_accuracy", "f1_macro"):
+        row = next(r for r in summary["rows"] if r["key"] == key)
+        for value, (lo, hi) in zip(row["values"], row["intervals"], strict=True):
+            assert lo <= value <= hi
+    # Every pair of ranked models and the ensemble, each with McNemar's p as worked out here.
+    right = {}
+    for run in ("r10", "xc"):
+        metrics = json.loads((two_runs / run / "metrics.json").read_text())
+        with np.load(two_runs / run / metrics["stages"][-1]["predictions"]) as npz:
+            probs, labels = npz["probs"], npz["labels"]
+        right[run] = probs.argmax(1) == labels
+        assert metrics["stages"][-1]["intervals"]["resamples"] == 2000
+    pairs = summary["comparisons"]
+    assert len(pairs) == 3  # ResNet-10 / Xception, each / ensemble
+    first = pairs[0]
+    only_a, only_b = int((right["r10"] & ~right["xc"]).sum()), int((~right["r10"] & right["xc"]).sum())
+    assert (first["only_a"], first["only_b"]) == (only_a, only_b)
+    expected = 1.0 if only_a + only_b == 0 else binomtest(only_a, only_a + only_b).pvalue
+    assert first["p"] == pytest.approx(expected)
+    assert first["difference"] == pytest.approx(right["r10"].mean() - right["xc"].mean())
+    md = (out / "report.md").read_text()
+    assert "## Paired comparisons" in md and "p = " in md and "Accuracy (95% interval)" in md

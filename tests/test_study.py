@@ -73,7 +73,7 @@ def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
     (run / "metrics.json").write_text(json.dumps({**metrics, "schema": "letterbench-metrics-1"}))
     assert main(args(killed)) == 0
     assert "finished earlier, skipped" not in capsys.readouterr().out
-    assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-2"
+    assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-3"
 
 
 def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):

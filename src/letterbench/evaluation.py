@@ -5,7 +5,7 @@ the fine-tuned one, the study's two columns), saves the test predictions in the 
 that every figure can be recomputed without the model, and writes the run's metrics file. It
 computes; rendering (plots, reports) is ``letterbench.reporting``'s.
 
-Metrics file (schema ``letterbench-metrics-2``)::
+Metrics file (schema ``letterbench-metrics-3``)::
 
     run:     dir, model, label, recipe, seed, pretrained, notes, data (counts, checksums, partial,
              test subset), device, versions
@@ -13,6 +13,8 @@ Metrics file (schema ``letterbench-metrics-2``)::
              phase, label, trainable, predictions (file in the run directory), epoch (global epoch of the best checkpoint), trainable_parameters,
              metrics: accuracy, top3_accuracy, precision/recall/f1 _macro and _weighted,
                       roc_auc_micro, roc_auc_macro, log_loss, test_images
+             intervals: 95% bootstrap intervals of accuracy, top3_accuracy, f1_macro over the test
+                        images (level, resamples, seed; see ``letterbench.stats``)
              per_class: {class: precision, recall, f1, support, roc_auc (null where undefined)}
              confusion_matrix: rows = true class, columns = predicted, in class_names order
              most_confused: [{true, predicted, count}], largest first
@@ -42,8 +44,9 @@ from letterbench.errors import LetterbenchError
 from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
 from letterbench.rundir import RunDir
 from letterbench.runtime import Load, Runtime
+from letterbench.stats import bootstrap_intervals
 
-SCHEMA = "letterbench-metrics-2"
+SCHEMA = "letterbench-metrics-3"
 
 
 @torch.no_grad()
@@ -247,6 +250,7 @@ def evaluate_run(
         probs = predict_probs(model, test_images, runtime).numpy()
         stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
+        stage["intervals"] = bootstrap_intervals(probs, labels)
         stage["epoch"] = ckpt["trainer"]["global_epoch"]
         stage["overfitting"] = overfitting(progress["history"], stage["phase"])
         set_trainable(model, stage["trainable"])

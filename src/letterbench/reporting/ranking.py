@@ -70,6 +70,7 @@ class Row:
     fmt: Callable[[float | None], str]
     magnitude: bool = False  # compare sizes (|value|): the train - validation gap
     load: str | None = None  # the load record that makes this speed figure noise when under load
+    interval: bool = False  # the stage holds a bootstrap interval of this figure under ``key``
 
     def value(self, column: Column) -> float | None:
         return self.get(column)
@@ -81,18 +82,31 @@ class Row:
             return None
         return abs(value) if self.magnitude else value
 
+    def bounds(self, column: Column) -> list[float] | None:
+        """The figure's bootstrap interval, where it has one."""
+        return column.stage.get("intervals", {}).get(self.key) if self.interval else None
+
     def text(self, column: Column) -> str:
         value = self.get(column)
         dagger = " †" if value is not None and self.load and column.under_load(self.load) else ""
-        return self.fmt(value) + dagger
+        bounds = self.bounds(column)
+        ci = f" ({100 * bounds[0]:.1f}–{100 * bounds[1]:.1f})" if bounds and value is not None else ""
+        return self.fmt(value) + ci + dagger
 
 
 ROWS: list[Row] = [
-    Row("accuracy", "Accuracy", lambda c: c.m["accuracy"], True, pct),
-    Row("top3_accuracy", "Top-3 accuracy", lambda c: c.m["top3_accuracy"], True, pct),
+    Row("accuracy", "Accuracy (95% interval)", lambda c: c.m["accuracy"], True, pct, interval=True),
+    Row(
+        "top3_accuracy",
+        "Top-3 accuracy (95% interval)",
+        lambda c: c.m["top3_accuracy"],
+        True,
+        pct,
+        interval=True,
+    ),
     Row("precision_macro", "Precision (macro)", lambda c: c.m["precision_macro"], True, pct),
     Row("recall_macro", "Recall (macro)", lambda c: c.m["recall_macro"], True, pct),
-    Row("f1_macro", "F1 (macro)", lambda c: c.m["f1_macro"], True, pct),
+    Row("f1_macro", "F1 (macro, 95% interval)", lambda c: c.m["f1_macro"], True, pct, interval=True),
     Row("f1_weighted", "F1 (weighted)", lambda c: c.m["f1_weighted"], True, pct),
     Row("roc_auc_micro", "ROC AUC (micro)", lambda c: c.m["roc_auc_micro"], True, _num),
     Row("roc_auc_macro", "ROC AUC (macro)", lambda c: c.m["roc_auc_macro"], True, _num),

@@ -23,10 +23,12 @@ from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics, read_metrics
 from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.reporting import document as doc
+from letterbench.reporting.comparisons import comparison_section, paired_comparisons
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
+from letterbench.stats import bootstrap_intervals
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
@@ -57,6 +59,7 @@ class ReportData:
     ranking: dict[str, Any]
     pros_cons: dict[str, dict[str, list[str]]]
     warnings: list[str]
+    comparisons: list[dict[str, Any]]
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -67,6 +70,7 @@ class ReportData:
                 "values": [row.value(c) for c in self.columns],
                 "text": [row.text(c) for c in self.columns],
                 "best": best_columns(row, self.columns),
+                "intervals": [row.bounds(c) for c in self.columns],
             }
             for row in ROWS
         ]
@@ -124,10 +128,12 @@ def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
         raise LetterbenchError(
             "the runs were evaluated on different test sets; evaluate them on the same data"
         )
+    probs = np.mean([p for p, _ in predictions], 0)
     stage = {
         "label": "Ensemble",
         "phase": "ensemble",
-        **classification_metrics(np.mean([p for p, _ in predictions], 0), labels, class_names),
+        **classification_metrics(probs, labels, class_names),
+        "intervals": bootstrap_intervals(probs, labels),
     }
 
     def total(key):
@@ -238,6 +244,7 @@ def report_data(results: list[RunResult]) -> ReportData:
         ranking=ranking(finals, ensemble),
         pros_cons=pros_cons(finals),
         warnings=_warnings(results, columns),
+        comparisons=paired_comparisons(finals, ensemble),
     )
 
 
@@ -293,6 +300,7 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
             ],
             "comparison",
         ),
+        *filter(None, [comparison_section(data.comparisons)]),
         doc.Section("Ranking", [doc.Items(r["items"])], "ranking"),
         doc.Section(
             "Pros and cons (measured)",
@@ -341,6 +349,7 @@ def _summary(data: ReportData) -> dict[str, Any]:
         "ranking": {k: v for k, v in data.ranking.items() if k != "items"},
         "pros_cons": data.pros_cons,
         "warnings": data.warnings,
+        "comparisons": data.comparisons,
         "runs": [
             {
                 "dir": str(r.run.path),

@@ -1,0 +1,116 @@
+"""How sure a test figure is: bootstrap intervals over the test images, and paired comparisons.
+
+Test accuracy is measured on a sample of images; another sample would give another number. The
+bootstrap redraws the test set with replacement (seeded, ``RESAMPLES`` times, vectorised with
+NumPy in chunks) and reports the central ``LEVEL`` share of the redrawn figures. Two models scored
+on the same images are compared image by image: McNemar's exact test asks whether the images only
+one of them gets right split unevenly more than chance would allow (a two-sided binomial test on
+the discordant images, SciPy), and a paired bootstrap gives an interval for their difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+RESAMPLES = 2000
+LEVEL = 0.95
+SEED = 0
+ALPHA = 0.05  # a difference with McNemar p below this is called significant
+_CHUNK_CELLS = 4_000_000  # resamples x images per chunk: bounds the memory of one step
+
+
+def _resamples(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Index arrays (k, n) of test images drawn with replacement, ``resamples`` rows in all."""
+    rng = np.random.default_rng(seed)
+    step = max(1, _CHUNK_CELLS // max(n, 1))
+    for start in range(0, resamples, step):
+        yield rng.integers(0, n, size=(min(step, resamples - start), n), dtype=np.int64)
+
+
+def macro_f1_rows(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Macro F1 of each row of (k, n) label arrays, as scikit-learn computes it over all
+    ``num_classes`` classes (a class with no true and no predicted image counts 0)."""
+    k = true.shape[0]
+    offset = np.arange(k)[:, None] * num_classes
+    cells = k * num_classes
+    hit = true == pred
+    tp = np.bincount((offset + true)[hit], minlength=cells).reshape(k, num_classes)
+    true_n = np.bincount((offset + true).ravel(), minlength=cells).reshape(k, num_classes)
+    pred_n = np.bincount((offset + pred).ravel(), minlength=cells).reshape(k, num_classes)
+    denom = true_n + pred_n
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=np.float64), where=denom > 0)
+    return f1.mean(1)
+
+
+def _interval(samples: np.ndarray, level: float) -> list[float]:
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_intervals(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """Bootstrap intervals of accuracy, top-3 accuracy and macro F1 over the test images."""
+    num_classes = probs.shape[1]
+    pred = probs.argmax(1)
+    correct = (pred == labels).astype(np.float64)
+    top3 = (np.argsort(-probs, axis=1)[:, :3] == labels[:, None]).any(1).astype(np.float64)
+    acc, acc3, f1 = [], [], []
+    for idx in _resamples(len(labels), resamples, seed):
+        acc.append(correct[idx].mean(1))
+        acc3.append(top3[idx].mean(1))
+        f1.append(macro_f1_rows(labels[idx], pred[idx], num_classes))
+    return {
+        "level": level,
+        "resamples": resamples,
+        "seed": seed,
+        "accuracy": _interval(np.concatenate(acc), level),
+        "top3_accuracy": _interval(np.concatenate(acc3), level),
+        "f1_macro": _interval(np.concatenate(f1), level),
+    }
+
+
+def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any]:
+    """McNemar's exact test on two models' per-image outcomes: ``only_a`` images only A gets
+    right, ``only_b`` only B; p is the two-sided binomial probability of a split at least that
+    uneven when either model is as likely to be the one right."""
+    from scipy.stats import binomtest
+
+    only_a = int(np.sum(a_correct & ~b_correct))
+    only_b = int(np.sum(~a_correct & b_correct))
+    n = only_a + only_b
+    p = 1.0 if n == 0 else float(binomtest(only_a, n, 0.5, alternative="two-sided").pvalue)
+    return {"only_a": only_a, "only_b": only_b, "p": p}
+
+
+def paired_difference(
+    a_correct: np.ndarray,
+    b_correct: np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """Accuracy of A minus accuracy of B on the same images, with its paired bootstrap interval
+    (both models redrawn on the same resampled images), and McNemar's test."""
+    diff = a_correct.astype(np.float64) - b_correct.astype(np.float64)
+    samples = np.concatenate([diff[idx].mean(1) for idx in _resamples(len(diff), resamples, seed)])
+    return {
+        "difference": float(diff.mean()),
+        "interval": _interval(samples, level),
+        "level": level,
+        **mcnemar_exact(a_correct.astype(bool), b_correct.astype(bool)),
+    }
+
+
+def spread(samples: list[float]) -> dict[str, float]:
+    """Median and interquartile range of repeated measurements."""
+    q1, median, q3 = np.percentile(np.asarray(samples, dtype=np.float64), [25, 50, 75])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3), "samples": len(samples)}

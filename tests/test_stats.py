@@ -1,0 +1,84 @@
+"""Uncertainty: bootstrap intervals, McNemar's exact test, paired differences, spreads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from letterbench.stats import bootstrap_intervals, macro_f1_rows, mcnemar_exact, paired_difference, spread
+
+
+def _outcomes(only_a: int, only_b: int, both: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array([1] * only_a + [0] * only_b + [1] * both + [0] * neither, dtype=bool)
+    b = np.array([0] * only_a + [1] * only_b + [1] * both + [0] * neither, dtype=bool)
+    return a, b
+
+
+def test_mcnemar_exact_on_a_table_worked_out_by_hand():
+    # 8 images only A gets right, 2 only B: under H0 the split of 10 is Binomial(10, 1/2);
+    # P(X <= 2) = (1 + 10 + 45) / 1024, two-sided: 112 / 1024 = 0.109375.
+    a, b = _outcomes(8, 2, 50, 5)
+    assert mcnemar_exact(a, b) == {"only_a": 8, "only_b": 2, "p": pytest.approx(112 / 1024, abs=1e-12)}
+    # 10 against 0: 2 / 1024.
+    a, b = _outcomes(10, 0, 3, 3)
+    assert mcnemar_exact(a, b)["p"] == pytest.approx(2 / 1024, abs=1e-12)
+    # An even split, and no discordant image at all: no evidence of a difference.
+    assert mcnemar_exact(*_outcomes(4, 4, 10, 1))["p"] == pytest.approx(1.0)
+    assert mcnemar_exact(*_outcomes(0, 0, 10, 1))["p"] == 1.0
+
+
+def _probs(n: int, accuracy: float, classes: int = 26, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    pred = np.where(rng.random(n) < accuracy, labels, (labels + rng.integers(1, classes, n)) % classes)
+    probs = np.full((n, classes), 0.1 / (classes - 1))
+    probs[np.arange(n), pred] = 0.9
+    return probs, labels
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_images():
+    widths = []
+    for n in (200, 5000):
+        probs, labels = _probs(n, 0.8)
+        ci = bootstrap_intervals(probs, labels)
+        accuracy = float((probs.argmax(1) == labels).mean())
+        lo, hi = ci["accuracy"]
+        assert lo < accuracy < hi
+        f1 = f1_score(labels, probs.argmax(1), average="macro", labels=range(26), zero_division=0)
+        assert ci["f1_macro"][0] < f1 < ci["f1_macro"][1]
+        assert ci["top3_accuracy"][0] <= ci["top3_accuracy"][1]
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 3  # about sqrt(25) = 5 times narrower
+
+
+def test_bootstrap_is_seeded():
+    probs, labels = _probs(500, 0.7)
+    assert bootstrap_intervals(probs, labels, seed=3) == bootstrap_intervals(probs, labels, seed=3)
+    assert bootstrap_intervals(probs, labels, seed=3) != bootstrap_intervals(probs, labels, seed=4)
+
+
+def test_macro_f1_of_each_row_matches_scikit_learn():
+    rng = np.random.default_rng(1)
+    true, pred = rng.integers(0, 7, (5, 40)), rng.integers(0, 7, (5, 40))
+    pred[0] = true[0]
+    expected = [
+        f1_score(t, p, average="macro", labels=range(9), zero_division=0)
+        for t, p in zip(true, pred, strict=True)
+    ]
+    assert macro_f1_rows(true, pred, 9) == pytest.approx(expected)
+
+
+def test_paired_difference_of_a_model_with_itself_is_zero_and_not_significant():
+    a, _ = _outcomes(8, 2, 50, 5)
+    same = paired_difference(a, a)
+    assert same["difference"] == 0 and same["interval"] == [0.0, 0.0] and same["p"] == 1.0
+    a, b = _outcomes(30, 5, 100, 20)
+    diff = paired_difference(a, b)
+    assert diff["difference"] == pytest.approx(25 / 155)
+    assert diff["interval"][0] < diff["difference"] < diff["interval"][1]
+    assert diff["p"] < 0.001
+
+
+def test_spread_is_median_and_quartiles():
+    assert spread([1, 2, 3, 4, 100]) == {"median": 3.0, "q1": 2.0, "q3": 4.0, "samples": 5}
