@@ -16,7 +16,8 @@ import pytest
 
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics
-from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking, recommend
+from letterbench.reporting.pros_cons import pros_cons
+from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking, recommend
 from letterbench.reporting.report import ensemble_column
 from letterbench.rundir import RunDir
 
@@ -119,37 +120,89 @@ def test_ties_share_the_star_and_one_comparable_value_gets_none():
 # ---------------------------------------------------------------- the recommendation
 
 
-def test_recommend_keeps_most_accurate_when_no_close_model_is_half_as_costly():
-    # B: 0.3 points behind but 60% of A's FLOPs (> 50%); C: 10% of the FLOPs but 0.8 points behind
-    # (> 0.5). Neither qualifies: A.
-    singles = [make_column("A", 0.940, 4e9), make_column("B", 0.937, 2.4e9), make_column("C", 0.932, 0.4e9)]
+def scored(only_a: int, only_b: int, both: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image outcomes of two models A and B on the same test images."""
+    a = np.array([1] * only_a + [0] * only_b + [1] * both + [0] * neither, dtype=bool)
+    b = np.array([0] * only_a + [1] * only_b + [1] * both + [0] * neither, dtype=bool)
+    return a, b
+
+
+def with_outcome(column: Column, outcome: np.ndarray) -> Column:
+    column.outcome = outcome
+    return column
+
+
+def test_recommend_keeps_a_significantly_better_model_even_when_another_is_cheaper():
+    # 200 images: A right on 188, B on 170; 20 only A gets, 2 only B gets. McNemar: 2 of 22 discordant,
+    # p = 2 (1 + 22 + 231) / 2^22 = 508 / 4194304 = 0.000121: B is significantly less accurate.
+    a, b = scored(20, 2, 168, 10)
+    singles = [
+        with_outcome(make_column("A", 188 / 200, 4e9), a),
+        with_outcome(make_column("B", 170 / 200, 2e9), b),
+    ]
     pick, why = recommend(singles)
     assert pick.label == "A"
-    assert why == (
-        "A has the highest test accuracy (94.00%) and no model within 0.5 points costs half its FLOPs or less"
+    assert (
+        why
+        == "A has the highest test accuracy (94.00%), significantly above every other model (McNemar p ≤ 0.00012)"
     )
 
 
 @pytest.mark.parametrize(
-    ("accuracy", "flops", "expected"),
+    ("b_flops", "expected", "why"),
     [
-        (0.937, 1.6e9, "B"),  # 0.3 points behind at 1.6/4 = 40% of the FLOPs: picked
-        (0.937, 2.4e9, "A"),  # 0.3 points behind at 60%: not half
-        (0.932, 0.4e9, "A"),  # 10% of the FLOPs but 0.8 points behind: not close
+        # 5 only A, 3 only B: p = 2 (1 + 8 + 28 + 56) / 256 = 0.7265625; B costs 1.6/4 = 40%.
+        (
+            1.6e9,
+            "B",
+            "B is not significantly less accurate than A (93.00% vs 94.00%, McNemar p = 0.73) and needs "
+            "40% of its FLOPs per image",
+        ),
+        # The same accuracies, but B costs more: A, and the sentence says B is no different.
+        (
+            5e9,
+            "A",
+            "A has the highest test accuracy (94.00%); B (p = 0.73) not significantly different, but no cheaper",
+        ),
     ],
 )
-def test_recommend_close_and_cheap_rule(accuracy, flops, expected):
-    pick, why = recommend([make_column("A", 0.940, 4e9), make_column("B", accuracy, flops)])
-    assert pick.label == expected
-    assert why.startswith(f"{expected} ")
-    if expected == "B":
-        assert why == "B is within 0.5 accuracy points of A (93.70% vs 94.00%) at 40% of its FLOPs per image"
+def test_recommend_prefers_a_cheaper_model_that_is_not_significantly_worse(b_flops, expected, why):
+    a, b = scored(5, 3, 183, 9)
+    assert (a.sum(), b.sum()) == (188, 186)
+    singles = [
+        with_outcome(make_column("A", 188 / 200, 4e9), a),
+        with_outcome(make_column("B", 186 / 200, b_flops), b),
+    ]
+    pick, sentence = recommend(singles)
+    assert (pick.label, sentence) == (expected, why)
 
 
-def test_recommend_exactly_half_a_point_behind_counts_as_close():
-    # 189/200 vs 188/200: exactly 0.5 points behind ("within 0.5") at exactly half the FLOPs.
-    pick, _ = recommend([make_column("A", 189 / 200, 4e9), make_column("B", 188 / 200, 2e9)])
-    assert pick.label == "B"
+def test_recommend_picks_the_cheapest_of_the_models_no_different_from_the_best():
+    # B and C are each 5:3 against A (p = 0.73); C is the cheaper: C.
+    a, b = scored(5, 3, 183, 9)
+    singles = [
+        with_outcome(make_column("A", 188 / 200, 4e9), a),
+        with_outcome(make_column("B", 186 / 200, 2e9), b),
+        with_outcome(make_column("C", 186 / 200, 1e9), b.copy()),
+    ]
+    assert recommend(singles)[0].label == "C"
+
+
+def test_star_marks_every_accuracy_not_significantly_below_the_best():
+    a, b = scored(5, 3, 183, 9)  # p = 0.73: both starred
+    alike = [with_outcome(make_column("A", 0.94), a), with_outcome(make_column("B", 0.93), b)]
+    assert best_columns(ROW["accuracy"], alike) == {0, 1}
+    a, b = scored(20, 2, 168, 10)  # p = 0.00012: only the best
+    apart = [with_outcome(make_column("A", 0.94), a), with_outcome(make_column("B", 0.85), b)]
+    assert best_columns(ROW["accuracy"], apart) == {0}
+    # Top-3 accuracy: starred where the column's interval reaches the best value (0.97).
+    cols = [make_column("A", 0.9), make_column("B", 0.9), make_column("C", 0.9)]
+    for c, (value, bounds) in zip(
+        cols, [(0.97, [0.95, 0.99]), (0.95, [0.93, 0.97]), (0.93, [0.91, 0.96])], strict=True
+    ):
+        c.m["top3_accuracy"] = value
+        c.stage["intervals"] = {"top3_accuracy": bounds}
+    assert best_columns(ROW["top3_accuracy"], cols) == {0, 1}
 
 
 # ---------------------------------------------------------------- the ranking
@@ -171,7 +224,7 @@ def test_ranking_orders_and_per_point_winners():
     assert result["cheapest_per_accuracy_point"]["all"]["B"] == pytest.approx(1.8e9 / 90.1)
     assert result["fastest_training_per_accuracy_point"]["model"] == "C"
     assert result["smallest_train_val_gap"]["model"] == "B"
-    assert result["recommendation"] == "A"  # B is 3.9 points behind: not close
+    assert result["recommendation"] == "A"  # the most accurate; no per-image outcomes to test against
     items = dict(result["items"])
     gap_text = items["Smallest train − validation gap:"]
     assert gap_text.startswith("B (A +5.00, B +1.00, C -18.00 points at the best epoch).")

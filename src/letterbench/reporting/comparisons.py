@@ -17,25 +17,26 @@ from letterbench.reporting.ranking import Column
 from letterbench.stats import ALPHA, LEVEL, paired_difference
 
 
-def outcomes(finals: list[Column], ensemble: Column | None) -> dict[str, np.ndarray]:
-    """Per test image, whether each model got it right (from the saved predictions)."""
-    predictions = {c.label: c.run.load_predictions(c.stage["phase"]) for c in finals}
-    right = {label: probs.argmax(1) == labels for label, (probs, labels) in predictions.items()}
+def attach_outcomes(columns: list[Column], finals: list[Column], ensemble: Column | None) -> None:
+    """Set each column's per-image outcome (right or wrong) from its saved test predictions; the
+    ensemble's from the mean of the final models' probabilities."""
+    for c in columns:
+        if c.run is not None:
+            probs, labels = c.run.load_predictions(c.stage["phase"])
+            c.outcome = probs.argmax(1) == labels
     if ensemble is not None:
-        labels = next(iter(predictions.values()))[1]
-        right[ensemble.label] = np.mean([p for p, _ in predictions.values()], 0).argmax(1) == labels
-    return right
+        predictions = [c.run.load_predictions(c.stage["phase"]) for c in finals]
+        ensemble.outcome = np.mean([p for p, _ in predictions], 0).argmax(1) == predictions[0][1]
 
 
 def paired_comparisons(finals: list[Column], ensemble: Column | None) -> list[dict[str, Any]]:
-    """Each pair once, ``a`` before ``b`` in column order; ``difference`` is a's accuracy minus b's."""
-    if len(finals) < 2:
-        return []
-    right = outcomes(finals, ensemble)
+    """Each pair of ranked models once, in column order; ``difference`` is a's accuracy minus b's."""
+    ranked = [c for c in [*finals, *([ensemble] if ensemble else [])] if c.outcome is not None]
     found = []
-    for a, b in combinations(right, 2):
-        result = paired_difference(right[a], right[b])
-        found.append({"a": a, "b": b, **result, "significant": result["p"] < ALPHA})
+    for a, b in combinations(ranked, 2):
+        if len(a.outcome) == len(b.outcome):
+            result = paired_difference(a.outcome, b.outcome)
+            found.append({"a": a.label, "b": b.label, **result, "significant": result["p"] < ALPHA})
     return found
 
 

@@ -1,8 +1,11 @@
-"""The report's judgement: which value in a row is best, how the models rank, which one to pick,
-and what a reader should know about each, all computed from the measured numbers.
+"""The report's judgement: which value in a row is best, how the models rank and which one to pick,
+all computed from the measured numbers (what a reader should know about each: ``pros_cons.py``).
 
-The recommendation rule, printed on the page: the most accurate model, unless a model within
-``CLOSE_POINTS`` accuracy points needs at most half its FLOPs per image; then the cheapest such.
+The recommendation rule, printed on the page: the most accurate model, unless a model that is not
+significantly less accurate (McNemar's exact test on the same test images, p >= ``ALPHA``) needs
+fewer FLOPs per image; then the cheapest such. The ★ marks the best value of a row and every value
+not significantly worse: in accuracy by McNemar's test against the best, in top-3 accuracy and
+macro F1 where the value's 95% bootstrap interval reaches the best value.
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from letterbench.reporting.tables import human
 from letterbench.rundir import RunDir
-
-CLOSE_POINTS = 0.5
-# A ratio closer to 1 than this is "about the same" and not worth a sentence.
-NOTABLE_RATIO = 1.1
-# A train - validation accuracy gap (in points) below which a model's fit is unremarkable.
-NOTABLE_GAP_POINTS = 2.0
+from letterbench.stats import ALPHA, mcnemar_exact
 
 
 @dataclass
@@ -31,6 +31,14 @@ class Column:
     cost: dict[str, Any]
     is_final: bool = True
     members: list[str] = field(default_factory=list)
+    outcome: np.ndarray | None = None  # per test image: right (True) or wrong
+
+    def p_against(self, other: Column) -> float | None:
+        """McNemar's exact p-value of this column against ``other`` on the same test images; None
+        where either has no per-image outcomes or they were scored on different images."""
+        if self.outcome is None or other.outcome is None or len(self.outcome) != len(other.outcome):
+            return None
+        return mcnemar_exact(self.outcome, other.outcome)["p"]
 
     @property
     def m(self) -> dict[str, Any]:
@@ -178,32 +186,49 @@ def best_columns(row: Row, columns: list[Column]) -> set[int]:
     if len(values) < 2:
         return set()
     target = max(v for _, v in values) if row.higher else min(v for _, v in values)
-    return {i for i, v in values if v == target}
+    best = {i for i, v in values if v == target}
+    reference = columns[min(best)]
+    for i, _ in values:
+        if row.key == "accuracy":
+            p = columns[i].p_against(reference)
+            if p is not None and p >= ALPHA:
+                best.add(i)
+        elif bounds := row.bounds(columns[i]):
+            if (bounds[1] >= target) if row.higher else (bounds[0] <= target):
+                best.add(i)
+    return best
 
 
 # ---------------------------------------------------------------- ranking
 
 
+RULE = (
+    "the most accurate model, unless a model that is not significantly less accurate (McNemar's exact "
+    f"test on the same test images, p ≥ {ALPHA}) needs fewer FLOPs per image; then the cheapest such model"
+)
+
+
 def recommend(singles: list[Column]) -> tuple[Column, str]:
-    """The recommended model and the sentence that says why, by the rule above."""
+    """The recommended model and the sentence that says why, by ``RULE``."""
     top = max(singles, key=lambda c: c.accuracy)
-    close = [
-        c
-        for c in singles
-        if round(100 * (top.accuracy - c.accuracy), 9) <= CLOSE_POINTS  # 0.945 - 0.94 is not > 0.005
-        and c.cost["flops_per_image"] <= top.cost["flops_per_image"] / 2
-    ]
-    if not close:
-        return top, (
-            f"{top.label} has the highest test accuracy ({pct(top.accuracy)}) and no model within "
-            f"{CLOSE_POINTS} points costs half its FLOPs or less"
+    p = {c.label: c.p_against(top) for c in singles if c is not top}
+    alike = [c for c in singles if c is not top and p[c.label] is not None and p[c.label] >= ALPHA]
+    cheaper = [c for c in alike if c.cost["flops_per_image"] < top.cost["flops_per_image"]]
+    if cheaper:
+        pick = min(cheaper, key=lambda c: c.cost["flops_per_image"])
+        return pick, (
+            f"{pick.label} is not significantly less accurate than {top.label} ({pct(pick.accuracy)} vs "
+            f"{pct(top.accuracy)}, McNemar p = {p[pick.label]:.2g}) and needs "
+            f"{pick.cost['flops_per_image'] / top.cost['flops_per_image']:.0%} of its FLOPs per image"
         )
-    pick = min(close, key=lambda c: c.cost["flops_per_image"])
-    return pick, (
-        f"{pick.label} is within {CLOSE_POINTS} accuracy points of {top.label} "
-        f"({pct(pick.accuracy)} vs {pct(top.accuracy)}) at "
-        f"{pick.cost['flops_per_image'] / top.cost['flops_per_image']:.0%} of its FLOPs per image"
-    )
+    why = f"{top.label} has the highest test accuracy ({pct(top.accuracy)})"
+    if alike:
+        named = ", ".join(f"{c.label} (p = {p[c.label]:.2g})" for c in alike)
+        return top, f"{why}; {named} not significantly different, but no cheaper"
+    known = {k: v for k, v in p.items() if v is not None}
+    if known:
+        return top, f"{why}, significantly above every other model (McNemar p ≤ {max(known.values()):.2g})"
+    return top, f"{why}; no paired test was possible (no per-image predictions)"
 
 
 def _per_point(c: Column, key: str, load: str | None = None) -> float | None:
@@ -229,9 +254,9 @@ def ranking(singles: list[Column], ensemble: Column | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "recommendation": pick.label,
         "why": why,
-        "rule": f"the most accurate model, unless one within {CLOSE_POINTS} accuracy points needs at most "
-        "half its FLOPs per image; then the cheapest such model",
+        "rule": RULE,
         "order_by_accuracy": [(c.label, c.accuracy) for c in by_acc],
+        "p_against_most_accurate": {c.label: c.p_against(by_acc[0]) for c in by_acc[1:]},
         "most_accurate": {"model": by_acc[0].label, "accuracy": by_acc[0].accuracy},
         "cheapest_per_accuracy_point": {"model": _argmin(flops_pp), "all": flops_pp},
         "fastest_training_per_accuracy_point": {"model": _argmin(time_pp), "all": time_pp},
@@ -291,107 +316,11 @@ def _ranking_items(r: dict[str, Any]) -> list[tuple[str, str]]:
                 f"model, at {human(e['flops_per_image'])}FLOPs per image.",
             )
         )
-    order = " > ".join(f"{k} ({pct(v)})" for k, v in r["order_by_accuracy"])
+    p = r.get("p_against_most_accurate", {})
+    order = " > ".join(
+        f"{k} ({pct(v)}" + (f", p = {p[k]:.2g} against the first" if p.get(k) is not None else "") + ")"
+        for k, v in r["order_by_accuracy"]
+    )
     items.append(("Order by test accuracy:", order + "."))
     items.append(("Rule:", r["rule"][0].upper() + r["rule"][1:] + "."))
     return items
-
-
-# ---------------------------------------------------------------- pros and cons
-
-
-def _ratio_sentence(
-    c: Column, ref: Column, key: str, load: str | None, better: str, worse: str
-) -> tuple[str, str] | None:
-    """("pro" | "con", sentence) comparing ``c`` with ``ref`` on a cost where lower is better."""
-    a, b = c.cost.get(key), ref.cost.get(key)
-    if not a or not b or (load and (c.under_load(load) or ref.under_load(load))):
-        return None
-    ratio = b / a  # > 1: c needs less
-    if ratio >= NOTABLE_RATIO:
-        return "pro", better.format(r=ratio, ref=ref.label)
-    if ratio <= 1 / NOTABLE_RATIO:
-        return "con", worse.format(r=1 / ratio, ref=ref.label)
-    return None
-
-
-def _accuracy_sentences(c: Column, ref: Column, top: Column) -> tuple[str, str, float]:
-    d = 100 * (c.accuracy - ref.accuracy)
-    both = f"({pct(c.accuracy)} vs {pct(ref.accuracy)})"
-    if abs(d) < 0.005:
-        return "pro", f"as accurate as {ref.label} {both}", d
-    if c is top:
-        return "pro", f"most accurate: {d:+.2f} points over {ref.label} {both}", d
-    return "con", f"{-d:.2f} points less accurate than {ref.label} {both}", d
-
-
-def pros_cons(singles: list[Column]) -> dict[str, dict[str, list[str]]]:
-    """A few measured, comparative sentences per model: each model against the most accurate one
-    (the most accurate against the runner-up)."""
-    out: dict[str, dict[str, list[str]]] = {c.label: {"pros": [], "cons": []} for c in singles}
-    if len(singles) < 2:
-        return out
-    by_acc = sorted(singles, key=lambda c: -c.accuracy)
-    top = by_acc[0]
-    for c in singles:
-        ref = by_acc[1] if c is top else top
-        kind, sentence, d = _accuracy_sentences(c, ref, top)
-        found = [(kind, sentence)]
-        more_less = f"{abs(d):.1f} points {'more' if d > 0 else 'less'} accuracy"
-        found += [
-            _ratio_sentence(
-                c,
-                ref,
-                "flops_per_image",
-                None,
-                "{r:.1f}x fewer FLOPs per image than {ref} for " + more_less,
-                "{r:.1f}x the FLOPs per image of {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "train_time_s",
-                "train_load",
-                "trains {r:.1f}x faster than {ref}",
-                "takes {r:.1f}x longer to train than {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "latency_ms",
-                "inference_load",
-                "answers one image {r:.1f}x faster than {ref}",
-                "{r:.1f}x the single-image latency of {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "peak_memory_bytes",
-                None,
-                "needs {r:.1f}x less memory to train than {ref}",
-                "needs {r:.1f}x the training memory of {ref}",
-            ),
-        ]
-        for kind, sentence in filter(None, found):
-            out[c.label]["pros" if kind == "pro" else "cons"].append(sentence)
-    _gap_sentences(singles, out)
-    return out
-
-
-def _gap_sentences(singles: list[Column], out: dict[str, dict[str, list[str]]]) -> None:
-    known = [c for c in singles if c.gap is not None]
-    if not known:
-        return
-    widest = max(known, key=lambda c: abs(c.gap))
-    points = 100 * widest.gap
-    if abs(points) < NOTABLE_GAP_POINTS:
-        return
-    if points > 0:
-        sentence = f"overfits most: training accuracy {points:.1f} points above validation at its best epoch"
-    else:
-        sentence = (
-            f"validation accuracy {-points:.1f} points above training accuracy at its best epoch: "
-            "augmentation and dropout make training harder than validation; not overfitting, "
-            "possibly underfitting"
-        )
-    out[widest.label]["cons"].append(sentence)

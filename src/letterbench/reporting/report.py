@@ -23,9 +23,11 @@ from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics, read_metrics
 from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.reporting import document as doc
-from letterbench.reporting.comparisons import comparison_section, paired_comparisons
+from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
+from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
-from letterbench.reporting.ranking import ROWS, Column, best_columns, pros_cons, ranking
+from letterbench.reporting.pros_cons import pros_cons
+from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
 from letterbench.stats import bootstrap_intervals
@@ -152,98 +154,20 @@ def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
     return Column("Ensemble", None, stage, cost, members=[c.label for c in finals])
 
 
-def _training_images(r: RunResult) -> tuple:
-    """What decides which images a run trained on: the data, the split, the subset, the seed and
-    the validation fraction."""
-    data = r.info["data"]
-    return (
-        tuple(sorted(data["sha256"].items())),
-        data["split"],
-        data.get("train_per_class"),
-        r.info["seed"],
-        r.info["recipe"]["val_fraction"],
-    )
-
-
-def _budget_warning(results: list[RunResult]) -> str | None:
-    """Whether the models had equal training budgets (the same images, the same epochs), said plainly."""
-    if len(results) < 2:
-        return None
-    epochs = {r.name: sum(p["epochs"] for p in r.info["recipe"]["phases"]) for r in results}
-    same_images = len({_training_images(r) for r in results}) == 1
-    if same_images and len(set(epochs.values())) == 1:
-        return (
-            f"Equal budget: every model trained on the same {results[0].info['data']['train_used']:,} images "
-            f"for at most {epochs[results[0].name]} epochs and was tested on the same "
-            f"{results[0].info['data']['test_used']:,} images."
-        )
-    return (
-        "Unequal budgets, so the comparison mixes model and budget: "
-        + ("the same training images, " if same_images else "different training images (")
-        + ", ".join(
-            f"{r.name} {r.info['data']['train_used']:,} images, at most {epochs[r.name]} epochs"
-            for r in results
-        )
-        + ("." if same_images else ").")
-    )
-
-
-def _per_run(texts: dict[str, str], runs: int) -> str:
-    """``text, every model`` where all runs say the same, else ``name text, name text``."""
-    if len(texts) == runs > 1 and len(set(texts.values())) == 1:
-        return next(iter(texts.values())) + ", the same for every model"
-    return ", ".join(f"{name} {text}" for name, text in texts.items())
-
-
-def _warnings(results: list[RunResult], columns: list[Column]) -> list[str]:
-    out = []
-    partial = [r for r in results if r.info["data"].get("partial")]
-    if partial:
-        out.append("Data: " + partial[0].info["data"]["verdict"] + ".")
-    tested = {
-        r.name: f"{r.info['data']['test_used']:,} images (at most {r.info['data']['test_per_class']} per class)"
-        for r in results
-        if r.info["data"].get("test_per_class")
-    }
-    if tested:
-        out.append("Tested on a stratified subset of the test set: " + _per_run(tested, len(results)) + ".")
-    subsets = {
-        r.name: f"{r.info['data']['train_per_class']} images per class"
-        for r in results
-        if r.info["data"].get("train_per_class")
-    }
-    if subsets:
-        out.append("Trained on a stratified subset: " + _per_run(subsets, len(results)) + ".")
-    budget = _budget_warning(results)
-    if budget:
-        out.append(budget)
-    loaded = [
-        c.label for c in columns if c.run and (c.under_load("train_load") or c.under_load("inference_load"))
-    ]
-    if loaded:
-        out.append(
-            "† Speed measured while other processes loaded the CPU (" + ", ".join(loaded) + "): "
-            "those figures are noise and take no ★; measure again on an idle machine."
-        )
-    for r in results:
-        out += [f"{r.name}: {note}" for note in r.info["notes"]]
-    return out
-
-
 def report_data(results: list[RunResult]) -> ReportData:
     columns = _columns(results)
     finals = [c for c in columns if c.is_final]
     ensemble = ensemble_column(finals, results[0].metrics["class_names"]) if len(finals) > 1 else None
-    if ensemble is None:  # one model: its test labels must still be there
-        finals[0].run.load_predictions(finals[0].stage["phase"])
+    all_columns = columns + ([ensemble] if ensemble else [])
+    attach_outcomes(all_columns, finals, ensemble)  # reads every run's saved test predictions
     return ReportData(
         results=results,
-        columns=columns + ([ensemble] if ensemble else []),
+        columns=all_columns,
         finals=finals,
         ensemble=ensemble,
         ranking=ranking(finals, ensemble),
         pros_cons=pros_cons(finals),
-        warnings=_warnings(results, columns),
+        warnings=report_notes(results, columns),
         comparisons=paired_comparisons(finals, ensemble),
     )
 
@@ -271,7 +195,12 @@ def _provenance(r: RunResult) -> list[tuple[str, str]]:
 
 def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plot: Path) -> list[doc.Section]:
     rows = data.rows()
-    legend = "★ best in the row (for the train − validation gap: the smallest in size)."
+    legend = (
+        "★ best in the row (for the train − validation gap: the smallest in size), and every value not "
+        "significantly worse: in accuracy, McNemar's exact test against the best gives p ≥ 0.05; in "
+        "top-3 accuracy and macro F1, the value's 95% interval reaches the best value. Intervals: 95% "
+        "bootstrap over the test images (2,000 resamples)."
+    )
     if data.ensemble:
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}."
     r = data.ranking

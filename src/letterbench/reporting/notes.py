@@ -1,0 +1,89 @@
+"""The notes at the top of a report: what a reader must know before comparing its numbers
+(different budgets, test subsets, training subsets, substituted phases, partial data)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from letterbench.reporting.ranking import Column
+
+if TYPE_CHECKING:
+    from letterbench.reporting.report import RunResult
+
+
+def _training_images(r: RunResult) -> tuple:
+    """What decides which images a run trained on: the data, the split, the subset, the seed and
+    the validation fraction."""
+    data = r.info["data"]
+    return (
+        tuple(sorted(data["sha256"].items())),
+        data["split"],
+        data.get("train_per_class"),
+        r.info["seed"],
+        r.info["recipe"]["val_fraction"],
+    )
+
+
+def _budget_warning(results: list[RunResult]) -> str | None:
+    """Whether the models had equal training budgets (the same images, the same epochs), said plainly."""
+    if len(results) < 2:
+        return None
+    epochs = {r.name: sum(p["epochs"] for p in r.info["recipe"]["phases"]) for r in results}
+    same_images = len({_training_images(r) for r in results}) == 1
+    if same_images and len(set(epochs.values())) == 1:
+        return (
+            f"Equal budget: every model trained on the same {results[0].info['data']['train_used']:,} images "
+            f"for at most {epochs[results[0].name]} epochs and was tested on the same "
+            f"{results[0].info['data']['test_used']:,} images."
+        )
+    return (
+        "Unequal budgets, so the comparison mixes model and budget: "
+        + ("the same training images, " if same_images else "different training images (")
+        + ", ".join(
+            f"{r.name} {r.info['data']['train_used']:,} images, at most {epochs[r.name]} epochs"
+            for r in results
+        )
+        + ("." if same_images else ").")
+    )
+
+
+def _per_run(texts: dict[str, str], runs: int) -> str:
+    """``text, every model`` where all runs say the same, else ``name text, name text``."""
+    if len(texts) == runs > 1 and len(set(texts.values())) == 1:
+        return next(iter(texts.values())) + ", the same for every model"
+    return ", ".join(f"{name} {text}" for name, text in texts.items())
+
+
+def report_notes(results: list[RunResult], columns: list[Column]) -> list[str]:
+    out = []
+    partial = [r for r in results if r.info["data"].get("partial")]
+    if partial:
+        out.append("Data: " + partial[0].info["data"]["verdict"] + ".")
+    tested = {
+        r.name: f"{r.info['data']['test_used']:,} images (at most {r.info['data']['test_per_class']} per class)"
+        for r in results
+        if r.info["data"].get("test_per_class")
+    }
+    if tested:
+        out.append("Tested on a stratified subset of the test set: " + _per_run(tested, len(results)) + ".")
+    subsets = {
+        r.name: f"{r.info['data']['train_per_class']} images per class"
+        for r in results
+        if r.info["data"].get("train_per_class")
+    }
+    if subsets:
+        out.append("Trained on a stratified subset: " + _per_run(subsets, len(results)) + ".")
+    budget = _budget_warning(results)
+    if budget:
+        out.append(budget)
+    loaded = [
+        c.label for c in columns if c.run and (c.under_load("train_load") or c.under_load("inference_load"))
+    ]
+    if loaded:
+        out.append(
+            "† Speed measured while other processes loaded the CPU (" + ", ".join(loaded) + "): "
+            "those figures are noise and take no ★; measure again on an idle machine."
+        )
+    for r in results:
+        out += [f"{r.name}: {note}" for note in r.info["notes"]]
+    return out
