@@ -334,3 +334,11 @@ def test_report_carries_intervals_and_paired_comparisons(two_runs, tmp_path):
     assert first["difference"] == pytest.approx(right["r10"].mean() - right["xc"].mean())
     md = (out / "report.md").read_text()
     assert "## Paired comparisons" in md and "p = " in md and "Accuracy (95% interval)" in md
+
+
+def test_speed_figures_carry_the_spread_of_their_samples(two_runs):
+    cost = json.loads((two_runs / "r10" / "metrics.json").read_text())["cost"]
+    for key in ("train_images_per_s", "inference_images_per_s", "latency_ms"):
+        q1, q3 = cost[f"{key}_spread"]
+        assert q1 <= cost[key] <= q3, key
+    assert cost["latency_ms_spread"][0] > 0

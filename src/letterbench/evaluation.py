@@ -22,6 +22,8 @@ Metrics file (schema ``letterbench-metrics-3``)::
     cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase
              and total), train_images_per_s, inference_images_per_s (batch 256), latency_ms (one
              image, median), peak_memory_bytes + peak_memory_kind (training), device, train_device,
+             *_spread: [q1, q3] of the repeated samples behind a speed figure (per-epoch throughputs,
+             timed inference rounds, single-image latencies),
              train_load, inference_load: other_cpu_cores (CPU other processes used while the
              speed was measured, in cores), under_load (true: the speed figures are noise)
     class_names
@@ -44,7 +46,7 @@ from letterbench.errors import LetterbenchError
 from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
 from letterbench.rundir import RunDir
 from letterbench.runtime import Load, Runtime
-from letterbench.stats import bootstrap_intervals
+from letterbench.stats import bootstrap_intervals, spread
 
 SCHEMA = "letterbench-metrics-3"
 
@@ -147,8 +149,9 @@ def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict
 
 @torch.no_grad()
 def inference_speed(model: LetterModel, runtime: Runtime, batch: int = 256, min_seconds: float = 2.0) -> dict:
-    """Throughput (images/s) at ``batch`` and median single-image latency (ms), measured, with the
-    CPU load other processes put on the machine meanwhile."""
+    """Throughput (images/s) at ``batch`` and single-image latency (ms), each as the median of
+    repeated samples with their interquartile range (a noisy figure is visibly noisy), and the CPU
+    load other processes put on the machine meanwhile."""
     runtime.prepare_model(model).eval()
     images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=runtime.device)
 
@@ -159,22 +162,23 @@ def inference_speed(model: LetterModel, runtime: Runtime, batch: int = 256, min_
 
     run(images)  # warm-up
     with runtime.measure_load() as load:
-        count, start = 0, time.perf_counter()
-        while True:
+        rates, start = [], time.perf_counter()
+        while len(rates) < 50 and (len(rates) < 5 or time.perf_counter() - start < min_seconds):
+            t = time.perf_counter()
             run(images)
-            count += batch
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds or count >= batch * 50:
-                break
+            rates.append(batch / (time.perf_counter() - t))
         run(images[:1])
         latencies = []
         for _ in range(15):
             t = time.perf_counter()
             run(images[:1])
             latencies.append((time.perf_counter() - t) * 1000)
+    rate, latency = spread(rates), spread(latencies)
     return {
-        "inference_images_per_s": count / elapsed,
-        "latency_ms": statistics.median(latencies),
+        "inference_images_per_s": rate["median"],
+        "inference_images_per_s_spread": [rate["q1"], rate["q3"]],
+        "latency_ms": latency["median"],
+        "latency_ms_spread": [latency["q1"], latency["q3"]],
         "load": load.to_dict(),
     }
 
@@ -185,6 +189,7 @@ def _training_cost(progress: dict[str, Any], config: dict[str, Any]) -> dict[str
     return {
         "train_time_s": {**progress["phase_times_s"], "total": sum(progress["phase_times_s"].values())},
         "train_images_per_s": statistics.median(h["images_per_s"] for h in history),
+        "train_images_per_s_spread": [*map(spread([h["images_per_s"] for h in history]).get, ("q1", "q3"))],
         "train_device": config["device"]["name"],
         "peak_memory_bytes": progress.get("peak_memory", {}).get("bytes"),
         "peak_memory_kind": progress.get("peak_memory", {}).get("kind"),

@@ -99,6 +99,9 @@ class Row:
         dagger = " †" if value is not None and self.load and column.under_load(self.load) else ""
         bounds = self.bounds(column)
         ci = f" ({100 * bounds[0]:.1f}–{100 * bounds[1]:.1f})" if bounds and value is not None else ""
+        quartiles = column.cost.get(f"{self.key}_spread") if self.load else None
+        if quartiles and value is not None:  # a timed figure: the interquartile range of its samples
+            ci = f" ({self.fmt(quartiles[0]).split()[0]}–{self.fmt(quartiles[1])})"
         return self.fmt(value) + ci + dagger
 
 
@@ -146,7 +149,7 @@ ROWS: list[Row] = [
     ),
     Row(
         "train_images_per_s",
-        "Training throughput",
+        "Training throughput (median, quartiles)",
         lambda c: c.cost.get("train_images_per_s"),
         True,
         _or_na(lambda x: f"{x:,.0f} img/s"),
@@ -154,7 +157,7 @@ ROWS: list[Row] = [
     ),
     Row(
         "inference_images_per_s",
-        "Inference throughput (batch 256)",
+        "Inference throughput (batch 256; median, quartiles)",
         lambda c: c.cost.get("inference_images_per_s"),
         True,
         _or_na(lambda x: f"{x:,.0f} img/s"),
@@ -162,7 +165,7 @@ ROWS: list[Row] = [
     ),
     Row(
         "latency_ms",
-        "Latency, one image",
+        "Latency, one image (median, quartiles)",
         lambda c: c.cost.get("latency_ms"),
         False,
         _or_na(lambda x: f"{x:.1f} ms"),
