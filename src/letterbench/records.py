@@ -33,17 +33,56 @@ class _DataRecord(_Recorded):
     class_names: list[str]
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Epoch(_Recorded):
+    phase: str
+    epoch: Annotated[int, Field(ge=1)]
+    global_epoch: Annotated[int, Field(ge=1)]
+    train_loss: float
+    train_acc: Share
+    val_loss: float
+    val_acc: Share
+    lr: NonNegative
+    images_per_s: Annotated[float, Field(gt=0)]
+    train_time_s: NonNegative
+    trainable: str
+
+
 class RunProgress(_Recorded):
     """What a run's progress.json must hold for an evaluation to read it."""
 
     status: str
-    history: list[dict[str, Any]]
-    phase_times_s: dict[str, float]
+    history: Annotated[list[_Epoch], Field(min_length=1)]
+    phase_times_s: dict[str, NonNegative]
+
+
+class _StageMetrics(_Recorded):
+    test_images: Annotated[int, Field(ge=1)]
+    accuracy: Share
+    top3_accuracy: Share
+    precision_macro: Share
+    recall_macro: Share
+    f1_macro: Share
+    f1_weighted: Share
+    roc_auc_micro: Share
+    roc_auc_macro: Share | None
+    log_loss: NonNegative
 
 
 class _Stage(_Recorded):
     phase: str
-    metrics: dict[str, Any]
+    label: str
+    metrics: _StageMetrics
+    most_confused: list[dict[str, Any]]
+
+
+class _Cost(_Recorded):
+    parameters: Annotated[int, Field(ge=1)]
+    flops_per_image: Annotated[float, Field(gt=0)]
+    train_time_s: dict[str, NonNegative]
 
 
 class RunMetrics(_Recorded):
@@ -51,9 +90,9 @@ class RunMetrics(_Recorded):
 
     schema_: str = Field(alias="schema")
     run: dict[str, Any]
-    class_names: list[str]
+    class_names: Annotated[list[str], Field(min_length=2)]
     stages: Annotated[list[_Stage], Field(min_length=1)]
-    cost: dict[str, Any]
+    cost: _Cost
 
 
 class RunConfig(_Recorded):
