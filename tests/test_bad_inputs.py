@@ -452,106 +452,6 @@ def _(tmp, w):
     return ["predict", str(letter_png(tmp / "a.png")), "--run", str(copy_run(tmp, w)), "--device", "cuda"]
 
 
-# ---------------------------------------------------------------- running them
-
-
-def _tree(root: Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and os.access(path, os.R_OK):
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def _unlock(root: Path) -> None:
-    for path in [root, *root.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def _prefix(spec: Case, tmp: Path) -> list[str]:
-    """Root ignores file permissions; in a user namespace mapped to an ordinary user it does not.
-    A small disk is a tmpfs mounted in a mount namespace of the run's own."""
-    if spec.unprivileged and os.geteuid() == 0:
-        return ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
-    if spec.small_disk:
-        (tmp / "small").mkdir()
-        mount = f'mount -t tmpfs -o size=2m none {tmp / "small"} && exec "$@"'
-        return ["unshare", "-Urm", "sh", "-c", mount, "sh"]
-    return []
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-    before: dict[str, str]
-    after: dict[str, str]
-
-
-def _run_case(name: str, root: Path, world: World) -> Outcome:
-    tmp = root / name.replace("/", "_")
-    tmp.mkdir()
-    spec = CASES[name]
-    args = spec.setup(tmp, world)
-    os.chmod(tmp, 0o755)
-    before = _tree(tmp)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "LETTERBENCH_DATA": str(world.data),
-        "HOME": str(tmp),
-        "OMP_NUM_THREADS": "1",
-    }
-    proc = subprocess.run(
-        [*_prefix(spec, tmp), sys.executable, "-m", "letterbench.cli", *map(str, args)],
-        cwd=tmp,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    _unlock(tmp)
-    return Outcome(proc.returncode, proc.stdout, proc.stderr, before, _tree(tmp))
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> World:
-    root = tmp_path_factory.mktemp("world")
-    data = write_emnist(root / "emnist", synthetic_letters(6, seed=1), synthetic_letters(2, seed=2))
-    run = root / "run"
-    common = ["--quiet", "--data-dir", str(data), "--device", "cpu"]
-    train = [*TRAIN, "--epochs", "2", "--out", str(run), "--batch-size", "16", "--set", "val_fraction=0.25"]
-    assert main([*train, *common]) == 0
-    assert main(["evaluate", str(run), *common[1:]]) == 0
-    for path in [root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
-    return World(data, run)
-
-
-@pytest.fixture(scope="module")
-def outcomes(world, tmp_path_factory) -> dict[str, Outcome]:
-    root = tmp_path_factory.mktemp("cases")
-    os.chmod(root, 0o755)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(_run_case, name, root, world) for name in CASES}
-    return {name: future.result() for name, future in futures.items()}
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
-    out = outcomes[name]
-    shown = f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
-    assert "Traceback" not in out.stderr + out.stdout, shown
-    errors = [line for line in out.stderr.splitlines() if line.startswith("letterbench: error:")]
-    assert len(errors) == 1, shown
-    assert CASES[name].expect.lower() in errors[0].lower(), shown
-    assert out.returncode == 1, shown
-    changed = [p for p, digest in out.before.items() if out.after.get(p) != digest]
-    assert not changed, f"changed or removed: {changed}\n{shown}"
-
-
 @case("report-same-run-twice", "named twice")
 def _(tmp, w):
     run = copy_run(tmp, w)
@@ -654,3 +554,103 @@ def _(tmp, w):
     del metrics["stages"]
     (run / "metrics.json").write_text(json.dumps(metrics))
     return ["report", str(run), "--out", "out"]
+
+
+# ---------------------------------------------------------------- running them
+
+
+def _tree(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and os.access(path, os.R_OK):
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _unlock(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _prefix(spec: Case, tmp: Path) -> list[str]:
+    """Root ignores file permissions; in a user namespace mapped to an ordinary user it does not.
+    A small disk is a tmpfs mounted in a mount namespace of the run's own."""
+    if spec.unprivileged and os.geteuid() == 0:
+        return ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
+    if spec.small_disk:
+        (tmp / "small").mkdir()
+        mount = f'mount -t tmpfs -o size=2m none {tmp / "small"} && exec "$@"'
+        return ["unshare", "-Urm", "sh", "-c", mount, "sh"]
+    return []
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def _run_case(name: str, root: Path, world: World) -> Outcome:
+    tmp = root / name.replace("/", "_")
+    tmp.mkdir()
+    spec = CASES[name]
+    args = spec.setup(tmp, world)
+    os.chmod(tmp, 0o755)
+    before = _tree(tmp)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "LETTERBENCH_DATA": str(world.data),
+        "HOME": str(tmp),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [*_prefix(spec, tmp), sys.executable, "-m", "letterbench.cli", *map(str, args)],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _unlock(tmp)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, before, _tree(tmp))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("world")
+    data = write_emnist(root / "emnist", synthetic_letters(6, seed=1), synthetic_letters(2, seed=2))
+    run = root / "run"
+    common = ["--quiet", "--data-dir", str(data), "--device", "cpu"]
+    train = [*TRAIN, "--epochs", "2", "--out", str(run), "--batch-size", "16", "--set", "val_fraction=0.25"]
+    assert main([*train, *common]) == 0
+    assert main(["evaluate", str(run), *common[1:]]) == 0
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
+    return World(data, run)
+
+
+@pytest.fixture(scope="module")
+def outcomes(world, tmp_path_factory) -> dict[str, Outcome]:
+    root = tmp_path_factory.mktemp("cases")
+    os.chmod(root, 0o755)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(_run_case, name, root, world) for name in CASES}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
+    out = outcomes[name]
+    shown = f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
+    assert "Traceback" not in out.stderr + out.stdout, shown
+    errors = [line for line in out.stderr.splitlines() if line.startswith("letterbench: error:")]
+    assert len(errors) == 1, shown
+    assert CASES[name].expect.lower() in errors[0].lower(), shown
+    assert out.returncode == 1, shown
+    changed = [p for p, digest in out.before.items() if out.after.get(p) != digest]
+    assert not changed, f"changed or removed: {changed}\n{shown}"

@@ -200,7 +200,12 @@ def resolve_recipe(
     if weights is not None:
         changes.append(f"weights={json.dumps(str(weights))}")
     changes += list(overrides)
-    return apply_overrides(base, changes) if changes else base
+    resolved = apply_overrides(base, changes) if changes else base
+    if resolved.weights is not None and not Path(resolved.weights).is_file():
+        raise LetterbenchError(
+            f"--weights {resolved.weights}: no such file; give a safetensors or state-dict file"
+        )
+    return resolved
 
 
 def describe_recipe(recipe: Recipe) -> str:
