@@ -556,6 +556,39 @@ def _(tmp, w):
     return ["report", str(run), "--out", "out"]
 
 
+@case("report-corrupt-predictions", "predictions missing or unreadable")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    (run / "predictions-train.npz").write_bytes(b"PK\x03\x04garbage")
+    return ["report", str(run), "--out", "out"]
+
+
+@case("recipe-infinite-lr", "finite")
+def _(tmp, w):
+    return ["train", "--recipe", str(recipe_file(tmp, "lr = 1e-3", "lr = inf")), "--out", "r"]
+
+
+@case("predict-config-recipe-empty", "config.json is damaged")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "recipe": {}}))
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
+@case("report-metrics-accuracy-not-a-number", "metrics.json is damaged")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["stages"][0]["metrics"]["accuracy"] = "high"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return ["report", str(run), "--out", "out"]
+
+
 # ---------------------------------------------------------------- running them
 
 

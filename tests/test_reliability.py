@@ -124,7 +124,10 @@ def test_resume_trains_more_epochs_at_a_new_learning_rate_and_records_it(tiny_le
     run = RunDir(tmp_path / "run")
     assert cli("train", *FAST, "--epochs", "2", "--data-dir", tiny_letters, "--out", run.path) == 0
     before = run.load_checkpoint("last")["model"]
+    assert cli("evaluate", run.path, "--no-plots") == 0
     assert cli("train", "--resume", "--out", run.path, "--epochs", "4", "--lr", "0.01", "--quiet") == 0
+    # The test metrics of the 2-epoch model are not reported as the 4-epoch model's.
+    assert cli("report", run.path, "--out", tmp_path / "report") == 1
     history = run.read_progress()["history"]
     assert [h["global_epoch"] for h in history] == [1, 2, 3, 4]
     # The schedule is rebuilt: a cosine from the new LR over the 2 epochs left, no second warm-up.
@@ -214,6 +217,8 @@ def test_deep_and_float_images_read_like_8_bit(tmp_path):
         got = prepare_file(tmp_path / name)
         assert got.error is None, (name, got.error)
         assert np.abs(got.image.astype(int) - expected).max() <= 1, name
+    Image.fromarray(np.full((28, 28), np.nan, np.float32)).save(tmp_path / "nan.tif")
+    assert "non-finite pixel values" in prepare_file(tmp_path / "nan.tif").error
     # A faint 16-bit image is not stretched into a letter, and a blank float image stays blank.
     Image.fromarray(np.full((32, 32), 30000, np.uint16)).save(tmp_path / "flat16.png")
     assert prepare_file(tmp_path / "flat16.png").error == "the image is blank (no ink found)"

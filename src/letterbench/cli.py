@@ -157,9 +157,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         train(recipe, run, runtime, options, args.resume, ResumeChanges(args.epochs, args.lr))
     except KeyboardInterrupt:
+        kept = run.has_checkpoint("last")
         print(
-            f"letterbench: interrupted; {run} keeps its last finished epoch. "
-            f"Continue with: letterbench train --resume --out {run}",
+            f"letterbench: interrupted; {run} keeps its last finished epoch. Continue with: "
+            f"letterbench train --resume --out {run}"
+            if kept
+            else "letterbench: interrupted before the first epoch ended; nothing was saved: run the same command again",
             file=sys.stderr,
         )
         return 130
@@ -392,7 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     install_warning_format()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("letterbench: interrupted", file=sys.stderr)
+        return 130
     return run_command(args.func, args)
 
 

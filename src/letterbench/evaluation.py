@@ -279,6 +279,7 @@ def evaluate_run(
             "label": display_name(config["model"]["name"]),
             "recipe": config["recipe"],
             "seed": config["seed"],
+            "epochs_trained": progress["history"][-1]["global_epoch"],
             "pretrained": config["model"]["pretrained"],
             "notes": config["model"]["notes"],
             "data": {**config["data"], "test_per_class": test_per_class, "test_used": len(labels)},
@@ -305,6 +306,12 @@ def is_evaluated(run: RunDir) -> bool:
 def read_metrics(run: RunDir) -> dict[str, Any]:
     """A run's metrics file, checked to be of the schema this version writes."""
     result = run.read_metrics()
+    trained = result.get("run", {}).get("epochs_trained") if isinstance(result.get("run"), dict) else None
+    if trained is not None and trained != run.read_progress()["history"][-1]["global_epoch"]:
+        raise LetterbenchError(
+            f"{run.metrics_file} is older than the run's checkpoints (it trained further since); "
+            f"run `letterbench evaluate {run}` again"
+        )
     if result.get("schema") != SCHEMA:
         raise LetterbenchError(
             f"{run.metrics_file}: schema {result.get('schema')!r}, expected {SCHEMA}; "

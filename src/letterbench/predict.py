@@ -35,6 +35,8 @@ def _full_scale(values: np.ndarray) -> np.ndarray:
     0..255, 0..65535 or 0..2**32-1; not by the data's own min and max, so that a faint image stays
     faint and a blank one stays blank."""
     values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("non-finite pixel values (NaN or infinity)")
     values = values - min(0.0, float(values.min()))
     top = float(values.max())
     for full in (1.0, 255.0, 65535.0, 4294967295.0):

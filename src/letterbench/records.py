@@ -16,7 +16,7 @@ from letterbench.errors import TrainingError
 
 
 class _Recorded(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
 
 class _ModelRecord(_Recorded):
@@ -95,10 +95,16 @@ class RunMetrics(_Recorded):
     cost: _Cost
 
 
+class _RecipeRecord(_Recorded):
+    name: str
+    model: str
+    phases: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
 class RunConfig(_Recorded):
     """What a run's config.json must hold, with its types, to be resumed, evaluated or loaded."""
 
-    recipe: dict[str, Any]
+    recipe: _RecipeRecord
     seed: int
     model: _ModelRecord
     data: _DataRecord

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,9 +313,9 @@ class RunDir:
     def load_predictions(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
         path = self.predictions_file(phase)
         try:
-            with np.load(path) as npz:
+            with open(path, "rb") as handle, np.load(handle) as npz:
                 return npz["probs"], npz["labels"]
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise LetterbenchError(
                 f"{path}: predictions missing or unreadable ({exc}); "
                 f"run `letterbench evaluate {self.path}` again"

@@ -17,7 +17,7 @@ from letterbench.errors import LetterbenchError
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 Fraction = Annotated[float, Field(ge=0, lt=1)]
