@@ -143,8 +143,11 @@ class RunDir:
         """Files in a run that never finished an epoch that letterbench does not write there."""
         if not self.path.is_dir() or self.has_checkpoint("last"):
             return []
-        files = [p for p in self.path.rglob("*") if not p.is_dir() and p != self.path / LOCK_FILE]
-        return sorted(str(p.relative_to(self.path)) for p in files if not self._written_by_us(p))
+        return sorted(str(p.relative_to(self.path)) for p in self._files() if not self._written_by_us(p))
+
+    def _files(self) -> list[Path]:
+        """Every file in the run directory but the lock of the process that holds it."""
+        return [p for p in self.path.rglob("*") if not p.is_dir() and p != self.path / LOCK_FILE]
 
     def clear_unstarted(self) -> None:
         """Remove what letterbench wrote into a run that never finished an epoch (config and progress
@@ -155,14 +158,13 @@ class RunDir:
             return
         if self.has_checkpoint("last"):
             raise TrainingError(f"{self.path} has a finished epoch; resume it instead of starting again")
-        files = [p for p in self.path.rglob("*") if not p.is_dir() and p != self.path / LOCK_FILE]
         foreign = self.foreign_files()
         if foreign:
             raise TrainingError(
                 f"{self.path} holds files letterbench did not write ({', '.join(foreign[:5])}); "
                 "move them elsewhere or choose another output folder (nothing was deleted)"
             )
-        for path in files:
+        for path in self._files():
             path.unlink()
         for folder in sorted((p for p in self.path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             if not any(folder.iterdir()):
