@@ -1,33 +1,56 @@
-"""Training and inference throughput of letterbench's engine against a reference loop written
-the usual way (a torchvision-style Dataset with per-sample transforms and a DataLoader), for the
-same model, batch size, input size, augmentation and optimiser, side by side in one run.
+"""Training throughput of letterbench's engine against two references, side by side in one run,
+like with like: the same model (a fresh instance per loop), batch, input size, precision (bf16
+autocast on CUDA, float32 on a CPU), memory format (channels-last), optimiser (the recipe's, at a
+constant LR), loss (with the recipe's label smoothing), augmentation and interpolation (bilinear).
 
-    python bench/train_throughput.py [--models resnet18,densenet121,xception] [--batches 6] [--device auto]
+- engine: ``Trainer.train_epoch``, the method a run uses (the batch stream, CUDA graphs on a GPU);
+- loader: a DataLoader loop written the usual way: a Dataset with per-sample ``transforms.v2``,
+  worker processes, pinned memory, AMP and channels-last;
+- ceiling: the eager loop on one batch already on the device, no augmentation and no data
+  movement: what the model's forward, backward and optimiser step cost without CUDA graphs.
 
-Prints images/s for both and their ratio (engine / reference). Goals: >= 1.0x on CPU, >= 3x on a GPU.
+    python bench/train_throughput.py [--models resnet18,densenet121,xception] [--batches recipe,1024]
+        [--max-steps N] [--repeats 3] [--workers 8] [--device auto] [--no-cuda-graphs] [--inference]
+
+Every loop warms up for one untimed window (20 steps on a GPU, 3 on a CPU), then times
+``--repeats`` windows, each begun and ended by a device synchronisation: 20 steps on a CPU; on a
+GPU as many steps as make about 0.75 s at the warm-up's rate (at least 20, at most --max-steps).
+It prints the median img/s with the range of the repeats, and the ratios engine/loader and
+engine/ceiling. Goals (issue 11): on a GPU, ResNet-18 at batch 64 at
+least 25,000 img/s; at batch 1024 at least 0.8x the ceiling and 4x the loader; on the CPU at least
+1.0x the loader. ``--inference`` adds predict_probs against a DataLoader inference loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import statistics
+import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torchvision.transforms import InterpolationMode, v2
 
 from letterbench.evaluation import predict_probs
 from letterbench.models import create_model, model_names
 from letterbench.reporting.tables import format_table
+from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
+from letterbench.training.optim import build_optimizer
 from letterbench.training.recipes import resolve_recipe
-from letterbench.training.throughput import measure_train_throughput
+from letterbench.training.throughput import engine_trainer
+
+MIN_STEPS = 20  # per timed window
+WINDOW_S = 0.75  # on a GPU, each timed window runs about this long
+WARMUP_STEPS_CPU = 3
 
 
 class LetterDataset(Dataset):
-    """The usual way: one sample at a time, PIL-free tensor transforms per sample."""
+    """The usual way: one sample at a time, tensor transforms per sample."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
         self.images, self.labels, self.transform = images, labels, transform
@@ -44,75 +67,185 @@ def reference_transforms(spec, augment: dict | None):
     if augment:
         steps.append(
             v2.RandomAffine(
-                degrees=augment["rotate"],
-                scale=(1 - augment["zoom"], 1 + augment["zoom"]),
-                translate=(augment["shift"], augment["shift"]),
+                degrees=augment.get("rotate", 0.0),
+                scale=(1 - augment.get("zoom", 0.0), 1 + augment.get("zoom", 0.0)),
+                translate=(augment.get("shift", 0.0), augment.get("shift", 0.0)),
+                interpolation=InterpolationMode.BILINEAR,
             )
         )
-    steps.append(v2.Resize((spec.size, spec.size), antialias=True))
+    steps.append(v2.Resize((spec.size, spec.size), interpolation=InterpolationMode.BILINEAR, antialias=False))
     if spec.channels == 3:
         steps.append(v2.Lambda(lambda x: x.expand(3, -1, -1)))
     steps.append(v2.Normalize(spec.mean, spec.std))
     return v2.Compose(steps)
 
 
-def reference_train(model, images, labels, recipe, device, batches: int) -> float:
-    loader = DataLoader(
-        LetterDataset(images, labels, reference_transforms(model.spec, recipe.augment)),
-        batch_size=recipe.batch_size,
-        shuffle=True,
-        num_workers=min(4, os.cpu_count() or 1),
-        pin_memory=device.type == "cuda",
-        drop_last=True,
-        persistent_workers=False,
+def fresh_model(recipe, runtime: Runtime):
+    torch.manual_seed(0)
+    return runtime.prepare_model(create_model(recipe.model, 26, dropout=recipe.dropout)).train()
+
+
+def window_steps(rate: float, batch: int, gpu: bool, most: int) -> int:
+    """Steps of a timed window: at least 20, and on a GPU enough for about ``WINDOW_S`` seconds at
+    the rate the warm-up window showed (a short window on a fast loop is mostly noise)."""
+    return max(MIN_STEPS, min(most, math.ceil(rate * WINDOW_S / batch))) if gpu else MIN_STEPS
+
+
+def timed_windows(step, runtime: Runtime, batch: int, repeats: int, most: int) -> list[float]:
+    """img/s of each of ``repeats`` windows of ``step`` calls, after one untimed warm-up window."""
+
+    def window(steps: int) -> float:
+        runtime.synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        runtime.synchronize()
+        return steps * batch / (time.perf_counter() - start)
+
+    gpu = runtime.device.type == "cuda"
+    steps = window_steps(window(MIN_STEPS if gpu else WARMUP_STEPS_CPU), batch, gpu, most)
+    return [window(steps) for _ in range(repeats)]
+
+
+def training_step(model, recipe, runtime: Runtime):
+    optimizer = build_optimizer(
+        recipe.phases[0], list(model.parameters()), fused=runtime.device.type == "cuda"
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model.train()
-    count, start = 0, None
-    for step, (x, y) in enumerate(loader):
-        if step == 1:  # the first batch pays for worker start-up: not counted
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start, count = time.perf_counter(), 0
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y)
+
+    def step(x, y):
+        with runtime.autocast():
+            loss = F.cross_entropy(model(x).float(), y, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        count += len(y)
-        if step == batches:
-            break
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return count / (time.perf_counter() - start)
+
+    return step
 
 
-@torch.no_grad()
-def reference_infer(model, images, labels, device, batch: int = 256) -> float:
+def loader_loop(recipe, runtime: Runtime, images, labels, repeats, most, workers) -> list[float]:
+    model = fresh_model(recipe, runtime)
+    device, cuda, bs = runtime.device, runtime.device.type == "cuda", recipe.batch_size
+    dataset = LetterDataset(images, labels, reference_transforms(model.spec, recipe.augment))
+    sampler = RandomSampler(dataset, replacement=True, num_samples=bs * (MIN_STEPS + repeats * most + 2))
+    loader = iter(
+        DataLoader(
+            dataset,
+            batch_size=bs,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=cuda,
+            drop_last=True,
+            persistent_workers=workers > 0,
+        )
+    )
+    step = training_step(model, recipe, runtime)
+    memory = torch.channels_last if runtime.channels_last else torch.contiguous_format
+
+    def one():
+        x, y = next(loader)
+        step(
+            x.to(device, non_blocking=True).contiguous(memory_format=memory), y.to(device, non_blocking=True)
+        )
+
+    return timed_windows(one, runtime, bs, repeats, most)
+
+
+def ceiling_loop(recipe, runtime: Runtime, images, labels, repeats, most) -> list[float]:
+    model = fresh_model(recipe, runtime)
+    x = runtime.preprocess(model.spec)(images[: recipe.batch_size].to(runtime.device))
+    y = labels[: recipe.batch_size].to(runtime.device)
+    step = training_step(model, recipe, runtime)
+    return timed_windows(lambda: step(x, y), runtime, recipe.batch_size, repeats, most)
+
+
+def engine_loop(recipe, runtime: Runtime, images, labels, repeats, most) -> list[float]:
+    """The engine's own ``train_epoch`` (its first N batches), timed from outside like the others:
+    drawing the epoch's permutation and augmentation is inside the window."""
+    torch.manual_seed(0)
+    gpu = runtime.device.type == "cuda"
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = engine_trainer(recipe, runtime, images, labels, RunDir(tmp))
+
+        def window(steps: int) -> float:
+            runtime.synchronize()
+            start = time.perf_counter()
+            stats, _ = trainer.train_epoch(max_steps=steps)  # ends waiting for the device
+            return stats.count / (time.perf_counter() - start)
+
+        steps = window_steps(window(MIN_STEPS if gpu else WARMUP_STEPS_CPU), recipe.batch_size, gpu, most)
+        return [window(steps) for _ in range(repeats)]
+
+
+def inference_rates(recipe, runtime: Runtime, images, labels, repeats, workers) -> tuple[list, list]:
+    """predict_probs against a DataLoader inference loop, whole passes over ``images`` per window."""
+    model = fresh_model(recipe, runtime).eval()
+    batch, count = 256, len(images)
     loader = DataLoader(
         LetterDataset(images, labels, reference_transforms(model.spec, None)),
         batch_size=batch,
-        num_workers=min(4, os.cpu_count() or 1),
-        pin_memory=device.type == "cuda",
+        num_workers=workers,
+        pin_memory=runtime.device.type == "cuda",
+        persistent_workers=workers > 0,
     )
-    model.eval()
-    count, start = 0, None
-    for step, (x, _) in enumerate(loader):
-        if step == 1:
-            start, count = time.perf_counter(), 0
-        model(x.to(device, non_blocking=True))
-        count += len(x)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return count / (time.perf_counter() - start)
+
+    @torch.no_grad()
+    def reference_pass():
+        for x, _ in loader:
+            with runtime.autocast():
+                torch.softmax(model(x.to(runtime.device, non_blocking=True)).float(), 1).cpu()
+
+    def passes(one_pass) -> list[float]:
+        one_pass()  # warm-up
+        times = []
+        for _ in range(repeats):
+            runtime.synchronize()
+            start = time.perf_counter()
+            one_pass()
+            runtime.synchronize()
+            times.append(count / (time.perf_counter() - start))
+        return times
+
+    return passes(lambda: predict_probs(model, images, runtime, batch)), passes(reference_pass)
 
 
-def engine_infer(model, images, runtime) -> float:
-    predict_probs(model, images[:256], runtime, batch_size=256)
-    runtime.synchronize()
-    start = time.perf_counter()
-    predict_probs(model, images, runtime, batch_size=256)
-    return len(images) / (time.perf_counter() - start)
+def rate(samples: list[float]) -> str:
+    return f"{statistics.median(samples):,.0f} ({min(samples):,.0f}-{max(samples):,.0f})"
+
+
+def training_row(name: str, batch: str, runtime: Runtime, args) -> list:
+    """One model at one batch size: the three loops on the same images, img/s and ratios."""
+    overrides = ["phases.0.schedule.name=constant"] + ([] if batch == "recipe" else [f"batch_size={batch}"])
+    recipe = resolve_recipe(name, overrides=overrides)
+    bs, gpu = recipe.batch_size, runtime.device.type == "cuda"
+    most = args.max_steps or (500 if bs <= 256 else 200) if gpu else MIN_STEPS
+    n = bs * most  # every image the engine's longest window can use
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 26, (n,), generator=gen)
+    per = {
+        "engine": engine_loop(recipe, runtime, images, labels, args.repeats, most),
+        "loader": loader_loop(recipe, runtime, images, labels, args.repeats, most, args.workers),
+        "ceiling": ceiling_loop(recipe, runtime, images, labels, args.repeats, most),
+    }
+    med = {loop: statistics.median(v) for loop, v in per.items()}
+    return [
+        f"{name} @{create_model(name).spec.size}",
+        bs,
+        rate(per["engine"]),
+        rate(per["loader"]),
+        rate(per["ceiling"]),
+        f"{med['engine'] / med['loader']:.2f}x",
+        f"{med['engine'] / med['ceiling']:.2f}x",
+    ]
+
+
+def inference_row(name: str, runtime: Runtime, args) -> list:
+    n = 4096 if runtime.device.type == "cuda" else 512
+    images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    engine, loader = inference_rates(
+        resolve_recipe(name), runtime, images, torch.zeros(n, dtype=torch.long), args.repeats, args.workers
+    )
+    return [name, rate(engine), rate(loader), f"{statistics.median(engine) / statistics.median(loader):.2f}x"]
 
 
 def main() -> None:
@@ -120,71 +253,37 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--models", default=",".join(model_names()))
-    parser.add_argument("--batches", type=int, default=6, help="timed training batches per loop")
+    parser.add_argument(
+        "--batches", help="comma-separated: recipe and/or sizes (default recipe; on a GPU recipe,1024)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, help="longest timed window on a GPU (default 500 steps, 200 above batch 256)"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-cuda-graphs", action="store_true")
+    parser.add_argument("--inference", action="store_true")
     args = parser.parse_args()
-    runtime = Runtime.create(args.device)
-    device = runtime.device
-    rows = []
+    runtime = Runtime.create(args.device, cuda_graphs=not args.no_cuda_graphs)
+    batches = (args.batches or ("recipe,1024" if runtime.device.type == "cuda" else "recipe")).split(",")
+    rows, infer_rows = [], []
     for name in args.models.split(","):
-        # Same optimiser (SGD, constant LR) and augmentation for the engine and the reference.
-        recipe = resolve_recipe(
-            name,
-            overrides=[
-                "augment.shift=0.08",
-                "phases.0.schedule.name=constant",
-                'phases.0.optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9}',
-            ],
-        )
-        n = recipe.batch_size * (args.batches + 2)
-        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8)
-        labels = torch.randint(0, 26, (n,))
-        torch.manual_seed(0)
-        ref_model = create_model(name).to(device)  # a fresh model per loop: nothing leaks between them
-        ref_train = reference_train(ref_model, images, labels, recipe, device, args.batches)
-        ours_train = measure_train_throughput(recipe, runtime, args.batches, images, labels)
-        infer_images = images.repeat(max(1, 2048 // n + 1), 1, 1)[:2048] if device.type == "cuda" else images
-        ref_infer = reference_infer(
-            create_model(name).to(device),
-            infer_images,
-            labels.repeat(len(infer_images) // n + 1)[: len(infer_images)],
-            device,
-        )
-        ours_infer = engine_infer(create_model(name), infer_images, runtime)
-        rows.append(
-            [
-                name,
-                f"{ref_train:,.0f}",
-                f"{ours_train:,.0f}",
-                f"{ours_train / ref_train:.2f}x",
-                f"{ref_infer:,.0f}",
-                f"{ours_infer:,.0f}",
-                f"{ours_infer / ref_infer:.2f}x",
-            ]
-        )
-        print(
-            f"{name}: train {ours_train:,.0f} vs {ref_train:,.0f} img/s, inference {ours_infer:,.0f} vs "
-            f"{ref_infer:,.0f} img/s",
-            flush=True,
-        )
+        for batch in batches:
+            rows.append(training_row(name, batch, runtime, args))
+            print(" | ".join(str(c) for c in rows[-1]), flush=True)
+        if args.inference:
+            infer_rows.append(inference_row(name, runtime, args))
     print(
-        f"\ndevice: {runtime.name}; batch = each recipe's; reference = Dataset + DataLoader "
-        f"({min(4, os.cpu_count() or 1)} workers)"
+        f"\ndevice: {runtime.name}; torch {torch.__version__}; {runtime.describe()['precision']}, channels-last; "
+        f"CUDA graphs {'on' if runtime.cuda_graphs else 'off'}; loader: {args.workers} workers; img/s as "
+        f"median (range) of {args.repeats} timed windows after an untimed one"
     )
-    print(
-        format_table(
-            [
-                "model",
-                "ref train img/s",
-                "engine train img/s",
-                "ratio",
-                "ref infer img/s",
-                "engine infer img/s",
-                "ratio",
-            ],
-            rows,
-        )
-    )
+    header = ["model", "batch", "engine img/s", "loader img/s", "ceiling img/s", "engine/loader"]
+    print(format_table(header + ["engine/ceiling"], rows))
+    if infer_rows:
+        print("\ninference, batch 256: predict_probs against a DataLoader loop")
+        print(format_table(["model", "engine img/s", "loader img/s", "ratio"], infer_rows))
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def test_one_cycle_schedules_of_any_length_build():
     recipe = resolve_recipe("resnet18", epochs=1)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     for steps in range(1, 12):
-        scheduler, _ = build_scheduler(recipe.phases[0], optimizer, steps)
+        scheduler = build_scheduler(recipe.phases[0], optimizer, steps).main
         for _ in range(steps):
             optimizer.step()
             if scheduler is not None:

@@ -142,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             pretrained=args.pretrained,
             weights=args.weights,
+            large_batch=args.large_batch,
         )
     run = RunDir(args.out) if args.out else default_run_dir(recipe.name)
     options = TrainOptions(
@@ -176,7 +177,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _runtime(args: argparse.Namespace, distributed: bool = False):
     from letterbench.runtime import Runtime
 
-    return Runtime.create(args.device, distributed=distributed)
+    return Runtime.create(
+        args.device, distributed=distributed, cuda_graphs=not getattr(args, "no_cuda_graphs", False)
+    )
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--no-cuda-graphs",
+        action="store_true",
+        help="on a GPU, run each training step eagerly instead of replaying it as a CUDA graph "
+        "(same results, slower; graphs are off under torchrun and --compile anyway)",
+    )
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
@@ -195,7 +208,15 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         help="learning rate of the first phase, later phases keep their ratio "
         "(on --resume: of the current phase from now on)",
     )
-    parser.add_argument("--batch-size", type=min2_int)
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument("--batch-size", type=min2_int)
+    batch.add_argument(
+        "--large-batch",
+        type=min2_int,
+        metavar="N",
+        help="large-batch mode for fast GPU runs: batch N with each phase's LR scaled from the "
+        "recipe's batch (linear for SGD, square root for Adam) and a warm-up; recorded in the run",
+    )
     parser.add_argument(
         "--pretrained",
         choices=["true", "false", "auto"],
@@ -204,7 +225,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", type=Path, help="initial weights from a local file (safetensors or state dict)"
     )
-    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
+    _add_device_options(parser)
     parser.add_argument("--seed", type=nonneg_int, help="default 0")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
@@ -347,15 +368,15 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="smoke (seconds), quick (CPU, < 15 min), paper (full recipes; GPU). "
-        "Default: paper with a GPU, else quick",
+        help="smoke (seconds), quick (CPU, < 15 min), paper (full recipes; GPU), fast (paper at "
+        "batch 1024, LR scaled; GPU). Default: paper with a GPU, else quick",
     )
     run.add_argument(
         "--models", help=f"comma-separated: {choices_text()} (default: {','.join(model_names())})"
     )
     run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
     run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
-    run.add_argument("--device", default="auto")
+    _add_device_options(run)
     run.add_argument("--seed", type=nonneg_int, default=0)
     run.add_argument("--quiet", action="store_true")
     run.add_argument(

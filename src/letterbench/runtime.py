@@ -1,8 +1,9 @@
 """Where and how tensors are computed, decided once per command.
 
 A ``Runtime`` holds the device, the torchrun rank, the autocast precision (bf16 on CUDA, full
-precision elsewhere) and the memory format (channels-last), and offers what every loop needs:
-``autocast()``, ``batch()`` (uint8 images -> the model's normalised input on the device),
+precision elsewhere), the memory format (channels-last) and whether training steps run as CUDA
+graphs (on a single GPU, unless turned off), and offers what every loop needs: ``autocast()``,
+``preprocess()`` and ``batch()`` (uint8 images -> the model's normalised input on the device),
 ``synchronize()``, ``peak_memory()`` and ``measure_load()``. Training, evaluation, prediction
 and the benchmarks all take one, so the precision policy lives here and nowhere else
 (nanoGPT builds its autocast context once in the same way).
@@ -23,7 +24,7 @@ import torch
 from letterbench.distributed import DistInfo, dist_from_env, join_process_group, shutdown
 from letterbench.errors import LetterbenchError
 from letterbench.models import InputSpec
-from letterbench.transforms import prepare_batch
+from letterbench.transforms import Preprocess, prepare_batch
 
 # Other processes using more CPU than this (in cores) while a speed is measured make it noise.
 LOAD_LIMIT_CORES = 0.25
@@ -65,30 +66,40 @@ class Runtime:
     dist: DistInfo = field(default_factory=DistInfo)
     amp_dtype: torch.dtype | None = None
     channels_last: bool = True
+    cuda_graphs: bool = False
 
     @classmethod
-    def create(cls, device: str = "auto", distributed: bool = False) -> Runtime:
+    def create(cls, device: str = "auto", distributed: bool = False, cuda_graphs: bool = True) -> Runtime:
         """The runtime of this process; with ``distributed``, join torchrun's process group if it
-        started us (each rank on its own GPU)."""
+        started us (each rank on its own GPU). ``cuda_graphs`` takes effect on one CUDA GPU only."""
         info = dist_from_env() if distributed else DistInfo()
         dev = choose_device(device, info.local_rank)
         join_process_group(info, dev)
-        amp = torch.bfloat16 if dev.type == "cuda" else None
-        return cls(dev, info, amp)
+        cuda = dev.type == "cuda"
+        if cuda and not torch.backends.cudnn.deterministic:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+        amp = torch.bfloat16 if cuda else None
+        return cls(dev, info, amp, cuda_graphs=cuda and cuda_graphs and not info.enabled)
 
     def close(self) -> None:
         shutdown(self.dist)
 
     # ------------------------------------------------------------ computing
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self, cache: bool = True) -> contextlib.AbstractContextManager:
+        """The precision context; ``cache=False`` inside a captured CUDA graph (autocast's cache of
+        cast weights must not outlive the capture)."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=cache)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         model = model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def preprocess(self, spec: InputSpec) -> Preprocess:
+        """uint8 batches on this device -> ``spec``'s input, in this runtime's memory format."""
+        return Preprocess(spec, self.device, self.channels_last)
 
     def batch(
         self,
@@ -119,6 +130,7 @@ class Runtime:
             "world_size": self.dist.world,
             "precision": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "float32",
             "channels_last": self.channels_last,
+            "cuda_graphs": self.cuda_graphs,
         }
 
     def reset_peak_memory(self) -> None:

@@ -1,8 +1,10 @@
 """The training engine: one loop for every model and recipe.
 
-The whole dataset sits on the training device as uint8; each batch is gathered by index, then
-augmented, resized, channel-replicated and normalised there in one batched operation
-(``Runtime.batch``). No Dataset, no DataLoader workers.
+The whole dataset sits on the training device as uint8 and every batch comes from a
+``BatchStream`` (``stream.py``): gathered by index, augmented, resized, channel-replicated and
+normalised there in one batched operation. No Dataset, no DataLoader workers. On a GPU the step
+(forward, backward, running sums) is a CUDA graph replayed per batch (``graphs.py``), nothing in an
+epoch waits for the device (``bookkeeping.py``), and the optimiser update is one fused kernel.
 
 The public, per-phase API (as torchvision's references have ``train_one_epoch`` / ``evaluate``):
 ``start_phase(i)``, ``train_epoch()``, ``evaluate(images, labels)``, ``recompute_bn_stats(n)``,
@@ -17,6 +19,7 @@ therefore repeats epochs k+1.. exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import time
@@ -32,9 +35,12 @@ from letterbench.errors import TrainingError
 from letterbench.models import LetterModel, set_trainable
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
+from letterbench.training.bookkeeping import RunningSums, Snapshot
 from letterbench.training.observers import Observer
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.recipes import Phase, Recipe
+from letterbench.training.step import TrainStep
+from letterbench.training.stream import BatchStream
 
 
 @dataclass
@@ -87,6 +93,15 @@ class Trainer:
         self.recipe, self.data, self.rt, self.run = recipe, data, runtime, run
         self.model = runtime.prepare_model(model)
         self.seed, self.compile = seed, compile
+        self.stream = BatchStream(
+            data.train_images,
+            data.train_labels,
+            runtime.preprocess(self.model.spec),
+            recipe.batch_size,
+            recipe.augment,
+            runtime.dist,
+        )
+        self.sums = RunningSums(runtime.device)
         self.observers = list(observers)
         self.state = TrainerState()
         self._phase_best_weights: dict[str, torch.Tensor] | None = None  # this phase's best, on the CPU
@@ -107,7 +122,8 @@ class Trainer:
     # ------------------------------------------------------------ per phase
 
     def start_phase(self, index: int) -> None:
-        """Set what trains in phase ``index`` and build its optimiser and schedule."""
+        """Set what trains in phase ``index``, build its optimiser and schedule, and on a GPU warm
+        up (and capture) its step before any clock starts."""
         self.state.phase_index = index
         phase = self.recipe.phases[index]
         set_trainable(self.model, self.phase_trainables[index])
@@ -122,62 +138,60 @@ class Trainer:
         if self.compile:
             net = torch.compile(net)
         self.net = net
-        self.optimizer = build_optimizer(phase, params)
-        self.scheduler, self.step_per_batch = build_scheduler(phase, self.optimizer, self.steps_per_epoch())
+        self.optimizer = build_optimizer(phase, params, fused=self.rt.device.type == "cuda")
+        self.schedule = build_scheduler(phase, self.optimizer, self.steps_per_epoch())
+        self.step = TrainStep(
+            net,
+            self.model,
+            self.optimizer,
+            self.schedule,
+            self.stream,
+            self.sums,
+            self.rt,
+            self.recipe.label_smoothing,
+            capture=not self.compile,
+        )
 
     @property
     def phase(self) -> Phase:
         return self.recipe.phases[self.state.phase_index]
 
-    def _shard_size(self) -> int:
-        return len(self.data.train_labels) // self.rt.dist.world
-
     def steps_per_epoch(self) -> int:
-        n, bs = self._shard_size(), self.recipe.batch_size
-        return n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
+        return self.stream.steps
 
     # ------------------------------------------------------------ loops
 
-    def train_epoch(self) -> tuple[EpochStats, float]:
-        """One epoch of the current phase; returns its statistics and its training seconds."""
+    def _epoch_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.global_epoch)
+
+    def train_epoch(self, max_steps: int | None = None) -> tuple[EpochStats, float]:
+        """One epoch of the current phase (its first ``max_steps`` batches, if given: benchmarks);
+        returns its statistics and its training seconds."""
         self.net.train()
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.global_epoch)
-        dist, bs, steps = self.rt.dist, self.recipe.batch_size, self.steps_per_epoch()
-        order = torch.randperm(len(self.data.train_labels), generator=gen)
-        order = order[: self._shard_size() * dist.world][dist.rank :: dist.world]
-        sums = torch.zeros(3, device=self.rt.device, dtype=torch.float64)  # loss sum, correct, count
-        check_every = 25 if self.rt.device.type == "cuda" else 1
+        plan = self.stream.epoch(self._epoch_generator())
+        steps = len(plan) if max_steps is None else min(max_steps, len(plan))
+        self.sums.zero()
+        report_every = 25 if self.rt.device.type == "cuda" else 1
         self._notify("on_train_epoch_start", self.phase, steps)
         start = time.perf_counter()
-        for step in range(steps):
-            idx = order[step * bs : (step + 1) * bs].to(self.rt.device)
-            x = self.rt.batch(self.data.train_images[idx], self.model.spec, self.recipe.augment, gen)
-            y = self.data.train_labels[idx]
-            with self.rt.autocast():
-                logits = self.net(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            if self.step_per_batch:
-                self.scheduler.step()
-            with torch.no_grad():
-                sums[0] += loss.detach().double() * len(y)
-                sums[1] += (logits.argmax(1) == y).sum()
-                sums[2] += len(y)
-            if (step + 1) % check_every == 0 or step == steps - 1:
-                self._check_finite(sums, step)
-                self._notify("on_train_steps", step + 1, sums[0].item() / sums[2].item())
-        self.rt.synchronize()
+        for step, batch in enumerate(itertools.islice(plan, steps), 1):
+            self.step(batch)
+            if step % report_every == 0:
+                seen = self.sums.poll(step)
+                if seen is not None:
+                    self._check_finite(seen)
+                    self._notify("on_train_steps", seen.step, seen.mean_loss)
+        total = self.sums.totals(self.rt.dist, steps)  # the epoch's one wait for the device
         elapsed = time.perf_counter() - start
-        loss_sum, correct, count = all_reduce_sum(sums, dist).tolist()
-        return EpochStats(loss_sum / count, correct / count, int(count)), elapsed
+        self._check_finite(total)
+        self._notify("on_train_steps", total.step, total.mean_loss)
+        return EpochStats(total.mean_loss, total.correct / total.count, int(total.count)), elapsed
 
-    def _check_finite(self, sums: torch.Tensor, step: int) -> None:
-        if not math.isfinite(sums[0].item()):
+    def _check_finite(self, seen: Snapshot) -> None:
+        if not math.isfinite(seen.loss_sum):
             raise TrainingError(
-                f"training loss became non-finite ({sums[0].item()}) in phase {self.phase.name!r}, "
-                f"epoch {self.state.epoch_in_phase + 1}, step {step + 1}; the last good checkpoint "
+                f"training loss became non-finite ({seen.loss_sum}) in phase {self.phase.name!r}, "
+                f"epoch {self.state.epoch_in_phase + 1}, by step {seen.step}; the last good checkpoint "
                 f"({self.run.checkpoint('last')}) is kept. Resume it with a lower learning rate: "
                 f"letterbench train --resume --out {self.run} --lr {float(self.phase.optimizer['lr']) / 10:g}"
             )
@@ -204,9 +218,7 @@ class Trainer:
             m.reset_running_stats()
             m.momentum = None  # cumulative average over the batches below
         self.model.train()
-        images = self.data.train_images[:count]
-        for start in range(0, len(images), self.recipe.batch_size):
-            x = self.rt.batch(images[start : start + self.recipe.batch_size], self.model.spec)
+        for x, _ in self.stream.in_order(count):
             with self.rt.autocast():
                 self.model.base(x)
         for m, momentum in zip(layers, momenta, strict=True):
@@ -217,19 +229,15 @@ class Trainer:
         """Mean cross-entropy and accuracy; under DDP each rank takes every world-th image and the
         sums are reduced, so the result equals a single process's on the same weights."""
         self.model.eval()
-        dist = self.rt.dist
-        idx = torch.arange(dist.rank, len(labels), dist.world, device=labels.device)
+        stream = BatchStream(images, labels, self.stream.preprocess, batch_size, dist=self.rt.dist)
         sums = torch.zeros(3, device=self.rt.device, dtype=torch.float64)
-        for start in range(0, len(idx), batch_size):
-            batch = idx[start : start + batch_size]
-            x = self.rt.batch(images[batch], self.model.spec)
-            y = labels[batch]
+        for x, y in stream.in_order(shard=True):
             with self.rt.autocast():
                 logits = self.model(x).float()
             sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
             sums[1] += (logits.argmax(1) == y).sum()
             sums[2] += len(y)
-        loss_sum, correct, count = all_reduce_sum(sums, dist).tolist()
+        loss_sum, correct, count = all_reduce_sum(sums, self.rt.dist).tolist()
         return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), int(count))
 
     # ------------------------------------------------------------ checkpoint contents
@@ -242,7 +250,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scheduler": self.schedule.state_dict(),
             "trainer": dict(vars(self.state)),
             "rng": rng,
             "recipe": self.recipe.to_dict(),
@@ -266,8 +274,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if rebuild_schedule:
             self._continue_schedule(ckpt["recipe"])
-        elif self.scheduler is not None and ckpt["scheduler"] is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
+        else:
+            self.schedule.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if self.rt.device.type == "cuda" and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.rt.device)
@@ -284,8 +292,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] = lr
         remaining = max(1, (phase.epochs - s.epoch_in_phase) * self.steps_per_epoch())
-        if self.step_per_batch:
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, remaining)
+        if self.schedule.per_batch:
+            self.schedule.main = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, remaining)
+        self.schedule.warmup = None
         s.phase_done = s.epoch_in_phase >= phase.epochs
         s.bad_epochs = 0  # more epochs asked for: early stopping counts afresh
 
@@ -343,8 +352,7 @@ class Trainer:
         self.recompute_bn_stats(self.recipe.precise_bn)
         val = self.evaluate(self.data.val_images, self.data.val_labels)
         lr = self.optimizer.param_groups[0]["lr"]
-        if self.scheduler is not None and not self.step_per_batch:
-            self.scheduler.step(val.loss)
+        self.schedule.after_epoch(val.loss)
         s.epoch_in_phase += 1
         s.global_epoch += 1
         s.phase_times[phase.name] = s.phase_times.get(phase.name, 0.0) + train_time

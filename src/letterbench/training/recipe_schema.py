@@ -41,6 +41,7 @@ class Adam(_Schema):
 
 class Constant(_Schema):
     name: Literal["constant"]
+    warmup_epochs: NonNegative = 0.0  # a linear LR warm-up over this many epochs
 
 
 class OneCycle(_Schema):
@@ -59,6 +60,7 @@ class Plateau(_Schema):
     patience: Annotated[int, Field(ge=0)] = 2
     min_lr: NonNegative = 0.0
     threshold: NonNegative = 1e-4
+    warmup_epochs: NonNegative = 0.0
 
 
 class EarlyStopping(_Schema):
@@ -84,6 +86,13 @@ class Augment(_Schema):
     flip: bool = False
 
 
+class BatchScaling(_Schema):
+    """Set by the large-batch mode: the batch size the recipe was written for, and the rule its
+    learning rates were scaled by (linear for SGD, square root for Adam)."""
+
+    base_batch_size: Annotated[int, Field(ge=2)]
+
+
 class Recipe(_Schema):
     name: Annotated[str, Field(min_length=1)]
     model: Annotated[str, Field(min_length=1)]
@@ -96,6 +105,7 @@ class Recipe(_Schema):
     val_fraction: OpenFraction = 0.1
     augment: Augment = Augment()
     precise_bn: Annotated[int, Field(ge=0)] = 0
+    batch_scaling: BatchScaling | None = None
 
     @field_validator("pretrained", mode="before")
     @classmethod

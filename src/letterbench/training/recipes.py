@@ -55,6 +55,8 @@ class Recipe:
     augment: dict[str, Any] = field(default_factory=dict)
     # Images used to recompute BatchNorm statistics after each epoch ("precise BN"); 0 = off.
     precise_bn: int = 0
+    # Set by the large-batch mode (``scale_batch``): {"base_batch_size": the recipe's own batch}.
+    batch_scaling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +165,7 @@ def resolve_recipe(
     batch_size: int | None = None,
     pretrained: str | None = None,
     weights: str | None = None,
+    large_batch: int | None = None,
 ) -> Recipe:
     """The one way a recipe is chosen, for `train`, `run`, the benches and the tests.
 
@@ -199,13 +202,44 @@ def resolve_recipe(
         changes.append(f"pretrained={pretrained}")
     if weights is not None:
         changes.append(f"weights={json.dumps(str(weights))}")
-    changes += list(overrides)
     resolved = apply_overrides(base, changes) if changes else base
+    if large_batch is not None:
+        resolved = scale_batch(resolved, large_batch)
+    if overrides:
+        resolved = apply_overrides(resolved, list(overrides))
     if resolved.weights is not None and not Path(resolved.weights).is_file():
         raise LetterbenchError(
             f"--weights {resolved.weights}: no such file; give a safetensors or state-dict file"
         )
     return resolved
+
+
+LR_RULES = {"sgd": ("linear", 1.0), "adam": ("square root", 0.5), "adamw": ("square root", 0.5)}
+LARGE_BATCH_WARMUP_EPOCHS = 1.0
+
+
+def lr_factor(optimizer: str, base_batch: int, batch: int) -> float:
+    """How a phase's LR scales with its batch: linearly for SGD (Goyal et al. 2017), with the
+    square root for Adam (Malladi et al. 2022)."""
+    return (batch / base_batch) ** LR_RULES[optimizer][1]
+
+
+def scale_batch(recipe: Recipe, batch: int) -> Recipe:
+    """The large-batch mode: ``recipe`` at batch ``batch``, each phase's LR scaled by its
+    optimiser's rule (``lr_factor``), and a warm-up where the schedule has none of its own
+    (one-cycle and cosine warm up already): a linear warm-up over the first epoch. Recorded in the
+    recipe as ``batch_scaling``, so the run's config and report say so."""
+    base = (recipe.batch_scaling or {}).get("base_batch_size", recipe.batch_size)
+    changes = [f"batch_size={batch}", f'batch_scaling={{"base_batch_size": {base}}}']
+    for i, phase in enumerate(recipe.phases):
+        unscaled = float(phase.optimizer["lr"]) / lr_factor(phase.optimizer["name"], base, recipe.batch_size)
+        changes.append(
+            f"phases.{i}.optimizer.lr={unscaled * lr_factor(phase.optimizer['name'], base, batch)}"
+        )
+        if phase.schedule["name"] in ("constant", "plateau"):
+            warm = max(float(phase.schedule.get("warmup_epochs", 0.0)), LARGE_BATCH_WARMUP_EPOCHS)
+            changes.append(f"phases.{i}.schedule.warmup_epochs={warm}")
+    return apply_overrides(recipe, changes)
 
 
 def describe_recipe(recipe: Recipe) -> str:
@@ -220,8 +254,22 @@ def describe_recipe(recipe: Recipe) -> str:
         )
         if aug.get(key)
     )
+    scaled = recipe.batch_scaling
     parts = [
-        f"batch {recipe.batch_size}",
+        f"batch {recipe.batch_size}"
+        + (
+            f" (large-batch mode: the recipe's batch {scaled['base_batch_size']} scaled up, LR "
+            + ", ".join(
+                dict.fromkeys(
+                    f"x{lr_factor(p.optimizer['name'], scaled['base_batch_size'], recipe.batch_size):.3g} "
+                    f"({LR_RULES[p.optimizer['name']][0]} rule)"
+                    for p in recipe.phases
+                )
+            )
+            + ")"
+            if scaled
+            else ""
+        ),
         {"false": "from scratch", "auto": "ImageNet weights where available", "true": "ImageNet weights"}[
             recipe.pretrained
         ],

@@ -25,7 +25,7 @@ from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.observers import standard_observers, summary_writer_class
+from letterbench.training.observers import Observer, standard_observers, summary_writer_class
 from letterbench.training.recipes import Recipe, apply_overrides, recipe_from_dict
 
 
@@ -72,6 +72,7 @@ class TrainOptions:
     progress: bool = True
     compile: bool = False
     tensorboard: bool = False
+    observers: tuple[Observer, ...] = ()  # a caller's own, told about the run after the standard ones
 
 
 @dataclass
@@ -95,6 +96,7 @@ FIXED_ON_RESUME = (
     "recipe",
     "set",
     "batch_size",
+    "large_batch",
     "pretrained",
     "weights",
     "seed",
@@ -207,6 +209,7 @@ def _train_locked(
     model, tensors = _model_and_tensors(recipe, data, chosen, seed, config, runtime)
     main = runtime.dist.is_main
     observers = standard_observers(run, options.progress, options.tensorboard) if main else []
+    observers += list(options.observers)
     trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
     if main:
         if not resume:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every GPU check of issue 11 in one prepared run (a GPU machine is lent for minutes, not hours):
+# the GPU tests, the throughput bench at the recipes' batch sizes and at 1024, the paper study on
+# the partial data (all three models, evaluation and report), and time to accuracy. Each step has
+# its own time limit, so one slow step cannot take the others' results with it.
+#
+#   bash bench/gpu_checks.sh [RESULTS_DIR]     (data: $LETTERBENCH_DATA or ../shared/data/emnist)
+set -u
+results="${1:-${OUT:-gpu-results}}"
+mkdir -p "$results"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+data="${LETTERBENCH_DATA:-../shared/data/emnist}"
+py="${PYTHON:-python3}"
+step() {  # step NAME SECONDS COMMAND...: run it, log it, say how it ended and how long it took
+    local name="$1" limit="$2"; shift 2
+    local start=$SECONDS
+    timeout "$limit" "$@" >"$results/$name.log" 2>&1
+    echo "== $name: exit $? after $((SECONDS - start)) s" | tee -a "$results/$name.log"
+    tail -n 25 "$results/$name.log"
+}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  "$py" -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"; } >"$results/machine.log" 2>&1
+cat "$results/machine.log"
+step tests 120 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+step throughput 180 "$py" bench/train_throughput.py --batches recipe,1024
+step paper 180 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
+cp /tmp/paper-study/report/report.md "$results/paper-report.md" 2>/dev/null
+step time-to-accuracy 110 "$py" bench/time_to_accuracy.py --data-dir "$data"
+step throughput-eager 60 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs

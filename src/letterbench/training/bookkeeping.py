@@ -1,0 +1,70 @@
+"""An epoch's running loss and accuracy, kept on the device without stalling it.
+
+The sums (loss, correct, count) are added to on the device every step, inside a captured CUDA
+graph too. Reading them would make the host wait for the GPU, so on a GPU ``poll()`` starts a
+non-blocking copy into pinned memory and returns the copy it started last time, once that copy has
+arrived: the progress bar and the non-finite-loss check see figures a few steps old, and the queue
+never drains. On the CPU there is nothing to wait for and ``poll()`` reads the sums as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from letterbench.distributed import DistInfo, all_reduce_sum
+
+
+@dataclass
+class Snapshot:
+    step: int  # steps done when the sums were read
+    loss_sum: float
+    correct: float
+    count: float
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.count, 1.0)
+
+
+class RunningSums:
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.sums = torch.zeros(3, device=device, dtype=torch.float64)
+        self.asynchronous = device.type == "cuda"
+        self._pinned = torch.zeros(3, dtype=torch.float64, pin_memory=True) if self.asynchronous else None
+        self._pending: tuple[int, torch.cuda.Event] | None = None
+
+    def zero(self) -> None:
+        self.sums.zero_()
+        self._pending = None
+
+    @torch.no_grad()
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add one batch (its mean loss, logits and labels); graph-safe, no host sync."""
+        n = len(labels)
+        self.sums[0] += loss.detach().double() * n
+        self.sums[1] += (logits.argmax(1) == labels).sum()
+        self.sums[2] += n
+
+    def poll(self, step: int) -> Snapshot | None:
+        """The newest sums the host can read without waiting (see the module's note)."""
+        if not self.asynchronous:
+            return Snapshot(step, *self.sums.tolist())
+        ready = None
+        if self._pending is not None:
+            done_step, event = self._pending
+            if not event.query():
+                return None
+            ready = Snapshot(done_step, *self._pinned.tolist())
+        self._pinned.copy_(self.sums, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._pending = (step, event)
+        return ready
+
+    def totals(self, dist: DistInfo, step: int) -> Snapshot:
+        """The epoch's sums over every rank (waits for the device: once per epoch)."""
+        self._pending = None
+        return Snapshot(step, *all_reduce_sum(self.sums.clone(), dist).tolist())

@@ -1,0 +1,88 @@
+"""The training step as a CUDA graph: captured once per phase, replayed for every full batch.
+
+At the recipes' batch sizes a GPU spends most of a step waiting for the host to launch a few
+hundred small kernels. A CUDA graph records the step's kernels once (gathering and augmenting the
+batch, forward, loss, backward, the running loss and accuracy sums) and replays them with one
+launch. The batch's indices and affine matrices are copied into static buffers the graph reads,
+from tensors already on the device, so a replay needs nothing from the host.
+
+The optimiser step and the LR schedule stay outside the graph: schedules change Python numbers
+every step (one-cycle's LR and momentum, reduce-on-plateau's LR) that a captured step would freeze,
+and the fused optimiser step is a single kernel launch, so little is lost and the maths is exactly
+that of an eager step. Gradients live in the graph's memory: each replay writes them afresh; an
+eager step (the epoch's last, shorter batch) zeroes them in place and accumulates into them.
+
+Warm-up and capture must not change the run: BatchNorm buffers and the CUDA RNG are restored
+afterwards, so a run gives the same numbers with graphs on or off (up to cuDNN's own nondeterminism).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from letterbench.training.stream import Batch
+
+WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, allocator growth)
+
+
+@contextlib.contextmanager
+def state_kept(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Run warm-up steps without changing the run: the model's buffers (BatchNorm statistics and
+    counters) and the RNG are put back as they were."""
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    cuda = device.type == "cuda"
+    rng = torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        if cuda:
+            torch.cuda.set_rng_state(rng, device)
+        else:
+            torch.set_rng_state(rng)
+
+
+def warm_up(step: Callable[[Batch], None], batches: list[Batch], model: nn.Module, optimizer) -> None:
+    """Run ``step`` (forward and backward, no optimiser step) on each example batch, leaving the
+    run as it was, so that cuDNN's algorithm search and the allocator's growth happen before the
+    clock starts instead of in the first epoch."""
+    device = batches[0].index.device
+    with state_kept(model, device):
+        for batch in batches:
+            optimizer.zero_grad(set_to_none=True)
+            step(batch)
+        optimizer.zero_grad(set_to_none=True)
+
+
+class GraphedStep:
+    """``step`` (forward, loss, backward and sums for one batch; no optimiser step) captured for
+    batches the size of ``example``. Call it with a batch of that size to replay the graph."""
+
+    def __init__(self, step: Callable[[Batch], None], example: Batch, model: nn.Module, optimizer):
+        device = example.index.device
+        self.size = len(example)
+        self.static = Batch(example.index.clone(), None if example.theta is None else example.theta.clone())
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with state_kept(model, device):
+            with torch.cuda.stream(side):
+                for _ in range(WARMUP_STEPS):
+                    optimizer.zero_grad(set_to_none=True)
+                    step(self.static)
+            torch.cuda.current_stream(device).wait_stream(side)
+            optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it writes
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                step(self.static)
+
+    def __call__(self, batch: Batch) -> None:
+        self.static.index.copy_(batch.index, non_blocking=True)
+        if self.static.theta is not None:
+            self.static.theta.copy_(batch.theta, non_blocking=True)
+        self.graph.replay()

@@ -1,0 +1,122 @@
+"""The batch stream: where every loop's batches come from (airbench's GPU-resident loader is the
+model, ``legacy/airbench94.py``).
+
+The images stay on the device as uint8. ``epoch()`` draws an epoch's permutation and every
+image's augmentation matrix at once, on the CPU generator (so a seed gives the same batches on
+any device), shards them for torchrun and moves them to the device in one copy; its batches are
+views into those tensors, and ``inputs()`` gathers, warps, resizes and normalises a batch on the
+device. Nothing in an epoch goes back to the host, so a GPU's queue never stalls on the loader.
+Training, precise BN, evaluation and the throughput benchmark all read their batches from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from letterbench.distributed import DistInfo
+from letterbench.transforms import Preprocess, augments, random_affine
+
+
+@dataclass
+class Batch:
+    """One batch: the indices of its images and their affine matrices (None: no augmentation),
+    both on the device."""
+
+    index: torch.Tensor
+    theta: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class EpochPlan:
+    """An epoch's batches: ``order`` (the images in the order they are used) and ``theta`` (one
+    matrix per used image) on the device, cut into ``steps`` batches of ``batch_size``."""
+
+    def __init__(self, order: torch.Tensor, theta: torch.Tensor | None, batch_size: int, steps: int):
+        self.order, self.theta, self.batch_size, self.steps = order, theta, batch_size, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[Batch]:
+        for step in range(self.steps):
+            cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            yield Batch(self.order[cut], None if self.theta is None else self.theta[cut])
+
+
+class BatchStream:
+    """Ready batches of ``images`` (uint8, N x 28 x 28) and ``labels``, on their device."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        preprocess: Preprocess,
+        batch_size: int,
+        augment: dict | None = None,
+        dist: DistInfo | None = None,
+    ):
+        self.images, self.labels, self.preprocess = images, labels, preprocess
+        self.batch_size = batch_size
+        self.augment = augment if augments(augment) else None
+        self.dist = dist or DistInfo()
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def shard_size(self) -> int:
+        """Images each rank trains on per epoch (the remainder of an uneven split is left out)."""
+        return len(self.labels) // self.dist.world
+
+    @property
+    def steps(self) -> int:
+        n, bs = self.shard_size, self.batch_size
+        return n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
+
+    @property
+    def last_batch_size(self) -> int:
+        return min(self.batch_size, self.shard_size - (self.steps - 1) * self.batch_size)
+
+    def epoch(self, generator: torch.Generator) -> EpochPlan:
+        """This epoch's shuffled, sharded batches with their augmentation, drawn from ``generator``
+        (the permutation first, then the matrices in the order the images are used)."""
+        world, rank = self.dist.world, self.dist.rank
+        order = torch.randperm(len(self.labels), generator=generator)
+        order = order[: self.shard_size * world][rank::world]
+        used = min(self.steps * self.batch_size, self.shard_size)
+        theta = random_affine(used, self.augment, generator) if self.augment else None
+        return EpochPlan(
+            order[:used].to(self.device),
+            None if theta is None else theta.to(self.device),
+            self.batch_size,
+            self.steps,
+        )
+
+    def example(self, size: int | None = None) -> Batch:
+        """A batch of the first ``size`` images with identity matrices (warm-up and capture)."""
+        size = self.batch_size if size is None else size
+        index = torch.arange(size, device=self.device) % len(self.labels)
+        theta = None if self.augment is None else self.preprocess.identity.expand(size, 2, 3).clone()
+        return Batch(index, theta)
+
+    def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's input and the labels of ``batch``."""
+        return self.preprocess(self.images[batch.index], batch.theta), self.labels[batch.index]
+
+    def in_order(
+        self, count: int | None = None, batch_size: int | None = None, shard: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Unaugmented batches of the first ``count`` images in order (evaluation, precise BN);
+        with ``shard`` each rank takes every world-th image."""
+        n = len(self.labels) if count is None else min(count, len(self.labels))
+        step, first = (self.dist.world, self.dist.rank) if shard else (1, 0)
+        index = torch.arange(first, n, step, device=self.device)
+        size = batch_size or self.batch_size
+        for start in range(0, len(index), size):
+            yield self.inputs(Batch(index[start : start + size]))
