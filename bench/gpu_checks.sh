@@ -21,9 +21,9 @@ step() {  # step NAME SECONDS COMMAND...: run it, log it, say how it ended and h
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   "$py" -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"; } >"$results/machine.log" 2>&1
 cat "$results/machine.log"
-step tests 120 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
-step throughput 180 "$py" bench/train_throughput.py --batches recipe,1024
-step paper 180 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
+step tests 100 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+step throughput 170 "$py" bench/train_throughput.py --batches recipe,1024
+step paper 170 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
 cp /tmp/paper-study/report/report.md "$results/paper-report.md" 2>/dev/null
-step time-to-accuracy 110 "$py" bench/time_to_accuracy.py --data-dir "$data"
-step throughput-eager 60 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
+step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data"
+step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
