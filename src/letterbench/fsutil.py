@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,6 +63,32 @@ def atomic_save(path: str | os.PathLike, save: Callable[[IO[bytes]], None]) -> N
     """Write through a callback (``torch.save``, ``fig.savefig``) atomically."""
     with atomic_open(path, "wb") as handle:
         save(handle)
+
+
+class BackgroundWriter:
+    """Runs write jobs one at a time, in the order given, on a thread of its own, so that a training
+    loop does not wait for the disk between epochs. At most ``depth`` jobs wait (each holds its
+    data in memory). A job's error is raised in the caller at its next ``submit`` or ``flush``;
+    every write is atomic, so a process killed mid-job leaves the previous file whole. The thread is
+    joined when the interpreter exits, so queued writes are never cut short by a normal exit."""
+
+    def __init__(self, depth: int = 2):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="letterbench-writer")
+        self._pending: list[Future] = []
+        self._depth = depth
+
+    def submit(self, job: Callable[[], None]) -> None:
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
+            self._pending.pop(0).result()  # raises the job's error, if any
+        self._pending.append(self._pool.submit(job))
+
+    def flush(self) -> None:
+        """Wait for every queued job; raise the first error among them."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        for error in errors:
+            if error is not None:
+                raise error
 
 
 def ensure_folder(path: Path, what: str) -> None:

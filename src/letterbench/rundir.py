@@ -226,11 +226,13 @@ class RunDir:
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self, which: str, state: dict[str, Any]) -> None:
-        """Serialise to memory first, then temp file + fsync + rename: a crash leaves the old file."""
+    def save_checkpoint(self, which: str | list[str], state: dict[str, Any]) -> None:
+        """Serialise to memory once, then for each checkpoint named: temp file + fsync + rename (a
+        crash leaves the old file)."""
         buffer = io.BytesIO()
         torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
-        atomic_save(self.checkpoint(which), lambda handle: handle.write(buffer.getbuffer()))
+        for name in [which] if isinstance(which, str) else which:
+            atomic_save(self.checkpoint(name), lambda handle: handle.write(buffer.getbuffer()))
 
     def load_checkpoint(self, which: str) -> dict[str, Any]:
         path = self.checkpoint(which)

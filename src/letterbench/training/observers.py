@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from tqdm import tqdm
 
 from letterbench.errors import LetterbenchError
+from letterbench.fsutil import BackgroundWriter
 from letterbench.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -38,52 +40,77 @@ class Observer:
     def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
 
 
+def cpu_copy(obj: Any) -> Any:
+    """``obj`` with every tensor copied to the CPU: a snapshot training can no longer change."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
 class CheckpointObserver(Observer):
     """``last`` after every epoch and at a phase change; ``best`` and the phase's best on a new
-    lowest validation loss. Everything needed to continue the run exactly is in ``last``."""
+    lowest validation loss. Everything needed to continue the run exactly is in ``last``.
 
-    def __init__(self, run: RunDir):
-        self.run = run
+    The state is snapshotted to the CPU at once and written by a ``BackgroundWriter`` while the next
+    epoch trains (shared with the progress file, so ``progress.json`` never counts an epoch whose
+    checkpoint is not on disk); the weights of a new best are serialised once for both files."""
+
+    def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
+        self.run, self.writer = run, writer or BackgroundWriter()
+
+    def _save(self, which: list[str], state: dict[str, Any]) -> None:
+        snapshot = cpu_copy(state)
+        self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
 
     def on_phase_start(self, trainer, phase, resumed):
+        self.writer.flush()  # the phase before is on disk before the next one starts
         if not resumed and trainer.state.phase_index > 0:
-            self.run.save_checkpoint("last", trainer.checkpoint_state())
+            self._save(["last"], trainer.checkpoint_state())
 
     def on_epoch_end(self, trainer, record):
-        weights = trainer.weights_state()
-        if record["new_phase_best"]:
-            self.run.save_checkpoint(record["phase"], weights)
-        if record["new_best"]:
-            self.run.save_checkpoint("best", weights)
-        self.run.save_checkpoint("last", trainer.checkpoint_state())
+        best = [
+            name
+            for name, new in ((record["phase"], record["new_phase_best"]), ("best", record["new_best"]))
+            if new
+        ]
+        if best:
+            self._save(best, trainer.weights_state())
+        self._save(["last"], trainer.checkpoint_state())
+
+    def on_fit_end(self, trainer, status):
+        self.writer.flush()
 
 
 class ProgressObserver(Observer):
     """``progress.json``: status, phase, epochs done, time per phase, peak memory, history."""
 
-    def __init__(self, run: RunDir):
-        self.run = run
+    def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
+        self.run, self.writer = run, writer or BackgroundWriter()
 
     def _write(self, trainer: Trainer, status: str) -> None:
         s = trainer.state
         phases = trainer.recipe.phases
-        self.run.write_progress(
-            {
-                "status": status,
-                "phase": phases[min(s.phase_index, len(phases) - 1)].name,
-                "epochs_done": s.global_epoch,
-                "best_val_loss": s.best_val_loss,
-                "phase_times_s": s.phase_times,
-                "peak_memory": s.peak_memory,
-                "history": s.history,
-            }
-        )
+        progress = {
+            "status": status,
+            "phase": phases[min(s.phase_index, len(phases) - 1)].name,
+            "epochs_done": s.global_epoch,
+            "best_val_loss": s.best_val_loss,
+            "phase_times_s": dict(s.phase_times),
+            "peak_memory": dict(s.peak_memory),
+            "history": [dict(r) for r in s.history],
+        }
+        self.writer.submit(lambda: self.run.write_progress(progress))
 
     def on_epoch_end(self, trainer, record):
         self._write(trainer, "running")
 
     def on_fit_end(self, trainer, status):
         self._write(trainer, status)
+        self.writer.flush()
 
 
 class ConsoleObserver(Observer):
@@ -176,7 +203,8 @@ def summary_writer_class():
 def standard_observers(run: RunDir, console: bool = True, tensorboard: bool = False) -> list[Observer]:
     """What `letterbench train` attaches on the main process: checkpoints, progress file,
     console lines, and TensorBoard if asked."""
-    observers: list[Observer] = [CheckpointObserver(run), ProgressObserver(run)]
+    writer = BackgroundWriter()  # one queue: a checkpoint is on disk before the progress that counts it
+    observers: list[Observer] = [CheckpointObserver(run, writer), ProgressObserver(run, writer)]
     if console:
         observers.append(ConsoleObserver())
     if tensorboard:
