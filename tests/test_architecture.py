@@ -211,7 +211,7 @@ LAYERS = [
     {"evaluation", "stats"},
     {"reporting", "predict"},
     {"study"},
-    {"cli", "boundary"},
+    {"cli", "cli_data", "boundary"},
 ]
 
 

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from letterbench.stats import bootstrap_intervals, macro_f1_rows, mcnemar_exact, paired_difference, spread
+from letterbench.stats import (
+    bootstrap_intervals,
+    macro_f1_rows,
+    mcnemar_exact,
+    paired_difference,
+    paired_test,
+    spread,
+)
 
 
 def _outcomes(only_a: int, only_b: int, both: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +89,51 @@ def test_paired_difference_of_a_model_with_itself_is_zero_and_not_significant():
 
 def test_spread_is_median_and_quartiles():
     assert spread([1, 2, 3, 4, 100]) == {"median": 3.0, "q1": 2.0, "q3": 4.0, "samples": 5}
+
+
+def test_wilcoxon_on_seed_shares_worked_out_by_hand():
+    """Six images where model A's share of seeds right beats B's by six different margins, and one
+    tie: the tie drops out, every signed rank is positive (W- = 0), and the exact two-sided p-value
+    is 2 / 2**6 = 0.03125. With one seed each (right or wrong) the test is McNemar's."""
+    a = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5])
+    b = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.5])
+    result = paired_test(a, b)
+    assert result["test"] == "Wilcoxon signed-rank test"
+    assert result["p"] == pytest.approx(0.03125)
+    assert paired_test(a > 0.9, b > 0.9)["test"] == "McNemar's exact test"
+    assert paired_test(a, a)["p"] == 1.0
+
+
+def test_bootstrap_over_seeds_averages_each_resample_over_the_seeds():
+    probs, labels = _probs(600, 0.9, seed=3)
+    single = bootstrap_intervals(probs, labels)
+    assert bootstrap_intervals([probs, probs], labels) == single  # two identical seeds: the same model
+    worse = probs.copy()
+    worse[:300] = np.roll(worse[:300], 1, axis=1)  # a second seed that gets half the images wrong
+    both = bootstrap_intervals([probs, worse], labels)
+    alone = bootstrap_intervals(worse, labels)
+    for key in ("accuracy", "top3_accuracy", "f1_macro"):
+        assert alone[key][0] < both[key][0] < single[key][0]  # between the two seeds
+
+
+def test_runs_that_differ_only_in_their_seed_form_one_group():
+    from letterbench.reporting.seeds import seed_groups
+
+    class Result:
+        def __init__(self, label, seed, recipe="r"):
+            self.info = {"label": label, "seed": seed, "recipe": recipe, "data": {"split": "letters"}}
+
+    a0, a1, b0, a1_again, c1 = (
+        Result("A", 0),
+        Result("A", 1),
+        Result("B", 0),
+        Result("A", 1),
+        Result("A", 1, "s"),
+    )
+    assert [[id(r) for r in g] for g in seed_groups([a0, b0, a1, c1])] == [
+        [id(a0), id(a1)],
+        [id(b0)],
+        [id(c1)],
+    ]
+    # the same seed twice is not a second seed: each run stays on its own
+    assert len(seed_groups([a0, a1, a1_again])) == 3

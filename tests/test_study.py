@@ -76,6 +76,42 @@ def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
     assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-3"
 
 
+def test_run_with_two_seeds_resumes_the_second_and_reports_mean_and_spread(real_data_dir, tmp_path, capsys):
+    """--seeds 2 end to end on the smoke preset: every model trains with seeds 0 and 1; the study is
+    killed (-9) while the second seed of the last model trains, run again, resumes that seed, and
+    the report shows each model once, as the mean ± sd of its seeds, compared with the Wilcoxon
+    signed-rank test; the ensemble averages all four runs."""
+    from test_training import cli_process, kill_after_epochs
+
+    out = tmp_path / "study"
+    args = ["run", "--preset", "smoke", "--models", "resnet18,xception", "--seeds", "2"]
+    args += ["--data-dir", str(real_data_dir), "--out", str(out), "--quiet"]
+    cmd, env = cli_process(*args)
+    second = out / "runs" / "xception-seed1"
+    assert kill_after_epochs(cmd, env, second, 1) == 1  # its first phase done, the second under way
+    assert RunDir(second).status() == "running"
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "seeds: 2 per model" in printed and "xception (seed 1): resuming" in printed
+    assert printed.count("finished earlier, skipped") == 3
+    seeds = {d.name: json.loads((d / "config.json").read_text())["seed"] for d in (out / "runs").iterdir()}
+    assert seeds == {"resnet18": 0, "resnet18-seed1": 1, "xception": 0, "xception-seed1": 1}
+    assert json.loads((out / "study.json").read_text())["seeds"] == 2
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["columns"] == ["ResNet-18", "Xception", "Xception fine-tune", "Ensemble"]
+    accuracy = next(r for r in summary["rows"] if r["key"] == "accuracy")
+    assert all(std is not None for std in accuracy["seed_std"][:3]) and accuracy["seed_std"][3] is None
+    pair = next(c for c in summary["comparisons"] if {c["a"], c["b"]} == {"ResNet-18", "Xception fine-tune"})
+    assert pair["test"] == "Wilcoxon signed-rank test" and 0 <= pair["p"] <= 1
+    runs = [RunDir(out / "runs" / name) for name in ("resnet18", "resnet18-seed1")]
+    mean = np.mean([json.loads(r.metrics_file.read_text())["stages"][0]["metrics"]["accuracy"] for r in runs])
+    assert accuracy["values"][0] == pytest.approx(mean)
+    page = (out / "report" / "report.html").read_text()
+    assert "Models trained with several seeds (2)" in page and "ResNet-18 (seed 1)" in page
+    assert f"{100 * mean:.2f}% ± " in page
+
+
 def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     out = tmp_path / "study"
     args = [

@@ -17,109 +17,8 @@ from letterbench.boundary import (
     positive_int,
     run_command,
 )
-from letterbench.errors import LetterbenchError
+from letterbench.cli_data import add_data_dir, build_data, build_models
 from letterbench.models import choices_text, model_names
-
-
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="folder with the EMNIST IDX files (default: $LETTERBENCH_DATA, else ~/.cache/letterbench)",
-    )
-
-
-# ---------------------------------------------------------------- data
-
-
-def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from letterbench.data.emnist import resolve_data_dir
-    from letterbench.data.fetch import fetch
-
-    data_dir = resolve_data_dir(args.data_dir)
-    written = fetch(data_dir, args.split, args.url, keep_archive=not args.delete_archive)
-    print(f"extracted {len(written)} files of split {args.split} into {data_dir}")
-    return 0
-
-
-def cmd_data_import(args: argparse.Namespace) -> int:
-    from letterbench.data.emnist import resolve_data_dir
-    from letterbench.data.fetch import import_path
-
-    data_dir = resolve_data_dir(args.data_dir)
-    written = import_path(args.path, data_dir, args.split)
-    for path in written:
-        print(f"imported {path}")
-    return 0
-
-
-def cmd_data_info(args: argparse.Namespace) -> int:
-    from letterbench.data.emnist import load_emnist
-    from letterbench.data.info import describe
-
-    print(describe(load_emnist(args.data_dir, args.split)))
-    return 0
-
-
-def _build_data(sub: argparse._SubParsersAction) -> None:
-    from letterbench.data.emnist import ARCHIVE_URL, SPLITS
-
-    data = sub.add_parser("data", help="fetch, import and inspect EMNIST")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-
-    fetch = data_sub.add_parser("fetch", help="download the official archive, verify it, extract a split")
-    fetch.add_argument("--split", choices=list(SPLITS), default="letters")
-    fetch.add_argument("--url", default=ARCHIVE_URL, help=f"archive address (default {ARCHIVE_URL})")
-    fetch.add_argument("--delete-archive", action="store_true", help="remove gzip.zip after extracting")
-    _add_data_dir(fetch)
-    fetch.set_defaults(func=cmd_data_fetch)
-
-    imp = data_sub.add_parser("import", help="import gzip.zip, a folder of IDX files, or one IDX file")
-    imp.add_argument("path", type=Path)
-    imp.add_argument("--split", choices=list(SPLITS), default="letters", help="split to extract from a zip")
-    _add_data_dir(imp)
-    imp.set_defaults(func=cmd_data_import)
-
-    info = data_sub.add_parser("info", help="counts, pixel statistics and official/partial status")
-    info.add_argument("--split", choices=list(SPLITS), default="letters")
-    _add_data_dir(info)
-    info.set_defaults(func=cmd_data_info)
-
-
-# ---------------------------------------------------------------- models
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from letterbench.models import check_weights, create_model, model_names, read_weights_file
-    from letterbench.reporting.tables import models_table
-
-    if args.weights is not None:
-        if not args.name:
-            raise LetterbenchError("--weights needs a model name: letterbench models NAME --weights PATH")
-        model = create_model(args.name[0], num_classes=args.num_classes)
-        fit = check_weights(model, read_weights_file(args.weights))
-        print(f"{args.weights} for {model.name}: " + fit.summary())
-        return 0 if fit.fits else 1
-    from letterbench.models import get_model
-
-    names = args.name or list(model_names())
-    print(models_table(names, num_classes=args.num_classes))
-    print()
-    for name in names:
-        print(f"{name}: {get_model(name).summary}")
-    return 0
-
-
-def _build_models(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser(
-        "models", help="table of models: input, parameters, FLOPs, cached weights; or check a weights file"
-    )
-    models.add_argument("name", nargs="*", help=f"{choices_text()} (default: every registered model)")
-    models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
-    models.add_argument("--num-classes", type=min2_int, default=26)
-    models.set_defaults(func=cmd_models)
-
 
 # ---------------------------------------------------------------- train
 
@@ -249,7 +148,7 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--train-per-class", type=positive_int, help="train on a stratified subset of N images per class"
     )
-    _add_data_dir(train)
+    add_data_dir(train)
     _add_recipe_options(train)
     train.set_defaults(func=cmd_train)
 
@@ -296,7 +195,7 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help="evaluate on a stratified test subset (said so in the report)",
     )
-    _add_data_dir(evaluate)
+    add_data_dir(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = sub.add_parser(
@@ -327,6 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.split,
             progress=not args.quiet,
             tensorboard=args.tensorboard,
+            seeds=args.seeds,
         )
     except KeyboardInterrupt:
         print(
@@ -377,12 +277,18 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
     run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
     _add_device_options(run)
-    run.add_argument("--seed", type=nonneg_int, default=0)
+    run.add_argument("--seed", type=nonneg_int, default=0, help="the first seed (default 0)")
+    run.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="train each model N times, seeds --seed, --seed + 1, ...; the report shows mean ± sd over "
+        "them (default: 1 for smoke and quick, 3 for paper and fast); a rerun with more adds seeds",
+    )
     run.add_argument("--quiet", action="store_true")
     run.add_argument(
         "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
     )
-    _add_data_dir(run)
+    add_data_dir(run)
     run.set_defaults(func=cmd_run)
 
     predict = sub.add_parser("predict", help="classify images of single handwritten letters")
@@ -406,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"letterbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _build_data(sub)
-    _build_models(sub)
+    build_data(sub)
+    build_models(sub)
     _build_train(sub)
     _build_evaluate(sub)
     _build_run(sub)

@@ -110,11 +110,14 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
     runs = find_runs(path)
     if ensemble:
         return runs
-    if model:
-        if model not in runs:
+    if model:  # every seed of it, averaged
+        chosen = {k: run for k, run in runs.items() if k == model or k.startswith(f"{model} (seed ")}
+        if not chosen:
             raise LetterbenchError(f"{path} has no run of {model}; it has {', '.join(runs)}")
-        return {model: runs[model]}
+        return chosen
     if len(runs) == 1:
+        return runs
+    if len({k.split(" (seed ")[0] for k in runs}) == 1:  # one model, several seeds
         return runs
     raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
 

@@ -347,8 +347,9 @@ class StudyDir:
     def report_dir(self) -> Path:
         return self.path / "report"
 
-    def run(self, model: str) -> RunDir:
-        return RunDir(self.runs_dir / run_slug(model))
+    def run(self, model: str, seed: int | None = None) -> RunDir:
+        """The run of ``model``; with ``seed``, of a further seed of it (``runs/<model>-seed<S>``)."""
+        return RunDir(self.runs_dir / (run_slug(model) + ("" if seed is None else f"-seed{seed}")))
 
     def exists(self) -> bool:
         return self.study_file.is_file()
@@ -385,7 +386,8 @@ class StudyDir:
 
 
 def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
-    """Runs by model name: ``path`` itself if it is a run directory, else a study's runs."""
+    """Runs by model name: ``path`` itself if it is a run directory, else a study's runs (a model's
+    further seeds as "NAME (seed S)")."""
     single = RunDir(path)
     runs = [single] if single.is_run() else StudyDir(path).runs()
     if not runs:
@@ -393,4 +395,9 @@ def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
             f"{path}: neither a run directory nor a study directory with runs/; "
             "train one with `letterbench train` or `letterbench run`"
         )
-    return {run.read_config()["model"]["name"]: run for run in runs}
+    found: dict[str, RunDir] = {}
+    for run in runs:  # a study's further seeds of a model: "resnet18 (seed 1)"
+        config = run.read_config()
+        name = config["model"]["name"]
+        found[name if name not in found else f"{name} (seed {config['seed']})"] = run
+    return found

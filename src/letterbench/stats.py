@@ -6,6 +6,12 @@ NumPy in chunks) and reports the central ``LEVEL`` share of the redrawn figures.
 on the same images are compared image by image: McNemar's exact test asks whether the images only
 one of them gets right split unevenly more than chance would allow (a two-sided binomial test on
 the discordant images, SciPy), and a paired bootstrap gives an interval for their difference.
+
+A model trained with several seeds is scored by the mean over its seeds: its figures on each
+redrawn test set are averaged over the seeds (so an interval covers the test set's noise for the
+seed-averaged model), and its per-image outcome is the share of its seeds that get the image
+right. Two such models are compared with the Wilcoxon signed-rank test on those per-image shares
+(with one seed each the shares are 0 or 1 and McNemar's exact test applies).
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ ALPHA = 0.05  # a difference with McNemar p below this is called significant
 _CHUNK_CELLS = 4_000_000  # resamples x images per chunk: bounds the memory of one step
 
 
-def _resamples(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Index arrays (k, n) of test images drawn with replacement, ``resamples`` rows in all."""
+def _resamples(n: int, resamples: int, seed: int, members: int = 1) -> Iterator[np.ndarray]:
+    """Index arrays (k, n) of test images drawn with replacement, ``resamples`` rows in all (the
+    same rows for any ``members``, which only makes the chunks smaller)."""
     rng = np.random.default_rng(seed)
-    step = max(1, _CHUNK_CELLS // max(n, 1))
+    step = max(1, _CHUNK_CELLS // max(n * members, 1))
     for start in range(0, resamples, step):
         yield rng.integers(0, n, size=(min(step, resamples - start), n), dtype=np.int64)
 
@@ -52,22 +59,26 @@ def _interval(samples: np.ndarray, level: float) -> list[float]:
 
 
 def bootstrap_intervals(
-    probs: np.ndarray,
+    probs: np.ndarray | list[np.ndarray],
     labels: np.ndarray,
     resamples: int = RESAMPLES,
     level: float = LEVEL,
     seed: int = SEED,
 ) -> dict[str, Any]:
-    """Bootstrap intervals of accuracy, top-3 accuracy and macro F1 over the test images."""
-    num_classes = probs.shape[1]
-    pred = probs.argmax(1)
+    """Bootstrap intervals of accuracy, top-3 accuracy and macro F1 over the test images; for a list
+    of probability arrays (one per seed of a model), of their mean over the seeds."""
+    members = probs if isinstance(probs, list) else [probs]
+    num_classes = members[0].shape[1]
+    pred = np.stack([p.argmax(1) for p in members])  # (seeds, images)
     correct = (pred == labels).astype(np.float64)
-    top3 = (np.argsort(-probs, axis=1)[:, :3] == labels[:, None]).any(1).astype(np.float64)
+    top3 = np.stack([(np.argsort(-p, axis=1)[:, :3] == labels[:, None]).any(1) for p in members]).astype(
+        np.float64
+    )
     acc, acc3, f1 = [], [], []
-    for idx in _resamples(len(labels), resamples, seed):
-        acc.append(correct[idx].mean(1))
-        acc3.append(top3[idx].mean(1))
-        f1.append(macro_f1_rows(labels[idx], pred[idx], num_classes))
+    for idx in _resamples(len(labels), resamples, seed, len(members)):
+        acc.append(correct[:, idx].mean(2).mean(0))
+        acc3.append(top3[:, idx].mean(2).mean(0))
+        f1.append(np.mean([macro_f1_rows(labels[idx], member[idx], num_classes) for member in pred], 0))
     return {
         "level": level,
         "resamples": resamples,
@@ -91,6 +102,19 @@ def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any
     return {"only_a": only_a, "only_b": only_b, "p": p}
 
 
+def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """Whether two models differ on the same test images: McNemar's exact test where each outcome
+    is right or wrong (one seed each), else the Wilcoxon signed-rank test on the per-image shares of
+    seeds right (images both score alike drop out). ``test`` names the one used."""
+    if a.dtype == bool and b.dtype == bool:
+        return {"test": "McNemar's exact test", **mcnemar_exact(a, b)}
+    from scipy.stats import wilcoxon
+
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    p = 1.0 if not np.any(diff) else float(wilcoxon(diff, zero_method="wilcox").pvalue)
+    return {"test": "Wilcoxon signed-rank test", "p": p}
+
+
 def paired_difference(
     a_correct: np.ndarray,
     b_correct: np.ndarray,
@@ -99,14 +123,14 @@ def paired_difference(
     seed: int = SEED,
 ) -> dict[str, Any]:
     """Accuracy of A minus accuracy of B on the same images, with its paired bootstrap interval
-    (both models redrawn on the same resampled images), and McNemar's test."""
+    (both models redrawn on the same resampled images), and the paired test (``paired_test``)."""
     diff = a_correct.astype(np.float64) - b_correct.astype(np.float64)
     samples = np.concatenate([diff[idx].mean(1) for idx in _resamples(len(diff), resamples, seed)])
     return {
         "difference": float(diff.mean()),
         "interval": _interval(samples, level),
         "level": level,
-        **mcnemar_exact(a_correct.astype(bool), b_correct.astype(bool)),
+        **paired_test(a_correct, b_correct),
     }
 
 

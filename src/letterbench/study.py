@@ -8,7 +8,7 @@ checkpoint, and rebuilds the report.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
@@ -32,6 +32,7 @@ class Preset:
     total_epochs: int | None = None  # per model, shared out over its phases; None = the recipe's
     overrides: tuple[str, ...] = ()  # --set overrides for every recipe
     large_batch: int | None = None  # the large-batch mode's batch (``scale_batch``); None = the recipe's
+    seeds: int = 1  # seeds per model unless --seeds says otherwise
 
 
 PRESETS = {
@@ -57,13 +58,17 @@ PRESETS = {
         total_epochs=5,
     ),
     "paper": Preset(
-        "paper", "the study's full recipes on the full data, ImageNet weights where they can be had"
+        "paper",
+        "the study's full recipes on the full data, ImageNet weights where they can be had, three seeds "
+        "per model (a GPU affords them)",
+        seeds=3,
     ),
     "fast": Preset(
         "fast",
         "the paper preset in the large-batch mode, for a GPU: batch 1024, each recipe's learning rate "
-        "scaled to it (linear for SGD, square root for Adam) with a warm-up",
+        "scaled to it (linear for SGD, square root for Adam) with a warm-up, three seeds per model",
         large_batch=1024,
+        seeds=3,
     ),
 }
 
@@ -124,6 +129,16 @@ class StudyPlan:
     recipes: dict[str, Recipe]
     split: str = "letters"
     seed: int = 0
+    seeds: int = 1  # each model trains with seeds seed, seed + 1, ...
+
+    def runs(self, study: StudyDir) -> list[tuple[str, int, RunDir]]:
+        """(model, seed, run directory) of every run, model by model: the first seed in
+        ``runs/<model>``, the others in ``runs/<model>-seed<S>``."""
+        return [
+            (m, self.seed + k, study.run(m, None if k == 0 else self.seed + k))
+            for m in self.recipes
+            for k in range(self.seeds)
+        ]
 
 
 def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
@@ -140,19 +155,19 @@ def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
 
 
 def _train_and_evaluate(
-    model: str, run: RunDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
+    name: str, model: str, run: RunDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
 ) -> None:
     start = time.perf_counter()
     if run.status() != "finished":
         resume = run.has_checkpoint("last")
         print(
-            f"{model}: {'resuming' if resume else 'training'} ({plan.recipes[model].name} recipe, preset {plan.preset.name})"
+            f"{name}: {'resuming' if resume else 'training'} ({plan.recipes[model].name} recipe, preset {plan.preset.name})"
         )
         train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
     with run.lock():
         evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
         plot_run(run, evaluation)
-    print(f"{model}: done in {(time.perf_counter() - start) / 60:.1f} min")
+    print(f"{name}: done in {(time.perf_counter() - start) / 60:.1f} min")
 
 
 def run_study(
@@ -165,8 +180,10 @@ def run_study(
     split: str = "letters",
     progress: bool = True,
     tensorboard: bool = False,
+    seeds: int | None = None,
 ) -> dict:
-    """Train, evaluate and compare ``models`` (default: every registered model) into ``out``."""
+    """Train, evaluate and compare ``models`` (default: every registered model) into ``out``, each
+    with ``seeds`` seeds (default: the preset's)."""
     if runtime.dist.enabled:
         raise LetterbenchError(
             "letterbench run trains its models one after another in one process; under torchrun, "
@@ -179,7 +196,9 @@ def run_study(
     if twice:
         raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
     # Resolving every recipe first refuses an unknown model before anything is written.
-    plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed)
+    seeds = seeds or preset.seeds
+    print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
+    plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -201,11 +220,11 @@ def _run_locked(
 ) -> dict:
     _check_previous(study, plan)
     preset, split, seed, models = plan.preset, plan.split, plan.seed, list(plan.recipes)
-    for model in models:  # refuse now, not after the models before it have trained
-        foreign = study.run(model).foreign_files()
+    for _, _, run in plan.runs(study):  # refuse now, not after the models before it have trained
+        foreign = run.foreign_files()
         if foreign:
             raise LetterbenchError(
-                f"{study.run(model)} holds files letterbench did not write ({', '.join(foreign[:5])}); "
+                f"{run} holds files letterbench did not write ({', '.join(foreign[:5])}); "
                 "move them elsewhere or choose another --out (nothing was changed)"
             )
     root = ensure_data(data_dir, split)
@@ -224,16 +243,17 @@ def _run_locked(
             "preset": preset.name,
             "preset_settings": asdict(preset),
             "seed": seed,
+            "seeds": plan.seeds,
             "split": split,
             "models": models,
             "data_dir": str(root.resolve()),
         }
     )
     options = TrainOptions(root, split, seed, preset.train_per_class, progress, tensorboard=tensorboard)
-    for model in models:
-        run = study.run(model)
+    for model, model_seed, run in plan.runs(study):
+        name = model if plan.seeds == 1 else f"{model} (seed {model_seed})"
         if run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES):
-            print(f"{model}: finished earlier, skipped")
+            print(f"{name}: finished earlier, skipped")
         else:
-            _train_and_evaluate(model, run, plan, root, runtime, options)
-    return build_report([study.run(m).path for m in models], study.report_dir)
+            _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
+    return build_report([run.path for _, _, run in plan.runs(study)], study.report_dir)

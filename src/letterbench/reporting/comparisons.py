@@ -2,7 +2,8 @@
 
 Every pair of final models (and the ensemble) scored on the same test images is compared image by
 image (``letterbench.stats.paired_difference``): the accuracy difference with its paired bootstrap
-interval and McNemar's exact test. The report shows them as a matrix, ``summary.json`` keeps them.
+interval and McNemar's exact test (with several seeds, the Wilcoxon signed-rank test on each image's
+share of seeds right). The report shows them as a matrix, ``summary.json`` keeps them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from letterbench.stats import ALPHA, LEVEL, paired_difference
 
 
 def attach_outcomes(columns: list[Column], finals: list[Column], ensemble: Column | None) -> None:
-    """Set each column's per-image outcome (right or wrong) from its saved test predictions; the
-    ensemble's from the mean of the final models' probabilities."""
+    """Set each column's per-image outcome from its saved test predictions: right or wrong, or with
+    several seeds the share of its seeds right; the ensemble's from the mean of the final models'
+    probabilities (every seed of every model)."""
     for c in columns:
         if c.run is not None:
-            probs, labels = c.run.load_predictions(c.stage["phase"])
-            c.outcome = probs.argmax(1) == labels
+            right = [probs.argmax(1) == labels for probs, labels in c.predictions()]
+            c.outcome = right[0] if len(right) == 1 else np.mean(right, 0)
     if ensemble is not None:
-        predictions = [c.run.load_predictions(c.stage["phase"]) for c in finals]
+        predictions = [pair for c in finals for pair in c.predictions()]
         ensemble.outcome = np.mean([p for p, _ in predictions], 0).argmax(1) == predictions[0][1]
 
 
@@ -56,7 +58,8 @@ def comparison_section(comparisons: list[dict[str, Any]]) -> doc.Section | None:
     rows = [[a, *[cells.get((a, b), "—") for b in labels]] for a in labels]
     legend = (
         f"Row minus column, test accuracy in points, with its paired bootstrap {LEVEL:.0%} interval and "
-        f"the p-value of McNemar's exact test on the images only one of the two gets right. A p-value "
+        f"the p-value of McNemar's exact test on the images only one of the two gets right (for models "
+        "trained with several seeds: the Wilcoxon signed-rank test on each image's share of seeds right). A p-value "
         f"below {ALPHA} is a difference the test set can tell apart; above it, the two are not "
         "significantly different on these images."
     )

@@ -18,7 +18,7 @@ import numpy as np
 
 from letterbench.reporting.tables import human
 from letterbench.rundir import RunDir
-from letterbench.stats import ALPHA, mcnemar_exact
+from letterbench.stats import ALPHA, paired_test
 
 
 @dataclass
@@ -31,14 +31,27 @@ class Column:
     cost: dict[str, Any]
     is_final: bool = True
     members: list[str] = field(default_factory=list)
-    outcome: np.ndarray | None = None  # per test image: right (True) or wrong
+    outcome: np.ndarray | None = None  # per test image: right or wrong (the share of seeds right)
+    seed_runs: list[RunDir] = field(default_factory=list)  # more seeds of this model and recipe
 
-    def p_against(self, other: Column) -> float | None:
-        """McNemar's exact p-value of this column against ``other`` on the same test images; None
-        where either has no per-image outcomes or they were scored on different images."""
+    def runs(self) -> list[RunDir]:
+        return ([self.run] if self.run is not None else []) + self.seed_runs
+
+    def predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The saved test probabilities and labels of this stage, one pair per seed."""
+        return [run.load_predictions(self.stage["phase"]) for run in self.runs()]
+
+    def test_against(self, other: Column) -> dict[str, Any] | None:
+        """The paired test of this column against ``other`` on the same test images
+        (``stats.paired_test``); None where either has no per-image outcomes or they were scored
+        on different images."""
         if self.outcome is None or other.outcome is None or len(self.outcome) != len(other.outcome):
             return None
-        return mcnemar_exact(self.outcome, other.outcome)["p"]
+        return paired_test(self.outcome, other.outcome)
+
+    def p_against(self, other: Column) -> float | None:
+        test = self.test_against(other)
+        return None if test is None else test["p"]
 
     @property
     def m(self) -> dict[str, Any]:
@@ -99,6 +112,9 @@ class Row:
         dagger = " †" if value is not None and self.load and column.under_load(self.load) else ""
         bounds = self.bounds(column)
         ci = f" ({100 * bounds[0]:.1f}–{100 * bounds[1]:.1f})" if bounds and value is not None else ""
+        std = column.stage.get("seed_std", {}).get(self.key)
+        if std is not None and value is not None and self.fmt is pct:  # several seeds: mean ± sd
+            ci = f" ± {100 * std:.2f}" + ci
         quartiles = column.cost.get(f"{self.key}_spread") if self.load else None
         if quartiles and value is not None:  # a timed figure: the interquartile range of its samples
             ci = f" ({self.fmt(quartiles[0]).split()[0]}–{self.fmt(quartiles[1])})"
@@ -207,8 +223,14 @@ def best_columns(row: Row, columns: list[Column]) -> set[int]:
 
 RULE = (
     "the most accurate model, unless a model that is not significantly less accurate (McNemar's exact "
-    f"test on the same test images, p ≥ {ALPHA}) needs fewer FLOPs per image; then the cheapest such model"
+    "test on the same test images, or with several seeds the Wilcoxon signed-rank test on each image's "
+    f"share of seeds right; p ≥ {ALPHA}) needs fewer FLOPs per image; then the cheapest such model"
 )
+
+
+def _test_name(a: Column, b: Column) -> str:
+    test = a.test_against(b)
+    return "McNemar" if test is None or test["test"].startswith("McNemar") else "Wilcoxon"
 
 
 def recommend(singles: list[Column]) -> tuple[Column, str]:
@@ -221,7 +243,7 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
         pick = min(cheaper, key=lambda c: c.cost["flops_per_image"])
         return pick, (
             f"{pick.label} is not significantly less accurate than {top.label} ({pct(pick.accuracy)} vs "
-            f"{pct(top.accuracy)}, McNemar p = {p[pick.label]:.2g}) and needs "
+            f"{pct(top.accuracy)}, {_test_name(pick, top)} p = {p[pick.label]:.2g}) and needs "
             f"{pick.cost['flops_per_image'] / top.cost['flops_per_image']:.0%} of its FLOPs per image"
         )
     why = f"{top.label} has the highest test accuracy ({pct(top.accuracy)})"
@@ -230,7 +252,11 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
         return top, f"{why}; {named} not significantly different, but no cheaper"
     known = {k: v for k, v in p.items() if v is not None}
     if known:
-        return top, f"{why}, significantly above every other model (McNemar p ≤ {max(known.values()):.2g})"
+        tests = {_test_name(c, top) for c in singles if c is not top}
+        return (
+            top,
+            f"{why}, significantly above every other model ({'/'.join(sorted(tests))} p ≤ {max(known.values()):.2g})",
+        )
     return top, f"{why}; no paired test was possible (no per-image predictions)"
 
 

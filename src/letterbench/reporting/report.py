@@ -28,6 +28,7 @@ from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking
+from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
 from letterbench.stats import bootstrap_intervals
@@ -73,6 +74,7 @@ class ReportData:
                 "text": [row.text(c) for c in self.columns],
                 "best": best_columns(row, self.columns),
                 "intervals": [row.bounds(c) for c in self.columns],
+                "seed_std": [c.stage.get("seed_std", {}).get(row.key) for c in self.columns],
             }
             for row in ROWS
         ]
@@ -97,34 +99,43 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
                 f"{r.run} has classes {''.join(r.metrics['class_names'])}, {results[0].run} has "
                 f"{''.join(class_names)}; only runs on the same split can be compared"
             )
-    labels = [r.info["label"] for r in results]
-    for r in results:  # two runs of one model: tell them apart by their folders
-        r.name = (
-            r.info["label"] if labels.count(r.info["label"]) == 1 else f"{r.info['label']} ({r.run.path})"
-        )
+    for group in seed_groups(results):  # several seeds of a model: named by their seed
+        for r in group:
+            r.name = r.info["label"] if len(group) == 1 else f"{r.info['label']} (seed {r.info['seed']})"
+    names = [r.name for r in results]
+    for r in results:  # two runs of one model otherwise: tell them apart by their folders
+        r.name = r.name if names.count(r.name) == 1 else f"{r.name} ({r.run.path})"
     return results
 
 
 def _columns(results: list[RunResult]) -> list[Column]:
+    """A column per phase of each model: of its run, or of its seeds' runs together (``seeds.py``)."""
     columns = []
-    for r in results:
-        cost, elapsed = r.metrics["cost"], 0.0
+    for group in seed_groups(results):
+        r, n = group[0], len(group)
+        elapsed = np.zeros(n)
         stages = r.metrics["stages"]
         for i, stage in enumerate(stages):
-            elapsed += cost["train_time_s"].get(stage["phase"], 0.0)
-            label = r.name if i == 0 else f"{r.name} {stage['phase']}"
+            elapsed += [m.metrics["cost"]["train_time_s"].get(stage["phase"], 0.0) for m in group]
+            name = r.name if n == 1 else r.info["label"]
+            label = name if i == 0 else f"{name} {stage['phase']}"
+            cost = r.metrics["cost"]
             stage_cost = {
                 **cost,
-                "train_time_s": elapsed,
+                "train_time_s": float(elapsed.mean()),
                 "trainable": cost["trainable_parameters"].get(stage["phase"]),
             }
-            columns.append(Column(label, r.run, stage, stage_cost, is_final=i == len(stages) - 1))
+            column = Column(label, r.run, stage, stage_cost, is_final=i == len(stages) - 1)
+            column.seed_runs = [m.run for m in group[1:]]
+            if n > 1:
+                column.stage = seed_stage([m.metrics["stages"][i] for m in group], column.predictions())
+            columns.append(column)
     return columns
 
 
 def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
-    """The mean of the final models' saved test probabilities, scored like a model."""
-    predictions = [c.run.load_predictions(c.stage["phase"]) for c in finals]
+    """The mean of the final models' saved test probabilities (every seed of each), scored like a model."""
+    predictions = [pair for c in finals for pair in c.predictions()]
     labels = predictions[0][1]
     if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
         raise LetterbenchError(
@@ -201,6 +212,14 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
         "top-3 accuracy and macro F1, the value's 95% interval reaches the best value. Intervals: 95% "
         "bootstrap over the test images (2,000 resamples)."
     )
+    seeded = sorted({c.stage["seeds"] for c in data.finals if c.stage.get("seeds")})
+    if seeded:
+        legend += (
+            f" Models trained with several seeds ({'/'.join(map(str, seeded))}): each figure is the mean "
+            "over the seeds ± its standard deviation across them, the interval is the bootstrap interval "
+            "of the seed-averaged figure, and accuracy is compared with the Wilcoxon signed-rank test on "
+            "each image's share of seeds right."
+        )
     if data.ensemble:
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}."
     r = data.ranking

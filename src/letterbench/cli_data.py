@@ -1,0 +1,111 @@
+"""`letterbench data` and `letterbench models`: the command line's commands that train nothing
+(``cli.py`` assembles every command)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from letterbench.boundary import min2_int
+from letterbench.errors import LetterbenchError
+from letterbench.models import choices_text
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the EMNIST IDX files (default: $LETTERBENCH_DATA, else ~/.cache/letterbench)",
+    )
+
+
+# ---------------------------------------------------------------- data
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from letterbench.data.emnist import resolve_data_dir
+    from letterbench.data.fetch import fetch
+
+    data_dir = resolve_data_dir(args.data_dir)
+    written = fetch(data_dir, args.split, args.url, keep_archive=not args.delete_archive)
+    print(f"extracted {len(written)} files of split {args.split} into {data_dir}")
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from letterbench.data.emnist import resolve_data_dir
+    from letterbench.data.fetch import import_path
+
+    data_dir = resolve_data_dir(args.data_dir)
+    written = import_path(args.path, data_dir, args.split)
+    for path in written:
+        print(f"imported {path}")
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from letterbench.data.emnist import load_emnist
+    from letterbench.data.info import describe
+
+    print(describe(load_emnist(args.data_dir, args.split)))
+    return 0
+
+
+def build_data(sub: argparse._SubParsersAction) -> None:
+    from letterbench.data.emnist import ARCHIVE_URL, SPLITS
+
+    data = sub.add_parser("data", help="fetch, import and inspect EMNIST")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+
+    fetch = data_sub.add_parser("fetch", help="download the official archive, verify it, extract a split")
+    fetch.add_argument("--split", choices=list(SPLITS), default="letters")
+    fetch.add_argument("--url", default=ARCHIVE_URL, help=f"archive address (default {ARCHIVE_URL})")
+    fetch.add_argument("--delete-archive", action="store_true", help="remove gzip.zip after extracting")
+    add_data_dir(fetch)
+    fetch.set_defaults(func=cmd_data_fetch)
+
+    imp = data_sub.add_parser("import", help="import gzip.zip, a folder of IDX files, or one IDX file")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--split", choices=list(SPLITS), default="letters", help="split to extract from a zip")
+    add_data_dir(imp)
+    imp.set_defaults(func=cmd_data_import)
+
+    info = data_sub.add_parser("info", help="counts, pixel statistics and official/partial status")
+    info.add_argument("--split", choices=list(SPLITS), default="letters")
+    add_data_dir(info)
+    info.set_defaults(func=cmd_data_info)
+
+
+# ---------------------------------------------------------------- models
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from letterbench.models import check_weights, create_model, model_names, read_weights_file
+    from letterbench.reporting.tables import models_table
+
+    if args.weights is not None:
+        if not args.name:
+            raise LetterbenchError("--weights needs a model name: letterbench models NAME --weights PATH")
+        model = create_model(args.name[0], num_classes=args.num_classes)
+        fit = check_weights(model, read_weights_file(args.weights))
+        print(f"{args.weights} for {model.name}: " + fit.summary())
+        return 0 if fit.fits else 1
+    from letterbench.models import get_model
+
+    names = args.name or list(model_names())
+    print(models_table(names, num_classes=args.num_classes))
+    print()
+    for name in names:
+        print(f"{name}: {get_model(name).summary}")
+    return 0
+
+
+def build_models(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser(
+        "models", help="table of models: input, parameters, FLOPs, cached weights; or check a weights file"
+    )
+    models.add_argument("name", nargs="*", help=f"{choices_text()} (default: every registered model)")
+    models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
+    models.add_argument("--num-classes", type=min2_int, default=26)
+    models.set_defaults(func=cmd_models)
