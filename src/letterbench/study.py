@@ -231,11 +231,11 @@ def _run_locked(
     if preset.name in ("paper", "fast") and runtime.device.type != "cuda":
         from letterbench.data.emnist import load_emnist
 
-        minutes = estimate_minutes(
-            list(plan.recipes.values()), len(load_emnist(root, split).train_labels), runtime
-        )
+        images = len(load_emnist(root, split).train_labels)
+        minutes = estimate_minutes(list(plan.recipes.values()), images, runtime) * plan.seeds
         print(
-            f"the {preset.name} preset on this machine: about {minutes / 60:.1f} hours of training (measured estimate); "
+            f"the {preset.name} preset on this machine: about {minutes / 60:.1f} hours of training for "
+            f"{plan.seeds} seed(s) per model (measured estimate); "
             "Ctrl-C stops it, the same command resumes it"
         )
     study.write(
