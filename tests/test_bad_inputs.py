@@ -478,6 +478,33 @@ def _(tmp, w):
     return [*TRAIN, "--weights", "nothere.pt", "--out", "r"]
 
 
+@case("train-weights-a-folder", "a folder, not a file")
+def _(tmp, w):
+    (tmp / "weights").mkdir()
+    return [*TRAIN, "--weights", "weights", "--out", "r"]
+
+
+@case("models-weights-a-folder", "a folder, not a weights file")
+def _(tmp, w):
+    (tmp / "weights").mkdir()
+    return ["models", "resnet18", "--weights", "weights"]
+
+
+@case("train-phase-name-too-long", "at most 64 characters")
+def _(tmp, w):
+    return [*TRAIN, "--set", "phases.0.name=" + "p" * 300, "--out", "r"]
+
+
+@case("run-seeds-zero", "--seeds")
+def _(tmp, w):
+    return ["run", "--preset", "smoke", "--seeds", "0", "--out", "s"]
+
+
+@case("train-large-batch-one", "--large-batch")
+def _(tmp, w):
+    return [*TRAIN, "--large-batch", "1", "--out", "r"]
+
+
 @case("train-recipe-file-missing", "nothere.toml")
 def _(tmp, w):
     return ["train", "--recipe", "nothere.toml", "--out", "r"]

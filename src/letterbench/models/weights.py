@@ -116,6 +116,8 @@ _HOW_TO_GET_WEIGHTS = (
 def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from safetensors or a PyTorch file, never executing pickled code."""
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: a folder, not a weights file; give a safetensors or state-dict file")
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
     try:

@@ -69,7 +69,7 @@ class EarlyStopping(_Schema):
 
 
 class Phase(_Schema):
-    name: Annotated[str, Field(pattern=r"^[\w.+-]+$")]
+    name: Annotated[str, Field(pattern=r"^[\w.+-]+$", max_length=64)]  # it names checkpoint files
     trainable: Annotated[str, Field(pattern=r"^(all|head|last:\d+)$")] = "all"
     epochs: Annotated[int, Field(ge=1)] = 10
     optimizer: Annotated[SGD | Adam, Field(discriminator="name")] = Adam(name="adam", lr=1e-3)
@@ -148,9 +148,9 @@ def _message(err: dict) -> str:
     if err["type"] == "missing":
         return f"missing required key {where!r}"
     given = err.get("input")
-    shown = (
-        repr(given) if not isinstance(given, dict | list) or len(repr(given)) < 60 else type(given).__name__
-    )
+    shown = repr(given)
+    if len(shown) >= 60:  # a long value: its start, or its type
+        shown = f"{shown[:40]}... ({len(given)} characters)" if isinstance(given, str) else type(given).__name__
     return f"{where}: {err['msg'].lower()}, got {shown}"
 
 

@@ -207,6 +207,10 @@ def resolve_recipe(
         resolved = scale_batch(resolved, large_batch)
     if overrides:
         resolved = apply_overrides(resolved, list(overrides))
+    if resolved.weights is not None and Path(resolved.weights).is_dir():
+        raise LetterbenchError(
+            f"--weights {resolved.weights}: a folder, not a file; give a safetensors or state-dict file"
+        )
     if resolved.weights is not None and not Path(resolved.weights).is_file():
         raise LetterbenchError(
             f"--weights {resolved.weights}: no such file; give a safetensors or state-dict file"
