@@ -169,3 +169,27 @@ def test_train_records_the_large_batch_mode_and_refuses_it_with_a_batch_size(tin
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("letterbench: error:") and "--large-batch" in err[0]
     assert not (tmp_path / "b").exists()
+
+
+def test_the_background_writer_skips_what_follows_a_failed_write_and_raises_it(tmp_path):
+    """A checkpoint that cannot be written must not be followed by a progress file counting its
+    epoch: the jobs behind a failure are skipped, and the failure is raised to the caller."""
+    import time
+
+    from letterbench.fsutil import BackgroundWriter
+
+    writer, done = BackgroundWriter(), []
+
+    def failing():
+        time.sleep(0.2)
+        raise OSError(28, "No space left on device", str(tmp_path / "last.pt"))
+
+    writer.submit(lambda: done.append("epoch 1"))
+    writer.submit(failing)
+    writer.submit(lambda: done.append("progress of epoch 2"))  # queued while the failing job runs
+    with pytest.raises(OSError, match="No space left"):
+        writer.flush()
+    assert done == ["epoch 1"]
+    writer.submit(lambda: done.append("after"))  # the error was raised once; the writer goes on
+    writer.flush()
+    assert done == ["epoch 1", "after"]

@@ -68,27 +68,41 @@ def atomic_save(path: str | os.PathLike, save: Callable[[IO[bytes]], None]) -> N
 class BackgroundWriter:
     """Runs write jobs one at a time, in the order given, on a thread of its own, so that a training
     loop does not wait for the disk between epochs. At most ``depth`` jobs wait (each holds its
-    data in memory). A job's error is raised in the caller at its next ``submit`` or ``flush``;
-    every write is atomic, so a process killed mid-job leaves the previous file whole. The thread is
-    joined when the interpreter exits, so queued writes are never cut short by a normal exit."""
+    data in memory). After a job fails, the jobs queued behind it are skipped (a progress file must
+    not count an epoch whose checkpoint failed), and the error is raised in the caller at its next
+    ``submit`` or ``flush``. Every write is atomic, so a process killed mid-job leaves the previous
+    file whole; the thread is joined when the interpreter exits."""
 
     def __init__(self, depth: int = 2):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="letterbench-writer")
         self._pending: list[Future] = []
         self._depth = depth
+        self._error: BaseException | None = None
+
+    def _run(self, job: Callable[[], None]) -> None:
+        if self._error is None:
+            try:
+                job()
+            except BaseException as exc:
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def submit(self, job: Callable[[], None]) -> None:
         while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
-            self._pending.pop(0).result()  # raises the job's error, if any
-        self._pending.append(self._pool.submit(job))
+            self._pending.pop(0).result()
+        self._raise()
+        self._pending.append(self._pool.submit(self._run, job))
 
     def flush(self) -> None:
         """Wait for every queued job; raise the first error among them."""
         pending, self._pending = self._pending, []
-        errors = [f.exception() for f in pending]
-        for error in errors:
-            if error is not None:
-                raise error
+        for future in pending:
+            future.result()
+        self._raise()
 
 
 def ensure_folder(path: Path, what: str) -> None:

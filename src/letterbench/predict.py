@@ -124,7 +124,8 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
 
 def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) -> list[dict]:
     """One record per file, in order: ``file``, ``top3`` (letter, probability) of the mean of the
-    models' probabilities, and the 28x28 ``input`` they saw; or ``file`` and ``error``."""
+    models' probabilities (a model's seeds averaged first), and the 28x28 ``input`` they saw; or
+    ``file`` and ``error``."""
     from letterbench.evaluation import predict_probs
 
     loaded = [run.load_trained_model() for run in runs.values()]
@@ -137,7 +138,11 @@ def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) 
     good = [p for p in prepared if p.image is not None]
     if good:
         batch = torch.from_numpy(np.stack([p.image for p in good]))
-        probs = torch.stack([predict_probs(model, batch, runtime) for model, _ in loaded]).mean(0)
+        each = [predict_probs(model, batch, runtime) for model, _ in loaded]
+        models: dict[str, list[torch.Tensor]] = {}  # a model's seeds first, so each model weighs the same
+        for name, p in zip(runs, each, strict=True):
+            models.setdefault(name.split(" (seed ")[0], []).append(p)
+        probs = torch.stack([torch.stack(seeds).mean(0) for seeds in models.values()]).mean(0)
     records, row = [], 0
     for item in prepared:
         if item.image is None:

@@ -104,13 +104,14 @@ def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     """Whether two models differ on the same test images: McNemar's exact test where each outcome
-    is right or wrong (one seed each), else the Wilcoxon signed-rank test on the per-image shares of
-    seeds right (images both score alike drop out). ``test`` names the one used."""
-    if a.dtype == bool and b.dtype == bool:
-        return {"test": "McNemar's exact test", **mcnemar_exact(a, b)}
+    is right or wrong (0 or 1: one seed each), else the Wilcoxon signed-rank test on the per-image
+    shares of seeds right (images both score alike drop out). ``test`` names the one used."""
+    if np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all():
+        return {"test": "McNemar's exact test", **mcnemar_exact(a.astype(bool), b.astype(bool))}
     from scipy.stats import wilcoxon
 
-    diff = a.astype(np.float64) - b.astype(np.float64)
+    # Shares are fractions k/N: differences equal in exact arithmetic must tie in floating point too.
+    diff = np.round(a.astype(np.float64) - b.astype(np.float64), 9)
     p = 1.0 if not np.any(diff) else float(wilcoxon(diff, zero_method="wilcox").pvalue)
     return {"test": "Wilcoxon signed-rank test", "p": p}
 

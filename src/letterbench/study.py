@@ -196,7 +196,11 @@ def run_study(
     if twice:
         raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
     # Resolving every recipe first refuses an unknown model before anything is written.
-    seeds = seeds or preset.seeds
+    recorded = StudyDir(out).read().get("seeds", 1) if StudyDir(out).exists() else None
+    recorded = (
+        recorded if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded > 0 else None
+    )
+    seeds = seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
     print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
     study = StudyDir(out)

@@ -15,19 +15,20 @@ import numpy as np
 
 from letterbench.reporting import document as doc
 from letterbench.reporting.ranking import Column
+from letterbench.reporting.seeds import mean_over_seeds
 from letterbench.stats import ALPHA, LEVEL, paired_difference
 
 
 def attach_outcomes(columns: list[Column], finals: list[Column], ensemble: Column | None) -> None:
     """Set each column's per-image outcome from its saved test predictions: right or wrong, or with
     several seeds the share of its seeds right; the ensemble's from the mean of the final models'
-    probabilities (every seed of every model)."""
+    probabilities, each model's seeds averaged first."""
     for c in columns:
         if c.run is not None:
             right = [probs.argmax(1) == labels for probs, labels in c.predictions()]
             c.outcome = right[0] if len(right) == 1 else np.mean(right, 0)
     if ensemble is not None:
-        predictions = [pair for c in finals for pair in c.predictions()]
+        predictions = [mean_over_seeds(c.predictions()) for c in finals]
         ensemble.outcome = np.mean([p for p, _ in predictions], 0).argmax(1) == predictions[0][1]
 
 

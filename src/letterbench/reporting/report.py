@@ -28,7 +28,7 @@ from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking
-from letterbench.reporting.seeds import seed_groups, seed_stage
+from letterbench.reporting.seeds import mean_over_seeds, seed_groups, seed_stage
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
 from letterbench.stats import bootstrap_intervals
@@ -111,13 +111,16 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
 def _columns(results: list[RunResult]) -> list[Column]:
     """A column per phase of each model: of its run, or of its seeds' runs together (``seeds.py``)."""
     columns = []
-    for group in seed_groups(results):
+    groups = seed_groups(results)
+    names = [g[0].name if len(g) == 1 else g[0].info["label"] for g in groups]
+    for group, name in zip(groups, names, strict=True):
         r, n = group[0], len(group)
+        if names.count(name) > 1:  # two seed groups of one model (other recipes or data): their folders
+            name = f"{name} ({r.run.path}, {n} seeds)"
         elapsed = np.zeros(n)
         stages = r.metrics["stages"]
         for i, stage in enumerate(stages):
             elapsed += [m.metrics["cost"]["train_time_s"].get(stage["phase"], 0.0) for m in group]
-            name = r.name if n == 1 else r.info["label"]
             label = name if i == 0 else f"{name} {stage['phase']}"
             cost = r.metrics["cost"]
             stage_cost = {
@@ -134,8 +137,9 @@ def _columns(results: list[RunResult]) -> list[Column]:
 
 
 def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
-    """The mean of the final models' saved test probabilities (every seed of each), scored like a model."""
-    predictions = [pair for c in finals for pair in c.predictions()]
+    """The mean of the final models' saved test probabilities (each model's seeds averaged first, so
+    that every model weighs the same), scored like a model; its cost counts every network it runs."""
+    predictions = [mean_over_seeds(c.predictions()) for c in finals]
     labels = predictions[0][1]
     if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
         raise LetterbenchError(
@@ -151,9 +155,14 @@ def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
 
     def total(key):
         values = [c.cost.get(key) for c in finals]
-        return sum(values) if all(values) else None
+        return sum(v * len(c.runs()) for v, c in zip(values, finals, strict=True)) if all(values) else None
 
-    inference = [c.cost.get("inference_images_per_s") for c in finals]
+    inference = [
+        c.cost.get("inference_images_per_s") / len(c.runs())
+        for c in finals
+        if c.cost.get("inference_images_per_s")
+    ]
+    inference = inference if len(inference) == len(finals) else [None]
     cost = {
         "parameters": total("parameters"),
         "flops_per_image": total("flops_per_image"),

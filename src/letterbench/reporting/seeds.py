@@ -55,3 +55,8 @@ def seed_stage(
         "seeds": len(stages),
         "intervals": bootstrap_intervals([p for p, _ in predictions], labels),
     }
+
+
+def mean_over_seeds(predictions: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One model's probabilities averaged over its seeds (its labels are the same for every seed)."""
+    return np.mean([p for p, _ in predictions], 0), predictions[0][1]

@@ -60,7 +60,7 @@ class CheckpointObserver(Observer):
     checkpoint is not on disk); the weights of a new best are serialised once for both files."""
 
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
-        self.run, self.writer = run, writer or BackgroundWriter()
+        self.run, self.writer, self.owns_writer = run, writer or BackgroundWriter(), writer is None
 
     def _save(self, which: list[str], state: dict[str, Any]) -> None:
         snapshot = cpu_copy(state)
@@ -82,7 +82,8 @@ class CheckpointObserver(Observer):
         self._save(["last"], trainer.checkpoint_state())
 
     def on_fit_end(self, trainer, status):
-        self.writer.flush()
+        if self.owns_writer:  # a shared writer is flushed by the progress file, written last
+            self.writer.flush()
 
 
 class ProgressObserver(Observer):

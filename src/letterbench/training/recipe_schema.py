@@ -150,7 +150,9 @@ def _message(err: dict) -> str:
     given = err.get("input")
     shown = repr(given)
     if len(shown) >= 60:  # a long value: its start, or its type
-        shown = f"{shown[:40]}... ({len(given)} characters)" if isinstance(given, str) else type(given).__name__
+        shown = (
+            f"{shown[:40]}... ({len(given)} characters)" if isinstance(given, str) else type(given).__name__
+        )
     return f"{where}: {err['msg'].lower()}, got {shown}"
 
 
