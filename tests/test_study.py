@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -39,27 +40,34 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     assert stamps == {m: (out / "runs" / m / "checkpoints" / "last.pt").stat().st_mtime_ns for m in stamps}
 
 
-def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
-    """A real interruption: the study is killed (-9) while Xception's second phase trains, run
-    again, and must end with the weights and history of a study that was never interrupted."""
+def test_run_resumes_an_interrupted_second_seed_and_reports_mean_and_spread(real_data_dir, tmp_path, capsys):
+    """A real interruption of a study with --seeds 2: killed (-9) while the second seed of Xception
+    trains its second phase, run again, it resumes that seed (the first one is skipped) and must end
+    with the weights and history of a study that was never interrupted. The report shows the model
+    once, as the mean ± sd of its two seeds."""
     from test_training import cli_process, kill_after_epochs
 
-    def args(out):
-        return ["run", "--preset", "smoke", "--models", "xception", "--data-dir", str(real_data_dir)] + [
+    def args(out, seeds=("--seeds", "2")):
+        return ["run", "--preset", "smoke", "--models", "xception", *seeds] + [
+            "--data-dir",
+            str(real_data_dir),
             "--out",
             str(out),
             "--quiet",
         ]
 
-    assert main(args(tmp_path / "straight")) == 0
+    # Uninterrupted: seed 1 alone (a run's seed, not its folder, decides what it trains).
+    assert main(args(tmp_path / "straight", ("--seed", "1"))) == 0
     killed = tmp_path / "killed"
-    run = killed / "runs" / "xception"
+    run = killed / "runs" / "xception-seed1"
     cmd, env = cli_process(*args(killed))
     assert kill_after_epochs(cmd, env, run, 1) == 1  # phase 1 done, phase 2 under way
     assert RunDir(run).status() == "running"
     capsys.readouterr()
     assert main(args(killed)) == 0
-    assert "xception: resuming" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "seeds: 2 per model" in printed and "xception (seed 1): resuming" in printed
+    assert "xception (seed 0): finished earlier, skipped" in printed
     a = RunDir(tmp_path / "straight/runs/xception").load_checkpoint("last")
     b = RunDir(run).load_checkpoint("last")
     assert a["trainer"]["global_epoch"] == b["trainer"]["global_epoch"] == 2
@@ -68,48 +76,27 @@ def test_run_resumes_an_interrupted_model(real_data_dir, tmp_path, capsys):
     assert [(h["phase"], h["val_loss"]) for h in a["trainer"]["history"]] == [
         (h["phase"], h["val_loss"]) for h in b["trainer"]["history"]
     ]
+    seeds = {d.name: json.loads((d / "config.json").read_text())["seed"] for d in (killed / "runs").iterdir()}
+    assert seeds == {"xception": 0, "xception-seed1": 1}
+    assert json.loads((killed / "study.json").read_text())["seeds"] == 2
+    summary = json.loads((killed / "report" / "summary.json").read_text())
+    assert summary["columns"] == ["Xception", "Xception fine-tune"]  # one model, its seeds together
+    accuracy = next(r for r in summary["rows"] if r["key"] == "accuracy")
+    assert all(std is not None for std in accuracy["seed_std"])
+    runs = [RunDir(killed / "runs" / name) for name in ("xception", "xception-seed1")]
+    mean = np.mean(
+        [json.loads(r.metrics_file.read_text())["stages"][-1]["metrics"]["accuracy"] for r in runs]
+    )
+    assert accuracy["values"][1] == pytest.approx(mean)
+    page = (killed / "report" / "report.html").read_text()
+    assert "Models trained with several seeds (2)" in page and "Xception (seed 1)" in page
+    assert f"{100 * mean:.2f}% ± " in page
     # A metrics file of an older schema is evaluated again, not skipped (the report could not read it).
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "schema": "letterbench-metrics-1"}))
     assert main(args(killed)) == 0
-    assert "finished earlier, skipped" not in capsys.readouterr().out
+    assert "xception (seed 1): finished earlier, skipped" not in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-3"
-
-
-def test_run_with_two_seeds_resumes_the_second_and_reports_mean_and_spread(real_data_dir, tmp_path, capsys):
-    """--seeds 2 end to end on the smoke preset: every model trains with seeds 0 and 1; the study is
-    killed (-9) while the second seed of the last model trains, run again, resumes that seed, and
-    the report shows each model once, as the mean ± sd of its seeds, compared with the Wilcoxon
-    signed-rank test; the ensemble averages all four runs."""
-    from test_training import cli_process, kill_after_epochs
-
-    out = tmp_path / "study"
-    args = ["run", "--preset", "smoke", "--models", "resnet18,xception", "--seeds", "2"]
-    args += ["--data-dir", str(real_data_dir), "--out", str(out), "--quiet"]
-    cmd, env = cli_process(*args)
-    second = out / "runs" / "xception-seed1"
-    assert kill_after_epochs(cmd, env, second, 1) == 1  # its first phase done, the second under way
-    assert RunDir(second).status() == "running"
-    capsys.readouterr()
-    assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "seeds: 2 per model" in printed and "xception (seed 1): resuming" in printed
-    assert printed.count("finished earlier, skipped") == 3
-    seeds = {d.name: json.loads((d / "config.json").read_text())["seed"] for d in (out / "runs").iterdir()}
-    assert seeds == {"resnet18": 0, "resnet18-seed1": 1, "xception": 0, "xception-seed1": 1}
-    assert json.loads((out / "study.json").read_text())["seeds"] == 2
-    summary = json.loads((out / "report" / "summary.json").read_text())
-    assert summary["columns"] == ["ResNet-18", "Xception", "Xception fine-tune", "Ensemble"]
-    accuracy = next(r for r in summary["rows"] if r["key"] == "accuracy")
-    assert all(std is not None for std in accuracy["seed_std"][:3]) and accuracy["seed_std"][3] is None
-    pair = next(c for c in summary["comparisons"] if {c["a"], c["b"]} == {"ResNet-18", "Xception fine-tune"})
-    assert pair["test"] == "Wilcoxon signed-rank test" and 0 <= pair["p"] <= 1
-    runs = [RunDir(out / "runs" / name) for name in ("resnet18", "resnet18-seed1")]
-    mean = np.mean([json.loads(r.metrics_file.read_text())["stages"][0]["metrics"]["accuracy"] for r in runs])
-    assert accuracy["values"][0] == pytest.approx(mean)
-    page = (out / "report" / "report.html").read_text()
-    assert "Models trained with several seeds (2)" in page and "ResNet-18 (seed 1)" in page
-    assert f"{100 * mean:.2f}% ± " in page
 
 
 def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
@@ -131,6 +118,25 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert any(w.startswith("Equal budget: every model trained on the same") for w in summary["warnings"])
     config = json.loads((out / "runs" / "timm-resnet10t" / "config.json").read_text())
     assert config["model"]["name"] == "timm:resnet10t" and config["recipe"]["model"] == "timm:resnet10t"
+    assert {c["test"] for c in summary["comparisons"]} == {"McNemar's exact test"}
+
+    # A second seed of each model, added by a rerun: each model is still one column, now compared
+    # with the Wilcoxon signed-rank test, and the ensemble averages each model's two seeds.
+    assert main([*args, "--out", str(out), "--quiet", "--seeds", "2"]) == 0
+    assert capsys.readouterr().out.count("finished earlier, skipped") == 2
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
+    assert {c["test"] for c in summary["comparisons"]} == {"Wilcoxon signed-rank test"}
+    assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
+    predictions = [
+        RunDir(out / "runs" / name).load_predictions("train") for name in sorted(os.listdir(out / "runs"))
+    ]
+    per_model = [
+        np.mean([predictions[0][0], predictions[1][0]], 0),
+        np.mean([predictions[2][0], predictions[3][0]], 0),
+    ]
+    ensemble = np.mean(per_model, 0).argmax(1) == predictions[0][1]
+    assert summary["rows"][0]["values"][2] == pytest.approx(ensemble.mean())
 
 
 def test_run_on_another_split(tmp_path, capsys):

@@ -238,9 +238,11 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     measure_speed: bool = True,
     test_per_class: int | None = None,
+    speed_batch: int = 256,
 ) -> Evaluation:
     """Evaluate every phase's best checkpoint on the test set (or a stratified subset of
-    ``test_per_class`` images per class); write the predictions and the metrics file."""
+    ``test_per_class`` images per class); write the predictions and the metrics file. Inference
+    throughput is measured at ``speed_batch`` (recorded as ``inference_batch``)."""
     config = run.require_finished()
     data = run.load_data(data_dir, config)
     progress = run.read_progress()
@@ -268,9 +270,9 @@ def evaluate_run(
         "device": runtime.name,
     }
     if measure_speed:
-        speed = inference_speed(model, runtime)
+        speed = inference_speed(model, runtime, batch=speed_batch)
         cost["inference_load"] = speed.pop("load")
-        cost.update(speed)
+        cost.update(speed, inference_batch=speed_batch)
     result = {
         "schema": SCHEMA,
         "run": {

@@ -33,16 +33,19 @@ class Preset:
     overrides: tuple[str, ...] = ()  # --set overrides for every recipe
     large_batch: int | None = None  # the large-batch mode's batch (``scale_batch``); None = the recipe's
     seeds: int = 1  # seeds per model unless --seeds says otherwise
+    speed_batch: int = 256  # the batch inference throughput is measured at
 
 
 PRESETS = {
     "smoke": Preset(
         "smoke",
-        "seconds long: 4 images per class, one epoch per phase; for tests and trying the tool",
+        "seconds long: 4 images per class, one epoch per phase, inference speed at batch 16; for tests "
+        "and trying the tool",
         train_per_class=4,
         test_per_class=3,
         total_epochs=1,
         overrides=("val_fraction=0.25", "batch_size=32"),
+        speed_batch=16,
     ),
     # Sized from the engine's training throughput measured on the 2-core CPU this project runs on
     # (AMD EPYC, 2 threads: ResNet-18 93, DenseNet-121 56, Xception 29 images/s at the recipes'
@@ -165,7 +168,9 @@ def _train_and_evaluate(
         )
         train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
     with run.lock():
-        evaluation = evaluate_run(run, runtime, root, test_per_class=plan.preset.test_per_class)
+        evaluation = evaluate_run(
+            run, runtime, root, test_per_class=plan.preset.test_per_class, speed_batch=plan.preset.speed_batch
+        )
         plot_run(run, evaluation)
     print(f"{name}: done in {(time.perf_counter() - start) / 60:.1f} min")
 

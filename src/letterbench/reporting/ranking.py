@@ -118,6 +118,9 @@ class Row:
         quartiles = column.cost.get(f"{self.key}_spread") if self.load else None
         if quartiles and value is not None:  # a timed figure: the interquartile range of its samples
             ci = f" ({self.fmt(quartiles[0]).split()[0]}–{self.fmt(quartiles[1])})"
+        batch = column.cost.get("inference_batch", 256)
+        if self.key == "inference_images_per_s" and value is not None and batch != 256:
+            ci += f", batch {batch}"
         return self.fmt(value) + ci + dagger
 
 

@@ -4,7 +4,9 @@ Runs of the same model with the same recipe on the same data that differ only in
 ``letterbench run --seeds N`` trains) are grouped. The group's column shows the mean of each test
 figure over the seeds with its standard deviation across them ("90.03% ± 0.41"), bootstrap
 intervals of the seed-averaged figures (``stats.bootstrap_intervals`` on every seed's predictions),
-and, for the paired tests, each image's share of seeds that get it right.
+and, for the paired tests, each image's share of seeds that get it right. What is not a single
+number (per-class figures, the confusion matrix, the training curves) is the first seed's, and
+each seed keeps its own section in the report.
 """
 
 from __future__ import annotations
