@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter, ImageOps, PngImagePlugin, UnidentifiedImageE
 
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, ensure_folder
-from letterbench.rundir import RunDir, find_runs
+from letterbench.rundir import RunDir, find_runs, model_of
 from letterbench.runtime import Runtime
 
 INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
@@ -111,13 +111,13 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
     if ensemble:
         return runs
     if model:  # every seed of it, averaged
-        chosen = {k: run for k, run in runs.items() if k == model or k.startswith(f"{model} (seed ")}
+        chosen = {k: run for k, run in runs.items() if model_of(k) == model}
         if not chosen:
             raise LetterbenchError(f"{path} has no run of {model}; it has {', '.join(runs)}")
         return chosen
     if len(runs) == 1:
         return runs
-    if len({k.split(" (seed ")[0] for k in runs}) == 1:  # one model, several seeds
+    if len({model_of(k) for k in runs}) == 1:  # one model, several seeds
         return runs
     raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
 
@@ -141,7 +141,7 @@ def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) 
         each = [predict_probs(model, batch, runtime) for model, _ in loaded]
         models: dict[str, list[torch.Tensor]] = {}  # a model's seeds first, so each model weighs the same
         for name, p in zip(runs, each, strict=True):
-            models.setdefault(name.split(" (seed ")[0], []).append(p)
+            models.setdefault(model_of(name), []).append(p)
         probs = torch.stack([torch.stack(seeds).mean(0) for seeds in models.values()]).mean(0)
     records, row = [], 0
     for item in prepared:

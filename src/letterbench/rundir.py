@@ -385,6 +385,14 @@ class StudyDir:
         return [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
 
 
+SEED_MARK = " (seed "  # find_runs names a model's further seeds "NAME (seed S)"
+
+
+def model_of(key: str) -> str:
+    """The model a ``find_runs`` key names (``resnet18 (seed 1)`` -> ``resnet18``)."""
+    return key.split(SEED_MARK)[0]
+
+
 def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
     """Runs by model name: ``path`` itself if it is a run directory, else a study's runs (a model's
     further seeds as "NAME (seed S)")."""
@@ -399,5 +407,5 @@ def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
     for run in runs:  # a study's further seeds of a model: "resnet18 (seed 1)"
         config = run.read_config()
         name = config["model"]["name"]
-        found[name if name not in found else f"{name} (seed {config['seed']})"] = run
+        found[name if name not in found else f"{name}{SEED_MARK}{config['seed']})"] = run
     return found

@@ -62,24 +62,24 @@ class CheckpointObserver(Observer):
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
         self.run, self.writer, self.owns_writer = run, writer or BackgroundWriter(), writer is None
 
-    def _save(self, which: list[str], state: dict[str, Any]) -> None:
-        snapshot = cpu_copy(state)
+    def _save(self, which: list[str], snapshot: dict[str, Any]) -> None:
         self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
 
     def on_phase_start(self, trainer, phase, resumed):
         self.writer.flush()  # the phase before is on disk before the next one starts
         if not resumed and trainer.state.phase_index > 0:
-            self._save(["last"], trainer.checkpoint_state())
+            self._save(["last"], cpu_copy(trainer.checkpoint_state()))
 
     def on_epoch_end(self, trainer, record):
+        last = cpu_copy(trainer.checkpoint_state())  # the weights are copied once, for every file
         best = [
             name
             for name, new in ((record["phase"], record["new_phase_best"]), ("best", record["new_best"]))
             if new
         ]
         if best:
-            self._save(best, trainer.weights_state())
-        self._save(["last"], trainer.checkpoint_state())
+            self._save(best, {**trainer.weights_state(), "model": last["model"]})
+        self._save(["last"], last)
 
     def on_fit_end(self, trainer, status):
         if self.owns_writer:  # a shared writer is flushed by the progress file, written last
