@@ -18,7 +18,7 @@ from PIL import Image
 from test_training import FAST, cli, cli_process
 
 from letterbench.fsutil import atomic_open, atomic_write_json
-from letterbench.predict import prepare_file
+from letterbench.letters import prepare_file
 from letterbench.rundir import LOCK_FILE, RunDir, StudyDir
 from letterbench.training.optim import build_scheduler
 from letterbench.training.recipes import resolve_recipe

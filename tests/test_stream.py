@@ -20,7 +20,7 @@ from letterbench.training.graphs import warm_up
 from letterbench.training.optim import build_scheduler
 from letterbench.training.recipes import describe_recipe, resolve_recipe, scale_batch
 from letterbench.training.stream import BatchStream
-from letterbench.transforms import Preprocess, random_affine
+from letterbench.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 
 CPU = Runtime(torch.device("cpu"))
 AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
@@ -193,3 +193,69 @@ def test_the_background_writer_skips_what_follows_a_failed_write_and_raises_it(t
     writer.submit(lambda: done.append("after"))  # the error was raised once; the writer goes on
     writer.flush()
     assert done == ["epoch 1", "after"]
+
+
+# ---------------------------------------------------------------- style augmentations
+
+STYLE = {**AUGMENT, "thickness": 1.5, "blur": 0.5, "contrast": 0.5, "elastic": 0.05}
+
+
+def _stroke_image() -> torch.Tensor:
+    img = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    img[0, 5:23, 12:15] = 255  # a vertical bar, 3 px wide
+    img[0, 5:8, 8:20] = 255
+    return img
+
+
+def test_style_parameters_change_the_strokes_as_named():
+    pre = Preprocess(create_model("resnet18").spec, "cpu", channels_last=False)
+    img = _stroke_image()
+
+    def ink(**values) -> torch.Tensor:
+        style = torch.zeros(1, STYLE_WIDTH)
+        for column, key in enumerate(("thickness", "blur", "gamma")):
+            style[0, column] = values.get(key, 0.0)
+        if "elastic" in values:
+            style[0, 3:] = (
+                torch.randn(STYLE_WIDTH - 3, generator=torch.Generator().manual_seed(0)) * values["elastic"]
+            )
+        return pre(img, None, style) * pre.std + pre.mean  # back to 0..1
+
+    plain = pre(img) * pre.std + pre.mean
+    assert torch.allclose(ink(), plain, atol=1e-5)  # zeros change nothing
+    assert ink(thickness=1.0).sum() > 1.5 * plain.sum()  # one step of dilation: 3 px -> 5 px
+    assert ink(thickness=-1.0).sum() < 0.5 * plain.sum()
+    assert plain.sum() < ink(thickness=0.5).sum() < ink(thickness=1.0).sum() < ink(thickness=2.0).sum()
+    blurred = ink(blur=1.0)
+    assert blurred.max() == pytest.approx(1.0) and (blurred > 0.05).sum() > (plain > 0.05).sum()
+    assert ink(gamma=0.5).sum() < blurred.sum() and torch.allclose(ink(gamma=0.5).amax(), plain.amax())
+    warped = ink(elastic=0.08)
+    assert (warped - plain).abs().max() > 0.5 and abs(warped.sum() / plain.sum() - 1) < 0.2
+
+
+def test_style_is_drawn_after_the_matrices_and_only_where_asked():
+    s = stream(70, 32, STYLE)
+    plan = s.epoch(torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    torch.randperm(70, generator=gen)
+    theta = random_affine(70, STYLE, gen)
+    style = random_style(70, STYLE, gen)
+    assert torch.equal(plan.theta, theta) and torch.equal(plan.style, style)
+    assert style[:, 0].abs().max() <= 1.5 and 0 <= style[:, 1].min() and style[:, 1].max() <= 0.5
+    assert stream(70, 32).epoch(torch.Generator().manual_seed(5)).style is None
+    batch = next(iter(plan))
+    x, _ = s.inputs(batch)
+    assert not torch.equal(x, s.preprocess(s.images[batch.index], batch.theta))
+    assert s.example().style.abs().sum() == 0  # warm-up and capture batches are neutral
+
+
+def test_a_recipe_trains_with_style_augmentations(tiny_letters, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", "timm:resnet10t", "--epochs", "1", "--quiet", "--data-dir", str(tiny_letters)]
+    sets = ["augment.thickness=1", "augment.blur=0.5", "augment.contrast=0.3", "augment.elastic=0.04"]
+    assert main([*args, "--out", str(out), *[a for s in sets for a in ("--set", s)]]) == 0
+    recipe = json.loads(RunDir(out).config_file.read_text())["recipe"]
+    assert recipe["augment"]["thickness"] == 1 and recipe["augment"]["elastic"] == 0.04
+    assert "stroke ±1 px" in describe_recipe(resolve_recipe("resnet18", overrides=sets))
+    assert main([*args, "--out", str(tmp_path / "bad"), "--set", "augment.thickness=5"]) != 0
+    assert "augment.thickness" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from letterbench.cli import main
-from letterbench.predict import emnist_like, prepare_file
+from letterbench.letters import emnist_like, prepare_file
 from letterbench.rundir import RunDir
 
 

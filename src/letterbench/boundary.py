@@ -136,3 +136,10 @@ def nonneg_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     return _number(float, text, 0.0, True, "a number > 0")
+
+
+def probability(text: str) -> float:
+    value = _number(float, text, 0.0, False, "a probability between 0 and 1")
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
+    return value

@@ -19,6 +19,9 @@ Metrics file (schema ``letterbench-metrics-3``)::
              confusion_matrix: rows = true class, columns = predicted, in class_names order
              most_confused: [{true, predicted, count}], largest first
              overfitting: at_best and at_end: epoch, train/val accuracy and loss, accuracy_gap, loss_gap
+             calibration: temperature fitted on the validation split (``letterbench.calibration``),
+                          val NLL and expected calibration error before/after, the unsure
+                          threshold and the validation share below it, test ECE before/after
     cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase
              and total), train_images_per_s, inference_images_per_s (batch 256), latency_ms (one
              image, median), peak_memory_bytes + peak_memory_kind (training), device, train_device,
@@ -41,31 +44,54 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
+from letterbench.calibration import calibrate, calibration_error, softmax
 from letterbench.data.emnist import stratified_subset
 from letterbench.errors import LetterbenchError
 from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
 from letterbench.rundir import RunDir
 from letterbench.runtime import Load, Runtime
 from letterbench.stats import bootstrap_intervals, spread
+from letterbench.training.run import make_split
 
 SCHEMA = "letterbench-metrics-3"
 
 
 @torch.no_grad()
+def predict_logits(
+    model: LetterModel,
+    images: torch.Tensor,
+    runtime: Runtime,
+    batch_size: int = 512,
+    views: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits (N, C), float32 on the CPU, for uint8 images (N, 28, 28). ``views`` (V, 2, 3):
+    affine views of every image whose softmax is averaged (test-time augmentation); the log of
+    that mean is returned, so softmax of the result is the views' mean probability."""
+    if len(images) == 0:
+        raise LetterbenchError("no images to predict")
+    runtime.prepare_model(model).eval()
+    prepare = runtime.preprocess(model.spec)
+    out = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size].to(runtime.device)
+        if views is None:
+            with runtime.autocast():
+                out.append(model(prepare(chunk)).float().cpu())
+            continue
+        mean = 0
+        for theta in views.to(runtime.device):
+            with runtime.autocast():
+                logits = model(prepare(chunk, theta.expand(len(chunk), 2, 3))).float()
+            mean = mean + torch.softmax(logits, dim=1) / len(views)
+        out.append(torch.log(mean.clamp_min(1e-30)).cpu())
+    return torch.cat(out)
+
+
 def predict_probs(
     model: LetterModel, images: torch.Tensor, runtime: Runtime, batch_size: int = 512
 ) -> torch.Tensor:
     """Class probabilities (N, C), float32 on the CPU, for uint8 images (N, 28, 28)."""
-    if len(images) == 0:
-        raise LetterbenchError("no images to predict")
-    runtime.prepare_model(model).eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = runtime.batch(images[start : start + batch_size], model.spec)
-        with runtime.autocast():
-            logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(out)
+    return torch.softmax(predict_logits(model, images, runtime, batch_size), dim=1)
 
 
 # ---------------------------------------------------------------- metrics
@@ -252,9 +278,20 @@ def evaluate_run(
         raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
     test_images, test_labels = _test_set(data, test_per_class)
     labels = test_labels.numpy()
+    val = make_split(
+        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
+    ).val
     for stage in stages:
         ckpt = run.load_weights_into(model, stage["phase"])
-        probs = predict_probs(model, test_images, runtime).numpy()
+        logits = predict_logits(model, test_images, runtime).numpy()
+        probs = softmax(logits)
+        stage["calibration"] = calibrate(
+            predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()
+        )
+        stage["calibration"]["test_ece_before"] = calibration_error(probs, labels)
+        stage["calibration"]["test_ece_after"] = calibration_error(
+            softmax(logits, stage["calibration"]["temperature"]), labels
+        )
         stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
         stage["intervals"] = bootstrap_intervals(probs, labels)

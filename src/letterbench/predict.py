@@ -1,107 +1,25 @@
-"""Predictions on a user's own images of single handwritten letters.
-
-Preprocessing follows how EMNIST was made from NIST's scans (Cohen et al., 2017): ink made
-white on black, a light Gaussian blur, the letter cropped to its bounding box, centred in a
-square frame that keeps its aspect ratio, a 2-pixel margin, and a resize to 28x28.
-"""
+"""Predictions on a user's own images of single handwritten letters (``letters`` prepares them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin
 
+from letterbench.calibration import UNSURE_BELOW, softmax
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, ensure_folder
+from letterbench.letters import prepare_file
 from letterbench.rundir import RunDir, find_runs, model_of
 from letterbench.runtime import Runtime
 
-INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
-MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter
 
-
-@dataclass
-class Prepared:
-    path: Path
-    image: np.ndarray | None  # uint8 28x28, ink bright on black, upright
-    error: str | None = None
-
-
-def _full_scale(values: np.ndarray) -> np.ndarray:
-    """A single-channel image of any depth on 0..1, by the range its values live in: 0..1 (float),
-    0..255, 0..65535 or 0..2**32-1; not by the data's own min and max, so that a faint image stays
-    faint and a blank one stays blank."""
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("non-finite pixel values (NaN or infinity)")
-    values = values - min(0.0, float(values.min()))
-    top = float(values.max())
-    for full in (1.0, 255.0, 65535.0, 4294967295.0):
-        if top <= full:
-            return (values / full).astype(np.float32)
-    return (values / top).astype(np.float32)
-
-
-def _to_gray(img: Image.Image) -> np.ndarray:
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I", "F") or img.mode.startswith("I;16"):  # 16/32-bit integer or float pixels
-        return _full_scale(np.asarray(img))
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent = paper
-        img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-
-
-def emnist_like(gray: np.ndarray) -> np.ndarray:
-    """A grayscale image (0..1, any size, either polarity) -> uint8 28x28 as EMNIST draws letters."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 0.5:  # dark ink on light paper: make the ink bright
-        gray = 1.0 - gray
-        border = 1.0 - border
-    background = float(np.median(border))
-    ink = np.clip(gray - background, 0, None)
-    contrast = float(ink.max())
-    if contrast < MIN_CONTRAST:
-        raise LetterbenchError("the image is blank (no ink found)")
-    ink /= contrast
-    rows, cols = np.nonzero(ink > INK_THRESHOLD)
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    side = max(crop.shape)
-    square = np.zeros((side, side), np.float32)
-    top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-    square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
-    img = Image.fromarray((square * 255).astype(np.uint8))
-    img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, side / 64)))  # EMNIST's sigma-1 blur at 128 px
-    img = img.resize((24, 24), Image.Resampling.LANCZOS)
-    out = np.zeros((28, 28), np.float32)
-    out[2:26, 2:26] = np.asarray(img, dtype=np.float32)
-    peak = out.max()
-    return (out * (255.0 / peak)).clip(0, 255).astype(np.uint8) if peak > 0 else out.astype(np.uint8)
-
-
-def prepare_file(path: Path) -> Prepared:
-    try:
-        with Image.open(path) as img:
-            img.load()
-            gray = _to_gray(img)
-    except FileNotFoundError:
-        return Prepared(path, None, "no such file")
-    except UnidentifiedImageError:
-        return Prepared(path, None, "not an image PIL can read")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        return Prepared(path, None, f"unreadable image ({exc})")
-    try:
-        return Prepared(path, emnist_like(gray))
-    except LetterbenchError as exc:
-        return Prepared(path, None, str(exc))
-
-
-def top_k(probs: torch.Tensor, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
-    values, indices = probs.topk(min(k, len(class_names)))
+def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
+    values, indices = torch.as_tensor(probs).topk(min(k, len(class_names)))
     return [(class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
 
 
@@ -122,47 +40,158 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
     raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
 
 
-def predict_files(paths: list[Path], runs: dict[str, RunDir], runtime: Runtime) -> list[dict]:
-    """One record per file, in order: ``file``, ``top3`` (letter, probability) of the mean of the
-    models' probabilities (a model's seeds averaged first), and the 28x28 ``input`` they saw; or
-    ``file`` and ``error``."""
-    from letterbench.evaluation import predict_probs
+@dataclass
+class Scorer:
+    """One network, whatever runs it (PyTorch here, ONNX Runtime in ``export``): uint8 images
+    (N, 28, 28) as ``letters`` prepares them -> logits (N, C). ``name`` is the model's name, a
+    further seed's "NAME (seed S)" or a file's; ``temperature`` divides the logits (calibration)."""
 
-    loaded = [run.load_trained_model() for run in runs.values()]
-    class_names = loaded[0][1]
-    if any(names != class_names for _, names in loaded):
-        raise LetterbenchError(
-            "the chosen models were trained on different classes; they cannot be ensembled"
-        )
+    name: str
+    class_names: list[str]
+    temperature: float
+    logits: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def model(self) -> str:
+        return model_of(self.name)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(images), self.temperature)
+
+
+def run_temperature(run: RunDir) -> float | None:
+    """The temperature evaluation fitted for the run's final model, or None (not evaluated)."""
+    try:
+        stage = run.read_metrics()["stages"][-1]
+    except (LetterbenchError, KeyError, IndexError, TypeError):
+        return None
+    calibration = stage.get("calibration") if isinstance(stage, dict) else None
+    return float(calibration["temperature"]) if isinstance(calibration, dict) else None
+
+
+def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
+    """A scorer per run: its final model, with the temperature its evaluation fitted (1 where it
+    was not evaluated), averaging test-time views where ``tta``."""
+    from letterbench.evaluation import predict_logits
+    from letterbench.transforms import test_time_views
+
+    views = test_time_views() if tta else None
+    scorers = []
+    for name, run in runs.items():
+        model, class_names = run.load_trained_model()
+
+        def logits(images: np.ndarray, model=model) -> np.ndarray:
+            return predict_logits(model, torch.from_numpy(images), runtime, views=views).numpy()
+
+        scorers.append(Scorer(name, class_names, run_temperature(run) or 1.0, logits))
+    return scorers
+
+
+@dataclass
+class Answer:
+    """One image's answer: the top 3 of every model (its seeds averaged) and, with more than one
+    model, of the ensemble; ``top3`` is the ensemble's where there is one, else the model's."""
+
+    models: dict[str, list[tuple[str, float]]]
+    ensemble: list[tuple[str, float]] | None
+    unsure_below: float
+
+    @property
+    def top3(self) -> list[tuple[str, float]]:
+        return self.ensemble if self.ensemble is not None else next(iter(self.models.values()))
+
+    @property
+    def unsure(self) -> bool:
+        return self.top3[0][1] < self.unsure_below
+
+
+class Predictor:
+    """Scorers -> answers: each model's calibrated probabilities (a model's seeds averaged first,
+    so that each model weighs the same in the ensemble), and the ensemble's mean of them."""
+
+    def __init__(self, scorers: list[Scorer], unsure_below: float = UNSURE_BELOW):
+        if not scorers:
+            raise LetterbenchError("no model to predict with")
+        self.class_names = scorers[0].class_names
+        if any(s.class_names != self.class_names for s in scorers):
+            raise LetterbenchError(
+                "the chosen models were trained on different classes; they cannot be ensembled"
+            )
+        self.scorers, self.unsure_below = scorers, unsure_below
+        self.models = list(dict.fromkeys(s.model for s in scorers))
+
+    def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Per model (N, C), and "ensemble" where there is more than one model."""
+        seeds: dict[str, list[np.ndarray]] = {}
+        for scorer in self.scorers:
+            seeds.setdefault(scorer.model, []).append(scorer.probabilities(images))
+        out = {model: np.mean(each, axis=0) for model, each in seeds.items()}
+        if len(out) > 1:
+            out[ENSEMBLE] = np.mean(list(out.values()), axis=0)
+        return out
+
+    def answers(self, images: np.ndarray) -> list[Answer]:
+        probs = self.probabilities(images)
+        return [
+            Answer(
+                {m: top_k(probs[m][i], self.class_names) for m in self.models},
+                top_k(probs[ENSEMBLE][i], self.class_names) if ENSEMBLE in probs else None,
+                self.unsure_below,
+            )
+            for i in range(len(images))
+        ]
+
+
+ENSEMBLE = "ensemble"
+
+
+def predict_files(paths: list[Path], predictor: Predictor) -> list[dict]:
+    """One record per file, in order: ``file``, ``answer`` and the 28x28 ``input`` the models saw;
+    or ``file`` and ``error``."""
     prepared = [prepare_file(Path(p)) for p in paths]
     good = [p for p in prepared if p.image is not None]
-    if good:
-        batch = torch.from_numpy(np.stack([p.image for p in good]))
-        each = [predict_probs(model, batch, runtime) for model, _ in loaded]
-        models: dict[str, list[torch.Tensor]] = {}  # a model's seeds first, so each model weighs the same
-        for name, p in zip(runs, each, strict=True):
-            models.setdefault(model_of(name), []).append(p)
-        probs = torch.stack([torch.stack(seeds).mean(0) for seeds in models.values()]).mean(0)
-    records, row = [], 0
-    for item in prepared:
-        if item.image is None:
-            records.append({"file": str(item.path), "error": item.error})
-            continue
-        top = top_k(probs[row], class_names)
-        row += 1
-        records.append({"file": str(item.path), "top3": top, "input": item.image})
-    return records
-
-
-def records_json(records: list[dict], models: list[str]) -> dict:
-    """What `predict --json` prints: the models, and per file its top 3 or its error."""
-    out = [
-        {"file": r["file"], "error": r["error"]}
-        if "error" in r
-        else {"file": r["file"], "top3": [{"letter": c, "probability": p} for c, p in r["top3"]]}
-        for r in records
+    answers = iter(predictor.answers(np.stack([p.image for p in good])) if good else [])
+    return [
+        {"file": str(p.path), "error": p.error}
+        if p.image is None
+        else {"file": str(p.path), "answer": next(answers), "input": p.image}
+        for p in prepared
     ]
-    return {"models": models, "predictions": out}
+
+
+def _top3_json(top: list[tuple[str, float]]) -> list[dict]:
+    return [{"letter": c, "probability": p} for c, p in top]
+
+
+def records_json(records: list[dict], predictor: Predictor) -> dict:
+    """What `predict --json` prints: the models, and per file its top 3 (the ensemble's where
+    there is one), whether it is unsure, each model's top 3; or its error."""
+    out = []
+    for r in records:
+        if "error" in r:
+            out.append({"file": r["file"], "error": r["error"]})
+            continue
+        answer = r["answer"]
+        out.append(
+            {
+                "file": r["file"],
+                "top3": _top3_json(answer.top3),
+                "unsure": answer.unsure,
+                "models": {m: _top3_json(top) for m, top in answer.models.items()},
+            }
+        )
+    return {
+        "models": [s.name for s in predictor.scorers],
+        "temperatures": {s.name: s.temperature for s in predictor.scorers},
+        "unsure_below": predictor.unsure_below,
+        "predictions": out,
+    }
+
+
+def answer_line(answer: Answer) -> str:
+    """``a 91.2%  o  5.0%  d  1.1%``, and ``(unsure)`` below the threshold."""
+    text = "  ".join(f"{c} {p:6.1%}" for c, p in answer.top3)
+    return text + ("  (unsure)" if answer.unsure else "")
 
 
 INPUT_MARK = "letterbench input"  # PNG text chunk: an input image letterbench saved

@@ -20,11 +20,33 @@ import torch.nn.functional as F
 from letterbench.models import InputSpec
 
 AFFINE_KEYS = ("rotate", "zoom", "shift", "flip")
+# What a pen and a camera change: stroke thickness (pixels of dilation or erosion, +/-), blur
+# (share of a sigma-1 blur, 0..), contrast (gamma in 1/(1+c)..1+c) and elastic distortion
+# (random displacements at 4x4 control points, as a share of the image's half-width).
+STYLE_KEYS = ("thickness", "blur", "contrast", "elastic")
+ELASTIC_GRID = 4
+STYLE_WIDTH = 3 + 2 * ELASTIC_GRID**2
 
 
 def augments(augment: dict | None) -> bool:
-    """Whether ``augment`` asks for any geometric change at all."""
-    return bool(augment) and any(float(augment.get(k, 0) or 0) for k in AFFINE_KEYS)
+    """Whether ``augment`` asks for any change at all."""
+    return bool(augment) and any(float(augment.get(k, 0) or 0) for k in AFFINE_KEYS + STYLE_KEYS)
+
+
+def styles(augment: dict | None) -> bool:
+    """Whether ``augment`` asks for a change of the strokes' look (``STYLE_KEYS``)."""
+    return bool(augment) and any(float(augment.get(k, 0) or 0) for k in STYLE_KEYS)
+
+
+def random_style(n: int, augment: dict, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` rows of style parameters (n, STYLE_WIDTH), drawn on the CPU like ``random_affine``:
+    thickness in pixels, blur share, log gamma, then the elastic displacements. Zeros change nothing."""
+    u = torch.rand(n, 3, generator=generator)
+    thickness = (u[:, 0] * 2 - 1) * float(augment.get("thickness", 0.0))
+    blur = u[:, 1] * float(augment.get("blur", 0.0))
+    log_gamma = (u[:, 2] * 2 - 1) * math.log1p(float(augment.get("contrast", 0.0)))
+    elastic = torch.randn(n, 2 * ELASTIC_GRID**2, generator=generator) * float(augment.get("elastic", 0.0))
+    return torch.cat([torch.stack([thickness, blur, log_gamma], 1), elastic], 1)
 
 
 def random_affine(
@@ -45,6 +67,18 @@ def random_affine(
     return theta.to(device)
 
 
+def test_time_views() -> torch.Tensor:
+    """The fixed views test-time augmentation averages (V, 2, 3): the image itself, turned
+    6 degrees either way, and zoomed 8% in and out (within every recipe's training augmentation)."""
+    views = [(0.0, 1.0), (-6.0, 1.0), (6.0, 1.0), (0.0, 0.92), (0.0, 1.08)]
+    rows = []
+    for degrees, scale in views:
+        a = math.radians(degrees)
+        cos, sin = math.cos(a) / scale, math.sin(a) / scale
+        rows.append([[cos, -sin, 0.0], [sin, cos, 0.0]])
+    return torch.tensor(rows)
+
+
 class Preprocess:
     """uint8 (B, 28, 28) on ``device`` -> float (B, C, S, S) normalised as ``spec`` says, warped by
     per-image affine matrices ``theta`` (B, 2, 3) where given.
@@ -58,21 +92,55 @@ class Preprocess:
         self.mean = torch.tensor(spec.mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(spec.std, device=device).view(1, -1, 1, 1)
         self.identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=device)
+        g = torch.exp(-(torch.arange(-2.0, 3.0, device=device) ** 2) / 2)
+        self.gauss = (g[:, None] * g[None, :] / g.sum() ** 2).view(1, 1, 5, 5)
 
-    def __call__(self, images: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, theta: torch.Tensor | None = None, style: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = images.unsqueeze(1).float().div_(255.0)
         n, size = x.shape[0], self.size
-        if theta is not None or x.shape[-1] != size:
+        if style is not None:
+            x = self.restyle(x, style)
+        if theta is not None or style is not None or x.shape[-1] != size:
             if theta is None:
                 theta = self.identity.expand(n, 2, 3)
+            grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)
+            if style is not None:
+                grid = grid + self.displacement(style[:, 3:], size)
             # Zero padding: EMNIST's background is 0, so shifted-in borders are background too.
-            x = F.grid_sample(
-                x, F.affine_grid(theta, [n, 1, size, size], align_corners=False), align_corners=False
-            )
+            x = F.grid_sample(x, grid, align_corners=False)
         if self.channels > 1:
             x = x.expand(-1, self.channels, -1, -1)
         x = (x - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def restyle(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Thicker or thinner strokes (up to 2 steps of 3x3 dilation or erosion, blended for
+        fractions), a partial blur and a gamma, per image; the ink rescaled to peak at 1 again."""
+        t = style[:, 0].view(-1, 1, 1, 1)
+        grow = t.clamp(min=0)
+        shrink = (-t).clamp(min=0)
+        d1 = F.max_pool2d(x, 3, 1, 1)
+        e1 = -F.max_pool2d(-x, 3, 1, 1)
+        d2, e2 = F.max_pool2d(d1, 3, 1, 1), -F.max_pool2d(-e1, 3, 1, 1)
+        x = (
+            x
+            + grow.clamp(max=1) * (d1 - x)
+            + (grow - 1).clamp(0, 1) * (d2 - d1)
+            + shrink.clamp(max=1) * (e1 - x)
+            + (shrink - 1).clamp(0, 1) * (e2 - e1)
+        )
+        x = x + style[:, 1].view(-1, 1, 1, 1) * (F.conv2d(x, self.gauss, padding=2) - x)
+        x = x.clamp(0, 1).pow(torch.exp(style[:, 2]).view(-1, 1, 1, 1))
+        return x / x.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
+
+    @staticmethod
+    def displacement(coarse: torch.Tensor, size: int) -> torch.Tensor:
+        """Smooth displacements (n, size, size, 2) in grid units from ``ELASTIC_GRID``-square control points."""
+        field = coarse.view(-1, 2, ELASTIC_GRID, ELASTIC_GRID)
+        field = F.interpolate(field, size=(size, size), mode="bicubic", align_corners=True)
+        return field.permute(0, 2, 3, 1)
 
 
 def prepare_batch(
@@ -82,7 +150,8 @@ def prepare_batch(
     generator: torch.Generator | None = None,
     channels_last: bool = True,
 ) -> torch.Tensor:
-    """One batch through ``Preprocess``, augmented with matrices drawn from ``generator`` if
-    ``augment`` asks for it (for single batches; loops use ``training.stream.BatchStream``)."""
+    """One batch through ``Preprocess``, augmented with matrices (and style) drawn from
+    ``generator`` if ``augment`` asks for it (for single batches; loops use ``training.stream.BatchStream``)."""
     theta = random_affine(len(images), augment, generator, images.device) if augments(augment) else None
-    return Preprocess(spec, images.device, channels_last)(images, theta)
+    style = random_style(len(images), augment, generator).to(images.device) if styles(augment) else None
+    return Preprocess(spec, images.device, channels_last)(images, theta, style)

@@ -3,7 +3,7 @@
 At the recipes' batch sizes a GPU spends most of a step waiting for the host to launch a few
 hundred small kernels. A CUDA graph records the step's kernels once (gathering and augmenting the
 batch, forward, loss, backward, the running loss and accuracy sums) and replays them with one
-launch. The batch's indices and affine matrices are copied into static buffers the graph reads,
+launch. The batch's indices, affine matrices and style parameters are copied into static buffers the graph reads,
 from tensors already on the device, so a replay needs nothing from the host.
 
 The optimiser step and the LR schedule stay outside the graph: schedules change Python numbers
@@ -67,7 +67,9 @@ class GraphedStep:
     def __init__(self, step: Callable[[Batch], None], example: Batch, model: nn.Module, optimizer):
         device = example.index.device
         self.size = len(example)
-        self.static = Batch(example.index.clone(), None if example.theta is None else example.theta.clone())
+        self.static = Batch(
+            *(None if t is None else t.clone() for t in (example.index, example.theta, example.style))
+        )
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with state_kept(model, device):
@@ -85,4 +87,6 @@ class GraphedStep:
         self.static.index.copy_(batch.index, non_blocking=True)
         if self.static.theta is not None:
             self.static.theta.copy_(batch.theta, non_blocking=True)
+        if self.static.style is not None:
+            self.static.style.copy_(batch.style, non_blocking=True)
         self.graph.replay()

@@ -255,6 +255,10 @@ def describe_recipe(recipe: Recipe) -> str:
             ("rotate", "rotation", lambda v: f"{v:g}°"),
             ("zoom", "zoom", lambda v: f"{100 * v:g}%"),
             ("shift", "shift", lambda v: f"{100 * v:g}%"),
+            ("thickness", "stroke", lambda v: f"{v:g} px"),
+            ("blur", "blur", lambda v: f"{v:g}"),
+            ("contrast", "gamma", lambda v: f"{v:g}"),
+            ("elastic", "elastic", lambda v: f"{100 * v:g}%"),
         )
         if aug.get(key)
     )

@@ -17,27 +17,36 @@ from dataclasses import dataclass
 import torch
 
 from letterbench.distributed import DistInfo
-from letterbench.transforms import Preprocess, augments, random_affine
+from letterbench.transforms import STYLE_WIDTH, Preprocess, augments, random_affine, random_style, styles
 
 
 @dataclass
 class Batch:
-    """One batch: the indices of its images and their affine matrices (None: no augmentation),
-    both on the device."""
+    """One batch: the indices of its images, their affine matrices and their style parameters
+    (None: no such augmentation), all on the device."""
 
     index: torch.Tensor
     theta: torch.Tensor | None = None
+    style: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.index)
 
 
 class EpochPlan:
-    """An epoch's batches: ``order`` (the images in the order they are used) and ``theta`` (one
-    matrix per used image) on the device, cut into ``steps`` batches of ``batch_size``."""
+    """An epoch's batches: ``order`` (the images in the order they are used), ``theta`` and
+    ``style`` (per used image) on the device, cut into ``steps`` batches of ``batch_size``."""
 
-    def __init__(self, order: torch.Tensor, theta: torch.Tensor | None, batch_size: int, steps: int):
-        self.order, self.theta, self.batch_size, self.steps = order, theta, batch_size, steps
+    def __init__(
+        self,
+        order: torch.Tensor,
+        theta: torch.Tensor | None,
+        batch_size: int,
+        steps: int,
+        style: torch.Tensor | None = None,
+    ):
+        self.order, self.theta, self.style = order, theta, style
+        self.batch_size, self.steps = batch_size, steps
 
     def __len__(self) -> int:
         return self.steps
@@ -45,7 +54,11 @@ class EpochPlan:
     def __iter__(self) -> Iterator[Batch]:
         for step in range(self.steps):
             cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
-            yield Batch(self.order[cut], None if self.theta is None else self.theta[cut])
+            yield Batch(
+                self.order[cut],
+                None if self.theta is None else self.theta[cut],
+                None if self.style is None else self.style[cut],
+            )
 
 
 class BatchStream:
@@ -85,17 +98,20 @@ class BatchStream:
 
     def epoch(self, generator: torch.Generator) -> EpochPlan:
         """This epoch's shuffled, sharded batches with their augmentation, drawn from ``generator``
-        (the permutation first, then the matrices in the order the images are used)."""
+        (the permutation first, then the matrices in the order the images are used, then the
+        style parameters where the recipe asks for them)."""
         world, rank = self.dist.world, self.dist.rank
         order = torch.randperm(len(self.labels), generator=generator)
         order = order[: self.shard_size * world][rank::world]
         used = min(self.steps * self.batch_size, self.shard_size)
         theta = random_affine(used, self.augment, generator) if self.augment else None
+        style = random_style(used, self.augment, generator) if styles(self.augment) else None
         return EpochPlan(
             order[:used].to(self.device),
             None if theta is None else theta.to(self.device),
             self.batch_size,
             self.steps,
+            None if style is None else style.to(self.device),
         )
 
     def example(self, size: int | None = None) -> Batch:
@@ -103,11 +119,12 @@ class BatchStream:
         size = self.batch_size if size is None else size
         index = torch.arange(size, device=self.device) % len(self.labels)
         theta = None if self.augment is None else self.preprocess.identity.expand(size, 2, 3).clone()
-        return Batch(index, theta)
+        style = torch.zeros(size, STYLE_WIDTH, device=self.device) if styles(self.augment) else None
+        return Batch(index, theta, style)
 
     def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The model's input and the labels of ``batch``."""
-        return self.preprocess(self.images[batch.index], batch.theta), self.labels[batch.index]
+        return self.preprocess(self.images[batch.index], batch.theta, batch.style), self.labels[batch.index]
 
     def in_order(
         self, count: int | None = None, batch_size: int | None = None, shard: bool = False

@@ -1,0 +1,111 @@
+"""A user's image -> EMNIST's 28x28 look: stroke width, ruled and shaded paper, colour, depths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from letterbench.letters import EMNIST_STROKE, emnist_like, prepare_image, stroke_width
+
+FONT = "DejaVuSans.ttf"  # Pillow finds matplotlib's copy by name when it is not installed system-wide
+
+
+def _font(size: int):
+    try:
+        return ImageFont.truetype(FONT, size)
+    except OSError:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+
+
+def letter_mask(letter: str, stroke: int, size: int = 320) -> np.ndarray:
+    """A letter's ink (0..1) drawn with a pen of ``stroke`` pixels added around the font's outline."""
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    draw.text(
+        (size / 2, size / 2),
+        letter,
+        fill=255,
+        font=_font(190),
+        anchor="mm",
+        stroke_width=stroke,
+        stroke_fill=255,
+    )
+    return np.asarray(img, np.float32) / 255
+
+
+def on_paper(ink: np.ndarray, paper_rgb, ink_rgb) -> np.ndarray:
+    """Ink of a colour laid on paper of a colour: (H, W, 3) on 0..1."""
+    paper = np.asarray(paper_rgb, np.float32) / 255
+    pen = np.asarray(ink_rgb, np.float32) / 255
+    return paper * (1 - ink[..., None]) + pen * ink[..., None]
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two 28x28 inputs, as a share of full scale."""
+    return float(np.abs(a.astype(float) - b.astype(float)).mean() / 255)
+
+
+@pytest.mark.parametrize("letter", ["a", "e", "k", "s"])
+def test_a_fine_pen_and_a_marker_give_nearly_the_same_input(letter):
+    fine = 1 - letter_mask(letter, 0)
+    marker = 1 - letter_mask(letter, 12)
+    assert stroke_width(emnist_like(marker, normalise_stroke=False)) > 1.8 * stroke_width(
+        emnist_like(fine, normalise_stroke=False)
+    )
+    raw = difference(emnist_like(fine, normalise_stroke=False), emnist_like(marker, normalise_stroke=False))
+    normalised = difference(emnist_like(fine), emnist_like(marker))
+    assert normalised < 0.6 * raw, (raw, normalised)
+    for out in (emnist_like(fine), emnist_like(marker)):
+        assert abs(stroke_width(out) - EMNIST_STROKE) < 0.35 * EMNIST_STROKE
+
+
+def test_emnist_stroke_width_is_measured_on_the_real_data(real_data_dir):
+    from letterbench.data import load_emnist
+
+    images = load_emnist(real_data_dir, "letters").train_images.numpy()[:2000]
+    median = float(np.median([stroke_width(img) for img in images]))
+    assert abs(median - EMNIST_STROKE) < 0.15, median
+
+
+def test_ruled_paper_comes_out_clean():
+    ink = letter_mask("h", 4)
+    clean = emnist_like(on_paper(ink, (250, 250, 245), (20, 20, 30)))
+    ruled = on_paper(ink, (250, 250, 245), (20, 20, 30))
+    for y in range(12, 320, 34):  # blue rules every 34 px, 2 px thick, across the whole sheet
+        ruled[y : y + 2] = np.minimum(ruled[y : y + 2], np.array([150, 180, 230], np.float32) / 255)
+    ruled[:, 40:42] = np.minimum(ruled[:, 40:42], np.array([230, 120, 120], np.float32) / 255)  # margin
+    out = emnist_like(ruled)
+    assert difference(out, clean) < 0.03, difference(out, clean)
+    assert out[:2].max() < 60 and out[-2:].max() < 60  # no rule left along the frame's edges
+
+
+def test_shaded_photo_of_coloured_ink_on_coloured_paper_comes_out_clean():
+    ink = letter_mask("r", 4)
+    clean = emnist_like(1 - ink)
+    h, w = ink.shape
+    light = (
+        np.linspace(1.0, 0.45, w, dtype=np.float32)[None, :, None]
+        * np.linspace(0.8, 1.0, h, dtype=np.float32)[:, None, None]
+    )  # a lamp on the left, a shadow to the right
+    photo = on_paper(ink, (200, 230, 190), (40, 60, 170)) * light  # blue ink on green paper
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 0.02, photo.shape), 0, 1)
+    img = Image.fromarray((noisy * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1))
+    out = prepare_image(img)
+    assert difference(out, clean) < 0.04, difference(out, clean)
+    naive = 1 - np.asarray(img.convert("L"), np.float32) / 255  # what a plain threshold would see
+    assert (naive[:, -40:] > 0.4).mean() > 0.5  # the shadow alone looks like ink to a plain reading
+
+
+def test_white_chalk_on_a_dark_board_reads_like_ink_on_paper():
+    ink = letter_mask("t", 5)
+    assert difference(emnist_like(ink * 0.8 + 0.1), emnist_like(1 - ink)) < 0.02
+
+
+def test_big_photos_are_reduced_first_and_read_the_same():
+    ink = letter_mask("q", 6)
+    small = emnist_like(1 - ink)
+    big = Image.fromarray(((1 - ink) * 255).astype(np.uint8)).resize((2400, 2400), Image.Resampling.BICUBIC)
+    assert difference(prepare_image(big.convert("RGB")), small) < 0.02
