@@ -342,3 +342,35 @@ def test_speed_figures_carry_the_spread_of_their_samples(two_runs):
         q1, q3 = cost[f"{key}_spread"]
         assert q1 <= cost[key] <= q3, key
     assert cost["latency_ms_spread"][0] > 0
+
+
+def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_path, capsys):
+    from letterbench.predict import run_temperature
+    from letterbench.rundir import RunDir
+
+    run = RunDir(two_runs / "r10")
+    calibration = run.read_metrics()["stages"][-1]["calibration"]
+    assert calibration["val_nll_after"] <= calibration["val_nll_before"] + 1e-9
+    assert {"test_ece_before", "test_ece_after", "unsure_below"} <= set(calibration)
+    assert run_temperature(run) == pytest.approx(calibration["temperature"])
+
+    from PIL import Image
+
+    img = np.full((64, 64), 255, np.uint8)
+    img[10:54, 28:36] = 0
+    Image.fromarray(img).save(tmp_path / "l.png")
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run.path), "--json", str(tmp_path / "l.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["temperatures"]["timm:resnet10t"] == pytest.approx(calibration["temperature"])
+    answer = out["predictions"][0]
+    assert answer["unsure"] == (answer["top3"][0]["probability"] < 0.5)
+    assert main(["predict", "--run", str(run.path), "--unsure-below", "1", str(tmp_path / "l.png")]) == 0
+    assert "(unsure)" in capsys.readouterr().out
+    assert main(["predict", "--run", str(run.path), "--tta", "--json", str(tmp_path / "l.png")]) == 0
+    tta = json.loads(capsys.readouterr().out)["predictions"][0]["top3"]
+    assert tta != answer["top3"] and abs(sum(t["probability"] for t in tta)) <= 1 + 1e-6
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", "--run", str(run.path), "--unsure-below", "2", str(tmp_path / "l.png")])
+    assert exited.value.code != 0
+    assert "--unsure-below" in capsys.readouterr().err

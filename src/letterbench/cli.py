@@ -15,8 +15,11 @@ from letterbench.boundary import (
     nonneg_int,
     positive_float,
     positive_int,
+    probability,
     run_command,
 )
+from letterbench.calibration import UNSURE_BELOW
+from letterbench.cli_apps import build_export, build_serve
 from letterbench.cli_data import add_data_dir, build_data, build_models
 from letterbench.models import choices_text, model_names
 
@@ -244,19 +247,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from letterbench.predict import choose_runs, predict_files, records_json, save_inputs
+    from letterbench.errors import LetterbenchError
+    from letterbench.predict import (
+        Predictor,
+        answer_line,
+        choose_runs,
+        predict_files,
+        records_json,
+        save_inputs,
+        torch_scorers,
+    )
 
-    runs = choose_runs(args.run, args.model, args.ensemble)
-    records = predict_files(args.images, runs, _runtime(args))
+    if (args.run is None) == (args.onnx is None):
+        raise LetterbenchError(
+            "predict needs one source of models: --run DIR (a run or study directory) or --onnx FILE"
+        )
+    if args.onnx is not None:
+        from letterbench.export import onnx_scorer
+
+        flags = {"--model": args.model, "--ensemble": args.ensemble, "--tta": args.tta}
+        if any(flags.values()):
+            used = ", ".join(f for f, on in flags.items() if on)
+            raise LetterbenchError(f"{used}: only with --run; --onnx runs the one model in the file")
+        scorers = [onnx_scorer(args.onnx)]
+    else:
+        runs = choose_runs(args.run, args.model, args.ensemble)
+        scorers = torch_scorers(runs, _runtime(args), tta=args.tta)
+    predictor = Predictor(scorers, unsure_below=args.unsure_below)
+    records = predict_files(args.images, predictor)
     if args.show_input:
         save_inputs(records, args.show_input)
     for record in records:
         if "error" in record:
             print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
         elif not args.json:
-            print(f"{record['file']}: " + "  ".join(f"{c} {p:6.1%}" for c, p in record["top3"]))
+            print(f"{record['file']}: {answer_line(record['answer'])}")
     if args.json:
-        print(json.dumps(records_json(records, list(runs)), indent=2))
+        print(json.dumps(records_json(records, predictor), indent=2))
     return 1 if any("error" in r for r in records) else 0
 
 
@@ -293,12 +320,25 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
 
     predict = sub.add_parser("predict", help="classify images of single handwritten letters")
     predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    predict.add_argument("--run", type=Path, required=True, help="a run directory, or a study directory")
+    predict.add_argument("--run", type=Path, help="a run directory, or a study directory")
+    predict.add_argument(
+        "--onnx", type=Path, metavar="FILE", help="a model `letterbench export` wrote, instead of --run"
+    )
     predict.add_argument("--model", help="which model of a study directory")
     predict.add_argument("--ensemble", action="store_true", help="average every finished model of the study")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
     predict.add_argument("--device", default="auto")
+    predict.add_argument(
+        "--tta", action="store_true", help="average 5 views of each image (test-time augmentation)"
+    )
+    predict.add_argument(
+        "--unsure-below",
+        type=probability,
+        default=UNSURE_BELOW,
+        metavar="P",
+        help=f"mark answers whose calibrated probability is below P as unsure (default {UNSURE_BELOW})",
+    )
     predict.set_defaults(func=cmd_predict)
 
 
@@ -317,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     _build_train(sub)
     _build_evaluate(sub)
     _build_run(sub)
+    build_export(sub)
+    build_serve(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ A run directory (``letterbench train``, or ``runs/<model>`` of a study)::
     predictions-<phase>.npz   test probabilities and labels of each phase's best model
     curves.png confusion.png roc.png errors.png   plots of the evaluated run
     tensorboard/       TensorBoard event files, where asked for
+    export/            model.onnx, model.torchscript.pt (``letterbench export``)
 
 A study directory (``letterbench run``) holds ``study.json``, ``runs/<model>/`` and ``report/``.
 Both hold ``.letterbench.lock`` while a process works in them (see ``locked``).
@@ -37,6 +38,7 @@ CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"
+EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}  # `letterbench export`
 
 
 def run_slug(model: str) -> str:
@@ -89,6 +91,14 @@ class RunDir:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / "tensorboard"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / "export"
+
+    def export_file(self, fmt: str) -> Path:
+        """Where `letterbench export --format FMT` writes by default (``onnx`` or ``torchscript``)."""
+        return self.export_dir / EXPORT_FILES[fmt]
 
     def checkpoint(self, which: str) -> Path:
         """``last``, ``best`` or a phase name (its best checkpoint). Recipes may not name a phase

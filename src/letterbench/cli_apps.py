@@ -1,0 +1,117 @@
+"""The commands that take a trained model to its users: ``export`` (ONNX, TorchScript) and
+``serve`` (a local draw-a-letter page). Thin: the work is in ``letterbench.export`` and
+``letterbench.serve``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from letterbench.cli_data import add_data_dir
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from letterbench.export import export_run, export_target
+
+    run = export_target(args.run, args.model)
+    result = export_run(run, args.out or run.export_file(args.format), args.format, args.data_dir)
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB)")
+    print(f"max |p_{result.format} - p_torch| = {result.max_diff:.1e} on {result.images} test images")
+    return 0
+
+
+def build_export(sub: argparse._SubParsersAction) -> None:
+    """The ``export`` subcommand: a trained run as one ONNX or TorchScript file."""
+    export = sub.add_parser(
+        "export",
+        help="a trained run as one ONNX or TorchScript file that takes the 28x28 uint8 letter and gives "
+        "logits, with class names, temperature and input contract inside; checked against PyTorch",
+    )
+    export.add_argument("--run", type=Path, required=True, help="a run directory, or a study directory")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="default onnx")
+    export.add_argument(
+        "--out", type=Path, help="the file to write (default RUN/export/model.onnx or model.torchscript.pt)"
+    )
+    export.add_argument("--model", help="which model of a study directory")
+    add_data_dir(export)  # the run's test images, for the check against PyTorch
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import sys
+
+    from letterbench import serve
+
+    serve.require_web()
+    if not serve.is_loopback(args.host):
+        print(
+            f"letterbench: warning: serving on {args.host}: the page becomes reachable from the network, "
+            f"by anyone who can reach port {args.port} of this machine, with no login",
+            file=sys.stderr,
+        )
+    sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
+    try:
+        from letterbench.predict import Predictor, choose_runs, torch_scorers
+        from letterbench.runtime import Runtime
+
+        runs = choose_runs(args.run, args.model, ensemble=args.model is None)
+        predictor = Predictor(
+            torch_scorers(runs, Runtime.create(args.device), tta=args.tta), unsure_below=args.unsure_below
+        )
+        app = serve.create_app(predictor, serve.page_title(predictor), round(args.max_upload_mb * 2**20))
+        print(f"serving {', '.join(runs)}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
+        serve.run_server(app, sock=sock)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
+        pass
+    finally:
+        sock.close()
+    print("stopped", flush=True)
+    return 0
+
+
+def _port(text: str) -> int:
+    from letterbench.boundary import nonneg_int
+
+    value = nonneg_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def build_serve(sub: argparse._SubParsersAction) -> None:
+    """The ``serve`` subcommand: a local page to draw or photograph a letter and see the answers."""
+    from letterbench.boundary import positive_float, probability
+    from letterbench.calibration import UNSURE_BELOW
+
+    serve = sub.add_parser(
+        "serve",
+        help="a local web page: draw a letter (mouse, finger, pen) or upload a photo, and see each "
+        "model's top 3 and the ensemble's (needs letterbench[serve])",
+    )
+    serve.add_argument("--run", type=Path, required=True, help="a run directory, or a study directory")
+    which = serve.add_mutually_exclusive_group()
+    which.add_argument("--model", help="serve only this model of a study directory")
+    which.add_argument(
+        "--ensemble", action="store_true", help="every finished model of the study, averaged (the default)"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1 (this machine only); 0.0.0.0 makes the page reachable from the network",
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free one")
+    serve.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, ...")
+    serve.add_argument(
+        "--max-upload-mb", type=positive_float, default=8.0, metavar="MB", help="largest upload (default 8)"
+    )
+    serve.add_argument(
+        "--tta", action="store_true", help="average 5 views of each image (test-time augmentation; 5x slower)"
+    )
+    serve.add_argument(
+        "--unsure-below",
+        type=probability,
+        default=UNSURE_BELOW,
+        metavar="P",
+        help=f"mark answers whose calibrated probability is below P as unsure (default {UNSURE_BELOW})",
+    )
+    serve.set_defaults(func=cmd_serve)
