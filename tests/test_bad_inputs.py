@@ -605,6 +605,17 @@ def _(tmp, w):
     return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
 
 
+@case("predict-config-no-class-names", "config.json is damaged (data.class_names")
+def _(tmp, w):
+    import json
+
+    run = copy_run(tmp, w)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["class_names"] = []
+    (run / "config.json").write_text(json.dumps(config))
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
 @case("report-metrics-accuracy-not-a-number", "metrics.json is damaged")
 def _(tmp, w):
     import json

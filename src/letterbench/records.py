@@ -30,7 +30,9 @@ class _DataRecord(_Recorded):
     sha256: dict[str, str]
     data_dir: str
     train_per_class: int | None
-    class_names: list[str]
+    class_names: Annotated[
+        list[Annotated[str, Field(min_length=1)]], Field(min_length=2)
+    ]  # a model needs 2+ classes
 
 
 Share = Annotated[float, Field(ge=0, le=1)]

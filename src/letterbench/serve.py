@@ -1,0 +1,315 @@
+"""`letterbench serve`: a local page where a user draws a letter or uploads a photo of one and sees
+what the models answer. The page (``static/serve.html``) posts the image to ``/predict``; the
+answer is JSON. Models are loaded once, by the caller; predictions run in the threadpool, one at
+a time (on a few CPU cores one answer after another is faster than several side by side)."""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at run time.
+
+import base64
+import contextlib
+import errno
+import html
+import io
+import ipaddress
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from importlib import resources
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from letterbench.errors import LetterbenchError
+from letterbench.letters import WORK_SIDE, prepare_image
+from letterbench.models import display_name
+from letterbench.predict import Answer, Predictor
+
+DEFAULT_MAX_UPLOAD_MB = 8
+MAX_PIXELS = 64_000_000  # a decoded image's size cap: phone photos are 12 to 50 megapixels
+FORM_OVERHEAD = 64 * 1024  # what a multipart request may add around the image itself
+NO_INK = "no ink found: draw a letter, or photograph one written dark on plain paper"
+SEND_AS = "send the picture as the multipart form field 'image'"
+NOT_AN_IMAGE = "not an image: {what}; send a PNG, JPEG, WebP or other picture file"
+
+
+def require_web() -> None:
+    """LetterbenchError naming the install command where FastAPI, uvicorn or python-multipart is missing."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        try:
+            import python_multipart  # noqa: F401
+        except ImportError:  # before 0.0.13 its module was `multipart`
+            import multipart  # noqa: F401
+    except ImportError as exc:
+        raise LetterbenchError(
+            f"serve needs FastAPI, uvicorn and python-multipart ({exc.name or exc} is missing): "
+            "pip install 'letterbench[serve]'"
+        ) from None
+
+
+def too_large(limit: int) -> str:
+    return (
+        f"the upload is larger than the {limit / 2**20:g} MB limit: send a smaller image, "
+        "or start serve with a larger --max-upload-mb"
+    )
+
+
+async def _discard(receive, budget: int) -> None:
+    """Read and drop the rest of a refused body, up to ``budget`` bytes: a client still sending
+    when the connection closes sees it reset and never reads the refusal."""
+    while budget > 0:
+        message = await receive()
+        budget -= len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+class UploadLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is refused with 413, at once by its
+    Content-Length (nothing is parsed or kept), else as soon as the bytes read pass the limit."""
+
+    def __init__(self, app, limit: int, message: str):
+        self.app, self.limit, self.message = app, limit, message
+        self.discard = max(64 * 2**20, 4 * limit)  # beyond this, a refused body is cut off
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from fastapi import HTTPException
+        from fastapi.responses import JSONResponse
+
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            if headers.get(b"expect", b"").lower() != b"100-continue":  # else it waits to be asked
+                await _discard(receive, self.discard)
+            refusal = JSONResponse({"error": self.message}, 413, headers={"Connection": "close"})
+            return await refusal(scope, receive, send)
+        read = 0
+
+        async def counted():
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > self.limit:
+                if message.get("more_body", False):
+                    await _discard(receive, self.discard)
+                raise HTTPException(413, self.message, headers={"Connection": "close"})
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def read_image(data: bytes) -> Image.Image:
+    """Uploaded bytes -> a decoded PIL image, or an HTTPException saying why not."""
+    from fastapi import HTTPException
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_PIXELS:
+            raise HTTPException(
+                413,
+                f"the image is {img.width} x {img.height} pixels; the limit is {MAX_PIXELS // 10**6} "
+                "megapixels: send a smaller photo",
+            )
+        img.draft(img.mode, (2 * WORK_SIDE, 2 * WORK_SIDE))  # a JPEG decodes at a fraction of its size
+        img.load()
+    except UnidentifiedImageError:
+        raise HTTPException(415, NOT_AN_IMAGE.format(what="no picture format Pillow reads")) from None
+    except Image.DecompressionBombError as exc:
+        raise HTTPException(413, f"the image is too large: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise HTTPException(
+            400, NOT_AN_IMAGE.format(what=f"the file is damaged or cut short ({exc})")
+        ) from None
+    return img
+
+
+def png_data_url(image: np.ndarray) -> str:
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _top3(top: list[tuple[str, float]]) -> list[dict]:
+    return [{"letter": c, "probability": p} for c, p in top]
+
+
+def answer_json(answer: Answer, seen: np.ndarray) -> dict:
+    """What /predict answers: each model's top 3, the ensemble's (or null), the top 3 shown first,
+    whether it is unsure, and the 28x28 image the models saw as a PNG data URL."""
+    return {
+        "models": {m: _top3(top) for m, top in answer.models.items()},
+        "labels": {m: display_name(m) for m in answer.models},
+        "ensemble": _top3(answer.ensemble) if answer.ensemble is not None else None,
+        "top3": _top3(answer.top3),
+        "unsure": answer.unsure,
+        "unsure_below": answer.unsure_below,
+        "input_png": png_data_url(seen),
+    }
+
+
+def page(title: str, predictor: Predictor, max_upload_bytes: int) -> str:
+    """The page with its title and settings filled in."""
+    text = resources.files("letterbench").joinpath("static/serve.html").read_text(encoding="utf-8")
+    settings = {"maxUploadBytes": max_upload_bytes}
+    script_safe = json.dumps(settings).replace("<", "\\u003c")
+    return text.replace("{{TITLE}}", html.escape(title)).replace("{{SETTINGS}}", script_safe)
+
+
+def page_title(predictor: Predictor) -> str:
+    names = [display_name(m) for m in predictor.models]
+    return "letterbench: " + (names[0] if len(names) == 1 else "ensemble of " + ", ".join(names))
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20):
+    """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health."""
+    require_web()
+    from fastapi import FastAPI, File, HTTPException, UploadFile
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(
+        UploadLimit, limit=max_upload_bytes + FORM_OVERHEAD, message=too_large(max_upload_bytes)
+    )
+    body, lock = page(title, predictor, max_upload_bytes), threading.Lock()
+    with lock:  # the first answer as fast as the rest
+        predictor.answers(np.zeros((1, 28, 28), np.uint8))
+
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and Starlette's own (a bad form)
+    async def refused(request, exc: StarletteHTTPException):
+        message = str(exc.detail)
+        if exc.status_code == 400 and not message.startswith(("not an image", "no image")):
+            message = f"{message.rstrip('.')}: {SEND_AS}"
+        return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, exc: RequestValidationError):
+        return JSONResponse({"error": f"no image in the request: {SEND_AS}"}, 400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return HTMLResponse(body, headers=SECURITY_HEADERS)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "models": predictor.models, "max_upload_bytes": max_upload_bytes}
+
+    @app.post("/predict")
+    def predict(image: UploadFile = File(...)):
+        start = time.perf_counter()
+        data = image.file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, too_large(max_upload_bytes))
+        if not data:
+            raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
+        try:
+            seen = prepare_image(read_image(data))
+        except LetterbenchError as exc:
+            blank = "no ink" in str(exc)
+            raise HTTPException(
+                422 if blank else 400, NO_INK if blank else NOT_AN_IMAGE.format(what=exc)
+            ) from None
+        with lock:
+            answer = predictor.answers(seen[None])[0]
+        timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
+        return JSONResponse(answer_json(answer, seen), headers=timing)
+
+    return app
+
+
+# ---------------------------------------------------------------- serving
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: any free port); LetterbenchError if it is taken."""
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise LetterbenchError(f"cannot listen on --host {host}: {exc.strerror}; use 127.0.0.1") from None
+    family, kind, proto, _, address = found[0]
+    sock = socket.socket(family, kind, proto)
+    if os.name != "nt":  # elsewhere it lets a restarted server take its port back at once
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LetterbenchError(
+                f"port {port} on {host} is already in use (another server, or an earlier serve still "
+                "running): choose another with --port"
+            ) from None
+        raise LetterbenchError(
+            f"cannot listen on {host} port {port}: {exc.strerror}; check --host and --port"
+        ) from None
+    return sock
+
+
+def url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def _server(app):
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+
+
+def run_server(app, host: str = "127.0.0.1", port: int = 8000, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` until Ctrl-C, on ``sock`` if given (see ``bind``), else on ``host``:``port``."""
+    sock = sock or bind(host, port)
+    try:
+        _server(app).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def serving(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a background thread while the block runs; yields its URL (tests, benches)."""
+    sock = bind(host, port)
+    server = _server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise LetterbenchError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
