@@ -27,6 +27,10 @@ EMNIST_STROKE = 3.1
 SMALLEST_PART = 0.02  # ink blobs under this share of the largest one are specks, not strokes
 
 
+class BlankImage(LetterbenchError):
+    """The image holds no letter (no ink stands out from the paper)."""
+
+
 @dataclass
 class Prepared:
     path: Path
@@ -224,7 +228,7 @@ def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray
     ink = remove_rules(ink_map(_reduce(pixels)))
     contrast = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max())
     if contrast < MIN_CONTRAST:
-        raise LetterbenchError("the image is blank (no ink found)")
+        raise BlankImage("the image is blank (no ink found)")
     square = _square(np.clip(ink / contrast, 0, 1))
     out = _frame(square)
     width = stroke_width(out)

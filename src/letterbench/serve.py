@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from letterbench.errors import LetterbenchError
-from letterbench.letters import WORK_SIDE, prepare_image
+from letterbench.letters import WORK_SIDE, BlankImage, prepare_image
 from letterbench.models import display_name
 from letterbench.predict import Answer, Predictor
 
@@ -221,7 +221,7 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
         try:
             seen = prepare_image(read_image(data))
         except LetterbenchError as exc:
-            blank = "no ink" in str(exc)
+            blank = isinstance(exc, BlankImage)
             raise HTTPException(
                 422 if blank else 400, NO_INK if blank else NOT_AN_IMAGE.format(what=exc)
             ) from None
