@@ -98,8 +98,8 @@ def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     samples = planes[::step, ::step].reshape(-1, planes.shape[2])
     keep = np.ones(len(samples), bool)
     for _ in range(rounds):
-        a = sample_basis[keep].astype(np.float64)  # normal equations: 6 unknowns, a 6x6 solve
-        coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ samples[keep])
+        a = sample_basis[keep].astype(np.float64)  # normal equations: a 6x6 solve
+        coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(len(terms)), a.T @ samples[keep])
         residual = (samples - sample_basis @ coef).mean(1)
         spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep])))
         keep = np.abs(residual) < max(3 * spread, 0.04)
@@ -233,8 +233,17 @@ def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray
     out = _frame(square)
     width = stroke_width(out)
     if normalise_stroke and abs(width - EMNIST_STROKE) > 0.2 * EMNIST_STROKE:
-        out = _frame(_square(_restroke(square, width)))
+        redrawn = _frame(_square(_restroke(square, width)))
+        if width > EMNIST_STROKE or _pieces(redrawn) <= _pieces(out):  # faint strokes broken apart
+            out = redrawn
     return out
+
+
+def _pieces(image: np.ndarray) -> int:
+    from scipy import ndimage
+
+    parts, count = ndimage.label(image > 127)
+    return int((ndimage.sum_labels(np.ones_like(image), parts, index=np.arange(1, count + 1)) >= 4).sum())
 
 
 def prepare_file(path: Path) -> Prepared:
