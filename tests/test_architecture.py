@@ -210,7 +210,7 @@ LAYERS = [
     {"training"},
     {"evaluation", "stats", "calibration"},
     {"reporting", "predict"},
-    {"study"},
+    {"study", "presets"},
     {"export", "serve"},
     {"cli", "cli_data", "cli_apps", "boundary"},
 ]

@@ -289,7 +289,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _build_run(sub: argparse._SubParsersAction) -> None:
     from letterbench.data.emnist import SPLITS
-    from letterbench.study import PRESETS
+    from letterbench.presets import PRESETS
 
     run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
     run.add_argument(

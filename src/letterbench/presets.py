@@ -1,0 +1,59 @@
+"""The study's presets: how much data, how many epochs and seeds ``letterbench run`` uses. Kept
+apart from ``study`` so that the command line can list them without importing what a study runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    train_per_class: int | None = None  # stratified training subset, the same for every model; None = all
+    test_per_class: int | None = None  # stratified test subset, the same for every model; None = all
+    total_epochs: int | None = None  # per model, shared out over its phases; None = the recipe's
+    overrides: tuple[str, ...] = ()  # --set overrides for every recipe
+    large_batch: int | None = None  # the large-batch mode's batch (``scale_batch``); None = the recipe's
+    seeds: int = 1  # seeds per model unless --seeds says otherwise
+    speed_batch: int = 256  # the batch inference throughput is measured at
+
+
+PRESETS = {
+    "smoke": Preset(
+        "smoke",
+        "seconds long: 4 images per class, one epoch per phase, inference speed at batch 16; for tests "
+        "and trying the tool",
+        train_per_class=4,
+        test_per_class=3,
+        total_epochs=1,
+        overrides=("val_fraction=0.25", "batch_size=32"),
+        speed_batch=16,
+    ),
+    # Sized from the engine's training throughput measured on the 2-core CPU this project runs on
+    # (AMD EPYC, 2 threads: ResNet-18 93, DenseNet-121 56, Xception 29 images/s at the recipes'
+    # batch sizes): 80 images per class for 5 epochs is about 10 minutes of training for the three
+    # models, within 15 minutes with validation, precise BN and evaluation (see README).
+    "quick": Preset(
+        "quick",
+        "a real study sized for a 2-core CPU (under 15 minutes): every model trains on the same "
+        "stratified subset (80 images per class) for 5 epochs and is tested on the same stratified "
+        "test subset (60 per class)",
+        train_per_class=80,
+        test_per_class=60,
+        total_epochs=5,
+    ),
+    "paper": Preset(
+        "paper",
+        "the study's full recipes on the full data, ImageNet weights where they can be had, three seeds "
+        "per model (a GPU affords them)",
+        seeds=3,
+    ),
+    "fast": Preset(
+        "fast",
+        "the paper preset in the large-batch mode, for a GPU: batch 1024, each recipe's learning rate "
+        "scaled to it (linear for SGD, square root for Adam) with a warm-up, three seeds per model",
+        large_batch=1024,
+        seeds=3,
+    ),
+}
