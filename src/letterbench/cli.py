@@ -15,11 +15,9 @@ from letterbench.boundary import (
     nonneg_int,
     positive_float,
     positive_int,
-    probability,
     run_command,
 )
-from letterbench.calibration import UNSURE_BELOW
-from letterbench.cli_apps import build_export, build_serve
+from letterbench.cli_apps import add_answer_options, build_export, build_serve
 from letterbench.cli_data import add_data_dir, build_data, build_models
 from letterbench.models import choices_text, model_names
 
@@ -329,16 +327,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
     predict.add_argument("--device", default="auto")
-    predict.add_argument(
-        "--tta", action="store_true", help="average 5 views of each image (test-time augmentation)"
-    )
-    predict.add_argument(
-        "--unsure-below",
-        type=probability,
-        default=UNSURE_BELOW,
-        metavar="P",
-        help=f"mark answers whose calibrated probability is below P as unsure (default {UNSURE_BELOW})",
-    )
+    add_answer_options(predict)
     predict.set_defaults(func=cmd_predict)
 
 

@@ -80,8 +80,7 @@ def _port(text: str) -> int:
 
 def build_serve(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand: a local page to draw or photograph a letter and see the answers."""
-    from letterbench.boundary import positive_float, probability
-    from letterbench.calibration import UNSURE_BELOW
+    from letterbench.boundary import positive_float
 
     serve = sub.add_parser(
         "serve",
@@ -104,14 +103,22 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--max-upload-mb", type=positive_float, default=8.0, metavar="MB", help="largest upload (default 8)"
     )
-    serve.add_argument(
+    add_answer_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+
+def add_answer_options(parser: argparse.ArgumentParser) -> None:
+    """``--tta`` and ``--unsure-below``, as ``predict`` and ``serve`` take them."""
+    from letterbench.boundary import probability
+    from letterbench.calibration import UNSURE_BELOW
+
+    parser.add_argument(
         "--tta", action="store_true", help="average 5 views of each image (test-time augmentation; 5x slower)"
     )
-    serve.add_argument(
+    parser.add_argument(
         "--unsure-below",
         type=probability,
         default=UNSURE_BELOW,
         metavar="P",
         help=f"mark answers whose calibrated probability is below P as unsure (default {UNSURE_BELOW})",
     )
-    serve.set_defaults(func=cmd_serve)
