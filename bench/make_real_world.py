@@ -154,17 +154,25 @@ def build(out: Path, families: dict[str, list[Path]], seed: int, per_letter: int
     return rows
 
 
+README_HEAD = "letterbench's own real-world evaluation set (synthetic photographs of single letters)."
+BUILT_NAME = re.compile(r"(font|pen)-[a-z]-(upper|lower)-\d{2}\.(png|jpg)")
+
+
 def _clear(out: Path) -> None:
-    """Remove an earlier build (the files its labels.csv lists); refuse a folder of other things."""
-    labels = out / "labels.csv"
-    if labels.exists():
+    """Remove an earlier build: only the files of this builder's own names that its labels.csv
+    lists, when its README says this script built it; refuse a folder of anything else."""
+    labels, readme = out / "labels.csv", out / "README.txt"
+    ours = labels.is_file() and readme.is_file() and readme.read_text().startswith(README_HEAD)
+    if ours:
         with labels.open(newline="") as f:
-            for row in csv.DictReader(f):
-                (out / row["file"]).unlink(missing_ok=True)
+            names = [row.get("file", "") for row in csv.DictReader(f)]
+        for name in names:
+            if BUILT_NAME.fullmatch(name):
+                (out / name).unlink(missing_ok=True)
         labels.unlink()
-        (out / "README.txt").unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()):
-        sys.exit(f"{out} holds files but no labels.csv of an earlier build; give an empty or new --out")
+        readme.unlink()
+    if out.exists() and any(out.iterdir()):
+        sys.exit(f"{out} holds files this script did not build; give an empty or new --out")
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -179,7 +187,7 @@ def _provenance(rows: list[dict], families: dict[str, list[Path]], argv: list[st
         return scene.get(key, "?").split(" ")[0] if key == "format" else scene.get(key, "?")
 
     lines = [
-        "letterbench's own real-world evaluation set (synthetic photographs of single letters).",
+        README_HEAD,
         f"Built by: python bench/make_real_world.py {' '.join(argv)}  ({seconds:.0f} s)",
         "Deterministic: the same fonts, seed and options give the same files. Labels are EMNIST",
         "letters' classes a..z, case merged; 'case' says which case was drawn.",

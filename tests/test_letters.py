@@ -109,3 +109,15 @@ def test_big_photos_are_reduced_first_and_read_the_same():
     small = emnist_like(1 - ink)
     big = Image.fromarray(((1 - ink) * 255).astype(np.uint8)).resize((2400, 2400), Image.Resampling.BICUBIC)
     assert difference(prepare_image(big.convert("RGB")), small) < 0.02
+
+
+def test_a_letter_drawn_edge_to_edge_keeps_its_bars():
+    """A T or an E drawn across the whole canvas (as on the serve page) is not a ruled line."""
+    for bars in ([(0, 0.03)], [(0, 0.03), (0.48, 0.52), (0.97, 1.0)]):
+        img = np.full((280, 280), 255, np.uint8)
+        for top, bottom in bars:
+            img[int(top * 279) : int(bottom * 279) + 1, 2:278] = 0  # bars of a 17-px pen, edge to edge
+        img[:, 130:148] = 0 if len(bars) == 1 else 255
+        img[:, 2:20] = 0 if len(bars) > 1 else img[:, 2:20]
+        out = emnist_like(img.astype(np.float32) / 255)
+        assert out[2:5, 2:26].mean() > 100, "the top bar was removed as a ruled line"

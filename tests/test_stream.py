@@ -223,6 +223,8 @@ def test_style_parameters_change_the_strokes_as_named():
 
     plain = pre(img) * pre.std + pre.mean
     assert torch.allclose(ink(), plain, atol=1e-5)  # zeros change nothing
+    faint = (img.float() * 0.8).to(torch.uint8)  # a peak of 204, not 255
+    assert torch.allclose(pre(faint, None, torch.zeros(1, STYLE_WIDTH)), pre(faint), atol=1e-5)
     assert ink(thickness=1.0).sum() > 1.5 * plain.sum()  # one step of dilation: 3 px -> 5 px
     assert ink(thickness=-1.0).sum() < 0.5 * plain.sum()
     assert plain.sum() < ink(thickness=0.5).sum() < ink(thickness=1.0).sum() < ink(thickness=2.0).sum()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -385,3 +386,11 @@ def test_paper_preset_time_estimate_is_measured():
     minutes = estimate_minutes([recipe], 124_800, cpu)
     expected = 12 * 124_800 * 0.9 / rate / 60
     assert 0.5 * expected < minutes < 2 * expected
+
+
+def test_input_names_stay_distinct_when_a_file_is_named_twice():
+    from letterbench.predict import input_names
+
+    paths = [Path("a.png"), Path("a-2.png"), Path("a.png"), Path("x/l.png"), Path("y/l.jpg"), Path("x/l.png")]
+    names = input_names(paths)
+    assert names == ["a", "a-2", "a-3", "x-l", "y-l", "x-l-2"] and len(set(names)) == len(names)

@@ -63,10 +63,12 @@ def predict_logits(
     runtime: Runtime,
     batch_size: int = 512,
     views: torch.Tensor | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
     """Logits (N, C), float32 on the CPU, for uint8 images (N, 28, 28). ``views`` (V, 2, 3):
-    affine views of every image whose softmax is averaged (test-time augmentation); the log of
-    that mean is returned, so softmax of the result is the views' mean probability."""
+    affine views of every image whose calibrated softmax (logits / ``temperature``) is averaged
+    (test-time augmentation); T times the log of that mean is returned, so softmax(result / T)
+    is the views' mean calibrated probability."""
     if len(images) == 0:
         raise LetterbenchError("no images to predict")
     runtime.prepare_model(model).eval()
@@ -82,8 +84,8 @@ def predict_logits(
         for theta in views.to(runtime.device):
             with runtime.autocast():
                 logits = model(prepare(chunk, theta.expand(len(chunk), 2, 3))).float()
-            mean = mean + torch.softmax(logits, dim=1) / len(views)
-        out.append(torch.log(mean.clamp_min(1e-30)).cpu())
+            mean = mean + torch.softmax(logits / temperature, dim=1) / len(views)
+        out.append(temperature * torch.log(mean.clamp_min(1e-30)).cpu())
     return torch.cat(out)
 
 
@@ -258,6 +260,29 @@ def _test_set(data, test_per_class: int | None) -> tuple[torch.Tensor, torch.Ten
     return data.test_images[rows], data.test_labels[rows]
 
 
+def _validation_split(run: RunDir, data, config: dict[str, Any]) -> torch.Tensor:
+    """The indices of the run's validation images, drawn again as training drew them."""
+    val = make_split(
+        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
+    ).val
+    if len(val) != config["data"]["val_used"]:
+        raise LetterbenchError(
+            f"{run}: the validation split drawn again has {len(val)} images, training used "
+            f"{config['data']['val_used']}; the data changed since: evaluate with the data it trained on"
+        )
+    return val
+
+
+def _calibration(model, data, val, runtime: Runtime, test_logits: np.ndarray, labels: np.ndarray) -> dict:
+    """The temperature fitted on the validation images, with the test ECE before and after."""
+    record = calibrate(
+        predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()
+    )
+    record["test_ece_before"] = calibration_error(softmax(test_logits), labels)
+    record["test_ece_after"] = calibration_error(softmax(test_logits, record["temperature"]), labels)
+    return record
+
+
 def evaluate_run(
     run: RunDir,
     runtime: Runtime,
@@ -278,20 +303,12 @@ def evaluate_run(
         raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
     test_images, test_labels = _test_set(data, test_per_class)
     labels = test_labels.numpy()
-    val = make_split(
-        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
-    ).val
+    val = _validation_split(run, data, config)
     for stage in stages:
         ckpt = run.load_weights_into(model, stage["phase"])
         logits = predict_logits(model, test_images, runtime).numpy()
         probs = softmax(logits)
-        stage["calibration"] = calibrate(
-            predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()
-        )
-        stage["calibration"]["test_ece_before"] = calibration_error(probs, labels)
-        stage["calibration"]["test_ece_after"] = calibration_error(
-            softmax(logits, stage["calibration"]["temperature"]), labels
-        )
+        stage["calibration"] = _calibration(model, data, val, runtime, logits, labels)
         stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
         stage["intervals"] = bootstrap_intervals(probs, labels)

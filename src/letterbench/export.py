@@ -182,7 +182,10 @@ def exported_by_us(path: Path) -> bool:
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if n.endswith(f"/extra/{META_FILE}")]
                 return any(json.loads(archive.read(n)).get(MARK) == FORMAT for n in names)
-        onnx = _require("onnx", "checking an ONNX file")
+        try:
+            import onnx
+        except ImportError:  # without onnx nothing of ours in this format can be told apart: not ours
+            return False
         proto = onnx.load(str(path), load_external_data=False)
         return any(p.key == MARK and p.value == FORMAT for p in proto.metadata_props)
     except LetterbenchError:
@@ -268,6 +271,10 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
     try:
         class_names, temperature = json.loads(meta["class_names"]), float(meta["temperature"])
         name = meta["model"]
+        if not (isinstance(class_names, list) and len(class_names) >= 2):
+            raise ValueError("class_names is not a list of two or more names")
+        if not all(isinstance(c, str) and c for c in class_names):
+            raise ValueError("class_names holds something other than names")
     except (KeyError, ValueError) as exc:
         raise LetterbenchError(f"{where}: damaged letterbench metadata ({exc}); export it again") from None
 
@@ -276,8 +283,19 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or not len(images):
             raise LetterbenchError(f"expected uint8 images (N, 28, 28), got shape {images.shape}")
         images = np.ascontiguousarray(images, dtype=np.uint8)
-        batches = [run_batch(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
-        return np.concatenate(batches).astype(np.float32)
+        try:
+            batches = [run_batch(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+        except Exception as exc:  # the runtime's own errors: a graph that does not fit its metadata
+            raise LetterbenchError(
+                f"{where}: the model failed to run ({_first_line(exc)}); export it again"
+            ) from None
+        out = np.concatenate(batches).astype(np.float32)
+        if out.shape != (len(images), len(class_names)):
+            raise LetterbenchError(
+                f"{where}: the model gives {out.shape[1:]} outputs per image for {len(class_names)} "
+                "class names; export it again"
+            )
+        return out
 
     return Scorer(name, class_names, temperature, logits)
 

@@ -137,7 +137,14 @@ def remove_rules(ink: np.ndarray) -> np.ndarray:
         lines = ndimage.grey_opening(out, size=size)
         parts, count = ndimage.label(lines > 0.25 * max(float(out.max()), 1e-6))
         spans = ndimage.find_objects(parts)
-        whole = [i + 1 for i, box in enumerate(spans) if box[axis].stop - box[axis].start >= 0.9 * length]
+        across = ink.shape[1 - axis]
+        whole = [  # edge to edge, and as thin as a printed rule (a pen's bar of a T is thicker)
+            i + 1
+            for i, box in enumerate(spans)
+            if box[axis].start <= 0.02 * length
+            and box[axis].stop >= 0.98 * length
+            and box[1 - axis].stop - box[1 - axis].start <= max(4, 0.025 * across)
+        ]
         if not whole:
             continue
         lines = np.where(np.isin(parts, whole), lines, 0)
@@ -180,7 +187,8 @@ def _frame(square: np.ndarray) -> np.ndarray:
     ink rescaled to reach 255."""
     side = square.shape[0]
     img = Image.fromarray((np.clip(square, 0, 1) * 255).astype(np.uint8))
-    img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, side / 64)))  # EMNIST's sigma-1 blur at 128 px
+    # EMNIST blurred NIST's 128-px frames with sigma 1, where a letter is about half the frame.
+    img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, side / 64)))
     img = img.resize((24, 24), Image.Resampling.BICUBIC)
     out = np.zeros((28, 28), np.float32)
     out[2:26, 2:26] = np.asarray(img, dtype=np.float32)

@@ -62,8 +62,9 @@ class Scorer:
 def run_temperature(run: RunDir) -> float | None:
     """The temperature evaluation fitted for the run's final model, or None (not evaluated)."""
     try:
-        stage = run.read_metrics()["stages"][-1]
-    except (LetterbenchError, KeyError, IndexError, TypeError):
+        final = run.phases(run.read_config())[-1]  # the phase load_trained_model loads
+        stage = next(s for s in run.read_metrics()["stages"] if s.get("phase") == final)
+    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
         return None
     calibration = stage.get("calibration") if isinstance(stage, dict) else None
     return float(calibration["temperature"]) if isinstance(calibration, dict) else None
@@ -79,11 +80,14 @@ def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) 
     scorers = []
     for name, run in runs.items():
         model, class_names = run.load_trained_model()
+        temperature = run_temperature(run) or 1.0
 
-        def logits(images: np.ndarray, model=model) -> np.ndarray:
-            return predict_logits(model, torch.from_numpy(images), runtime, views=views).numpy()
+        def logits(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
+            return predict_logits(
+                model, torch.from_numpy(images), runtime, views=views, temperature=t
+            ).numpy()
 
-        scorers.append(Scorer(name, class_names, run_temperature(run) or 1.0, logits))
+        scorers.append(Scorer(name, class_names, temperature, logits))
     return scorers
 
 
@@ -159,7 +163,7 @@ def predict_files(paths: list[Path], predictor: Predictor) -> list[dict]:
     ]
 
 
-def _top3_json(top: list[tuple[str, float]]) -> list[dict]:
+def top3_json(top: list[tuple[str, float]]) -> list[dict]:
     return [{"letter": c, "probability": p} for c, p in top]
 
 
@@ -175,9 +179,9 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
         out.append(
             {
                 "file": r["file"],
-                "top3": _top3_json(answer.top3),
+                "top3": top3_json(answer.top3),
                 "unsure": answer.unsure,
-                "models": {m: _top3_json(top) for m, top in answer.models.items()},
+                "models": {m: top3_json(top) for m, top in answer.models.items()},
             }
         )
     return {
@@ -217,10 +221,14 @@ def input_names(paths: list[Path]) -> list[str]:
             "-".join([*p.parent.parts[-depth:], p.stem]).lstrip("/") if n in clashing else n
             for p, n in zip(paths, names, strict=True)
         ]
-    seen: dict[str, int] = {}
-    for i, n in enumerate(names):  # the very same file named twice
-        seen[n] = seen.get(n, 0) + 1
-        names[i] = n if seen[n] == 1 else f"{n}-{seen[n]}"
+    taken: set[str] = set()
+    for i, n in enumerate(names):  # the very same file named twice: number it past every name in use
+        number, name = 1, n
+        while name in taken:
+            number += 1
+            name = f"{n}-{number}"
+        names[i] = name
+        taken.add(name)
     return names
 
 

@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from letterbench.errors import LetterbenchError
 from letterbench.letters import WORK_SIDE, BlankImage, prepare_image
 from letterbench.models import display_name
-from letterbench.predict import Answer, Predictor
+from letterbench.predict import Answer, Predictor, top3_json
 
 DEFAULT_MAX_UPLOAD_MB = 8
 MAX_PIXELS = 64_000_000  # a decoded image's size cap: phone photos are 12 to 50 megapixels
@@ -136,18 +136,14 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def _top3(top: list[tuple[str, float]]) -> list[dict]:
-    return [{"letter": c, "probability": p} for c, p in top]
-
-
 def answer_json(answer: Answer, seen: np.ndarray) -> dict:
     """What /predict answers: each model's top 3, the ensemble's (or null), the top 3 shown first,
     whether it is unsure, and the 28x28 image the models saw as a PNG data URL."""
     return {
-        "models": {m: _top3(top) for m, top in answer.models.items()},
+        "models": {m: top3_json(top) for m, top in answer.models.items()},
         "labels": {m: display_name(m) for m in answer.models},
-        "ensemble": _top3(answer.ensemble) if answer.ensemble is not None else None,
-        "top3": _top3(answer.top3),
+        "ensemble": top3_json(answer.ensemble) if answer.ensemble is not None else None,
+        "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
         "unsure_below": answer.unsure_below,
         "input_png": png_data_url(seen),

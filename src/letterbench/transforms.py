@@ -117,7 +117,8 @@ class Preprocess:
 
     def restyle(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Thicker or thinner strokes (up to 2 steps of 3x3 dilation or erosion, blended for
-        fractions), a partial blur and a gamma, per image; the ink rescaled to peak at 1 again."""
+        fractions), a partial blur and a gamma, per image; the ink rescaled to its own peak again."""
+        peak = x.amax(dim=(1, 2, 3), keepdim=True)
         t = style[:, 0].view(-1, 1, 1, 1)
         grow = t.clamp(min=0)
         shrink = (-t).clamp(min=0)
@@ -133,7 +134,7 @@ class Preprocess:
         )
         x = x + style[:, 1].view(-1, 1, 1, 1) * (F.conv2d(x, self.gauss, padding=2) - x)
         x = x.clamp(0, 1).pow(torch.exp(style[:, 2]).view(-1, 1, 1, 1))
-        return x / x.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
+        return x * (peak / x.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3))
 
     @staticmethod
     def displacement(coarse: torch.Tensor, size: int) -> torch.Tensor:
