@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.letters import prepare_file
-from letterbench.predict import ENSEMBLE, Predictor, torch_scorers
+from letterbench.predict import ENSEMBLE, Predictor, choose_runs, torch_scorers
 from letterbench.runtime import Runtime
 from letterbench.stats import bootstrap_intervals, paired_difference
 
@@ -68,28 +68,18 @@ def prepare(folder: Path, rows: list[dict]) -> tuple[np.ndarray, np.ndarray, Cou
     for i, row in enumerate(rows):
         prepared = prepare_file(folder / row["file"])
         if prepared.image is None:
-            errors["blank" if "blank" in (prepared.error or "") else "unreadable"] += 1
+            errors["blank" if prepared.blank else "unreadable"] += 1
             row["error"] = prepared.error
         else:
             images[i], ok[i] = prepared.image, True
     return images, ok, errors
 
 
-def _runs_of(path: str) -> dict:
-    try:
-        from letterbench.predict import choose_runs
-    except ImportError:  # a predict.py without choose_runs: every run of the study
-        from letterbench.rundir import find_runs
-
-        return find_runs(path)
-    return choose_runs(path, None, True)
-
-
 def predict(
     path: str, images: np.ndarray, ok: np.ndarray, runtime: Runtime, tta: bool
 ) -> dict[str, np.ndarray]:
     """Per model (and the ensemble) probabilities (N, 26); a failed image's row ranks its true class last."""
-    predictor = Predictor(torch_scorers(_runs_of(path), runtime, tta=tta))
+    predictor = Predictor(torch_scorers(choose_runs(path, None, True), runtime, tta=tta))
     if predictor.class_names != [chr(ord("a") + i) for i in range(26)]:
         sys.exit(f"{path}: trained on {len(predictor.class_names)} classes, not EMNIST letters' a..z")
     probs = predictor.probabilities(images[ok])

@@ -36,6 +36,7 @@ class Prepared:
     path: Path
     image: np.ndarray | None  # uint8 28x28, ink bright on black, upright
     error: str | None = None
+    blank: bool = False  # the error is that no ink was found
 
 
 def _full_scale(values: np.ndarray) -> np.ndarray:
@@ -258,17 +259,15 @@ def prepare_file(path: Path) -> Prepared:
     try:
         with Image.open(path) as img:
             img.load()
-            pixels = _to_pixels(img)
+            return Prepared(path, prepare_image(img))
     except FileNotFoundError:
         return Prepared(path, None, "no such file")
     except UnidentifiedImageError:
         return Prepared(path, None, "not an image PIL can read")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return Prepared(path, None, f"unreadable image ({exc})")
-    try:
-        return Prepared(path, emnist_like(pixels))
     except LetterbenchError as exc:
-        return Prepared(path, None, str(exc))
+        return Prepared(path, None, str(exc), blank=isinstance(exc, BlankImage))
 
 
 def prepare_image(img: Image.Image) -> np.ndarray:
