@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from letterbench.letters import EMNIST_STROKE, emnist_like, prepare_image, stroke_width
+from letterbench.letters import EMNIST_STROKE, EMNIST_THICKEST, emnist_like, prepare_image, stroke_width
 
 FONT = "DejaVuSans.ttf"  # Pillow finds matplotlib's copy by name when it is not installed system-wide
 
@@ -58,8 +58,8 @@ def test_a_fine_pen_and_a_marker_give_nearly_the_same_input(letter):
     raw = difference(emnist_like(fine, normalise_stroke=False), emnist_like(marker, normalise_stroke=False))
     normalised = difference(emnist_like(fine), emnist_like(marker))
     assert normalised < 0.6 * raw, (raw, normalised)
-    for out in (emnist_like(fine), emnist_like(marker)):
-        assert abs(stroke_width(out) - EMNIST_STROKE) < 0.35 * EMNIST_STROKE
+    for out in (emnist_like(fine), emnist_like(marker)):  # within EMNIST's own widths (5-95%)
+        assert 0.65 * EMNIST_STROKE < stroke_width(out) < EMNIST_THICKEST
 
 
 def test_emnist_stroke_width_is_measured_on_the_real_data(real_data_dir):
@@ -121,3 +121,37 @@ def test_a_letter_drawn_edge_to_edge_keeps_its_bars():
         img[:, 2:20] = 0 if len(bars) > 1 else img[:, 2:20]
         out = emnist_like(img.astype(np.float32) / 255)
         assert out[2:5, 2:26].mean() > 100, "the top bar was removed as a ruled line"
+
+
+def _pieces(image: np.ndarray, level: int = 100) -> int:
+    from scipy import ndimage
+
+    return ndimage.label(image > level)[1]
+
+
+@pytest.mark.parametrize("letter", ["d", "e", "a", "s"])
+def test_a_small_photo_of_a_thick_letter_is_redrawn_in_one_piece(letter):
+    """A marker letter some 40 px tall (a phone photo from afar) is redrawn with EMNIST's stroke
+    without its centre line breaking into a string of dots."""
+    mask = letter_mask(letter, 8)
+    big = emnist_like(1 - mask)
+    page = Image.fromarray(((1 - mask) * 255).astype(np.uint8)).resize((64, 64), Image.Resampling.BOX)
+    small = emnist_like(np.asarray(page, np.float32) / 255)
+    assert _pieces(small) == _pieces(big) == 1
+    assert difference(small, big) < 0.05, difference(small, big)
+
+
+@pytest.mark.parametrize("dot", [1, 2])
+def test_the_dot_of_a_fine_pen_i_is_kept(dot):
+    """A dot of one or two pixels is not a speck to leave out: without it an i reads as an l."""
+    img = Image.new("L", (90, 90), 235)
+    draw = ImageDraw.Draw(img)
+    draw.line([(45, 40), (44, 75)], fill=30, width=2)
+    draw.ellipse([44, 31, 44 + dot, 31 + dot], fill=30)
+    out = emnist_like(np.asarray(img, np.float32) / 255)
+    from scipy import ndimage
+
+    parts, count = ndimage.label(out > 100)
+    assert count == 2  # the stem and the dot
+    dot_rows, stem_rows = sorted((np.nonzero(parts == k)[0] for k in (1, 2)), key=len)
+    assert dot_rows.max() < stem_rows.min()  # the dot above the stem
