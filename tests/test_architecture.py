@@ -12,7 +12,8 @@ import pytest
 from letterbench.cli import main
 from letterbench.errors import LetterbenchError
 from letterbench.models import create_model, display_name, get_model, model_names
-from letterbench.rundir import RunDir, StudyDir
+from letterbench.rundir import RunDir
+from letterbench.studydir import StudyDir
 from letterbench.training.recipes import builtin_recipes, describe_recipe, load_recipe, resolve_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,12 +28,12 @@ LAYOUT = re.compile(
 def test_only_the_run_directory_module_spells_run_file_names():
     offenders = []
     for path in [*(REPO / "src").rglob("*.py"), *(REPO / "bench").rglob("*.py")]:
-        if path.name == "rundir.py":
+        if path.name in ("rundir.py", "studydir.py"):
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if LAYOUT.search(line) and "torch.hub" not in line:  # torch's own hub cache folder
                 offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
-    assert not offenders, "run layout spelled outside rundir.py:\n" + "\n".join(offenders)
+    assert not offenders, "run layout spelled outside rundir.py and studydir.py:\n" + "\n".join(offenders)
 
 
 def test_the_layout_test_would_catch_a_spelled_name():
@@ -113,7 +114,7 @@ def test_run_and_study_directories(tmp_path):
     run.clear_unstarted()
     assert not run.path.exists() or not any(run.path.iterdir())
     with pytest.raises(LetterbenchError, match="neither a run directory nor a study"):
-        from letterbench.rundir import find_runs
+        from letterbench.studydir import find_runs
 
         find_runs(tmp_path / "s")
 
@@ -206,7 +207,7 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
 LAYERS = [
     {"errors", "fsutil", "distributed", "data"},
     {"models", "transforms", "letters"},
-    {"runtime", "rundir", "records"},
+    {"runtime", "rundir", "studydir", "records"},
     {"training"},
     {"evaluation", "stats", "calibration"},
     {"reporting", "predict"},

@@ -19,7 +19,8 @@ from test_training import FAST, cli, cli_process
 
 from letterbench.fsutil import atomic_open, atomic_write_json
 from letterbench.letters import prepare_file
-from letterbench.rundir import LOCK_FILE, RunDir, StudyDir
+from letterbench.rundir import LOCK_FILE, RunDir
+from letterbench.studydir import StudyDir
 from letterbench.training.optim import build_scheduler
 from letterbench.training.recipes import resolve_recipe
 

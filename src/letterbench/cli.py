@@ -212,8 +212,8 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from letterbench.reporting.report import report_page
-    from letterbench.rundir import StudyDir
     from letterbench.study import run_study
+    from letterbench.studydir import StudyDir
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     try:

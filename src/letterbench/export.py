@@ -33,7 +33,8 @@ from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_write_bytes
 from letterbench.models import LetterModel
 from letterbench.predict import Scorer, run_temperature
-from letterbench.rundir import RunDir, find_runs
+from letterbench.rundir import RunDir
+from letterbench.studydir import find_runs
 
 FORMATS = ("onnx", "torchscript")
 MARK, FORMAT = "letterbench", "letterbench-export-1"  # the metadata entry that says "ours"

@@ -14,8 +14,9 @@ from letterbench.calibration import UNSURE_BELOW, softmax
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, ensure_folder
 from letterbench.letters import prepare_file
-from letterbench.rundir import RunDir, find_runs, model_of
+from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
+from letterbench.studydir import find_runs, model_of
 
 
 def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:

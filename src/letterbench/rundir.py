@@ -11,9 +11,9 @@ A run directory (``letterbench train``, or ``runs/<model>`` of a study)::
     tensorboard/       TensorBoard event files, where asked for
     export/            model.onnx, model.torchscript.pt (``letterbench export``)
 
-A study directory (``letterbench run``) holds ``study.json``, ``runs/<model>/`` and ``report/``.
-Both hold ``.letterbench.lock`` while a process works in them (see ``locked``).
-Every other module asks these classes for paths and contents; none spells a file name.
+It holds ``.letterbench.lock`` while a process works in it (see ``fsutil.locked``). A study
+directory (``letterbench run``) is ``studydir.StudyDir``'s. Every other module asks these classes
+for paths and contents; none spells a file name.
 """
 
 from __future__ import annotations
@@ -334,88 +334,3 @@ class RunDir:
                 f"{path}: predictions missing or unreadable ({exc}); "
                 f"run `letterbench evaluate {self.path}` again"
             ) from None
-
-
-@dataclass(frozen=True)
-class StudyDir:
-    """A study: ``study.json``, one run directory per model under ``runs/``, and ``report/``."""
-
-    path: Path
-
-    def __init__(self, path: str | os.PathLike):
-        object.__setattr__(self, "path", Path(path))
-
-    @property
-    def study_file(self) -> Path:
-        return self.path / "study.json"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.path / "runs"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.path / "report"
-
-    def run(self, model: str, seed: int | None = None) -> RunDir:
-        """The run of ``model``; with ``seed``, of a further seed of it (``runs/<model>-seed<S>``)."""
-        return RunDir(self.runs_dir / (run_slug(model) + ("" if seed is None else f"-seed{seed}")))
-
-    def exists(self) -> bool:
-        return self.study_file.is_file()
-
-    def read(self) -> dict[str, Any]:
-        try:
-            study = json.loads(self.study_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise LetterbenchError(
-                f"{self.study_file}: unreadable study file ({exc}); pass another --out"
-            ) from None
-        if not isinstance(study, dict):
-            raise LetterbenchError(f"{self.study_file}: not a letterbench study file; pass another --out")
-        return study
-
-    def foreign_files(self) -> list[str]:
-        """What is in the folder although it is not a study (empty when it is one, or is empty)."""
-        if self.exists() or not self.path.is_dir():
-            return []
-        return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
-
-    def write(self, study: dict[str, Any]) -> None:
-        atomic_write_json(self.study_file, study)
-
-    def lock(self):
-        """Exclusive use of this study directory for the block (see ``fsutil.locked``)."""
-        return locked(self.path, self.path / LOCK_FILE, "study directory")
-
-    def runs(self) -> list[RunDir]:
-        """The run directories under ``runs/``, in name order."""
-        if not self.runs_dir.is_dir():
-            return []
-        return [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
-
-
-SEED_MARK = " (seed "  # find_runs names a model's further seeds "NAME (seed S)"
-
-
-def model_of(key: str) -> str:
-    """The model a ``find_runs`` key names (``resnet18 (seed 1)`` -> ``resnet18``)."""
-    return key.split(SEED_MARK)[0]
-
-
-def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
-    """Runs by model name: ``path`` itself if it is a run directory, else a study's runs (a model's
-    further seeds as "NAME (seed S)")."""
-    single = RunDir(path)
-    runs = [single] if single.is_run() else StudyDir(path).runs()
-    if not runs:
-        raise LetterbenchError(
-            f"{path}: neither a run directory nor a study directory with runs/; "
-            "train one with `letterbench train` or `letterbench run`"
-        )
-    found: dict[str, RunDir] = {}
-    for run in runs:  # a study's further seeds of a model: "resnet18 (seed 1)"
-        config = run.read_config()
-        name = config["model"]["name"]
-        found[name if name not in found else f"{name}{SEED_MARK}{config['seed']})"] = run
-    return found

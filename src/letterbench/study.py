@@ -1,6 +1,6 @@
 """`letterbench run`: the whole study from one command, resumable.
 
-A study directory (``rundir.StudyDir``) holds the study file, one run directory per model and the
+A study directory (``studydir.StudyDir``) holds the study file, one run directory per model and the
 report. Running the same command again skips finished models, resumes an interrupted one from its
 checkpoint, and rebuilds the report.
 """
@@ -18,8 +18,9 @@ from letterbench.models import model_names
 from letterbench.presets import PRESETS, Preset
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
-from letterbench.rundir import PLOT_FILES, RunDir, StudyDir
+from letterbench.rundir import PLOT_FILES, RunDir
 from letterbench.runtime import Runtime
+from letterbench.studydir import StudyDir
 from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
