@@ -209,7 +209,7 @@ LAYERS = [
     {"models", "transforms", "letters"},
     {"runtime", "rundir", "studydir", "records"},
     {"training"},
-    {"evaluation", "stats", "calibration"},
+    {"evaluation", "stats", "calibration", "ensemble"},
     {"reporting", "predict"},
     {"study", "presets"},
     {"export", "serve"},

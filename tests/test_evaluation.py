@@ -345,7 +345,7 @@ def test_speed_figures_carry_the_spread_of_their_samples(two_runs):
 
 
 def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_path, capsys):
-    from letterbench.predict import run_temperature
+    from letterbench.calibration import run_temperature
     from letterbench.rundir import RunDir
 
     run = RunDir(two_runs / "r10")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from letterbench.calibration import run_temperature
 from letterbench.cli import main
 from letterbench.data import load_emnist
 from letterbench.evaluation import evaluate_run, predict_probs
-from letterbench.predict import run_temperature
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 

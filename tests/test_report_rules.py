@@ -16,9 +16,9 @@ import pytest
 
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics
+from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking, recommend
-from letterbench.reporting.report import ensemble_column
 from letterbench.rundir import RunDir
 
 ROW = {row.key: row for row in ROWS}

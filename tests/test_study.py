@@ -120,6 +120,7 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     config = json.loads((out / "runs" / "timm-resnet10t" / "config.json").read_text())
     assert config["model"]["name"] == "timm:resnet10t" and config["recipe"]["model"] == "timm:resnet10t"
     assert {c["test"] for c in summary["comparisons"]} == {"McNemar's exact test"}
+    check_ensemble_choice(out, printed, summary, tmp_path, capsys)
 
     # A second seed of each model, added by a rerun: each model is still one column, now compared
     # with the Wilcoxon signed-rank test, and the ensemble averages each model's two seeds.
@@ -129,15 +130,44 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
     assert {c["test"] for c in summary["comparisons"]} == {"Wilcoxon signed-rank test"}
     assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
-    predictions = [
-        RunDir(out / "runs" / name).load_predictions("train") for name in sorted(os.listdir(out / "runs"))
+    runs = {name: RunDir(out / "runs" / name) for name in sorted(os.listdir(out / "runs"))}
+    models = {
+        "resnet18": ["resnet18", "resnet18-seed1"],
+        "timm:resnet10t": ["timm-resnet10t", "timm-resnet10t-seed1"],
+    }
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    labels = runs["resnet18"].load_predictions("train")[1]
+    per_model = [  # each seed's calibrated probabilities, averaged per model, then over the members
+        np.mean([_calibrated(runs[name]) for name in models[m]], 0) for m in members
     ]
-    per_model = [
-        np.mean([predictions[0][0], predictions[1][0]], 0),
-        np.mean([predictions[2][0], predictions[3][0]], 0),
-    ]
-    ensemble = np.mean(per_model, 0).argmax(1) == predictions[0][1]
+    ensemble = np.mean(per_model, 0).argmax(1) == labels
     assert summary["rows"][0]["values"][2] == pytest.approx(ensemble.mean())
+
+
+def _calibrated(run: RunDir) -> np.ndarray:
+    from letterbench.calibration import run_temperature, softmax
+
+    probs = run.load_predictions("train")[0]
+    return softmax(np.log(np.clip(probs, 1e-30, None)), run_temperature(run))
+
+
+def check_ensemble_choice(out: Path, printed: str, summary: dict, tmp_path: Path, capsys) -> None:
+    """The study chose its ensemble's models on held-out training images, recorded the choice, and
+    the report and predict use it."""
+    record = json.loads((out / "ensemble.json").read_text())
+    assert record["images"] == 10 * 26  # the smoke preset tests 3 per class; at least 10 are scored
+    assert record["held_out"] == "training images no model trained on"
+    assert len(record["candidates"]) == 3 and record["members"]
+    chosen = next(c for c in record["candidates"] if c["members"] == record["members"])
+    assert chosen["accuracy"] == max(c["accuracy"] for c in record["candidates"])
+    assert f"ensemble: {', '.join(record['members'])}" in printed
+    assert summary["ensemble"]["chosen"] == record
+    assert "training images no model trained on" in (out / "report" / "report.html").read_text()
+    letter = np.zeros((28, 28), np.uint8)
+    letter[4:24, 12:16] = 255
+    Image.fromarray(letter).save(tmp_path / "l.png")
+    assert main(["predict", str(tmp_path / "l.png"), "--run", str(out), "--ensemble", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ensemble"] == record["members"]
 
 
 def test_run_on_another_split(tmp_path, capsys):

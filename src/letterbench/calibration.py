@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from letterbench.errors import LetterbenchError
+from letterbench.rundir import RunDir
+
 TEMPERATURE_RANGE = (0.05, 20.0)
 UNSURE_BELOW = 0.5  # a calibrated top-1 probability under this is shown as unsure
 
@@ -65,3 +68,14 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray) -> dict[str, float
         "unsure_below": UNSURE_BELOW,
         "val_unsure_share": float((after.max(1) < UNSURE_BELOW).mean()),
     }
+
+
+def run_temperature(run: RunDir) -> float | None:
+    """The temperature evaluation fitted for the run's final model, or None (not evaluated)."""
+    try:
+        final = run.phases(run.read_config())[-1]  # the phase load_trained_model loads
+        stage = next(s for s in run.read_metrics()["stages"] if s.get("phase") == final)
+    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
+        return None
+    calibration = stage.get("calibration") if isinstance(stage, dict) else None
+    return float(calibration["temperature"]) if isinstance(calibration, dict) else None

@@ -175,9 +175,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from letterbench.ensemble import choose_ensemble_or_all
     from letterbench.reporting.report import build_report, report_page
 
-    summary = build_report(args.run_dirs, args.out)
+    choice = choose_ensemble_or_all(args.run_dirs, _runtime(args))
+    summary = build_report(args.run_dirs, args.out, choice)
     print(summary["table"])
     print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
     print(f"report: {report_page(args.out).resolve()}")
@@ -204,6 +206,7 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=Path("report"))
+    report.add_argument("--device", default="auto", help="where the ensemble's models score held-out images")
     report.set_defaults(func=cmd_report)
 
 
@@ -251,6 +254,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         answer_line,
         choose_runs,
         predict_files,
+        recorded_ensemble,
         records_json,
         save_inputs,
         torch_scorers,
@@ -271,7 +275,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         runs = choose_runs(args.run, args.model, args.ensemble)
         scorers = torch_scorers(runs, _runtime(args), tta=args.tta)
-    predictor = Predictor(scorers, unsure_below=args.unsure_below)
+    members = recorded_ensemble(args.run, runs) if args.onnx is None else None
+    predictor = Predictor(scorers, unsure_below=args.unsure_below, ensemble=members)
     records = predict_files(args.images, predictor)
     if args.show_input:
         save_inputs(records, args.show_input)

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from letterbench import __version__
-from letterbench.calibration import softmax
+from letterbench.calibration import run_temperature, softmax
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_write_bytes
 from letterbench.models import LetterModel
-from letterbench.predict import Scorer, run_temperature
+from letterbench.predict import Scorer
 from letterbench.rundir import RunDir
 from letterbench.studydir import find_runs
 

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
-from letterbench.calibration import UNSURE_BELOW, softmax
+from letterbench.calibration import UNSURE_BELOW, run_temperature, softmax
+from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, ensure_folder
 from letterbench.letters import prepare_file
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
-from letterbench.studydir import find_runs, model_of
+from letterbench.studydir import StudyDir, find_runs, model_of
 
 
 def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
@@ -41,6 +42,14 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
     raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
 
 
+def recorded_ensemble(path: Path, runs: dict[str, RunDir]) -> list[str] | None:
+    """The models a study's ensemble averages, as ``letterbench run`` chose them on held-out
+    images (``ensemble``); None where ``path`` is not such a study."""
+    models = list(dict.fromkeys(model_of(k) for k in runs))
+    choice = EnsembleChoice.from_dict(StudyDir(path).read_ensemble(), models)
+    return choice.members if choice is not None and choice.images else None
+
+
 @dataclass
 class Scorer:
     """One network, whatever runs it (PyTorch here, ONNX Runtime in ``export``): uint8 images
@@ -58,17 +67,6 @@ class Scorer:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         return softmax(self.logits(images), self.temperature)
-
-
-def run_temperature(run: RunDir) -> float | None:
-    """The temperature evaluation fitted for the run's final model, or None (not evaluated)."""
-    try:
-        final = run.phases(run.read_config())[-1]  # the phase load_trained_model loads
-        stage = next(s for s in run.read_metrics()["stages"] if s.get("phase") == final)
-    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
-        return None
-    calibration = stage.get("calibration") if isinstance(stage, dict) else None
-    return float(calibration["temperature"]) if isinstance(calibration, dict) else None
 
 
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
@@ -112,9 +110,12 @@ class Answer:
 
 class Predictor:
     """Scorers -> answers: each model's calibrated probabilities (a model's seeds averaged first,
-    so that each model weighs the same in the ensemble), and the ensemble's mean of them."""
+    so that each model weighs the same in the ensemble), and the ensemble's mean of them: of the
+    models named in ``ensemble`` (a study's choice, ``recorded_ensemble``), else of all."""
 
-    def __init__(self, scorers: list[Scorer], unsure_below: float = UNSURE_BELOW):
+    def __init__(
+        self, scorers: list[Scorer], unsure_below: float = UNSURE_BELOW, ensemble: list[str] | None = None
+    ):
         if not scorers:
             raise LetterbenchError("no model to predict with")
         self.class_names = scorers[0].class_names
@@ -124,6 +125,8 @@ class Predictor:
             )
         self.scorers, self.unsure_below = scorers, unsure_below
         self.models = list(dict.fromkeys(s.model for s in scorers))
+        chosen = [m for m in self.models if m in (ensemble or [])]
+        self.ensemble = chosen or self.models  # the models the ensemble averages
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Per model (N, C), and "ensemble" where there is more than one model."""
@@ -132,7 +135,7 @@ class Predictor:
             seeds.setdefault(scorer.model, []).append(scorer.probabilities(images))
         out = {model: np.mean(each, axis=0) for model, each in seeds.items()}
         if len(out) > 1:
-            out[ENSEMBLE] = np.mean(list(out.values()), axis=0)
+            out[ENSEMBLE] = np.mean([out[m] for m in self.ensemble], axis=0)
         return out
 
     def answers(self, images: np.ndarray) -> list[Answer]:
@@ -189,6 +192,7 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
         "models": [s.name for s in predictor.scorers],
         "temperatures": {s.name: s.temperature for s in predictor.scorers},
         "unsure_below": predictor.unsure_below,
+        "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
         "predictions": out,
     }
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
+from letterbench.ensemble import PER_CLASS, choose_ensemble
 from letterbench.errors import DataError, LetterbenchError
 from letterbench.evaluation import evaluate_run, is_evaluated
 from letterbench.models import model_names
@@ -214,4 +215,10 @@ def _run_locked(
             print(f"{name}: finished earlier, skipped")
         else:
             _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
-    return build_report([run.path for _, _, run in plan.runs(study)], study.report_dir)
+    runs = [run for _, _, run in plan.runs(study)]
+    choice = None
+    if len(models) > 1:  # held-out images as many per class as the study tests on
+        choice = choose_ensemble(runs, runtime, root, per_class=preset.test_per_class or PER_CLASS)
+        study.write_ensemble(choice.to_dict())
+        print(f"ensemble: {', '.join(choice.members)}: {choice.describe()}")
+    return build_report([run.path for run in runs], study.report_dir, choice)

@@ -47,6 +47,20 @@ class StudyDir:
         """The run of ``model``; with ``seed``, of a further seed of it (``runs/<model>-seed<S>``)."""
         return RunDir(self.runs_dir / (run_slug(model) + ("" if seed is None else f"-seed{seed}")))
 
+    @property
+    def ensemble_file(self) -> Path:
+        return self.path / "ensemble.json"
+
+    def read_ensemble(self) -> Any:
+        """The recorded ensemble choice (``ensemble.EnsembleChoice`` as a dict), or None."""
+        try:
+            return json.loads(self.ensemble_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_ensemble(self, record: dict[str, Any]) -> None:
+        atomic_write_json(self.ensemble_file, record)
+
     def exists(self) -> bool:
         return self.study_file.is_file()
 

@@ -15,21 +15,16 @@ import numpy as np
 
 from letterbench.reporting import document as doc
 from letterbench.reporting.ranking import Column
-from letterbench.reporting.seeds import mean_over_seeds
 from letterbench.stats import ALPHA, LEVEL, paired_difference
 
 
-def attach_outcomes(columns: list[Column], finals: list[Column], ensemble: Column | None) -> None:
-    """Set each column's per-image outcome from its saved test predictions: right or wrong, or with
-    several seeds the share of its seeds right; the ensemble's from the mean of the final models'
-    probabilities, each model's seeds averaged first."""
+def attach_outcomes(columns: list[Column]) -> None:
+    """Set each model column's per-image outcome from its saved test predictions: right or wrong,
+    or with several seeds the share of its seeds right (the ensemble's column has its own)."""
     for c in columns:
         if c.run is not None:
             right = [probs.argmax(1) == labels for probs, labels in c.predictions()]
             c.outcome = right[0] if len(right) == 1 else np.mean(right, 0)
-    if ensemble is not None:
-        predictions = [mean_over_seeds(c.predictions()) for c in finals]
-        ensemble.outcome = np.mean([p for p, _ in predictions], 0).argmax(1) == predictions[0][1]
 
 
 def paired_comparisons(finals: list[Column], ensemble: Column | None) -> list[dict[str, Any]]:

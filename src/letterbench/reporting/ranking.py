@@ -33,6 +33,7 @@ class Column:
     members: list[str] = field(default_factory=list)
     outcome: np.ndarray | None = None  # per test image: right or wrong (the share of seeds right)
     seed_runs: list[RunDir] = field(default_factory=list)  # more seeds of this model and recipe
+    model: str = ""  # the registered model's name (the ensemble's choice names models)
 
     def runs(self) -> list[RunDir]:
         return ([self.run] if self.run is not None else []) + self.seed_runs
@@ -299,6 +300,7 @@ def ranking(singles: list[Column], ensemble: Column | None) -> dict[str, Any]:
             "accuracy": ensemble.accuracy,
             "gain_over_best_points": 100 * (ensemble.accuracy - by_acc[0].accuracy),
             "flops_per_image": ensemble.cost["flops_per_image"],
+            "members": ensemble.members,
         }
     result["items"] = _ranking_items(result)
     return result
@@ -344,7 +346,8 @@ def _ranking_items(r: dict[str, Any]) -> list[tuple[str, str]]:
         items.append(
             (
                 "Ensemble:",
-                f"{pct(e['accuracy'])}, {e['gain_over_best_points']:+.2f} points over the best single "
+                f"{pct(e['accuracy'])} ({', '.join(e.get('members', []))}), "
+                f"{e['gain_over_best_points']:+.2f} points over the best single "
                 f"model, at {human(e['flops_per_image'])}FLOPs per image.",
             )
         )

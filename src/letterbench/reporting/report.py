@@ -19,19 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
-from letterbench.evaluation import classification_metrics, read_metrics
+from letterbench.evaluation import read_metrics
 from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.reporting import document as doc
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
+from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking
-from letterbench.reporting.seeds import mean_over_seeds, seed_groups, seed_stage
+from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table
 from letterbench.rundir import RunDir
-from letterbench.stats import bootstrap_intervals
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
@@ -128,7 +129,9 @@ def _columns(results: list[RunResult]) -> list[Column]:
                 "train_time_s": float(elapsed.mean()),
                 "trainable": cost["trainable_parameters"].get(stage["phase"]),
             }
-            column = Column(label, r.run, stage, stage_cost, is_final=i == len(stages) - 1)
+            column = Column(
+                label, r.run, stage, stage_cost, is_final=i == len(stages) - 1, model=r.info["model"]
+            )
             column.seed_runs = [m.run for m in group[1:]]
             if n > 1:
                 column.stage = seed_stage([m.metrics["stages"][i] for m in group], column.predictions())
@@ -136,50 +139,13 @@ def _columns(results: list[RunResult]) -> list[Column]:
     return columns
 
 
-def ensemble_column(finals: list[Column], class_names: list[str]) -> Column:
-    """The mean of the final models' saved test probabilities (each model's seeds averaged first, so
-    that every model weighs the same), scored like a model; its cost counts every network it runs."""
-    predictions = [mean_over_seeds(c.predictions()) for c in finals]
-    labels = predictions[0][1]
-    if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
-        raise LetterbenchError(
-            "the runs were evaluated on different test sets; evaluate them on the same data"
-        )
-    probs = np.mean([p for p, _ in predictions], 0)
-    stage = {
-        "label": "Ensemble",
-        "phase": "ensemble",
-        **classification_metrics(probs, labels, class_names),
-        "intervals": bootstrap_intervals(probs, labels),
-    }
-
-    def total(key):
-        values = [c.cost.get(key) for c in finals]
-        return sum(v * len(c.runs()) for v, c in zip(values, finals, strict=True)) if all(values) else None
-
-    inference = [
-        c.cost.get("inference_images_per_s") / len(c.runs())
-        for c in finals
-        if c.cost.get("inference_images_per_s")
-    ]
-    inference = inference if len(inference) == len(finals) else [None]
-    cost = {
-        "parameters": total("parameters"),
-        "flops_per_image": total("flops_per_image"),
-        "train_time_s": total("train_time_s"),
-        "inference_images_per_s": 1 / sum(1 / v for v in inference) if all(inference) else None,
-        "latency_ms": total("latency_ms"),
-        "inference_load": {"under_load": any(c.under_load("inference_load") for c in finals)},
-    }
-    return Column("Ensemble", None, stage, cost, members=[c.label for c in finals])
-
-
-def report_data(results: list[RunResult]) -> ReportData:
+def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) -> ReportData:
     columns = _columns(results)
     finals = [c for c in columns if c.is_final]
-    ensemble = ensemble_column(finals, results[0].metrics["class_names"]) if len(finals) > 1 else None
+    class_names = results[0].metrics["class_names"]
+    ensemble = ensemble_column(finals, class_names, choice) if len(finals) > 1 else None
     all_columns = columns + ([ensemble] if ensemble else [])
-    attach_outcomes(all_columns, finals, ensemble)  # reads every run's saved test predictions
+    attach_outcomes(all_columns)  # reads every run's saved test predictions
     return ReportData(
         results=results,
         columns=all_columns,
@@ -230,7 +196,11 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
             "each image's share of seeds right."
         )
     if data.ensemble:
-        legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}."
+        chosen = data.ensemble.stage.get("chosen")
+        how = EnsembleChoice(**chosen).describe() if chosen else "the mean of all models"
+        legend += (
+            f" Ensemble = mean of the calibrated probabilities of {', '.join(data.ensemble.members)}: {how}."
+        )
     r = data.ranking
     top = [doc.Para(w, "Note:", "note") for w in data.warnings]
     top.append(doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation"))
@@ -318,6 +288,9 @@ def _summary(data: ReportData) -> dict[str, Any]:
             for r in data.results
         ],
         "most_confused": {c.label: c.stage["most_confused"][:5] for c in data.columns},
+        "ensemble": {"members": data.ensemble.members, "chosen": data.ensemble.stage.get("chosen")}
+        if data.ensemble
+        else None,
     }
 
 
@@ -352,12 +325,12 @@ def _check_report_folder(out: Path) -> None:
         )
 
 
-def build_report(run_dirs: list[Path], out: Path) -> dict[str, Any]:
+def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | None = None) -> dict[str, Any]:
     """Compare evaluated runs; write the report files into ``out``; return the summary (with the
-    terminal table under ``table``)."""
+    terminal table under ``table``). ``ensemble``: the models the ensemble averages (else all)."""
     out = Path(out)
     _check_report_folder(out)
-    data = report_data(load_results(run_dirs))
+    data = report_data(load_results(run_dirs), ensemble)
     img = out / "img"
     ensure_folder(img, "report folder")
     comparison_plot = img / "comparison.png"

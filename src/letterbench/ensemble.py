@@ -1,0 +1,164 @@
+"""Which models a study's ensemble averages, chosen on training images no model trained on.
+
+The mean of every model's probabilities is worse than the best model where one model is much
+weaker than the others (the quick preset's Xception): it pulls the others' answers its way. So the
+ensemble averages the subset of the models that is most accurate on images held out from every run:
+the training images no run trained on or validated with (a study that trains on a subset of the
+data leaves many), else the validation images every run held out (a study on all the data with
+one validation split). Each model's seeds are averaged first and its probabilities calibrated by
+its own temperature; the score is the accuracy of the subset's mean (the report ranks by it; ties
+go to the lower log-loss, then to fewer models), every subset tried up to ``EXHAUSTIVE`` models,
+greedy forward selection beyond. A single model is a candidate too, so the chosen ensemble is
+never less accurate than the best model on these images. Where too few images are held out, the
+ensemble is the mean of all, and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+
+from letterbench.calibration import run_temperature, softmax
+from letterbench.errors import LetterbenchError
+from letterbench.evaluation import predict_logits
+from letterbench.rundir import RunDir
+from letterbench.runtime import Runtime
+from letterbench.training.run import make_split
+
+MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all
+PER_CLASS = 100  # at most this many held-out images per class are scored (a seeded sample)
+EXHAUSTIVE = 8  # up to this many models every subset is tried
+
+
+@dataclass
+class EnsembleChoice:
+    members: list[str]  # model names, in the order given
+    images: int  # held-out images the choice was made on (0: not chosen, the mean of all)
+    held_out: str  # which images those were, or why none
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # members, nll, accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: Any, models: list[str]) -> EnsembleChoice | None:
+        """A recorded choice, if it is well formed and names only ``models`` (else None)."""
+        try:
+            choice = cls(**record)
+        except TypeError:
+            return None
+        ok = isinstance(choice.members, list) and choice.members and set(choice.members) <= set(models)
+        return choice if ok and isinstance(choice.images, int) else None
+
+    def _accuracy(self) -> str:
+        scored = {tuple(c["members"]): c["accuracy"] for c in self.candidates}
+        chosen = scored.get(tuple(self.members))
+        singles = [v for k, v in scored.items() if len(k) == 1]
+        if chosen is None or not singles:
+            return "no scores recorded"
+        return f"{100 * chosen:.1f}% against {100 * max(singles):.1f}% for the best single model"
+
+    def describe(self) -> str:
+        """How the members were chosen, in a clause: "the mean of all models (why)" or which images."""
+        if not self.images:
+            return f"the mean of all models ({self.held_out})"
+        return (
+            f"the subset of the models whose mean was the most accurate on {self.images:,} "
+            f"{self.held_out} ({self._accuracy()})"
+        )
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
+def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
+    """The subset of models whose mean probability is most accurate on ``labels`` (ties: the
+    lower log-loss, then the fewer models), and every subset scored (all of them up to
+    ``EXHAUSTIVE`` models, else a greedy forward path by accuracy)."""
+    names = list(probs)
+
+    def score(members: tuple[str, ...]) -> dict[str, Any]:
+        mean = np.mean([probs[m] for m in members], 0)
+        accuracy = float((mean.argmax(1) == labels).mean())
+        return {"members": list(members), "nll": log_loss(mean, labels), "accuracy": accuracy}
+
+    if len(names) <= EXHAUSTIVE:
+        tried = [score(c) for k in range(1, len(names) + 1) for c in combinations(names, k)]
+    else:
+        tried, chosen, current = [], (), -1.0
+        while len(chosen) < len(names):
+            step = [score((*chosen, m)) for m in names if m not in chosen]
+            tried += step
+            best = max(step, key=lambda s: (s["accuracy"], -s["nll"]))
+            if best["accuracy"] <= current:
+                break
+            chosen, current = tuple(best["members"]), best["accuracy"]
+    best = max(tried, key=lambda s: (s["accuracy"], -s["nll"], -len(s["members"])))
+    return [n for n in names if n in best["members"]], tried
+
+
+def held_out_images(runs: list[RunDir], data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str]:
+    """Indices of training images no run trained on or validated with, else of the validation
+    images every run held out; and what they are."""
+    n = len(data.train_labels)
+    trained, validated, shared_val = (torch.zeros(n, dtype=torch.bool) for _ in range(3))
+    shared_val[:] = True
+    for config in configs:
+        split = make_split(
+            data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
+        )
+        trained[split.train] = True
+        validated[split.val] = True
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[split.val] = True
+        shared_val &= mask
+    unused = (~trained & ~validated).nonzero().flatten()
+    if len(unused) >= MIN_PER_CLASS * len(data.class_names):
+        return unused, "training images no model trained on"
+    return (shared_val & ~trained).nonzero().flatten(), "validation images no model trained on"
+
+
+def choose_ensemble(
+    runs: list[RunDir], runtime: Runtime, data_dir=None, per_class: int = PER_CLASS
+) -> EnsembleChoice:
+    """The ensemble of ``runs`` (several runs of a model are its seeds, averaged), chosen on at
+    most ``per_class`` held-out images per class (on average; at least ``MIN_PER_CLASS``)."""
+    configs = [run.read_config() for run in runs]
+    models = list(dict.fromkeys(c["model"]["name"] for c in configs))
+    if len({repr(c["data"]["sha256"]) for c in configs}) > 1:
+        return EnsembleChoice(models, 0, "the models were trained on different data")
+    try:
+        data = runs[0].load_data(data_dir, configs[0])
+    except LetterbenchError as exc:
+        return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
+    held, what = held_out_images(runs, data, configs)
+    if len(held) < MIN_PER_CLASS * len(data.class_names):
+        return EnsembleChoice(models, 0, f"only {len(held)} training images were held out from every model")
+    most = max(per_class, MIN_PER_CLASS) * len(data.class_names)
+    if len(held) > most:
+        held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:most]]
+    images, labels = data.train_images[held], data.train_labels[held].numpy()
+    seeds: dict[str, list[np.ndarray]] = {}
+    for run, config in zip(runs, configs, strict=True):
+        model, _ = run.load_trained_model()
+        logits = predict_logits(model, images, runtime).numpy()
+        seeds.setdefault(config["model"]["name"], []).append(softmax(logits, run_temperature(run) or 1.0))
+    members, tried = best_subset({m: np.mean(p, 0) for m, p in seeds.items()}, labels)
+    return EnsembleChoice(members, len(held), what, tried)
+
+
+def choose_ensemble_or_all(run_dirs: list, runtime: Runtime) -> EnsembleChoice | None:
+    """``choose_ensemble`` for ``letterbench report``'s runs; None with fewer than two models, and
+    the mean of all where a run cannot be read (the report then says what is wrong with it)."""
+    runs = [RunDir(d) for d in run_dirs]
+    try:
+        if len({run.read_config()["model"]["name"] for run in runs}) < 2:
+            return None
+        return choose_ensemble(runs, runtime)
+    except (LetterbenchError, KeyError, TypeError) as exc:
+        return EnsembleChoice([], 0, f"no choice made: {exc}")

@@ -1,0 +1,102 @@
+"""The ensemble's models, chosen on held-out training images: the subset search, which images are
+held out, the recorded choice, predict's ensemble (a real study's choice: test_study.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from letterbench import ensemble
+from letterbench.ensemble import EnsembleChoice, best_subset, held_out_images
+from letterbench.predict import Predictor, Scorer
+
+
+def _model(labels: np.ndarray, right: np.ndarray, classes: int, sure: float, rng) -> np.ndarray:
+    """Probabilities that put ``sure`` on the true class where ``right``, else on another one."""
+    n = len(labels)
+    top = np.where(right, labels, (labels + rng.integers(1, classes, n)) % classes)
+    probs = np.full((n, classes), (1 - sure) / (classes - 1))
+    probs[np.arange(n), top] = sure
+    return probs
+
+
+def _three_models(n: int = 600, classes: int = 5):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, classes, n)
+    good = _model(labels, rng.random(n) < 0.85, classes, 0.6, rng)
+    other = _model(labels, rng.random(n) < 0.83, classes, 0.6, rng)  # errs on other images
+    weak = _model(labels, rng.random(n) < 0.35, classes, 0.95, rng)  # weak and sure of itself
+    return {"good": good, "weak": weak, "other": other}, labels
+
+
+def _accuracy(probs, labels) -> float:
+    return float((probs.argmax(1) == labels).mean())
+
+
+def test_the_chosen_subset_leaves_out_a_weak_sure_model_and_beats_every_other_subset():
+    probs, labels = _three_models()
+    members, tried = best_subset(probs, labels)
+    assert len(tried) == 7  # every non-empty subset of three models
+    assert "weak" not in members
+    everyone = _accuracy(np.mean(list(probs.values()), 0), labels)
+    chosen = _accuracy(np.mean([probs[m] for m in members], 0), labels)
+    assert chosen > everyone + 0.05  # the plain mean of all is pulled down by the weak model
+    assert chosen >= max(_accuracy(p, labels) for p in probs.values())
+    assert chosen == max(t["accuracy"] for t in tried)
+
+
+def test_beyond_the_exhaustive_limit_a_greedy_path_still_beats_the_best_single_model(monkeypatch):
+    probs, labels = _three_models()
+    monkeypatch.setattr(ensemble, "EXHAUSTIVE", 2)  # three models: the greedy path
+    members, tried = best_subset(probs, labels)
+    assert len(tried) < 7 and "weak" not in members
+    assert _accuracy(np.mean([probs[m] for m in members], 0), labels) >= max(
+        _accuracy(p, labels) for p in probs.values()
+    )
+
+
+def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
+    from letterbench.data.emnist import load_emnist
+    from letterbench.training.run import make_split
+
+    data = load_emnist(tiny_letters, "letters")
+    configs = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": n}} for n in (4, 8)]
+    held, what = held_out_images([], data, configs)
+    used = set()
+    for c in configs:
+        split = make_split(data, 0.25, 0, c["data"]["train_per_class"])
+        used |= set(split.train.tolist()) | set(split.val.tolist())
+    assert set(held.tolist()) == set(range(len(data.train_labels))) - used
+    assert what == "training images no model trained on"
+
+    everything = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": None}}] * 2
+    held, what = held_out_images([], data, everything)  # all the data, one split: its validation images
+    assert set(held.tolist()) == set(make_split(data, 0.25, 0, None).val.tolist())
+    assert what == "validation images no model trained on"
+
+
+def test_predictor_ensemble_averages_only_the_chosen_models():
+    names = list("abc")
+
+    def scorer(name, logits):
+        return Scorer(name, names, 1.0, lambda images, z=logits: np.repeat(z[None], len(images), 0))
+
+    scorers = [scorer("m1", np.array([4.0, 0, 0])), scorer("m2", np.array([0, 4.0, 0]))]
+    scorers.append(scorer("m3", np.array([0, 0, 9.0])))
+    images = np.zeros((2, 28, 28), np.uint8)
+    everyone = Predictor(scorers).probabilities(images)["ensemble"]
+    chosen = Predictor(scorers, ensemble=["m1", "m2"]).probabilities(images)["ensemble"]
+    assert everyone[0].argmax() == 2  # the sure third model wins the plain mean
+    assert chosen[0, 2] < 0.1 and chosen[0, 0] == pytest.approx(chosen[0, 1])
+    assert Predictor(scorers, ensemble=["gone"]).ensemble == ["m1", "m2", "m3"]  # unknown: all
+
+
+def test_a_recorded_choice_is_read_only_when_it_names_the_study_s_models():
+    record = EnsembleChoice(["resnet18"], 260, "training images no model trained on").to_dict()
+    assert EnsembleChoice.from_dict(record, ["resnet18", "xception"]).members == ["resnet18"]
+    assert EnsembleChoice.from_dict(record, ["xception"]) is None
+    assert EnsembleChoice.from_dict({"members": "resnet18"}, ["resnet18"]) is None
+    assert EnsembleChoice.from_dict(None, ["resnet18"]) is None
+    assert EnsembleChoice.from_dict(json.loads(json.dumps(record)), ["resnet18"]) is not None
