@@ -14,6 +14,7 @@ from PIL import Image
 from letterbench.calibration import run_temperature
 from letterbench.cli import main
 from letterbench.data import load_emnist
+from letterbench.errors import LetterbenchError
 from letterbench.evaluation import evaluate_run, predict_probs
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
@@ -188,3 +189,17 @@ def test_the_graphs_resize_is_preprocess(real_test):
         ours = (r @ (images.float() / 255) @ r.T).unsqueeze(1)
         theirs = Preprocess(InputSpec(1, size, (0.0,), (1.0,)), "cpu", channels_last=False)(images)
         assert (ours - theirs).abs().max() < 1e-6
+
+
+def test_predict_onnx_runs_where_device_says():
+    from letterbench.export import onnx_providers
+
+    cpu_only, with_cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert onnx_providers("cpu", with_cuda) == cpu_only
+    assert onnx_providers("auto", cpu_only) == cpu_only
+    assert onnx_providers("auto", with_cuda) == with_cuda
+    assert onnx_providers("cuda:1", with_cuda) == [("CUDAExecutionProvider", {"device_id": 1}), with_cuda[1]]
+    with pytest.raises(LetterbenchError, match="no CUDA provider.*onnxruntime-gpu, or pass --device cpu"):
+        onnx_providers("cuda", cpu_only)
+    with pytest.raises(LetterbenchError, match="cpu or cuda"):
+        onnx_providers("mps", cpu_only)

@@ -104,3 +104,24 @@ def test_resume_with_cuda_graphs_repeats_the_uninterrupted_run(tmp_path, determi
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+
+
+def test_evaluation_with_a_cuda_graph_equals_eager_evaluation(deterministic):
+    """predict_logits replays one graph for every full batch and scores the shorter last batch
+    eagerly; the logits are those of the eager pass."""
+    from letterbench.evaluation import predict_logits
+    from letterbench.training.graphs import graphed_forward
+
+    torch.manual_seed(0)
+    model = create_model("densenet121", 26).eval()
+    images, _ = letters(256 * 3 + 50)
+    graphs, eager = Runtime.create("cuda", cuda_graphs=True), Runtime.create("cuda", cuda_graphs=False)
+    assert graphs.cuda_graphs and not eager.cuda_graphs
+    with torch.no_grad():
+        graphed = predict_logits(model, images, graphs, batch_size=256)
+        plain = predict_logits(model, images, eager, batch_size=256)
+        torch.testing.assert_close(graphed, plain, atol=2e-2, rtol=1e-2)  # bf16 autocast in both
+        assert (graphed.argmax(1) == plain.argmax(1)).float().mean() > 0.99
+        once = graphed_forward(model, graphs.preprocess(model.spec), graphs, images[:256].cuda())
+        assert once is not None and once.size == 256
+        torch.testing.assert_close(once(images[256:512].cuda()).cpu(), plain[256:512], atol=2e-2, rtol=1e-2)

@@ -271,7 +271,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if any(flags.values()):
             used = ", ".join(f for f, on in flags.items() if on)
             raise LetterbenchError(f"{used}: only with --run; --onnx runs the one model in the file")
-        scorers = [onnx_scorer(args.onnx)]
+        scorers = [onnx_scorer(args.onnx, args.device)]
     else:
         runs = choose_runs(args.run, args.model, args.ensemble)
         scorers = torch_scorers(runs, _runtime(args), tta=args.tta)

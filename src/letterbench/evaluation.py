@@ -51,6 +51,7 @@ from letterbench.models import LetterModel, count_parameters, display_name, flop
 from letterbench.rundir import RunDir
 from letterbench.runtime import Load, Runtime
 from letterbench.stats import bootstrap_intervals, spread
+from letterbench.training.graphs import graphed_forward
 from letterbench.training.run import make_split
 
 SCHEMA = "letterbench-metrics-3"
@@ -73,10 +74,16 @@ def predict_logits(
         raise LetterbenchError("no images to predict")
     runtime.prepare_model(model).eval()
     prepare = runtime.preprocess(model.spec)
+    graphed = None
+    if views is None and runtime.cuda_graphs and len(images) >= batch_size:
+        graphed = graphed_forward(model, prepare, runtime, images[:batch_size].to(runtime.device))
     out = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size].to(runtime.device)
         if views is None:
+            if graphed is not None and len(chunk) == graphed.size:
+                out.append(graphed(chunk).cpu())
+                continue
             with runtime.autocast():
                 out.append(model(prepare(chunk)).float().cpu())
             continue

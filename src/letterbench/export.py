@@ -301,12 +301,33 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
     return Scorer(name, class_names, temperature, logits)
 
 
-def _onnx_scorer(source: str | bytes, where: str) -> Scorer:
+def onnx_providers(device: str, available: list[str]) -> list:
+    """ONNX Runtime's execution providers for ``--device``: CUDA first where asked for (or, with
+    "auto", where this ONNX Runtime has it), the CPU otherwise."""
+    cuda = "CUDAExecutionProvider"
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.startswith("cuda") and cuda not in available:
+        raise LetterbenchError(
+            f"--device {device}: this ONNX Runtime has no CUDA provider (it has {', '.join(available)}); "
+            "install onnxruntime-gpu, or pass --device cpu"
+        )
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return [(cuda, {"device_id": int(device[5:])}), "CPUExecutionProvider"]
+    if device == "cuda" or (device == "auto" and cuda in available):
+        return [cuda, "CPUExecutionProvider"]
+    if device != "auto":
+        raise LetterbenchError(f"--device {device}: an ONNX file runs on cpu or cuda; pass --device cpu")
+    return ["CPUExecutionProvider"]
+
+
+def _onnx_scorer(source: str | bytes, where: str, device: str = "cpu") -> Scorer:
     ort = _require("onnxruntime", "running an ONNX model")
+    providers = onnx_providers(device, ort.get_available_providers())
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
     try:
-        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(source, options, providers=providers)
     except Exception as exc:  # ONNX Runtime's own error types for unreadable files
         raise LetterbenchError(
             f"{where}: not an ONNX model ONNX Runtime can load ({_first_line(exc)}); "
@@ -320,8 +341,8 @@ def _onnx_scorer(source: str | bytes, where: str) -> Scorer:
     )
 
 
-def onnx_scorer(path: Path) -> Scorer:
-    """A Scorer running an exported ONNX file with ONNX Runtime on the CPU."""
+def onnx_scorer(path: Path, device: str = "cpu") -> Scorer:
+    """A Scorer running an exported ONNX file with ONNX Runtime on ``device`` (``onnx_providers``)."""
     path = Path(path)
     if not path.is_file():
         raise LetterbenchError(
@@ -332,7 +353,7 @@ def onnx_scorer(path: Path) -> Scorer:
             f"{path}: a PyTorch or TorchScript file, not ONNX; --onnx takes the file "
             "`letterbench export --format onnx` writes (load a TorchScript export with torch.jit.load)"
         )
-    return _onnx_scorer(str(path), str(path))
+    return _onnx_scorer(str(path), str(path), device)
 
 
 def _torchscript_scorer(data: bytes, where: str) -> Scorer:

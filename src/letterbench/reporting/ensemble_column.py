@@ -1,4 +1,4 @@
-"""The report's ensemble column: the chosen models' calibrated test probabilities, averaged.
+"""The report's ensemble column: the chosen models' test probabilities, averaged.
 
 ``letterbench.ensemble`` chooses which models the ensemble averages (on held-out training images);
 this scores that mean on the test images like a model, with a cost that counts every network.
@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from letterbench.calibration import run_temperature, softmax
 from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics
 from letterbench.reporting.ranking import Column
 from letterbench.reporting.seeds import mean_over_seeds
 from letterbench.stats import bootstrap_intervals
-
-
-def calibrated_predictions(column: Column) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A final column's saved test probabilities, one pair per seed, each divided by its run's
-    temperature (``calibration``) as ``predict`` divides them."""
-    out = []
-    for run, (probs, labels) in zip(column.runs(), column.predictions(), strict=True):
-        t = run_temperature(run) or 1.0
-        out.append((softmax(np.log(np.clip(probs, 1e-30, None)), t) if t != 1.0 else probs, labels))
-    return out
 
 
 def ensemble_members(finals: list[Column], choice: EnsembleChoice | None) -> list[Column]:
@@ -38,11 +27,13 @@ def ensemble_members(finals: list[Column], choice: EnsembleChoice | None) -> lis
 def ensemble_column(
     finals: list[Column], class_names: list[str], choice: EnsembleChoice | None = None
 ) -> Column:
-    """The mean of the ensemble's models' calibrated test probabilities (each model's seeds averaged
+    """The mean of the ensemble's models' saved test probabilities (each model's seeds averaged
     first, so that every model weighs the same), scored like a model; its cost counts every network
-    it runs. Its models are ``choice``'s where one was made on held-out images, else all."""
+    it runs. Its models are ``choice``'s where one was made on held-out images, else all. Like the
+    models' columns it is not calibrated (``predict`` averages calibrated probabilities: the same
+    answers up to near ties, other log-losses)."""
     finals = ensemble_members(finals, choice)
-    predictions = [mean_over_seeds(calibrated_predictions(c)) for c in finals]
+    predictions = [mean_over_seeds(c.predictions()) for c in finals]
     labels = predictions[0][1]
     if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
         raise LetterbenchError(

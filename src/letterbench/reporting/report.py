@@ -198,9 +198,7 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
     if data.ensemble:
         chosen = data.ensemble.stage.get("chosen")
         how = EnsembleChoice(**chosen).describe() if chosen else "the mean of all models"
-        legend += (
-            f" Ensemble = mean of the calibrated probabilities of {', '.join(data.ensemble.members)}: {how}."
-        )
+        legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
     r = data.ranking
     top = [doc.Para(w, "Note:", "note") for w in data.warnings]
     top.append(doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation"))

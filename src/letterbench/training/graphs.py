@@ -1,4 +1,5 @@
-"""The training step as a CUDA graph: captured once per phase, replayed for every full batch.
+"""The training step, and evaluation's forward pass, as CUDA graphs: captured once, replayed for
+every full batch.
 
 At the recipes' batch sizes a GPU spends most of a step waiting for the host to launch a few
 hundred small kernels. A CUDA graph records the step's kernels once (gathering and augmenting the
@@ -14,16 +15,22 @@ eager step (the epoch's last, shorter batch) zeroes them in place and accumulate
 
 Warm-up and capture must not change the run: BatchNorm buffers and the CUDA RNG are restored
 afterwards, so a run gives the same numbers with graphs on or off (up to cuDNN's own nondeterminism).
+
+``GraphedForward`` does the same for a model in eval mode (evaluation, prediction, the ensemble's
+choice): preparing the uint8 batch and the forward pass, one launch per full batch. An eval-mode
+model changes no state, so nothing needs restoring.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
+from letterbench.runtime import Runtime
 from letterbench.training.stream import Batch
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, allocator growth)
@@ -90,3 +97,48 @@ class GraphedStep:
         if self.static.style is not None:
             self.static.style.copy_(batch.style, non_blocking=True)
         self.graph.replay()
+
+
+class GraphedForward:
+    """``forward`` (uint8 images -> float logits, no gradients) captured for batches the size of
+    ``example``. Call it with a batch of that size on the device: the logits, a fresh tensor."""
+
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor):
+        device = example.device
+        self.size = len(example)
+        self.static = example.clone()
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.no_grad():
+            with torch.cuda.stream(side):
+                for _ in range(WARMUP_STEPS):
+                    forward(self.static)
+            torch.cuda.current_stream(device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.out = forward(self.static)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.static.copy_(images, non_blocking=True)
+        self.graph.replay()
+        return self.out.clone()
+
+
+def graphed_forward(
+    model: nn.Module, prepare, runtime: Runtime, example: torch.Tensor
+) -> GraphedForward | None:
+    """The eval-mode forward pass for batches like ``example``, as a CUDA graph; None (with a
+    warning: the images are then scored eagerly, with the same results) where capture fails."""
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        with runtime.autocast(cache=False):
+            return model(prepare(images)).float()
+
+    try:
+        return GraphedForward(forward, example)
+    except RuntimeError as exc:
+        print(
+            f"letterbench: warning: no CUDA graph for {type(model).__name__} ({exc}); scoring eagerly",
+            file=sys.stderr,
+        )
+        return None
