@@ -21,7 +21,7 @@ step() {  # step NAME SECONDS COMMAND...: run it, log it, say how it ended and h
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   "$py" -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"; } >"$results/machine.log" 2>&1
 cat "$results/machine.log"
-step tests 100 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+step tests 140 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 step throughput 170 "$py" bench/train_throughput.py --batches recipe,1024
 step paper 170 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
 cp /tmp/paper-study/report/report.md "$results/paper-report.md" 2>/dev/null

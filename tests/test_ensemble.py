@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from letterbench import ensemble
-from letterbench.ensemble import EnsembleChoice, best_subset, held_out_images
+from letterbench.ensemble import best_subset, held_out_images
 from letterbench.predict import Predictor, Scorer
+from letterbench.records import EnsembleChoice
 
 
 def _model(labels: np.ndarray, right: np.ndarray, classes: int, sure: float, rng) -> np.ndarray:
@@ -63,7 +64,7 @@ def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
 
     data = load_emnist(tiny_letters, "letters")
     configs = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": n}} for n in (4, 8)]
-    held, what = held_out_images([], data, configs)
+    held, what = held_out_images(data, configs)
     used = set()
     for c in configs:
         split = make_split(data, 0.25, 0, c["data"]["train_per_class"])
@@ -72,9 +73,9 @@ def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
     assert what == "training images no model trained on"
 
     everything = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": None}}] * 2
-    held, what = held_out_images([], data, everything)  # all the data, one split: its validation images
+    held, what = held_out_images(data, everything)  # all the data, one split: its validation images
     assert set(held.tolist()) == set(make_split(data, 0.25, 0, None).val.tolist())
-    assert what == "validation images no model trained on"
+    assert what.startswith("validation images no model trained on")
 
 
 def test_predictor_ensemble_averages_only_the_chosen_models():
@@ -96,7 +97,33 @@ def test_predictor_ensemble_averages_only_the_chosen_models():
 def test_a_recorded_choice_is_read_only_when_it_names_the_study_s_models():
     record = EnsembleChoice(["resnet18"], 260, "training images no model trained on").to_dict()
     assert EnsembleChoice.from_dict(record, ["resnet18", "xception"]).members == ["resnet18"]
-    assert EnsembleChoice.from_dict(record, ["xception"]) is None
-    assert EnsembleChoice.from_dict({"members": "resnet18"}, ["resnet18"]) is None
-    assert EnsembleChoice.from_dict(None, ["resnet18"]) is None
     assert EnsembleChoice.from_dict(json.loads(json.dumps(record)), ["resnet18"]) is not None
+    assert EnsembleChoice.from_dict(record, ["xception"]) is None
+    for damaged in ({"members": "resnet18"}, None, [], {**record, "members": [["resnet18"]]}):
+        assert EnsembleChoice.from_dict(damaged, ["resnet18"]) is None
+    assert EnsembleChoice.from_dict({**record, "images": True}, ["resnet18"]) is None
+
+
+def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path):
+    from letterbench.predict import recorded_ensemble
+    from letterbench.studydir import StudyDir
+
+    study = StudyDir(tmp_path)
+    runs = {"resnet18": None, "xception": None, "resnet18 (seed 1)": None}
+    assert recorded_ensemble(tmp_path, runs) is None  # no ensemble.json
+    study.write_ensemble(EnsembleChoice(["xception"], 260, "training images").to_dict())
+    assert recorded_ensemble(tmp_path, runs) == ["xception"]
+    study.write_ensemble(EnsembleChoice(["resnet18", "xception"], 0, "too few held out").to_dict())
+    assert recorded_ensemble(tmp_path, runs) is None  # not chosen: the mean of all
+    study.ensemble_file.write_text('{"members": ["xcept')  # cut short
+    assert recorded_ensemble(tmp_path, runs) is None
+
+
+def test_a_choice_that_cannot_be_made_falls_back_to_the_mean_of_all_with_the_reason(tmp_path):
+    from letterbench.ensemble import choose_ensemble_or_all
+    from letterbench.rundir import RunDir
+    from letterbench.runtime import Runtime
+
+    choice = choose_ensemble_or_all([RunDir(tmp_path / "a"), RunDir(tmp_path / "b")], Runtime.create("cpu"))
+    assert choice.images == 0 and choice.members == []
+    assert choice.describe().startswith("the mean of all models (no choice was made: ")

@@ -141,9 +141,9 @@ def test_a_small_photo_of_a_thick_letter_is_redrawn_in_one_piece(letter):
     assert difference(small, big) < 0.05, difference(small, big)
 
 
-@pytest.mark.parametrize("dot", [1, 2])
+@pytest.mark.parametrize("dot", [1, 2])  # ellipses 2x2 and 3x3 pixels
 def test_the_dot_of_a_fine_pen_i_is_kept(dot):
-    """A dot of one or two pixels is not a speck to leave out: without it an i reads as an l."""
+    """A dot of a few pixels is not a speck to leave out: without it an i reads as an l."""
     img = Image.new("L", (90, 90), 235)
     draw = ImageDraw.Draw(img)
     draw.line([(45, 40), (44, 75)], fill=30, width=2)

@@ -176,9 +176,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from letterbench.ensemble import choose_ensemble_or_all
-    from letterbench.reporting.report import build_report, report_page
+    from letterbench.reporting.report import build_report, check_report_inputs, report_page
 
-    choice = choose_ensemble_or_all(args.run_dirs, _runtime(args))
+    runs = check_report_inputs(args.run_dirs, args.out)  # before any model is loaded
+    choice = choose_ensemble_or_all(runs, _runtime(args), args.data_dir)
     summary = build_report(args.run_dirs, args.out, choice)
     print(summary["table"])
     print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
@@ -207,6 +208,11 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=Path("report"))
     report.add_argument("--device", default="auto", help="where the ensemble's models score held-out images")
+    report.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the runs' training data, if it moved (default: the folder they recorded)",
+    )
     report.set_defaults(func=cmd_report)
 
 

@@ -15,7 +15,6 @@ ensemble is the mean of all, and says why.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from letterbench.calibration import run_temperature, softmax
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import predict_logits
+from letterbench.records import EnsembleChoice
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.run import make_split
@@ -32,44 +32,6 @@ from letterbench.training.run import make_split
 MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all
 PER_CLASS = 100  # at most this many held-out images per class are scored (a seeded sample)
 EXHAUSTIVE = 8  # up to this many models every subset is tried
-
-
-@dataclass
-class EnsembleChoice:
-    members: list[str]  # model names, in the order given
-    images: int  # held-out images the choice was made on (0: not chosen, the mean of all)
-    held_out: str  # which images those were, or why none
-    candidates: list[dict[str, Any]] = field(default_factory=list)  # members, nll, accuracy
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: Any, models: list[str]) -> EnsembleChoice | None:
-        """A recorded choice, if it is well formed and names only ``models`` (else None)."""
-        try:
-            choice = cls(**record)
-        except TypeError:
-            return None
-        ok = isinstance(choice.members, list) and choice.members and set(choice.members) <= set(models)
-        return choice if ok and isinstance(choice.images, int) else None
-
-    def _accuracy(self) -> str:
-        scored = {tuple(c["members"]): c["accuracy"] for c in self.candidates}
-        chosen = scored.get(tuple(self.members))
-        singles = [v for k, v in scored.items() if len(k) == 1]
-        if chosen is None or not singles:
-            return "no scores recorded"
-        return f"{100 * chosen:.1f}% against {100 * max(singles):.1f}% for the best single model"
-
-    def describe(self) -> str:
-        """How the members were chosen, in a clause: "the mean of all models (why)" or which images."""
-        if not self.images:
-            return f"the mean of all models ({self.held_out})"
-        return (
-            f"the subset of the models whose mean was the most accurate on {self.images:,} "
-            f"{self.held_out} ({self._accuracy()})"
-        )
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -92,7 +54,7 @@ def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[
     else:
         tried, chosen, current = [], (), -1.0
         while len(chosen) < len(names):
-            step = [score((*chosen, m)) for m in names if m not in chosen]
+            step = [score(tuple(n for n in names if n in chosen or n == m)) for m in names if m not in chosen]
             tried += step
             best = max(step, key=lambda s: (s["accuracy"], -s["nll"]))
             if best["accuracy"] <= current:
@@ -102,7 +64,7 @@ def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[
     return [n for n in names if n in best["members"]], tried
 
 
-def held_out_images(runs: list[RunDir], data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str]:
+def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str]:
     """Indices of training images no run trained on or validated with, else of the validation
     images every run held out; and what they are."""
     n = len(data.train_labels)
@@ -120,15 +82,16 @@ def held_out_images(runs: list[RunDir], data, configs: list[dict[str, Any]]) -> 
     unused = (~trained & ~validated).nonzero().flatten()
     if len(unused) >= MIN_PER_CLASS * len(data.class_names):
         return unused, "training images no model trained on"
-    return (shared_val & ~trained).nonzero().flatten(), "validation images no model trained on"
+    held = (shared_val & ~trained).nonzero().flatten()
+    return held, "validation images no model trained on (each chose its best epoch and temperature on them)"
 
 
-def choose_ensemble(
-    runs: list[RunDir], runtime: Runtime, data_dir=None, per_class: int = PER_CLASS
-) -> EnsembleChoice:
-    """The ensemble of ``runs`` (several runs of a model are its seeds, averaged), chosen on at
-    most ``per_class`` held-out images per class (on average; at least ``MIN_PER_CLASS``)."""
+def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice:
+    """The ensemble of ``runs`` (several runs of a model are its seeds, averaged), chosen on as
+    many held-out images per class as the runs were tested on (their test subset's per-class
+    size, ``PER_CLASS`` for the whole test set; at least ``MIN_PER_CLASS``)."""
     configs = [run.read_config() for run in runs]
+    per_class = runs[0].read_metrics()["run"]["data"].get("test_per_class") or PER_CLASS
     models = list(dict.fromkeys(c["model"]["name"] for c in configs))
     if len({repr(c["data"]["sha256"]) for c in configs}) > 1:
         return EnsembleChoice(models, 0, "the models were trained on different data")
@@ -136,7 +99,7 @@ def choose_ensemble(
         data = runs[0].load_data(data_dir, configs[0])
     except LetterbenchError as exc:
         return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
-    held, what = held_out_images(runs, data, configs)
+    held, what = held_out_images(data, configs)
     if len(held) < MIN_PER_CLASS * len(data.class_names):
         return EnsembleChoice(models, 0, f"only {len(held)} training images were held out from every model")
     most = max(per_class, MIN_PER_CLASS) * len(data.class_names)
@@ -152,13 +115,15 @@ def choose_ensemble(
     return EnsembleChoice(members, len(held), what, tried)
 
 
-def choose_ensemble_or_all(run_dirs: list, runtime: Runtime) -> EnsembleChoice | None:
-    """``choose_ensemble`` for ``letterbench report``'s runs; None with fewer than two models, and
-    the mean of all where a run cannot be read (the report then says what is wrong with it)."""
-    runs = [RunDir(d) for d in run_dirs]
+def choose_ensemble_or_all(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
+    """``choose_ensemble``, or the mean of all models with the reason where the choice cannot be
+    made (a run's checkpoint or config unreadable, the data gone, the device out of memory);
+    None with fewer than two models."""
     try:
-        if len({run.read_config()["model"]["name"] for run in runs}) < 2:
+        models = {run.read_config()["model"]["name"] for run in runs}
+        if len(models) < 2:
             return None
-        return choose_ensemble(runs, runtime)
-    except (LetterbenchError, KeyError, TypeError) as exc:
-        return EnsembleChoice([], 0, f"no choice made: {exc}")
+        return choose_ensemble(runs, runtime, data_dir)
+    except (LetterbenchError, KeyError, TypeError, torch.cuda.OutOfMemoryError) as exc:
+        why = str(exc) if isinstance(exc, LetterbenchError) else f"{type(exc).__name__}: {exc}"
+        return EnsembleChoice([], 0, f"no choice was made: {why}")

@@ -55,6 +55,7 @@ from letterbench.training.graphs import graphed_forward
 from letterbench.training.run import make_split
 
 SCHEMA = "letterbench-metrics-3"
+GRAPH_MIN_BATCHES = 4  # fewer full batches than this are scored eagerly: a capture would cost more
 
 
 @torch.no_grad()
@@ -75,7 +76,7 @@ def predict_logits(
     runtime.prepare_model(model).eval()
     prepare = runtime.preprocess(model.spec)
     graphed = None
-    if views is None and runtime.cuda_graphs and len(images) >= batch_size:
+    if views is None and runtime.cuda_graphs and len(images) >= GRAPH_MIN_BATCHES * batch_size:
         graphed = graphed_forward(model, prepare, runtime, images[:batch_size].to(runtime.device))
     out = []
     for start in range(0, len(images), batch_size):

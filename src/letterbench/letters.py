@@ -234,7 +234,7 @@ def _eroded(depth: np.ndarray, by: float, side: float, rounds: int = 2) -> np.nd
     and ends make its strokes measure wider than their middles)."""
     top = 0.8 * float(depth.max())
     for _ in range(rounds):
-        width = stroke_width(_frame(_square((depth > min(by, top)).astype(np.float32))))
+        width = stroke_width(_frame(_square((depth > min(max(by, 0.0), top)).astype(np.float32))))
         by += (width - EMNIST_THICK) / 2 * side / 24
     return (depth > min(max(by, 0.0), top)).astype(np.float32)
 

@@ -11,10 +11,10 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from letterbench.calibration import UNSURE_BELOW, run_temperature, softmax
-from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
 from letterbench.fsutil import atomic_save, ensure_folder
 from letterbench.letters import prepare_file
+from letterbench.records import EnsembleChoice
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.studydir import StudyDir, find_runs, model_of

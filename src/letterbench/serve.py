@@ -159,7 +159,7 @@ def page(title: str, predictor: Predictor, max_upload_bytes: int) -> str:
 
 
 def page_title(predictor: Predictor) -> str:
-    names = [display_name(m) for m in predictor.ensemble]
+    names = [display_name(m) for m in predictor.models]
     return "letterbench: " + (names[0] if len(names) == 1 else "ensemble of " + ", ".join(names))
 
 

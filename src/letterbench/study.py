@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
-from letterbench.ensemble import PER_CLASS, choose_ensemble
+from letterbench.ensemble import choose_ensemble_or_all
 from letterbench.errors import DataError, LetterbenchError
 from letterbench.evaluation import evaluate_run, is_evaluated
 from letterbench.models import model_names
 from letterbench.presets import PRESETS, Preset
+from letterbench.records import EnsembleChoice
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
 from letterbench.rundir import PLOT_FILES, RunDir
@@ -216,9 +217,8 @@ def _run_locked(
         else:
             _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
     runs = [run for _, _, run in plan.runs(study)]
-    choice = None
-    if len(models) > 1:  # held-out images as many per class as the study tests on
-        choice = choose_ensemble(runs, runtime, root, per_class=preset.test_per_class or PER_CLASS)
-        study.write_ensemble(choice.to_dict())
-        print(f"ensemble: {', '.join(choice.members)}: {choice.describe()}")
+    choice = choose_ensemble_or_all(runs, runtime, root)
+    study.write_ensemble((choice or EnsembleChoice(models, 0, "a study of one model")).to_dict())
+    if choice is not None:
+        print(f"ensemble: {', '.join(choice.members or models)}: {choice.describe()}")
     return build_report([run.path for run in runs], study.report_dir, choice)

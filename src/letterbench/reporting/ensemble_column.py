@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import classification_metrics
+from letterbench.records import EnsembleChoice
 from letterbench.reporting.ranking import Column
 from letterbench.reporting.seeds import mean_over_seeds
 from letterbench.stats import bootstrap_intervals

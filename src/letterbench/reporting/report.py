@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from letterbench.ensemble import EnsembleChoice
 from letterbench.errors import LetterbenchError
 from letterbench.evaluation import read_metrics
 from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
+from letterbench.records import EnsembleChoice
 from letterbench.reporting import document as doc
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
 from letterbench.reporting.ensemble_column import ensemble_column
@@ -321,6 +321,12 @@ def _check_report_folder(out: Path) -> None:
         raise LetterbenchError(
             f"{out} holds files that are not a letterbench report; choose another --out (nothing was written)"
         )
+
+
+def check_report_inputs(run_dirs: list[Path], out: Path) -> list[RunDir]:
+    """The runs, once the output folder and every run are known to be fit for a report."""
+    _check_report_folder(Path(out))
+    return [r.run for r in load_results(run_dirs)]
 
 
 def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | None = None) -> dict[str, Any]:

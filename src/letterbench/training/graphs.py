@@ -72,11 +72,16 @@ class GraphedStep:
     batches the size of ``example``. Call it with a batch of that size to replay the graph."""
 
     def __init__(self, step: Callable[[Batch], None], example: Batch, model: nn.Module, optimizer):
-        device = example.index.device
+        device = self.device = example.index.device
         self.size = len(example)
         self.static = Batch(
             *(None if t is None else t.clone() for t in (example.index, example.theta, example.style))
         )
+        with torch.cuda.device(device):  # capture on the GPU the model is on (cuda:1 is not current)
+            self._capture(step, model, optimizer)
+
+    def _capture(self, step: Callable[[Batch], None], model: nn.Module, optimizer) -> None:
+        device = self.device
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with state_kept(model, device):
@@ -91,12 +96,13 @@ class GraphedStep:
                 step(self.static)
 
     def __call__(self, batch: Batch) -> None:
-        self.static.index.copy_(batch.index, non_blocking=True)
-        if self.static.theta is not None:
-            self.static.theta.copy_(batch.theta, non_blocking=True)
-        if self.static.style is not None:
-            self.static.style.copy_(batch.style, non_blocking=True)
-        self.graph.replay()
+        with torch.cuda.device(self.device):
+            self.static.index.copy_(batch.index, non_blocking=True)
+            if self.static.theta is not None:
+                self.static.theta.copy_(batch.theta, non_blocking=True)
+            if self.static.style is not None:
+                self.static.style.copy_(batch.style, non_blocking=True)
+            self.graph.replay()
 
 
 class GraphedForward:
@@ -104,24 +110,25 @@ class GraphedForward:
     ``example``. Call it with a batch of that size on the device: the logits, a fresh tensor."""
 
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor):
-        device = example.device
+        self.device = example.device
         self.size = len(example)
         self.static = example.clone()
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.no_grad():
+        with torch.no_grad(), torch.cuda.device(self.device):  # capture on the GPU the model is on
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_STEPS):
                     forward(self.static)
-            torch.cuda.current_stream(device).wait_stream(side)
+            torch.cuda.current_stream(self.device).wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
                 self.out = forward(self.static)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        self.static.copy_(images, non_blocking=True)
-        self.graph.replay()
-        return self.out.clone()
+        with torch.cuda.device(self.device):
+            self.static.copy_(images, non_blocking=True)
+            self.graph.replay()
+            return self.out.clone()
 
 
 def graphed_forward(
