@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.letters import prepare_file
-from letterbench.predict import ENSEMBLE, Predictor, choose_runs, recorded_ensemble, torch_scorers
+from letterbench.predict import ENSEMBLE, torch_predictor
 from letterbench.runtime import Runtime
 from letterbench.stats import bootstrap_intervals, paired_difference
 
@@ -79,8 +79,7 @@ def predict(
     path: str, images: np.ndarray, ok: np.ndarray, runtime: Runtime, tta: bool
 ) -> dict[str, np.ndarray]:
     """Per model (and the ensemble) probabilities (N, 26); a failed image's row ranks its true class last."""
-    runs = choose_runs(path, None, True)
-    predictor = Predictor(torch_scorers(runs, runtime, tta=tta), ensemble=recorded_ensemble(path, runs))
+    _, predictor = torch_predictor(path, None, True, runtime, tta)
     if predictor.class_names != [chr(ord("a") + i) for i in range(26)]:
         sys.exit(f"{path}: trained on {len(predictor.class_names)} classes, not EMNIST letters' a..z")
     probs = predictor.probabilities(images[ok])

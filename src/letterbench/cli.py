@@ -258,12 +258,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from letterbench.predict import (
         Predictor,
         answer_line,
-        choose_runs,
         predict_files,
-        recorded_ensemble,
         records_json,
         save_inputs,
-        torch_scorers,
+        torch_predictor,
     )
 
     if (args.run is None) == (args.onnx is None):
@@ -277,12 +275,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if any(flags.values()):
             used = ", ".join(f for f, on in flags.items() if on)
             raise LetterbenchError(f"{used}: only with --run; --onnx runs the one model in the file")
-        scorers = [onnx_scorer(args.onnx, args.device)]
+        predictor = Predictor([onnx_scorer(args.onnx, args.device)], unsure_below=args.unsure_below)
     else:
-        runs = choose_runs(args.run, args.model, args.ensemble)
-        scorers = torch_scorers(runs, _runtime(args), tta=args.tta)
-    members = recorded_ensemble(args.run, runs) if args.onnx is None else None
-    predictor = Predictor(scorers, unsure_below=args.unsure_below, ensemble=members)
+        _, predictor = torch_predictor(
+            args.run, args.model, args.ensemble, _runtime(args), args.tta, args.unsure_below
+        )
     records = predict_files(args.images, predictor)
     if args.show_input:
         save_inputs(records, args.show_input)

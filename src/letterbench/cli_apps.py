@@ -51,14 +51,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
     try:
-        from letterbench.predict import Predictor, choose_runs, recorded_ensemble, torch_scorers
+        from letterbench.predict import torch_predictor
         from letterbench.runtime import Runtime
 
-        runs = choose_runs(args.run, args.model, ensemble=args.model is None)
-        predictor = Predictor(
-            torch_scorers(runs, Runtime.create(args.device), tta=args.tta),
-            unsure_below=args.unsure_below,
-            ensemble=recorded_ensemble(args.run, runs),
+        runs, predictor = torch_predictor(
+            args.run, args.model, args.model is None, Runtime.create(args.device), args.tta, args.unsure_below
         )
         app = serve.create_app(predictor, serve.page_title(predictor), round(args.max_upload_mb * 2**20))
         print(f"serving {', '.join(runs)}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)

@@ -27,7 +27,7 @@ from letterbench.evaluation import predict_logits
 from letterbench.records import EnsembleChoice
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
-from letterbench.training.run import make_split
+from letterbench.training.run import recorded_split
 
 MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all
 PER_CLASS = 100  # at most this many held-out images per class are scored (a seeded sample)
@@ -68,17 +68,14 @@ def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, 
     """Indices of training images no run trained on or validated with, else of the validation
     images every run held out; and what they are."""
     n = len(data.train_labels)
-    trained, validated, shared_val = (torch.zeros(n, dtype=torch.bool) for _ in range(3))
-    shared_val[:] = True
+    trained, validated, shared_val = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
     for config in configs:
-        split = make_split(
-            data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
-        )
+        split = recorded_split(data, config)
         trained[split.train] = True
-        validated[split.val] = True
-        mask = torch.zeros(n, dtype=torch.bool)
-        mask[split.val] = True
-        shared_val &= mask
+        val = torch.zeros(n, dtype=torch.bool)
+        val[split.val] = True
+        validated |= val
+        shared_val = val if shared_val is None else shared_val & val
     unused = (~trained & ~validated).nonzero().flatten()
     if len(unused) >= MIN_PER_CLASS * len(data.class_names):
         return unused, "training images no model trained on"
@@ -86,13 +83,16 @@ def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, 
     return held, "validation images no model trained on (each chose its best epoch and temperature on them)"
 
 
-def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice:
+def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
     """The ensemble of ``runs`` (several runs of a model are its seeds, averaged), chosen on as
     many held-out images per class as the runs were tested on (their test subset's per-class
-    size, ``PER_CLASS`` for the whole test set; at least ``MIN_PER_CLASS``)."""
+    size, ``PER_CLASS`` for the whole test set; at least ``MIN_PER_CLASS``); None with fewer
+    than two models."""
     configs = [run.read_config() for run in runs]
-    per_class = runs[0].read_metrics()["run"]["data"].get("test_per_class") or PER_CLASS
     models = list(dict.fromkeys(c["model"]["name"] for c in configs))
+    if len(models) < 2:
+        return None
+    per_class = runs[0].read_metrics()["run"]["data"].get("test_per_class") or PER_CLASS
     if len({repr(c["data"]["sha256"]) for c in configs}) > 1:
         return EnsembleChoice(models, 0, "the models were trained on different data")
     try:
@@ -120,9 +120,6 @@ def choose_ensemble_or_all(runs: list[RunDir], runtime: Runtime, data_dir=None) 
     made (a run's checkpoint or config unreadable, the data gone, the device out of memory);
     None with fewer than two models."""
     try:
-        models = {run.read_config()["model"]["name"] for run in runs}
-        if len(models) < 2:
-            return None
         return choose_ensemble(runs, runtime, data_dir)
     except (LetterbenchError, KeyError, TypeError, torch.cuda.OutOfMemoryError) as exc:
         why = str(exc) if isinstance(exc, LetterbenchError) else f"{type(exc).__name__}: {exc}"

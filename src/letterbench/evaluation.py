@@ -52,7 +52,7 @@ from letterbench.rundir import RunDir
 from letterbench.runtime import Load, Runtime
 from letterbench.stats import bootstrap_intervals, spread
 from letterbench.training.graphs import graphed_forward
-from letterbench.training.run import make_split
+from letterbench.training.run import recorded_split
 
 SCHEMA = "letterbench-metrics-3"
 GRAPH_MIN_BATCHES = 4  # fewer full batches than this are scored eagerly: a capture would cost more
@@ -270,9 +270,7 @@ def _test_set(data, test_per_class: int | None) -> tuple[torch.Tensor, torch.Ten
 
 def _validation_split(run: RunDir, data, config: dict[str, Any]) -> torch.Tensor:
     """The indices of the run's validation images, drawn again as training drew them."""
-    val = make_split(
-        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
-    ).val
+    val = recorded_split(data, config).val
     if len(val) != config["data"]["val_used"]:
         raise LetterbenchError(
             f"{run}: the validation split drawn again has {len(val)} images, training used "

@@ -42,6 +42,21 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
     raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
 
 
+def torch_predictor(
+    path: Path,
+    model: str | None,
+    ensemble: bool,
+    runtime: Runtime,
+    tta: bool = False,
+    unsure_below: float = UNSURE_BELOW,
+) -> tuple[dict[str, RunDir], Predictor]:
+    """The runs ``choose_runs`` picks and a Predictor over them, whose ensemble averages the
+    models the study chose (``recorded_ensemble``)."""
+    runs = choose_runs(path, model, ensemble)
+    scorers = torch_scorers(runs, runtime, tta=tta)
+    return runs, Predictor(scorers, unsure_below=unsure_below, ensemble=recorded_ensemble(path, runs))
+
+
 def recorded_ensemble(path: Path, runs: dict[str, RunDir]) -> list[str] | None:
     """The models a study's ensemble averages, as ``letterbench run`` chose them on held-out
     images (``ensemble``); None where ``path`` is not such a study."""

@@ -61,6 +61,13 @@ def make_split(data: EmnistData, val_fraction: float, seed: int, train_per_class
     return Split(pool[train], pool[val])
 
 
+def recorded_split(data: EmnistData, config: dict) -> Split:
+    """The split a run trained with, drawn again from its config (recipe, seed, training subset)."""
+    return make_split(
+        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
+    )
+
+
 @dataclass
 class TrainOptions:
     """What a training run is asked to do, beyond its recipe."""
