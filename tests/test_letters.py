@@ -155,3 +155,19 @@ def test_the_dot_of_a_fine_pen_i_is_kept(dot):
     assert count == 2  # the stem and the dot
     dot_rows, stem_rows = sorted((np.nonzero(parts == k)[0] for k in (1, 2)), key=len)
     assert dot_rows.max() < stem_rows.min()  # the dot above the stem
+
+
+@pytest.mark.parametrize("letter", ["a", "c", "m"])
+def test_a_bold_letter_under_a_vignette_keeps_the_paper_out(letter):
+    # a big, bold letter, grey ink on grey paper, on a wider photo; the lamp lights the middle and
+    # the left, the corners and the right fall dark, and the camera adds noise
+    bold = letter_mask(letter, 24)
+    ink = np.zeros((320, 400), np.float32)
+    ink[:, 70:390] = bold
+    yy, xx = np.mgrid[0:320, 0:400].astype(np.float32)
+    yy, xx = yy / 320 - 0.5, xx / 400 - 0.5
+    light = ((1 - 0.7 * (xx**2 + yy**2)) * (1 - 0.3 * (0.5 + xx)))[..., None]
+    photo = on_paper(ink, (210, 210, 205), (70, 70, 80)) * light
+    photo = np.clip(photo + np.random.default_rng(0).normal(0, 0.04, photo.shape), 0, 1)
+    out = emnist_like(photo)
+    assert difference(out, emnist_like(1 - bold)) < 0.03, difference(out, emnist_like(1 - bold))

@@ -27,6 +27,7 @@ EMNIST_STROKE = 3.1  # what a thin letter (under 80% of it) is redrawn to
 EMNIST_THICK = 4.35  # what a thick letter (over EMNIST_THICKEST) is eroded to: still in EMNIST's range
 EMNIST_THICKEST = 4.76
 RESTROKE_SIDE = 96  # a letter is redrawn on a square of at least this side
+EDGE_BAND = 0.12  # of the side: where the paper's first fit looks
 SMALLEST_PART = 0.02  # ink blobs under this share of the largest one are specks, not strokes
 
 
@@ -100,7 +101,10 @@ def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     step = max(1, int(np.sqrt(h * w / 4096)))
     sample_basis = np.stack([t[::step, ::step].ravel() for t in terms], 1)
     samples = planes[::step, ::step].reshape(-1, planes.shape[2])
-    keep = np.ones(len(samples), bool)
+    # first fitted to a band along the edges, which a letter rarely fills: a big, bold letter in
+    # the middle would otherwise pull the first fit, and the outliers that the rounds drop, its way
+    band = np.maximum(np.abs(x), np.abs(y)) > 0.5 - EDGE_BAND
+    keep = band[::step, ::step].ravel()
     for _ in range(rounds):
         a = sample_basis[keep].astype(np.float64)  # normal equations: a 6x6 solve
         coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(len(terms)), a.T @ samples[keep])
