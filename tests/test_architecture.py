@@ -206,7 +206,7 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
 # Data flows one way: a module may import its own layer and the layers before it, never a later one.
 LAYERS = [
     {"errors", "fsutil", "distributed", "data"},
-    {"models", "transforms", "letters"},
+    {"models", "transforms", "lighting", "letters"},
     {"runtime", "rundir", "studydir", "records"},
     {"training"},
     {"evaluation", "stats", "calibration", "ensemble"},

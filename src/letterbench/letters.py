@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from letterbench.errors import LetterbenchError
+from letterbench.lighting import paper
 
 INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
 MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter
@@ -27,7 +28,6 @@ EMNIST_STROKE = 3.1  # what a thin letter (under 80% of it) is redrawn to
 EMNIST_THICK = 4.35  # what a thick letter (over EMNIST_THICKEST) is eroded to: still in EMNIST's range
 EMNIST_THICKEST = 4.76
 RESTROKE_SIDE = 96  # a letter is redrawn on a square of at least this side
-EDGE_BAND = 0.12  # of the side: where the paper's first fit looks
 SMALLEST_PART = 0.02  # ink blobs under this share of the largest one are specks, not strokes
 
 
@@ -88,33 +88,6 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
         np.asarray(Image.fromarray(p).resize(size, Image.Resampling.BOX)) for p in planes.transpose(2, 0, 1)
     ]
     return np.stack(out, -1).squeeze(-1) if pixels.ndim == 2 else np.stack(out, -1)
-
-
-def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
-    """The paper under the ink: a smooth (quadratic) surface per channel fitted to the pixels
-    that are not ink, which removes uneven lighting, shading and the paper's colour."""
-    planes = pixels[..., None] if pixels.ndim == 2 else pixels
-    h, w = planes.shape[:2]
-    y = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]
-    x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
-    terms = [np.ones((h, w), np.float32), x + 0 * y, y + 0 * x, x * x + 0 * y, x * y, y * y + 0 * x]
-    step = max(1, int(np.sqrt(h * w / 4096)))
-    sample_basis = np.stack([t[::step, ::step].ravel() for t in terms], 1)
-    samples = planes[::step, ::step].reshape(-1, planes.shape[2])
-    # first fitted to a band along the edges, which a letter rarely fills: a big, bold letter in
-    # the middle would otherwise pull the first fit, and the outliers that the rounds drop, its way
-    band = np.maximum(np.abs(x), np.abs(y)) > 0.5 - EDGE_BAND
-    keep = band[::step, ::step].ravel()
-    for _ in range(rounds):
-        a = sample_basis[keep].astype(np.float64)  # normal equations: a 6x6 solve
-        coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(len(terms)), a.T @ samples[keep])
-        residual = (samples - sample_basis @ coef).mean(1)
-        spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep])))
-        keep = np.abs(residual) < max(3 * spread, 0.04)
-    surface = np.stack(
-        [sum(c * t for c, t in zip(coef[:, k], terms, strict=True)) for k in range(coef.shape[1])], -1
-    )
-    return surface.reshape(pixels.shape).astype(np.float32)
 
 
 def ink_map(pixels: np.ndarray) -> np.ndarray:
