@@ -64,18 +64,47 @@ def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
 
     data = load_emnist(tiny_letters, "letters")
     configs = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": n}} for n in (4, 8)]
-    held, what = held_out_images(data, configs)
+    held, what, seed_of = held_out_images(data, configs)
     used = set()
     for c in configs:
         split = make_split(data, 0.25, 0, c["data"]["train_per_class"])
         used |= set(split.train.tolist()) | set(split.val.tolist())
     assert set(held.tolist()) == set(range(len(data.train_labels))) - used
-    assert what == "training images no model trained on"
+    assert what == "training images no model trained on" and seed_of is None
 
-    everything = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": None}}] * 2
-    held, what = held_out_images(data, everything)  # all the data, one split: its validation images
+    everything = [
+        {"model": {"name": m}, "recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": None}}
+        for m in ("resnet18", "densenet121")
+    ]
+    held, what, seed_of = held_out_images(data, everything)  # all the data, one split: its validation images
     assert set(held.tolist()) == set(make_split(data, 0.25, 0, None).val.tolist())
-    assert what.startswith("validation images no model trained on")
+    assert what.startswith("validation images no model trained on") and seed_of is None
+
+
+def test_seeds_with_their_own_splits_score_each_seed_s_validation_images_with_that_seed_s_runs(tiny_letters):
+    from letterbench.data.emnist import load_emnist
+    from letterbench.training.run import make_split
+
+    data = load_emnist(tiny_letters, "letters")
+    # two models, three seeds, all the data: each seed draws its own validation split, so almost
+    # no image is held out by every run, and none is left unused
+    configs = [
+        {"model": {"name": m}, "recipe": {"val_fraction": 0.25}, "seed": s, "data": {"train_per_class": None}}
+        for s in (0, 1, 2)
+        for m in ("resnet18", "densenet121")
+    ]
+    held, what, seed_of = held_out_images(data, configs)
+    vals = {s: set(make_split(data, 0.25, s, None).val.tolist()) for s in (0, 1, 2)}
+    assert what.startswith("validation images of each seed's runs")
+    assert set(held.tolist()) == vals[0] | vals[1] | vals[2]
+    assert len(held) > 2 * len(vals[0])  # far more than the images every run held out
+    for i, seed in zip(held.tolist(), seed_of.tolist(), strict=True):
+        assert i in vals[seed]  # no run of the seed that scores it trained on it
+        assert all(i not in vals[s] for s in (0, 1, 2) if s < seed)  # the first seed that held it out
+
+    uneven = configs[:-1]  # seed 2 lacks a model: its runs cannot stand for every model
+    _, what, seed_of = held_out_images(data, uneven)
+    assert seed_of is None and what.startswith("validation images no model trained on")
 
 
 def test_predictor_ensemble_averages_only_the_chosen_models():

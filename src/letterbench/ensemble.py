@@ -5,7 +5,8 @@ weaker than the others (the quick preset's Xception): it pulls the others' answe
 ensemble averages the subset of the models that is most accurate on images held out from every run:
 the training images no run trained on or validated with (a study that trains on a subset of the
 data leaves many), else the validation images every run held out (a study on all the data with
-one validation split). Each model's seeds are averaged first and its probabilities calibrated by
+one validation split), else, for seeds that drew different splits (``paper`` with three seeds),
+each seed's validation images scored by that seed's runs. Each model's seeds are averaged first and its probabilities calibrated by
 its own temperature; the score is the accuracy of the subset's mean (the report ranks by it; ties
 go to the lower log-loss, then to fewer models), every subset tried up to ``EXHAUSTIVE`` models,
 greedy forward selection beyond. A single model is a candidate too, so the chosen ensemble is
@@ -64,23 +65,55 @@ def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[
     return [n for n in names if n in best["members"]], tried
 
 
-def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str]:
-    """Indices of training images no run trained on or validated with, else of the validation
-    images every run held out; and what they are."""
+def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str, torch.Tensor | None]:
+    """Indices of training images no run trained on or validated with; else of the validation
+    images every run held out; else, where each seed has one run of every model and the seeds
+    drew different splits, of the validation images of each seed's runs, scored by that seed's
+    runs only. Also what they are, and (for the last) the seed that scores each image."""
     n = len(data.train_labels)
-    trained, validated, shared_val = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
-    for config in configs:
-        split = recorded_split(data, config)
+    splits = [recorded_split(data, config) for config in configs]
+    trained, validated, shared_val = _mask(n), _mask(n), ~_mask(n)
+    for split in splits:
         trained[split.train] = True
-        val = torch.zeros(n, dtype=torch.bool)
-        val[split.val] = True
+        val = _mask(n, split.val)
         validated |= val
-        shared_val = val if shared_val is None else shared_val & val
+        shared_val &= val
     unused = (~trained & ~validated).nonzero().flatten()
     if len(unused) >= MIN_PER_CLASS * len(data.class_names):
-        return unused, "training images no model trained on"
+        return unused, "training images no model trained on", None
     held = (shared_val & ~trained).nonzero().flatten()
-    return held, "validation images no model trained on (each chose its best epoch and temperature on them)"
+    if len(held) >= MIN_PER_CLASS * len(data.class_names) or not _seed_sets(configs):
+        return (
+            held,
+            "validation images no model trained on (each chose its best epoch and temperature on them)",
+            None,
+        )
+    seed_of = torch.full((n,), -1, dtype=torch.long)
+    for seed in dict.fromkeys(c["seed"] for c in configs):
+        same = [split for split, c in zip(splits, configs, strict=True) if c["seed"] == seed]
+        free = ~_mask(n)
+        for split in same:
+            free &= _mask(n, split.val)  # every run of this seed held it out for validation
+        seed_of[free & (seed_of < 0)] = seed
+    held = (seed_of >= 0).nonzero().flatten()
+    what = "validation images of each seed's runs, scored by that seed's models (none trained on them)"
+    return held, what, seed_of[held]
+
+
+def _mask(n: int, indices: torch.Tensor | None = None) -> torch.Tensor:
+    mask = torch.zeros(n, dtype=torch.bool)
+    if indices is not None:
+        mask[indices] = True
+    return mask
+
+
+def _seed_sets(configs: list[dict[str, Any]]) -> bool:
+    """Whether the runs are seed sets: every seed has exactly one run of every model."""
+    models = sorted(c["model"]["name"] for c in configs if c["seed"] == configs[0]["seed"])
+    seeds = {c["seed"] for c in configs}
+    return len(seeds) > 1 and all(
+        sorted(c["model"]["name"] for c in configs if c["seed"] == seed) == models for seed in seeds
+    )
 
 
 def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
@@ -99,20 +132,40 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
         data = runs[0].load_data(data_dir, configs[0])
     except LetterbenchError as exc:
         return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
-    held, what = held_out_images(data, configs)
+    held, what, seed_of = held_out_images(data, configs)
     if len(held) < MIN_PER_CLASS * len(data.class_names):
         return EnsembleChoice(models, 0, f"only {len(held)} training images were held out from every model")
     most = max(per_class, MIN_PER_CLASS) * len(data.class_names)
     if len(held) > most:
-        held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:most]]
-    images, labels = data.train_images[held], data.train_labels[held].numpy()
-    seeds: dict[str, list[np.ndarray]] = {}
-    for run, config in zip(runs, configs, strict=True):
-        model, _ = run.load_trained_model()
-        logits = predict_logits(model, images, runtime).numpy()
-        seeds.setdefault(config["model"]["name"], []).append(softmax(logits, run_temperature(run) or 1.0))
-    members, tried = best_subset({m: np.mean(p, 0) for m, p in seeds.items()}, labels)
+        keep = torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:most]
+        held, seed_of = held[keep], (seed_of[keep] if seed_of is not None else None)
+    probs = _model_probabilities(runs, configs, data.train_images[held], seed_of, runtime)
+    members, tried = best_subset(probs, data.train_labels[held].numpy())
     return EnsembleChoice(members, len(held), what, tried)
+
+
+def _model_probabilities(runs, configs, images, seed_of, runtime: Runtime) -> dict[str, np.ndarray]:
+    """Each model's calibrated probabilities on ``images``: the mean over its seeds, or, where
+    ``seed_of`` names the seed that scores each image, that seed's run's."""
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for run, config in zip(runs, configs, strict=True):
+        mine = np.ones(len(images), bool) if seed_of is None else (seed_of == config["seed"]).numpy()
+        if not mine.any():
+            continue
+        model, _ = run.load_trained_model()
+        logits = predict_logits(model, images[torch.from_numpy(mine)], runtime).numpy()
+        parts.setdefault(config["model"]["name"], []).append(
+            (mine, softmax(logits, run_temperature(run) or 1.0))
+        )
+    probs = {}
+    for name, scored in parts.items():
+        total = np.zeros((len(images), scored[0][1].shape[1]))
+        count = np.zeros((len(images), 1))
+        for mine, p in scored:
+            total[mine] += p
+            count[mine] += 1
+        probs[name] = total / np.maximum(count, 1)
+    return probs
 
 
 def choose_ensemble_or_all(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
