@@ -174,12 +174,14 @@ def test_a_bold_letter_under_a_vignette_keeps_the_paper_out(letter):
 
 
 @pytest.mark.parametrize("letter", ["k", "v", "r"])
-def test_a_shadow_falling_across_the_sheet_is_not_read_as_ink(letter):
-    # grey ink; a hand's shadow darkens the top left of the sheet by 45%, its edge a straight,
-    # sharp line near the letter, which a smooth lighting surface cannot follow
+@pytest.mark.parametrize("direction", ["diagonal", "vertical"])
+def test_a_shadow_falling_across_the_sheet_is_not_read_as_ink(letter, direction):
+    # grey ink; a hand's shadow darkens the top left of the sheet (or its left side) by 45%, its
+    # edge a straight, sharp line near the letter, which a smooth lighting surface cannot follow
     ink = letter_mask(letter, 2)
     yy, xx = np.mgrid[0:320, 0:320].astype(np.float32) / 320 - 0.5
-    shadow = 1 / (1 + np.exp(-(-(xx + yy) / np.sqrt(2) - 0.15) / 0.02))
+    across = -(xx + yy) / np.sqrt(2) - 0.15 if direction == "diagonal" else -xx - 0.3
+    shadow = 1 / (1 + np.exp(-across / 0.02))
     photo = on_paper(ink, (235, 235, 228), (110, 110, 120)) * (1 - 0.45 * shadow)[..., None]
     photo = np.clip(photo + np.random.default_rng(0).normal(0, 0.02, photo.shape), 0, 1)
     out = emnist_like(photo)

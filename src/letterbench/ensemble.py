@@ -6,8 +6,9 @@ ensemble averages the subset of the models that is most accurate on images held 
 the training images no run trained on or validated with (a study that trains on a subset of the
 data leaves many), else the validation images every run held out (a study on all the data with
 one validation split), else, for seeds that drew different splits (``paper`` with three seeds),
-each seed's validation images scored by that seed's runs. Each model's seeds are averaged first and its probabilities calibrated by
-its own temperature; the score is the accuracy of the subset's mean (the report ranks by it; ties
+each seed's validation images scored by that seed's runs only. Each model's seeds are averaged
+first (in that last case each image is scored by one seed's runs), its probabilities calibrated
+by its own temperature; the score is the accuracy of the subset's mean (the report ranks by it; ties
 go to the lower log-loss, then to fewer models), every subset tried up to ``EXHAUSTIVE`` models,
 greedy forward selection beyond. A single model is a candidate too, so the chosen ensemble is
 never less accurate than the best model on these images. Where too few images are held out, the
@@ -108,7 +109,7 @@ def _mask(n: int, indices: torch.Tensor | None = None) -> torch.Tensor:
 
 
 def _seed_sets(configs: list[dict[str, Any]]) -> bool:
-    """Whether the runs are seed sets: every seed has exactly one run of every model."""
+    """Whether the runs are seed sets: every seed has runs of the same models."""
     models = sorted(c["model"]["name"] for c in configs if c["seed"] == configs[0]["seed"])
     seeds = {c["seed"] for c in configs}
     return len(seeds) > 1 and all(
@@ -117,7 +118,8 @@ def _seed_sets(configs: list[dict[str, Any]]) -> bool:
 
 
 def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
-    """The ensemble of ``runs`` (several runs of a model are its seeds, averaged), chosen on as
+    """The ensemble of ``runs`` (several runs of a model are its seeds: averaged, or each scoring
+    its own validation images, ``held_out_images``), chosen on as
     many held-out images per class as the runs were tested on (their test subset's per-class
     size, ``PER_CLASS`` for the whole test set; at least ``MIN_PER_CLASS``); None with fewer
     than two models."""
@@ -134,7 +136,9 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
         return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
     held, what, seed_of = held_out_images(data, configs)
     if len(held) < MIN_PER_CLASS * len(data.class_names):
-        return EnsembleChoice(models, 0, f"only {len(held)} training images were held out from every model")
+        return EnsembleChoice(
+            models, 0, f"only {len(held)} training images were held out from the models that would score them"
+        )
     most = max(per_class, MIN_PER_CLASS) * len(data.class_names)
     if len(held) > most:
         keep = torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:most]

@@ -40,7 +40,11 @@ def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     light = planes[::step, ::step].mean(-1)
     across = np.abs(np.diff(light, axis=1))
     noise = 1.4826 * float(np.median(across)) / np.sqrt(2) if across.size else 0.0  # between neighbours
-    sparse = slice(None, None, max(1, len(samples) // SHADOW_SAMPLES))  # enough to place an edge
+    # enough samples to place an edge, on a grid (a stride over the flat list would pick a few columns)
+    every = max(1, int(np.sqrt(len(samples) / SHADOW_SAMPLES)))
+    sparse = np.zeros(light.shape, bool)
+    sparse[::every, ::every] = True
+    sparse = sparse.ravel()
     edge = shadow_edge(basis[sparse], light.ravel()[sparse], residual[sparse], noise)
     if edge is not None:
         terms.append(edge(x, y))
@@ -73,7 +77,8 @@ def shadow_edge(basis: np.ndarray, light: np.ndarray, residual: np.ndarray, nois
     to the samples' brightness ``light``, then the best is refined on a finer grid around it; a
     fit is scored by its squared residuals capped at 3 times the pixels' ``noise``, so that ink
     counts little. The step is kept where it is ``MIN_SHADOW`` deep and lowers the score by
-    ``SHADOW_GAIN`` against the quadratic alone (``residual``)."""
+    ``SHADOW_GAIN`` against the quadratic alone (``residual``). A bold bar of a letter cropped
+    close to the photo's edge can pass for one (a dark L's foot 4% from the edge does)."""
     fit = _StepFit(basis, light, max(3 * noise, 0.02) ** 2)
     best = fit.best(
         np.linspace(0, np.pi, SHADOW_ANGLES, endpoint=False),
@@ -121,8 +126,16 @@ class _StepFit:
         return found
 
     def _scores(self, steps: np.ndarray) -> np.ndarray:
-        """Capped squared residuals of the fit with each step (N, K) -> (K,): least squares, then
-        again without the samples the first fit left beyond the cap (ink, mostly)."""
+        """Capped squared residuals of the fit with each step (N, K) -> (K,); inf where the step
+        is under ``MIN_SHADOW`` deep."""
+        error, coef = self._fit(steps)
+        score = np.minimum(error, self.cap).sum(0)
+        score[np.abs(coef[:, 6]) < MIN_SHADOW] = np.inf
+        return score
+
+    def _fit(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fit with each step (N, K): least squares, then again without the samples the first
+        fit left beyond the cap (ink, mostly); squared residuals (N, K) and coefficients (K, 7)."""
         basis, light, k = self.basis, self.light, steps.shape[1]
         outer = (basis[:, :, None] * basis[:, None, :]).reshape(len(basis), 36)
         weight = np.ones(steps.shape)
@@ -136,6 +149,4 @@ class _StepFit:
             coef = np.linalg.solve(a + 1e-9 * np.eye(7), b[..., None])[..., 0]  # (K, 7)
             error = (light[:, None] - basis @ coef[:, :6].T - steps * coef[:, 6]) ** 2
             weight = (error < self.cap).astype(np.float64)
-        score = np.minimum(error, self.cap).sum(0)
-        score[np.abs(coef[:, 6]) < MIN_SHADOW] = np.inf
-        return score
+        return error, coef
