@@ -186,3 +186,25 @@ def test_a_shadow_falling_across_the_sheet_is_not_read_as_ink(letter, direction)
     photo = np.clip(photo + np.random.default_rng(0).normal(0, 0.02, photo.shape), 0, 1)
     out = emnist_like(photo)
     assert difference(out, emnist_like(1 - ink)) < 0.05, difference(out, emnist_like(1 - ink))
+
+
+def _drawn_close(letter: str, stroke: int, margin: float) -> np.ndarray:
+    """A letter's ink filling the photo but for ``margin`` of its size on each side (320 px), as a
+    letter drawn big on the page's canvas or a photo cropped close comes."""
+    mask = letter_mask(letter, stroke)
+    ys, xs = np.nonzero(mask > 0.5)
+    side = max(ys.max() - ys.min(), xs.max() - xs.min())
+    half = side // 2 + int(margin * side)
+    cy, cx = (ys.max() + ys.min()) // 2 + 200, (xs.max() + xs.min()) // 2 + 200
+    crop = np.pad(mask, 200)[cy - half : cy + half, cx - half : cx + half]
+    return np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize((320, 320)), np.float32) / 255
+
+
+@pytest.mark.parametrize(("letter", "stroke"), [("L", 4), ("L", 8), ("T", 4), ("Z", 4)])
+def test_a_bar_drawn_near_the_edge_is_not_taken_for_a_shadow(letter, stroke):
+    # no shadow at all: the letter's bars run 2% of its size from the photo's edges
+    ink = _drawn_close(letter, stroke, 0.02)
+    photo = on_paper(ink, (235, 235, 228), (40, 40, 50))
+    photo = np.clip(photo + np.random.default_rng(0).normal(0, 0.02, photo.shape), 0, 1)
+    out = emnist_like(photo)
+    assert difference(out, emnist_like(1 - ink)) < 0.03, difference(out, emnist_like(1 - ink))

@@ -19,6 +19,9 @@ SHADOW_SAMPLES = 512
 MIN_SHADOW = 0.06
 SHADOW_SIDE = 0.12
 SHADOW_GAIN = 0.25
+SHADOW_SOFTEST = 0.1  # the widest edge (logistic scale, of the side); softer shading is the surface's
+RIM = 0.04  # of the side: the photo's rim, where a shadow must fit on both sides of its edge
+RIM_FITS = 0.7
 
 
 def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
@@ -77,13 +80,13 @@ def shadow_edge(basis: np.ndarray, light: np.ndarray, residual: np.ndarray, nois
     to the samples' brightness ``light``, then the best is refined on a finer grid around it; a
     fit is scored by its squared residuals capped at 3 times the pixels' ``noise``, so that ink
     counts little. The step is kept where it is ``MIN_SHADOW`` deep and lowers the score by
-    ``SHADOW_GAIN`` against the quadratic alone (``residual``). A bold bar of a letter cropped
-    close to the photo's edge can pass for one (a dark L's foot 4% from the edge does)."""
+    ``SHADOW_GAIN`` against the quadratic alone (``residual``), and fits the photo's rim on both
+    sides of its edge (``_reaches_rim``)."""
     fit = _StepFit(basis, light, max(3 * noise, 0.02) ** 2)
     best = fit.best(
         np.linspace(0, np.pi, SHADOW_ANGLES, endpoint=False),
         np.linspace(SHADOW_SIDE, 1 - SHADOW_SIDE, 12),
-        np.array([0.02, 0.06, 0.15]),
+        np.array([0.015, 0.04, 0.1]) * SHADOW_SOFTEST / 0.1,
     )
     if best is None:
         return None
@@ -91,11 +94,27 @@ def shadow_edge(basis: np.ndarray, light: np.ndarray, residual: np.ndarray, nois
     score, phi, offset, width = fit.best(
         best[1] + np.linspace(-turn, turn, 5),
         best[2] + np.linspace(-shift, shift, 9),
-        best[3] * np.array([0.5, 1, 2]),
+        np.minimum(best[3] * np.array([0.5, 1, 2]), SHADOW_SOFTEST),
     )
-    if score > float(np.minimum(residual**2, fit.cap).sum()) * (1 - SHADOW_GAIN):
+    if score > float(np.minimum(residual**2, fit.cap).sum()) * (1 - SHADOW_GAIN) or not _reaches_rim(
+        fit, phi, offset, width
+    ):
         return None
     return lambda x, y: step(phi, np.array([offset]), np.array([width]), x, y)[..., 0]
+
+
+def _reaches_rim(fit: _StepFit, phi: float, offset: float, width: float) -> bool:
+    """Whether the step fits the photo's rim (its outer ``RIM`` on each side) on both sides of
+    its edge, as a shadow cast across the whole sheet does. A letter's bold bar near the rim, which
+    a step can follow too, leaves a strip of bright paper between itself and the rim there."""
+    shape = step(phi, np.array([offset]), np.array([width]), fit.basis[:, 1], fit.basis[:, 2])
+    fits = fit._fit(shape)[0][:, 0] < fit.cap
+    rim = np.maximum(np.abs(fit.basis[:, 1]), np.abs(fit.basis[:, 2])) >= 0.5 - RIM
+    for side in (shape[:, 0] < 0.12, shape[:, 0] > 0.88):  # two widths or more from the edge
+        there = side & rim
+        if there.sum() >= 4 and fits[there].mean() < RIM_FITS:
+            return False
+    return True
 
 
 def step(phi: float, offset: np.ndarray, width: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
