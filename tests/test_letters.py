@@ -208,3 +208,27 @@ def test_a_bar_drawn_near_the_edge_is_not_taken_for_a_shadow(letter, stroke):
     photo = np.clip(photo + np.random.default_rng(0).normal(0, 0.02, photo.shape), 0, 1)
     out = emnist_like(photo)
     assert difference(out, emnist_like(1 - ink)) < 0.03, difference(out, emnist_like(1 - ink))
+
+
+def test_the_shadow_search_runs_blas_on_one_thread(monkeypatch):
+    # its small products slowed down sixfold on a busy CPU when BLAS spread them over threads
+    from threadpoolctl import threadpool_info
+
+    from letterbench import lighting
+
+    seen = []
+    search = lighting.shadow_edge
+
+    def watched(*args):
+        seen.append(
+            {
+                lib["internal_api"]: lib["num_threads"]
+                for lib in threadpool_info()
+                if lib["user_api"] == "blas"
+            }
+        )
+        return search(*args)
+
+    monkeypatch.setattr(lighting, "shadow_edge", watched)
+    emnist_like(1 - letter_mask("k", 4))
+    assert seen and all(threads == 1 for threads in seen[0].values()), seen
