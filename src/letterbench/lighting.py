@@ -33,14 +33,14 @@ def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     y = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None] + np.zeros((1, w), np.float32)
     x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :] + np.zeros((h, 1), np.float32)
     terms = [np.ones((h, w), np.float32), x, y, x * x, x * y, y * y]
-    step = max(1, int(np.sqrt(h * w / 4096)))
-    samples = planes[::step, ::step].reshape(-1, planes.shape[2])
+    stride = max(1, int(np.sqrt(h * w / 4096)))
+    samples = planes[::stride, ::stride].reshape(-1, planes.shape[2])
     # first fitted to a band along the edges, which a letter rarely fills: a big, bold letter in
     # the middle would otherwise pull the first fit, and the outliers that the rounds drop, its way
-    band = (np.maximum(np.abs(x), np.abs(y)) > 0.5 - EDGE_BAND)[::step, ::step].ravel()
-    basis = np.stack([t[::step, ::step].ravel() for t in terms], 1)
+    band = (np.maximum(np.abs(x), np.abs(y)) > 0.5 - EDGE_BAND)[::stride, ::stride].ravel()
+    basis = np.stack([t[::stride, ::stride].ravel() for t in terms], 1)
     coef, residual, _ = _robust_fit(basis, samples, band, rounds)
-    light = planes[::step, ::step].mean(-1)
+    light = planes[::stride, ::stride].mean(-1)
     across = np.abs(np.diff(light, axis=1))
     noise = 1.4826 * float(np.median(across)) / np.sqrt(2) if across.size else 0.0  # between neighbours
     # enough samples to place an edge, on a grid (a stride over the flat list would pick a few columns)
@@ -52,7 +52,7 @@ def paper(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
         edge = shadow_edge(basis[sparse], light.ravel()[sparse], residual[sparse], noise)
     if edge is not None:
         terms.append(edge(x, y))
-        basis = np.stack([t[::step, ::step].ravel() for t in terms], 1)
+        basis = np.stack([t[::stride, ::stride].ravel() for t in terms], 1)
         coef, *_ = _robust_fit(basis, samples, band, rounds)
     surface = np.stack(
         [sum(c * t for c, t in zip(coef[:, k], terms, strict=True)) for k in range(coef.shape[1])], -1
@@ -97,12 +97,12 @@ def shadow_edge(basis: np.ndarray, light: np.ndarray, residual: np.ndarray, nois
     fit is scored by its squared residuals capped at 3 times the pixels' ``noise``, so that ink
     counts little. The step is kept where it is ``MIN_SHADOW`` deep and lowers the score by
     ``SHADOW_GAIN`` against the quadratic alone (``residual``), and fits the photo's rim on both
-    sides of its edge (``_reaches_rim``)."""
+    sides of its edge (``_StepFit.reaches_rim``)."""
     fit = _StepFit(basis, light, max(3 * noise, 0.02) ** 2)
     best = fit.best(
         np.linspace(0, np.pi, SHADOW_ANGLES, endpoint=False),
         np.linspace(SHADOW_SIDE, 1 - SHADOW_SIDE, 12),
-        np.array([0.015, 0.04, 0.1]) * SHADOW_SOFTEST / 0.1,
+        SHADOW_SOFTEST * np.array([0.15, 0.4, 1.0]),
     )
     if best is None:
         return None
@@ -112,25 +112,11 @@ def shadow_edge(basis: np.ndarray, light: np.ndarray, residual: np.ndarray, nois
         best[2] + np.linspace(-shift, shift, 9),
         np.minimum(best[3] * np.array([0.5, 1, 2]), SHADOW_SOFTEST),
     )
-    if score > float(np.minimum(residual**2, fit.cap).sum()) * (1 - SHADOW_GAIN) or not _reaches_rim(
-        fit, phi, offset, width
+    if score > float(np.minimum(residual**2, fit.cap).sum()) * (1 - SHADOW_GAIN) or not fit.reaches_rim(
+        phi, offset, width
     ):
         return None
     return lambda x, y: step(phi, np.array([offset]), np.array([width]), x, y)[..., 0]
-
-
-def _reaches_rim(fit: _StepFit, phi: float, offset: float, width: float) -> bool:
-    """Whether the step fits the photo's rim (its outer ``RIM`` on each side) on both sides of
-    its edge, as a shadow cast across the whole sheet does. A letter's bold bar near the rim, which
-    a step can follow too, leaves a strip of bright paper between itself and the rim there."""
-    shape = step(phi, np.array([offset]), np.array([width]), fit.basis[:, 1], fit.basis[:, 2])
-    fits = fit._fit(shape)[0][:, 0] < fit.cap
-    rim = np.maximum(np.abs(fit.basis[:, 1]), np.abs(fit.basis[:, 2])) >= 0.5 - RIM
-    for side in (shape[:, 0] < 0.12, shape[:, 0] > 0.88):  # two widths or more from the edge
-        there = side & rim
-        if there.sum() >= 4 and fits[there].mean() < RIM_FITS:
-            return False
-    return True
 
 
 def step(phi: float, offset: np.ndarray, width: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -159,6 +145,20 @@ class _StepFit:
             if np.isfinite(score[i]) and (found is None or score[i] < found[0]):
                 found = (float(score[i]), float(phi), float(offset[i]), float(width[i]))
         return found
+
+    def reaches_rim(self, phi: float, offset: float, width: float) -> bool:
+        """Whether the step fits the photo's rim (its outer ``RIM`` on each side) on both sides of
+        its edge, as a shadow cast across the whole sheet does. A letter's bold bar near the rim,
+        which a step can follow too, leaves a strip of bright paper between itself and the rim."""
+        x, y = self.basis[:, 1], self.basis[:, 2]
+        shape = step(phi, np.array([offset]), np.array([width]), x, y)[:, 0]
+        fits = self._fit(shape[:, None])[0][:, 0] < self.cap
+        rim = np.maximum(np.abs(x), np.abs(y)) >= 0.5 - RIM
+        for side in (shape < 0.12, shape > 0.88):  # two widths or more from the edge
+            there = side & rim
+            if there.sum() >= 4 and fits[there].mean() < RIM_FITS:
+                return False
+        return True
 
     def _scores(self, steps: np.ndarray) -> np.ndarray:
         """Capped squared residuals of the fit with each step (N, K) -> (K,); inf where the step
