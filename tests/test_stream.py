@@ -261,3 +261,27 @@ def test_a_recipe_trains_with_style_augmentations(tiny_letters, tmp_path, capsys
     assert "stroke ±1 px" in describe_recipe(resolve_recipe("resnet18", overrides=sets))
     assert main([*args, "--out", str(tmp_path / "bad"), "--set", "augment.thickness=5"]) != 0
     assert "augment.thickness" in capsys.readouterr().err
+
+
+def test_shear_slants_upright_strokes_and_leaves_other_recipes_draws_alone():
+    """A vertical bar comes out leaning, each way, by no more than the recipe's shear; a recipe
+    without shear draws the matrices it drew before shear existed (same seed, same run)."""
+    bar = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    bar[0, 4:24, 13:15] = 255
+    theta = random_affine(64, {"shear": 0.4}, torch.Generator().manual_seed(1))
+    out = Preprocess(create_model("resnet18").spec, "cpu", channels_last=False)(bar.expand(64, 28, 28), theta)
+    ink = out[:, 0] - out[:, 0].amin()
+    cols = torch.arange(28.0)
+
+    def centre(rows: slice) -> torch.Tensor:
+        part = ink[:, rows].sum(1)
+        return (part * cols).sum(1) / part.sum(1)
+
+    lean = (centre(slice(18, 24)) - centre(slice(4, 10))) / 14  # columns per row, bottom minus top
+    assert lean.max() > 0.2 and lean.min() < -0.2 and lean.abs().max() <= 0.4 + 0.05
+    upright = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08}
+    u = torch.rand(8, 5, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    angle, scale = u[:, 0] * torch.pi / 18, 1 + u[:, 1] * 0.1
+    before = torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, u[:, 2] * 0.16], 1)
+    got = random_affine(8, {**upright, "shear": 0.0}, torch.Generator().manual_seed(2))
+    assert torch.allclose(got[:, 0], before)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from letterbench.models import InputSpec
 
-AFFINE_KEYS = ("rotate", "zoom", "shift", "flip")
+AFFINE_KEYS = ("rotate", "zoom", "shift", "flip", "shear")
 # What a pen and a camera change: stroke thickness (pixels of dilation or erosion, +/-), blur
 # (share of a sigma-1 blur, 0..), contrast (gamma in 1/(1+c)..1+c) and elastic distortion
 # (random displacements at 4x4 control points, as a share of the image's half-width).
@@ -55,14 +55,21 @@ def random_affine(
     """``n`` random 2x3 affine matrices (output -> input coordinates), drawn on the CPU so a seed
     gives the same augmentation on any device. Drawing ``a + b`` matrices at once gives the same
     matrices as drawing ``a`` then ``b`` (the generator is read in order)."""
-    u = torch.rand(n, 5, generator=generator) * 2 - 1  # uniform in [-1, 1)
+    shear = float(augment.get("shear", 0.0) or 0.0)
+    # a sixth column only where shear is asked for: recipes without it draw what they always drew
+    u = torch.rand(n, 6 if shear else 5, generator=generator) * 2 - 1  # uniform in [-1, 1)
     angle = u[:, 0] * math.radians(float(augment.get("rotate", 0.0)))
     scale = 1 + u[:, 1] * float(augment.get("zoom", 0.0))
     shift = u[:, 2:4] * 2 * float(augment.get("shift", 0.0))  # grid coordinates span 2
     flip = torch.where(u[:, 4] < 0, -1.0, 1.0) if augment.get("flip") else torch.ones(n)
+    slant = u[:, 5] * shear if shear else torch.zeros(n)  # x_in += slant * y: letters lean
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
-        [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+        [
+            torch.stack([cos * flip, cos * slant - sin, shift[:, 0]], 1),
+            torch.stack([sin * flip, sin * slant + cos, shift[:, 1]], 1),
+        ],
+        1,
     )
     return theta.to(device)
 

@@ -84,6 +84,7 @@ class Augment(_Schema):
     zoom: Fraction = 0.0
     shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0
     flip: bool = False
+    shear: Annotated[float, Field(ge=0, le=1)] = 0.0  # horizontal shear (slant), tan of the lean, +/-
     thickness: Annotated[float, Field(ge=0, le=2)] = 0.0  # pixels of dilation/erosion, +/-
     blur: Annotated[float, Field(ge=0, le=1)] = 0.0  # share of a sigma-1 blur, 0..blur
     contrast: Annotated[float, Field(ge=0, le=3)] = 0.0  # gamma in 1/(1+c) .. 1+c

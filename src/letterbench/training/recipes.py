@@ -10,6 +10,7 @@ epoch budget and an optional early-stopping rule. Any value can be overridden wi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -255,6 +256,7 @@ def describe_recipe(recipe: Recipe) -> str:
             ("rotate", "rotation", lambda v: f"{v:g}°"),
             ("zoom", "zoom", lambda v: f"{100 * v:g}%"),
             ("shift", "shift", lambda v: f"{100 * v:g}%"),
+            ("shear", "slant", lambda v: f"{math.degrees(math.atan(v)):.3g}°"),
             ("thickness", "stroke", lambda v: f"{v:g} px"),
             ("blur", "blur", lambda v: f"{v:g}"),
             ("contrast", "gamma", lambda v: f"{v:g}"),
