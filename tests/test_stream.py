@@ -23,6 +23,7 @@ from letterbench.training.stream import BatchStream
 from letterbench.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 
 CPU = Runtime(torch.device("cpu"))
+RESNET18_LR = resolve_recipe("resnet18").phases[0].optimizer["lr"]
 AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
 
 
@@ -141,7 +142,7 @@ def test_a_warm_up_ramps_the_lr_over_its_epochs_then_the_plateau_rule_takes_over
 def test_the_large_batch_mode_scales_each_optimisers_lr_by_its_rule_and_warms_up():
     sgd = resolve_recipe("resnet18", large_batch=1024)  # SGD, one-cycle (which warms up already)
     assert sgd.batch_size == 1024 and sgd.batch_scaling == {"base_batch_size": 64}
-    assert sgd.phases[0].optimizer["lr"] == pytest.approx(0.05 * 16)
+    assert sgd.phases[0].optimizer["lr"] == pytest.approx(RESNET18_LR * 16)
     assert sgd.phases[0].schedule == resolve_recipe("resnet18").phases[0].schedule
     adam = resolve_recipe("xception", large_batch=512)  # Adam, reduce-on-plateau, two phases
     assert [p.optimizer["lr"] for p in adam.phases] == pytest.approx([2e-3, 2e-4])  # x sqrt(512 / 128)
@@ -162,7 +163,7 @@ def test_train_records_the_large_batch_mode_and_refuses_it_with_a_batch_size(tin
     assert main([*map(str, args), "--out", str(out), "--quiet", "--large-batch", "16"]) == 0
     recipe = json.loads((out / "config.json").read_text())["recipe"]
     assert recipe["batch_size"] == 16 and recipe["batch_scaling"] == {"base_batch_size": 64}
-    assert recipe["phases"][0]["optimizer"]["lr"] == pytest.approx(0.05 / 4)
+    assert recipe["phases"][0]["optimizer"]["lr"] == pytest.approx(RESNET18_LR / 4)
     with pytest.raises(SystemExit) as refused:  # an argparse usage error: one line, exit 1
         main([*map(str, args), "--out", str(tmp_path / "b"), "--large-batch", "16", "--batch-size", "8"])
     assert refused.value.code == 1
