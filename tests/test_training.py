@@ -275,7 +275,9 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     stats = single.evaluate(data.val_images, data.val_labels)
     last = ckpt["trainer"]["history"][-1]
     assert stats.count == len(data.val_labels)
-    assert stats.loss == pytest.approx(last["val_loss"], rel=1e-5)
+    # float32 kernels give the last digits by batch size (each rank scores half the images at
+    # once): 0.7e-5 relative with the recipe's LR 0.05, 2e-5 with 0.1, on this near-chance model
+    assert stats.loss == pytest.approx(last["val_loss"], rel=1e-4)
     assert stats.accuracy == pytest.approx(last["val_acc"])
 
 
