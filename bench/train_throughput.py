@@ -65,11 +65,13 @@ class LetterDataset(Dataset):
 def reference_transforms(spec, augment: dict | None):
     steps = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
     if augment:
+        slant = math.degrees(math.atan(augment.get("shear", 0.0)))
         steps.append(
             v2.RandomAffine(
                 degrees=augment.get("rotate", 0.0),
                 scale=(1 - augment.get("zoom", 0.0), 1 + augment.get("zoom", 0.0)),
                 translate=(augment.get("shift", 0.0), augment.get("shift", 0.0)),
+                shear=(-slant, slant, 0.0, 0.0) if slant else None,  # x only, as the engine's
                 interpolation=InterpolationMode.BILINEAR,
             )
         )

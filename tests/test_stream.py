@@ -280,9 +280,18 @@ def test_shear_slants_upright_strokes_and_leaves_other_recipes_draws_alone():
 
     lean = (centre(slice(18, 24)) - centre(slice(4, 10))) / 14  # columns per row, bottom minus top
     assert lean.max() > 0.2 and lean.min() < -0.2 and lean.abs().max() <= 0.4 + 0.05
-    upright = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08}
-    u = torch.rand(8, 5, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    angle, scale = u[:, 0] * torch.pi / 18, 1 + u[:, 1] * 0.1
-    before = torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, u[:, 2] * 0.16], 1)
-    got = random_affine(8, {**upright, "shear": 0.0}, torch.Generator().manual_seed(2))
-    assert torch.allclose(got[:, 0], before)
+    upright = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": True}
+    for shear, width in ((0.0, 5), (0.3, 6)):
+        u = torch.rand(8, width, generator=torch.Generator().manual_seed(2)) * 2 - 1
+        angle, scale = u[:, 0] * torch.pi / 18, 1 + u[:, 1] * 0.1
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        turn = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
+        flip = torch.where(u[:, 4] < 0, -1.0, 1.0)
+        lean = u[:, 5] * shear if shear else torch.zeros(8)
+        # rotation and zoom after the flip and the slant (output -> input coordinates)
+        slant = torch.stack(
+            [torch.stack([flip, lean], 1), torch.stack([torch.zeros(8), torch.ones(8)], 1)], 1
+        )
+        got = random_affine(8, {**upright, "shear": shear}, torch.Generator().manual_seed(2))
+        assert torch.allclose(got[:, :, :2], turn @ slant, atol=1e-6)
+        assert torch.allclose(got[:, :, 2], u[:, 2:4] * 0.16)

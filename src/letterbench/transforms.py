@@ -1,6 +1,6 @@
 """Batched preprocessing on the training device: augment, resize, channel-replicate, normalise.
 
-One ``affine_grid`` + ``grid_sample`` does augmentation (rotation, zoom, shift, flip) and the
+One ``affine_grid`` + ``grid_sample`` does augmentation (rotation, zoom, shift, flip, shear) and the
 resize to the model's input size at once, for a whole batch, on whatever device holds it.
 Evaluation goes through the same sampling with the identity transform, so train-time and
 test-time resizing are the same operation.
