@@ -4,15 +4,20 @@
 # the partial data (all three models, evaluation and report), and time to accuracy. Each step has
 # its own time limit, so one slow step cannot take the others' results with it.
 #
-#   bash bench/gpu_checks.sh [RESULTS_DIR]     (data: $LETTERBENCH_DATA or ../shared/data/emnist)
+#   bash bench/gpu_checks.sh [RESULTS_DIR [STEP ...]]   (data: $LETTERBENCH_DATA or ../shared/data/emnist)
+#
+# STEP: tests throughput paper time-to-accuracy throughput-eager inference (default: all of them).
 set -u
 results="${1:-${OUT:-gpu-results}}"
+shift || true
+steps=" ${*:-tests throughput paper time-to-accuracy throughput-eager inference} "
 mkdir -p "$results"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 data="${LETTERBENCH_DATA:-../shared/data/emnist}"
 py="${PYTHON:-python3}"
-step() {  # step NAME SECONDS COMMAND...: run it, log it, say how it ended and how long it took
+step() {  # step NAME SECONDS COMMAND...: run it (if asked for), log it, say how it ended and how long it took
     local name="$1" limit="$2"; shift 2
+    [[ "$steps" == *" $name "* ]] || return 0
     local start=$SECONDS
     timeout "$limit" "$@" >"$results/$name.log" 2>&1
     echo "== $name: exit $? after $((SECONDS - start)) s" | tee -a "$results/$name.log"
@@ -21,9 +26,10 @@ step() {  # step NAME SECONDS COMMAND...: run it, log it, say how it ended and h
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   "$py" -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"; } >"$results/machine.log" 2>&1
 cat "$results/machine.log"
-step tests 140 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+step tests 90 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 step throughput 170 "$py" bench/train_throughput.py --batches recipe,1024
-step paper 170 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
+step paper 200 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
 cp /tmp/paper-study/report/report.md "$results/paper-report.md" 2>/dev/null
-step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data"
+step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data" ${TTA_ARGS:-}  # e.g. TTA_ARGS="--models resnet18 --targets 0.905"
 step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
+step inference 60 "$py" bench/train_throughput.py --batches none --inference

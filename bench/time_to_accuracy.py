@@ -3,7 +3,7 @@ reaches a target accuracy on the official test images of classes a..l (test indi
 in the partial EMNIST copy), with the study's recipe and in the large-batch mode, side by side.
 
     python bench/time_to_accuracy.py [--models resnet18,densenet121] [--targets 0.905,0.91]
-        [--large-batch 1024] [--data-dir ../shared/data/emnist] [--device auto]
+        [--large-batch 1024] [--data-dir ../shared/data/emnist] [--device auto] [--lr LR]
 
 Each run is a real ``letterbench train`` (``training.run.train``) into a temporary folder; after
 every epoch an observer measures the accuracy on the a..l test slice and stops the run once the
@@ -51,7 +51,7 @@ class TestSliceObserver(Observer):
 
 
 def time_to(model: str, target: float, large_batch: int | None, args, runtime: Runtime, slice_) -> list:
-    recipe = resolve_recipe(model, large_batch=large_batch)
+    recipe = resolve_recipe(model, large_batch=large_batch, lr=args.lr)
     images, labels = (t.to(runtime.device) for t in slice_)
     observer = TestSliceObserver(images, labels, target)
     start = time.perf_counter()
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--large-batch", type=int, default=1024)
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--lr", type=float, help="the recipe's peak LR (before the large-batch scaling)")
     args = parser.parse_args()
     runtime = Runtime.create(args.device)
     data = load_emnist(args.data_dir)

@@ -18,7 +18,7 @@ GPU as many steps as make about 0.75 s at the warm-up's rate (at least 20, at mo
 It prints the median img/s with the range of the repeats, and the ratios engine/loader and
 engine/ceiling. Goals (issue 11): on a GPU, ResNet-18 at batch 64 at
 least 25,000 img/s; at batch 1024 at least 0.8x the ceiling and 4x the loader; on the CPU at least
-1.0x the loader. ``--inference`` adds predict_probs against a DataLoader inference loop.
+1.0x the loader. ``--inference`` adds predict_probs against a DataLoader inference loop (``--batches none``: only that).
 """
 
 from __future__ import annotations
@@ -256,7 +256,8 @@ def main() -> None:
     )
     parser.add_argument("--models", default=",".join(model_names()))
     parser.add_argument(
-        "--batches", help="comma-separated: recipe and/or sizes (default recipe; on a GPU recipe,1024)"
+        "--batches",
+        help="comma-separated: recipe and/or sizes (default recipe; on a GPU recipe,1024); none: no training rows",
     )
     parser.add_argument(
         "--max-steps", type=int, help="longest timed window on a GPU (default 500 steps, 200 above batch 256)"
@@ -269,6 +270,7 @@ def main() -> None:
     args = parser.parse_args()
     runtime = Runtime.create(args.device, cuda_graphs=not args.no_cuda_graphs)
     batches = (args.batches or ("recipe,1024" if runtime.device.type == "cuda" else "recipe")).split(",")
+    batches = [b for b in batches if b != "none"]
     rows, infer_rows = [], []
     for name in args.models.split(","):
         for batch in batches:
@@ -282,7 +284,8 @@ def main() -> None:
         f"median (range) of {args.repeats} timed windows after an untimed one"
     )
     header = ["model", "batch", "engine img/s", "loader img/s", "ceiling img/s", "engine/loader"]
-    print(format_table(header + ["engine/ceiling"], rows))
+    if rows:
+        print(format_table(header + ["engine/ceiling"], rows))
     if infer_rows:
         print("\ninference, batch 256: predict_probs against a DataLoader loop")
         print(format_table(["model", "engine img/s", "loader img/s", "ratio"], infer_rows))

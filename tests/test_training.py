@@ -22,7 +22,7 @@ from letterbench.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
 from letterbench.training.recipes import load_recipe, resolve_recipe
-from letterbench.training.run import make_split
+from letterbench.training.run import TrainOptions, make_split, train
 from letterbench.transforms import prepare_batch
 
 CPU = Runtime(torch.device("cpu"))
@@ -159,6 +159,33 @@ def test_interrupt_exits_cleanly_with_resume_advice(tiny_letters, tmp_path):
     assert proc.returncode == 130
     assert "letterbench train --resume --out" in err and "Traceback" not in err
     assert json.loads((run / "progress.json").read_text())["status"] == "interrupted"
+
+
+class ObserverFault(Exception):
+    pass
+
+
+class FaultAfterFirstEpoch(Observer):
+    def on_epoch_end(self, trainer, record):
+        raise ObserverFault
+
+
+def test_an_error_mid_run_leaves_its_folder_written_failed_and_resumable(tiny_letters, tmp_path):
+    """Any error, not only Ctrl-C or a non-finite loss, ends the run's queued writes before the run
+    lets go of its folder: the progress file says failed and counts the checkpointed epoch."""
+    folder = tmp_path / "run"
+    recipe = resolve_recipe("timm:resnet10t", epochs=2, overrides=["val_fraction=0.25"])
+    options = TrainOptions(
+        tiny_letters, train_per_class=12, progress=False, observers=(FaultAfterFirstEpoch(),)
+    )
+    with pytest.raises(ObserverFault):
+        train(recipe, RunDir(folder), CPU, options)
+    progress = RunDir(folder).read_progress()
+    assert progress["status"] == "failed" and progress["epochs_done"] == 1
+    assert torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"] == 1
+    train(None, RunDir(folder), CPU, TrainOptions(tiny_letters, progress=False), resume=True)
+    assert RunDir(folder).read_progress()["status"] == "finished"
+    assert RunDir(folder).read_progress()["epochs_done"] == 2
 
 
 def test_early_stopping_and_plateau_fire(tiny_letters, tmp_path):

@@ -321,8 +321,8 @@ class Trainer:
         except KeyboardInterrupt:
             self._notify("on_fit_end", "interrupted")
             raise
-        except TrainingError:
-            self._notify("on_fit_end", "failed")
+        except Exception:  # a non-finite loss, or any other error (an observer's, the device's):
+            self._notify("on_fit_end", "failed")  # the queued writes end before the lock is let go
             raise
         finally:
             if previous is not None:
