@@ -1,0 +1,154 @@
+"""Recipe variants side by side, several seeds each: the way to choose a recipe setting on
+validation data (and on our real-world set) with the seed-to-seed noise in view.
+
+    python bench/recipe_sweep.py --variant base= --variant lr0.2=phases.0.optimizer.lr=0.2 \
+        [--variant NAME=KEY=VALUE[,KEY=VALUE...]] [--model resnet18] [--train-per-class 300]
+        [--epochs 8] [--seeds 0,1,2] [--data-dir ../shared/data/emnist] [--set bench/real-world]
+        [--prepared FILE.npz] [--device auto]
+
+Every variant and seed is a real ``letterbench train`` (``training.run.train``) with the recipe's
+``--set`` overrides, as ``letterbench train --model M --train-per-class N --epochs E --seed S --set
+KEY=VALUE`` would run it. A seed draws the training subset, the validation split and the
+initialisation, so seeds differ in data too. Each trained model is scored on its validation split
+(what chooses), the EMNIST test images of the data folder, and our real-world set prepared as
+``letterbench predict`` prepares it (``--prepared`` caches that preparation: it takes about 80 ms an
+image). Printed: a line per run as it ends, then per variant the mean and standard deviation over
+the seeds, and each variant's mean paired difference from the first variant (same seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from real_world import load_set, prepare  # noqa: E402
+
+from letterbench.data.emnist import load_emnist  # noqa: E402
+from letterbench.evaluation import predict_logits  # noqa: E402
+from letterbench.reporting.tables import format_table  # noqa: E402
+from letterbench.rundir import RunDir  # noqa: E402
+from letterbench.runtime import Runtime  # noqa: E402
+from letterbench.training.recipes import resolve_recipe  # noqa: E402
+from letterbench.training.run import TrainOptions, make_split, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ("val", "test", "rw_top1", "rw_top3")
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, _, sets = text.partition("=")
+    if not name:
+        sys.exit(f"--variant {text!r}: give NAME=KEY=VALUE[,KEY=VALUE...] (NAME= for the recipe as it is)")
+    return name, [s for s in sets.split(",") if s]
+
+
+def real_world_set(folder: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prepared images, which were prepared, labels 0..25), from ``cache`` where it holds them."""
+    if cache is not None and cache.exists():
+        saved = np.load(cache)
+        return saved["images"], saved["ok"], saved["labels"]
+    rows, _ = load_set(folder)
+    images, ok, _ = prepare(folder, rows)
+    labels = np.asarray([ord(r["label"]) - ord("a") for r in rows])
+    if cache is not None:
+        np.savez_compressed(cache, images=images, ok=ok, labels=labels)
+    return images, ok, labels
+
+
+def topk(logits: torch.Tensor, labels: np.ndarray, k: int, ok: np.ndarray | None = None) -> float:
+    ranked = logits.topk(k, dim=1).indices.numpy()
+    hit = (ranked == labels[:, None]).any(1)
+    return float((hit & ok).mean() if ok is not None else hit.mean())
+
+
+def one_run(name, overrides, seed, args, runtime, data, real_world, folder: Path) -> dict:
+    recipe = resolve_recipe(args.model, epochs=args.epochs, overrides=overrides)
+    options = TrainOptions(args.data_dir, seed=seed, train_per_class=args.train_per_class, progress=False)
+    start = time.perf_counter()
+    run = train(recipe, RunDir(folder / f"{name}-seed{seed}"), runtime, options)
+    seconds = time.perf_counter() - start
+    model, _ = run.load_trained_model()
+    split = make_split(data, recipe.val_fraction, seed, args.train_per_class)
+
+    def logits(images) -> torch.Tensor:
+        return predict_logits(model, torch.as_tensor(images), runtime).float().cpu()
+
+    images, ok, labels = real_world
+    rw = logits(images)
+    return {
+        "val": topk(logits(data.train_images[split.val]), data.train_labels[split.val].numpy(), 1),
+        "test": topk(logits(data.test_images), data.test_labels.numpy(), 1),
+        "rw_top1": topk(rw, labels, 1, ok),
+        "rw_top3": topk(rw, labels, 3, ok),
+        "seconds": seconds,
+    }
+
+
+def summary(results: dict[str, dict[int, dict]]) -> list[list]:
+    first = next(iter(results.values()))
+    rows = []
+    for name, by_seed in results.items():
+        row = [name, len(by_seed)]
+        for metric in METRICS:
+            values = [100 * r[metric] for r in by_seed.values()]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            diffs = [100 * (r[metric] - first[s][metric]) for s, r in by_seed.items() if s in first]
+            row.append(f"{statistics.mean(values):.2f} ± {sd:.2f} ({statistics.mean(diffs):+.2f})")
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", action="append", required=True, help="NAME=KEY=VALUE[,KEY=VALUE...]")
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--train-per-class", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    parser.add_argument("--set", type=Path, default=REPO / "bench" / "real-world", dest="set_dir")
+    parser.add_argument("--prepared", type=Path, help="cache of the set's prepared images (.npz)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    variants = dict(parse_variant(v) for v in args.variant)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runtime = Runtime.create(args.device)
+    data = load_emnist(args.data_dir)
+    real_world = real_world_set(args.set_dir, args.prepared)
+    results: dict[str, dict[int, dict]] = {name: {} for name in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:  # seed-major: a cut-short sweep still compares every variant
+            for name, overrides in variants.items():
+                r = one_run(name, overrides, seed, args, runtime, data, real_world, Path(tmp))
+                results[name][seed] = r
+                print(
+                    f"{name} seed {seed}: val {r['val']:.2%} test {r['test']:.2%} real-world "
+                    f"{r['rw_top1']:.2%} / {r['rw_top3']:.2%} ({r['seconds']:.1f} s)",
+                    flush=True,
+                )
+    print(
+        f"\n{args.model}, {args.train_per_class} images per class, {args.epochs} epochs, seeds {args.seeds}; "
+        f"device {runtime.name}; torch {torch.__version__}; EMNIST test: {len(data.test_labels)} images of "
+        f"{args.data_dir}; real-world: {len(real_world[2])} images. Mean ± sd over seeds (mean paired "
+        f"difference from {next(iter(variants))}), %"
+    )
+    print(
+        format_table(
+            ["variant", "seeds", "validation", "EMNIST test", "real-world top-1", "top-3"], summary(results)
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
