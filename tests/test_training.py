@@ -188,6 +188,42 @@ def test_an_error_mid_run_leaves_its_folder_written_failed_and_resumable(tiny_le
     assert RunDir(folder).read_progress()["epochs_done"] == 2
 
 
+def test_the_error_that_ended_a_run_is_the_one_raised_when_recording_it_fails(
+    tiny_letters, tmp_path, monkeypatch, capsys
+):
+    def disk_full(self, progress):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(RunDir, "write_progress", disk_full)
+    recipe = resolve_recipe("timm:resnet10t", epochs=2, overrides=["val_fraction=0.25"])
+    options = TrainOptions(
+        tiny_letters, train_per_class=12, progress=False, observers=(FaultAfterFirstEpoch(),)
+    )
+    with pytest.raises(ObserverFault):
+        train(recipe, RunDir(tmp_path / "run"), CPU, options)
+    assert "letterbench: warning: ProgressObserver could not record the failed run" in capsys.readouterr().err
+
+
+def test_a_failed_run_never_counts_an_epoch_whose_checkpoint_was_not_queued(
+    tiny_letters, tmp_path, monkeypatch
+):
+    checkpoint = CheckpointObserver.on_epoch_end
+
+    def fails_at_the_second_epoch(self, trainer, record):
+        if record["global_epoch"] == 2:
+            raise ObserverFault
+        checkpoint(self, trainer, record)
+
+    monkeypatch.setattr(CheckpointObserver, "on_epoch_end", fails_at_the_second_epoch)
+    folder = tmp_path / "run"
+    recipe = resolve_recipe("timm:resnet10t", epochs=3, overrides=["val_fraction=0.25"])
+    with pytest.raises(ObserverFault):
+        train(recipe, RunDir(folder), CPU, TrainOptions(tiny_letters, train_per_class=12, progress=False))
+    progress = RunDir(folder).read_progress()
+    assert progress["status"] == "failed" and progress["epochs_done"] == 1 and len(progress["history"]) == 1
+    assert torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"] == 1
+
+
 def test_early_stopping_and_plateau_fire(tiny_letters, tmp_path):
     # threshold/min_delta of 1000%: no epoch after the first counts as an improvement.
     assert (

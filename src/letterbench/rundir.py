@@ -130,7 +130,7 @@ class RunDir:
         return locked(self.path, self.path / LOCK_FILE, "run directory", take)
 
     def status(self) -> str:
-        """``finished``, ``running``, ``interrupted`` or ``not started``."""
+        """``finished``, ``running``, ``interrupted``, ``failed`` or ``not started``."""
         try:
             return json.loads(self.progress_file.read_text())["status"]
         except (OSError, ValueError, KeyError, TypeError):

@@ -36,7 +36,7 @@ from letterbench.models import LetterModel, set_trainable
 from letterbench.rundir import RunDir
 from letterbench.runtime import Runtime
 from letterbench.training.bookkeeping import RunningSums, Snapshot
-from letterbench.training.observers import Observer
+from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.recipes import Phase, Recipe
 from letterbench.training.step import TrainStep
@@ -302,7 +302,8 @@ class Trainer:
 
     def fit(self, resume: bool = False, rebuild_schedule: bool = False) -> TrainerState:
         """Train every phase to its end or its early stop; Ctrl-C or SIGTERM ends it at the last
-        finished epoch (status ``interrupted``), a non-finite loss with status ``failed``."""
+        finished epoch (status ``interrupted``), a non-finite loss or any other error with status
+        ``failed``."""
         if resume:
             self.resume(rebuild_schedule)
         else:
@@ -317,13 +318,14 @@ class Trainer:
                     self._next_phase()
                 else:
                     self.run_epoch()
-            self._notify("on_fit_end", "finished")
         except KeyboardInterrupt:
-            self._notify("on_fit_end", "interrupted")
+            end_observers(self, "interrupted")
             raise
-        except Exception:  # a non-finite loss, or any other error (an observer's, the device's):
-            self._notify("on_fit_end", "failed")  # the queued writes end before the lock is let go
+        except Exception:  # a non-finite loss, or any other error (an observer's, the device's)
+            end_observers(self, "failed")
             raise
+        else:
+            self._notify("on_fit_end", "finished")
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

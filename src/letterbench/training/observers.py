@@ -9,6 +9,7 @@ its own by subclassing ``Observer`` (only the hooks it needs).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,16 +87,31 @@ class CheckpointObserver(Observer):
             self.writer.flush()
 
 
+def end_observers(trainer: Trainer, status: str) -> None:
+    """Every observer's ``on_fit_end`` after Ctrl-C or an error, so that queued writes end before
+    the run lets go of its folder. An observer failing here is reported, not raised: the error
+    that ended the run is the one its user sees."""
+    for observer in trainer.observers:
+        try:
+            observer.on_fit_end(trainer, status)
+        except Exception as exc:
+            name = type(observer).__name__
+            print(f"letterbench: warning: {name} could not record the {status} run: {exc}", file=sys.stderr)
+
+
 class ProgressObserver(Observer):
-    """``progress.json``: status, phase, epochs done, time per phase, peak memory, history."""
+    """``progress.json``: status, phase, epochs done, time per phase, peak memory, history. A run
+    ended by an error or Ctrl-C keeps the count last submitted, which a checkpoint preceded."""
 
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
         self.run, self.writer = run, writer or BackgroundWriter()
+        self.counted: dict[str, Any] | None = None  # what progress.json says once the writer gets to it
 
-    def _write(self, trainer: Trainer, status: str) -> None:
+    @staticmethod
+    def _progress(trainer: Trainer, status: str) -> dict[str, Any]:
         s = trainer.state
         phases = trainer.recipe.phases
-        progress = {
+        return {
             "status": status,
             "phase": phases[min(s.phase_index, len(phases) - 1)].name,
             "epochs_done": s.global_epoch,
@@ -104,13 +120,20 @@ class ProgressObserver(Observer):
             "peak_memory": dict(s.peak_memory),
             "history": [dict(r) for r in s.history],
         }
+
+    def _submit(self, progress: dict[str, Any]) -> None:
+        self.counted = progress
         self.writer.submit(lambda: self.run.write_progress(progress))
 
+    def on_fit_start(self, trainer, resumed):
+        self.counted = self._progress(trainer, "running")  # the epochs done when this process began
+
     def on_epoch_end(self, trainer, record):
-        self._write(trainer, "running")
+        self._submit(self._progress(trainer, "running"))
 
     def on_fit_end(self, trainer, status):
-        self._write(trainer, status)
+        ended = status == "finished" or self.counted is None
+        self._submit(self._progress(trainer, status) if ended else {**self.counted, "status": status})
         self.writer.flush()
 
 
