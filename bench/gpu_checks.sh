@@ -10,7 +10,11 @@
 set -u
 results="${1:-${OUT:-gpu-results}}"
 shift || true
-steps=" ${*:-tests throughput paper time-to-accuracy throughput-eager inference} "
+all=" tests throughput paper time-to-accuracy throughput-eager inference "
+steps=" ${*:-$all} "
+for name in $steps; do
+    [[ "$all" == *" $name "* ]] || { echo "gpu_checks.sh: no step '$name'; the steps:$all" >&2; exit 2; }
+done
 mkdir -p "$results"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 data="${LETTERBENCH_DATA:-../shared/data/emnist}"
@@ -28,8 +32,9 @@ step() {  # step NAME SECONDS COMMAND...: run it (if asked for), log it, say how
 cat "$results/machine.log"
 step tests 90 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 step throughput 170 "$py" bench/train_throughput.py --batches recipe,1024
-step paper 200 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out /tmp/paper-study --quiet
-cp /tmp/paper-study/report/report.md "$results/paper-report.md" 2>/dev/null
+study=$(mktemp -d)/paper-study  # a fresh study: a rerun on a warm machine must not resume the last one
+step paper 200 "$py" -m letterbench.cli run --preset paper --data-dir "$data" --out "$study" --quiet
+[[ -f "$study/report/report.md" ]] && cp "$study/report/report.md" "$results/paper-report.md"
 step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data" ${TTA_ARGS:-}  # e.g. TTA_ARGS="--models resnet18 --targets 0.905"
 step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
 step inference 60 "$py" bench/train_throughput.py --batches none --inference

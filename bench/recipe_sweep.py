@@ -1,7 +1,7 @@
 """Recipe variants side by side, several seeds each: the way to choose a recipe setting on
 validation data (and on our real-world set) with the seed-to-seed noise in view.
 
-    python bench/recipe_sweep.py --variant base= --variant lr0.2=phases.0.optimizer.lr=0.2 \
+    python bench/recipe_sweep.py --variant base= --variant lr0.1=phases.0.optimizer.lr=0.1 \
         [--variant NAME=KEY=VALUE[,KEY=VALUE...]] [--model resnet18] [--train-per-class 300]
         [--epochs 8] [--seeds 0,1,2] [--data-dir ../shared/data/emnist] [--set bench/real-world]
         [--prepared FILE.npz] [--device auto]
@@ -12,13 +12,17 @@ KEY=VALUE`` would run it. A seed draws the training subset, the validation split
 initialisation, so seeds differ in data too. Each trained model is scored on its validation split
 (what chooses), the EMNIST test images of the data folder, and our real-world set prepared as
 ``letterbench predict`` prepares it (``--prepared`` caches that preparation: it takes about 80 ms an
-image). Printed: a line per run as it ends, then per variant the mean and standard deviation over
-the seeds, and each variant's mean paired difference from the first variant (same seeds).
+image; the cache is redone when the set or the preparation's code changes). Printed: a line per run
+as it ends, then per variant the mean and standard deviation over the seeds, each variant's mean
+paired difference from the first variant (same seeds) and in how many seeds it was better.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -44,23 +48,41 @@ REPO = Path(__file__).resolve().parents[1]
 METRICS = ("val", "test", "rw_top1", "rw_top3")
 
 
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    name, _, sets = text.partition("=")
-    if not name:
-        sys.exit(f"--variant {text!r}: give NAME=KEY=VALUE[,KEY=VALUE...] (NAME= for the recipe as it is)")
-    return name, [s for s in sets.split(",") if s]
+def parse_variants(texts: list[str]) -> dict[str, list[str]]:
+    """NAME=KEY=VALUE[,KEY=VALUE...] each; a name given again adds its settings to the variant's
+    (a value with a comma in it followed by KEY= needs a --variant of its own)."""
+    variants: dict[str, list[str]] = {}
+    for text in texts:
+        name, _, sets = text.partition("=")
+        if not name:
+            sys.exit(
+                f"--variant {text!r}: give NAME=KEY=VALUE[,KEY=VALUE...] (NAME= for the recipe as it is)"
+            )
+        variants.setdefault(name, []).extend(s for s in re.split(r",(?=[A-Za-z_][\w.]*=)", sets) if s)
+    return variants
+
+
+def preparation_key(folder: Path) -> str:
+    """What the prepared images depend on: the set's labels and the preparation's code."""
+    digest = hashlib.sha256((folder / "labels.csv").read_bytes())
+    for module in ("letters.py", "lighting.py"):
+        digest.update((REPO / "src" / "letterbench" / module).read_bytes())
+    return digest.hexdigest()
 
 
 def real_world_set(folder: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(prepared images, which were prepared, labels 0..25), from ``cache`` where it holds them."""
+    """(prepared images, which were prepared, labels 0..25), from ``cache`` where it holds them
+    for this set and this preparation."""
+    key = preparation_key(folder)
     if cache is not None and cache.exists():
         saved = np.load(cache)
-        return saved["images"], saved["ok"], saved["labels"]
+        if str(saved["key"]) == key:
+            return saved["images"], saved["ok"], saved["labels"]
     rows, _ = load_set(folder)
     images, ok, _ = prepare(folder, rows)
     labels = np.asarray([ord(r["label"]) - ord("a") for r in rows])
     if cache is not None:
-        np.savez_compressed(cache, images=images, ok=ok, labels=labels)
+        np.savez_compressed(cache, images=images, ok=ok, labels=labels, key=key)
     return images, ok, labels
 
 
@@ -77,6 +99,7 @@ def one_run(name, overrides, seed, args, runtime, data, real_world, folder: Path
     run = train(recipe, RunDir(folder / f"{name}-seed{seed}"), runtime, options)
     seconds = time.perf_counter() - start
     model, _ = run.load_trained_model()
+    shutil.rmtree(run.path)  # the sweep's own temporary run: only its scores are kept
     split = make_split(data, recipe.val_fraction, seed, args.train_per_class)
 
     def logits(images) -> torch.Tensor:
@@ -102,7 +125,9 @@ def summary(results: dict[str, dict[int, dict]]) -> list[list]:
             values = [100 * r[metric] for r in by_seed.values()]
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             diffs = [100 * (r[metric] - first[s][metric]) for s, r in by_seed.items() if s in first]
-            row.append(f"{statistics.mean(values):.2f} ± {sd:.2f} ({statistics.mean(diffs):+.2f})")
+            better = sum(d > 0 for d in diffs)
+            paired = f"{statistics.mean(diffs):+.2f}, {better} of {len(diffs)} better"
+            row.append(f"{statistics.mean(values):.2f} ± {sd:.2f} ({paired})")
         rows.append(row)
     return rows
 
@@ -121,7 +146,7 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, help="cache of the set's prepared images (.npz)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    variants = dict(parse_variant(v) for v in args.variant)
+    variants = parse_variants(args.variant)
     seeds = [int(s) for s in args.seeds.split(",")]
     runtime = Runtime.create(args.device)
     data = load_emnist(args.data_dir)
@@ -141,8 +166,10 @@ def main() -> None:
         f"\n{args.model}, {args.train_per_class} images per class, {args.epochs} epochs, seeds {args.seeds}; "
         f"device {runtime.name}; torch {torch.__version__}; EMNIST test: {len(data.test_labels)} images of "
         f"{args.data_dir}; real-world: {len(real_world[2])} images. Mean ± sd over seeds (mean paired "
-        f"difference from {next(iter(variants))}), %"
+        f"difference from {next(iter(variants))}, seeds better than it), %"
     )
+    for name, overrides in variants.items():
+        print(f"  {name}: {' '.join('--set ' + o for o in overrides) or 'the recipe as it is'}")
     print(
         format_table(
             ["variant", "seeds", "validation", "EMNIST test", "real-world top-1", "top-3"], summary(results)

@@ -65,7 +65,8 @@ def time_to(model: str, target: float, large_batch: int | None, args, runtime: R
     wall = time.perf_counter() - start
     epoch, seconds, accuracy = observer.curve[-1]
     best = max(a for _, _, a in observer.curve)
-    mode = f"batch {recipe.batch_size}" + (" (large-batch mode)" if large_batch else " (recipe)")
+    lr = recipe.phases[0].optimizer["lr"]
+    mode = f"batch {recipe.batch_size}, LR {lr:g}" + (" (large-batch mode)" if large_batch else " (recipe)")
     outcome = f"{seconds:.1f} s" if reached else f"not reached (best {best:.2%})"
     return [model, mode, f"{target:.1%}", outcome, epoch, f"{accuracy:.2%}", f"{wall:.1f} s"]
 
@@ -79,7 +80,9 @@ def main() -> None:
     parser.add_argument("--large-batch", type=int, default=1024)
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--lr", type=float, help="the recipe's peak LR (before the large-batch scaling)")
+    parser.add_argument(
+        "--lr", type=float, help="every model's recipe peak LR (before the large-batch scaling)"
+    )
     args = parser.parse_args()
     runtime = Runtime.create(args.device)
     data = load_emnist(args.data_dir)

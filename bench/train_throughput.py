@@ -271,6 +271,8 @@ def main() -> None:
     runtime = Runtime.create(args.device, cuda_graphs=not args.no_cuda_graphs)
     batches = (args.batches or ("recipe,1024" if runtime.device.type == "cuda" else "recipe")).split(",")
     batches = [b for b in batches if b != "none"]
+    if not batches and not args.inference:
+        parser.error("--batches none measures nothing without --inference")
     rows, infer_rows = [], []
     for name in args.models.split(","):
         for batch in batches:
