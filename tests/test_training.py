@@ -224,6 +224,26 @@ def test_a_failed_run_never_counts_an_epoch_whose_checkpoint_was_not_queued(
     assert torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"] == 1
 
 
+def test_a_checkpoint_that_fails_to_write_is_never_counted(tiny_letters, tmp_path, monkeypatch):
+    """The write of epoch 2's ``last`` fails on the writer's thread; the error surfaces at the next
+    epoch's save. progress.json then counts epoch 1, the last one whose checkpoint is on disk."""
+    save = RunDir.save_checkpoint
+
+    def fails_at_the_second_epoch(self, which, snapshot):
+        if which == ["last"] and snapshot["trainer"]["global_epoch"] == 2:
+            raise OSError("No space left on device")
+        save(self, which, snapshot)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", fails_at_the_second_epoch)
+    folder = tmp_path / "run"
+    recipe = resolve_recipe("timm:resnet10t", epochs=3, overrides=["val_fraction=0.25"])
+    with pytest.raises(OSError, match="No space left"):
+        train(recipe, RunDir(folder), CPU, TrainOptions(tiny_letters, train_per_class=12, progress=False))
+    progress = RunDir(folder).read_progress()
+    last = torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"]
+    assert progress["status"] == "failed" and progress["epochs_done"] == last == 1
+
+
 def test_early_stopping_and_plateau_fire(tiny_letters, tmp_path):
     # threshold/min_delta of 1000%: no epoch after the first counts as an improvement.
     assert (

@@ -318,14 +318,13 @@ class Trainer:
                     self._next_phase()
                 else:
                     self.run_epoch()
+            self._notify("on_fit_end", "finished")  # its failure (the last write's) fails the run
         except KeyboardInterrupt:
             end_observers(self, "interrupted")
             raise
         except Exception:  # a non-finite loss, or any other error (an observer's, the device's)
             end_observers(self, "failed")
             raise
-        else:
-            self._notify("on_fit_end", "finished")
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

@@ -90,22 +90,27 @@ class CheckpointObserver(Observer):
 def end_observers(trainer: Trainer, status: str) -> None:
     """Every observer's ``on_fit_end`` after Ctrl-C or an error, so that queued writes end before
     the run lets go of its folder. An observer failing here is reported, not raised: the error
-    that ended the run is the one its user sees."""
+    that ended the run is the one its user sees (a second Ctrl-C is raised once all are told)."""
+    interrupt = None
     for observer in trainer.observers:
         try:
             observer.on_fit_end(trainer, status)
+        except KeyboardInterrupt as exc:
+            interrupt = interrupt or exc
         except Exception as exc:
             name = type(observer).__name__
             print(f"letterbench: warning: {name} could not record the {status} run: {exc}", file=sys.stderr)
+    if interrupt is not None:
+        raise interrupt
 
 
 class ProgressObserver(Observer):
     """``progress.json``: status, phase, epochs done, time per phase, peak memory, history. A run
-    ended by an error or Ctrl-C keeps the count last submitted, which a checkpoint preceded."""
+    ended by an error or Ctrl-C keeps the count last written, whose checkpoint is on disk."""
 
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
         self.run, self.writer = run, writer or BackgroundWriter()
-        self.counted: dict[str, Any] | None = None  # what progress.json says once the writer gets to it
+        self.counted: dict[str, Any] | None = None  # what progress.json says
 
     @staticmethod
     def _progress(trainer: Trainer, status: str) -> dict[str, Any]:
@@ -122,8 +127,11 @@ class ProgressObserver(Observer):
         }
 
     def _submit(self, progress: dict[str, Any]) -> None:
-        self.counted = progress
-        self.writer.submit(lambda: self.run.write_progress(progress))
+        def write() -> None:  # behind the checkpoint it counts; skipped if that failed
+            self.run.write_progress(progress)
+            self.counted = progress
+
+        self.writer.submit(write)
 
     def on_fit_start(self, trainer, resumed):
         self.counted = self._progress(trainer, "running")  # the epochs done when this process began
@@ -132,9 +140,14 @@ class ProgressObserver(Observer):
         self._submit(self._progress(trainer, "running"))
 
     def on_fit_end(self, trainer, status):
-        ended = status == "finished" or self.counted is None
-        self._submit(self._progress(trainer, status) if ended else {**self.counted, "status": status})
-        self.writer.flush()
+        if status == "finished" or self.counted is None:
+            self._submit(self._progress(trainer, status))
+            self.writer.flush()
+            return
+        try:
+            self.writer.flush()
+        finally:  # the count last written, whose checkpoint is on disk
+            self.run.write_progress({**self.counted, "status": status})
 
 
 class ConsoleObserver(Observer):
