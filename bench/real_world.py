@@ -60,6 +60,11 @@ def load_set(folder: Path) -> tuple[list[dict], str]:
     return rows, readme.read_text() if readme.exists() else ""
 
 
+def class_indices(rows: list[dict]) -> np.ndarray:
+    """The rows' letters as class indices 0..25 (a..z)."""
+    return np.asarray([ord(r["label"]) - ord("a") for r in rows])
+
+
 def prepare(folder: Path, rows: list[dict]) -> tuple[np.ndarray, np.ndarray, Counter]:
     """The 28x28 inputs (N, 28, 28; zeros where preparation failed), which were prepared, and the errors."""
     images = np.zeros((len(rows), 28, 28), np.uint8)
@@ -193,7 +198,7 @@ def main() -> None:
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     rows, readme = load_set(args.set)
     images, ok, errors = prepare(args.set, rows)
-    labels = np.asarray([ord(r["label"]) - ord("a") for r in rows])
+    labels = class_indices(rows)
     runtime = Runtime.create(args.device)
     names = [Path(r).name or r for r in args.run]
     names = names if len(set(names)) == len(names) else list(args.run)

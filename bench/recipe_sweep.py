@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from real_world import load_set, prepare  # noqa: E402
+from real_world import class_indices, load_set, prepare  # noqa: E402
 
 from letterbench.data.emnist import load_emnist  # noqa: E402
 from letterbench.evaluation import predict_logits  # noqa: E402
@@ -80,7 +80,7 @@ def real_world_set(folder: Path, cache: Path | None) -> tuple[np.ndarray, np.nda
             return saved["images"], saved["ok"], saved["labels"]
     rows, _ = load_set(folder)
     images, ok, _ = prepare(folder, rows)
-    labels = np.asarray([ord(r["label"]) - ord("a") for r in rows])
+    labels = class_indices(rows)
     if cache is not None:
         np.savez_compressed(cache, images=images, ok=ok, labels=labels, key=key)
     return images, ok, labels
