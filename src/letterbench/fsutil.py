@@ -88,6 +88,11 @@ class BackgroundWriter:
 
     def _raise(self) -> None:
         if self._error is not None:
+            # The jobs queued behind the failed one are skipped only while the error stands: wait
+            # for them all before clearing it, or one not yet started would run.
+            pending, self._pending = self._pending, []
+            for future in pending:
+                future.result()
             error, self._error = self._error, None
             raise error
 
