@@ -63,12 +63,16 @@ def plot_confusion(cm: list[list[int]], class_names: list[str], title: str, path
     n = len(class_names)
     fig, ax = plt.subplots(figsize=(0.38 * n + 2, 0.38 * n + 1.5))
     matrix = np.array(cm)
-    display = ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(
-        ax=ax, cmap="Blues", colorbar=False, values_format="d", text_kw={"fontsize": 6 if n > 15 else 9}
+    ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(
+        ax=ax, cmap="Blues", colorbar=False, include_values=False
     )
-    for text, value in zip(display.text_.flat, matrix.flat, strict=True):
-        if value == 0:
-            text.set_text("")  # blank zeros so the mistakes stand out
+    # Counts written where they are not zero, so that the mistakes stand out (and 676 empty
+    # labels are not drawn).
+    light = matrix.max() / 2
+    for (row, col), value in np.ndenumerate(matrix):
+        if value:
+            color = "white" if value > light else "black"
+            ax.text(col, row, str(value), ha="center", va="center", fontsize=6 if n > 15 else 9, color=color)
     ax.set_title(title)
     save_figure(fig, path)
 
@@ -124,18 +128,22 @@ def plot_errors(
     """The most confident mistakes, upright, captioned true -> predicted (confidence)."""
     pred = probs.argmax(1)
     wrong = np.flatnonzero(pred != labels)
-    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][: rows * cols]
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.15, rows * 1.35))
-    for ax, i in zip(axes.flat, list(wrong) + [None] * (rows * cols - len(wrong)), strict=True):
-        ax.axis("off")
-        if i is not None:
-            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
-            ax.set_title(
-                f"{class_names[labels[i]]}→{class_names[pred[i]]} {probs[i, pred[i]]:.0%}", fontsize=8
-            )
-    fig.suptitle(
-        f"{title}: most confident mistakes (true→predicted), {len(np.flatnonzero(pred != labels))} in all"
-    )
+    shown = wrong[np.argsort(-probs[wrong, pred[wrong]])][: rows * cols]
+    # One image of tiles, captions written on it: one axes, not one per tile (2.4 s -> 0.3 s here).
+    size, pad = images.shape[1], images.shape[1] // 2  # a caption's band above each tile
+    used = max(1, -(-len(shown) // cols))  # rows with a mistake in them
+    mosaic = np.zeros((used * (size + pad), cols * (size + 4)), np.uint8)
+    width = cols * 1.15
+    fig = plt.figure(figsize=(width, width * mosaic.shape[0] / mosaic.shape[1] + 0.6))
+    ax = fig.add_axes((0, 0, 1, 1 - 0.6 / fig.get_figheight()))  # the tiles fill it; the title above
+    for k, i in enumerate(shown):
+        top, left = (k // cols) * (size + pad) + pad, (k % cols) * (size + 4) + 2
+        mosaic[top : top + size, left : left + size] = images[i]
+        caption = f"{class_names[labels[i]]}→{class_names[pred[i]]} {probs[i, pred[i]]:.0%}"
+        ax.text(left + size / 2, top - 1.5, caption, ha="center", va="bottom", fontsize=8)
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    fig.suptitle(f"{title}: most confident mistakes (true→predicted), {len(wrong)} in all")
     save_figure(fig, path)
 
 
