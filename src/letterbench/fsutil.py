@@ -86,13 +86,16 @@ class BackgroundWriter:
             except BaseException as exc:
                 self._error = exc
 
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
     def _raise(self) -> None:
         if self._error is not None:
             # The jobs queued behind the failed one are skipped only while the error stands: wait
             # for them all before clearing it, or one not yet started would run.
-            pending, self._pending = self._pending, []
-            for future in pending:
-                future.result()
+            self._wait()
             error, self._error = self._error, None
             raise error
 
@@ -104,9 +107,7 @@ class BackgroundWriter:
 
     def flush(self) -> None:
         """Wait for every queued job; raise the first error among them."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        self._wait()
         self._raise()
 
 
