@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from letterbench.evaluation import predict_probs
-from letterbench.rundir import RunDir, default_run_dir
-from letterbench.runtime import Runtime
+from letterbench.evaluation.evaluate import predict_probs
+from letterbench.runs.rundir import RunDir, default_run_dir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
 

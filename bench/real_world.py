@@ -4,7 +4,7 @@
         [--tta] [--json] [--device cpu]
 
 The set (photographed-style single letters, built by ``make_real_world.py``) is prepared image by
-image with ``letterbench.letters.prepare_file``, as ``letterbench predict`` does; every model of
+image with ``letterbench.images.letters.prepare_file``, as ``letterbench predict`` does; every model of
 the study predicts (a model's seeds averaged) and, with more than one model, the ensemble. An
 image the preparation cannot read, or finds blank, counts as wrong. Per run: each model's top-1
 and top-3 with 95% bootstrap intervals, top-1 by source (font, pen) and by case, its 8 most
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from letterbench.letters import prepare_file
-from letterbench.predict import ENSEMBLE, torch_predictor
-from letterbench.runtime import Runtime
-from letterbench.stats import bootstrap_intervals, paired_difference
+from letterbench.apps.predict import ENSEMBLE, torch_predictor
+from letterbench.evaluation.stats import bootstrap_intervals, paired_difference
+from letterbench.images.letters import prepare_file
+from letterbench.runs.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE_KEYS = ("paper", "ruling", "ink", "light", "size", "stroke")

@@ -37,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_world import class_indices, load_set, prepare  # noqa: E402
 
 from letterbench.data.emnist import load_emnist  # noqa: E402
-from letterbench.evaluation import predict_logits  # noqa: E402
+from letterbench.data.splits import make_split
+from letterbench.evaluation.evaluate import predict_logits  # noqa: E402
 from letterbench.reporting.tables import format_table  # noqa: E402
-from letterbench.rundir import RunDir  # noqa: E402
-from letterbench.runtime import Runtime  # noqa: E402
+from letterbench.runs.rundir import RunDir  # noqa: E402
+from letterbench.runs.runtime import Runtime  # noqa: E402
 from letterbench.training.recipes import resolve_recipe  # noqa: E402
-from letterbench.training.run import TrainOptions, make_split, train  # noqa: E402
+from letterbench.training.run import TrainOptions, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("val", "test", "rw_top1", "rw_top3")

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from letterbench.apps.predict import Predictor, Scorer, choose_runs, torch_scorers
+from letterbench.apps.serve import create_app, page_title, serving
 from letterbench.models import create_model, model_names
-from letterbench.predict import Predictor, Scorer, choose_runs, torch_scorers
-from letterbench.runtime import Runtime
-from letterbench.serve import create_app, page_title, serving
+from letterbench.runs.runtime import Runtime
 
 GOALS_MS = {"one model": 300, "ensemble": 1000}
 
@@ -50,8 +50,8 @@ def drawn_letter(side: int = 360) -> bytes:
 
 def untrained_scorers(models: list[str], runtime: Runtime, tta: bool) -> list[Scorer]:
     """The architectures with random weights, run as ``torch_scorers`` runs a trained model."""
-    from letterbench.evaluation import predict_logits
-    from letterbench.transforms import test_time_views
+    from letterbench.evaluation.evaluate import predict_logits
+    from letterbench.images.transforms import test_time_views
 
     views = test_time_views() if tta else None
     scorers = []

@@ -24,8 +24,8 @@ import torch
 
 from letterbench.data.emnist import load_emnist
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.observers import Observer
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train

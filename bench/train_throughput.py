@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
-from letterbench.evaluation import predict_probs
+from letterbench.evaluation.evaluate import predict_probs
 from letterbench.models import create_model, model_names
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.optim import build_optimizer
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.throughput import engine_trainer

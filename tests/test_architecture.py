@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from letterbench.cli import main
-from letterbench.errors import LetterbenchError
+from letterbench import LAYERS
+from letterbench.cli.main import main
+from letterbench.core.errors import LetterbenchError
 from letterbench.models import create_model, display_name, get_model, model_names
-from letterbench.rundir import RunDir
-from letterbench.studydir import StudyDir
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.studydir import StudyDir
 from letterbench.training.recipes import builtin_recipes, describe_recipe, load_recipe, resolve_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def test_run_and_study_directories(tmp_path):
     run.clear_unstarted()
     assert not run.path.exists() or not any(run.path.iterdir())
     with pytest.raises(LetterbenchError, match="neither a run directory nor a study"):
-        from letterbench.studydir import find_runs
+        from letterbench.runs.studydir import find_runs
 
         find_runs(tmp_path / "s")
 
@@ -129,9 +130,9 @@ def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny
     import torch
 
     from letterbench.data.emnist import load_emnist
-    from letterbench.runtime import Runtime
+    from letterbench.data.splits import make_split
+    from letterbench.runs.runtime import Runtime
     from letterbench.training.engine import TrainData, Trainer
-    from letterbench.training.run import make_split
 
     data = load_emnist(tiny_letters)
     split = make_split(data, 0.25, 0, 4)
@@ -151,7 +152,7 @@ def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny
 
 
 def test_written_files_follow_the_umask(tmp_path):
-    from letterbench.fsutil import atomic_write_text
+    from letterbench.core.fsutil import atomic_write_text
 
     old = os.umask(0o027)
     try:
@@ -203,23 +204,24 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
         assert [e.value for e in logged] == pytest.approx([h[key] for h in history], rel=1e-5)
 
 
-# Data flows one way: a module may import its own layer and the layers before it, never a later one.
-LAYERS = [
-    {"errors", "fsutil", "distributed", "data"},
-    {"models", "transforms", "lighting", "letters"},
-    {"runtime", "rundir", "studydir", "records"},
-    {"training"},
-    {"evaluation", "stats", "calibration", "ensemble"},
-    {"reporting", "predict"},
-    {"study", "presets"},
-    {"export", "serve"},
-    {"cli", "cli_data", "cli_apps", "boundary"},
-]
+# Data flows one way: the package's folders are its layers (``letterbench.LAYERS``, in order); a
+# module may import its own layer and the layers before it, never a later one.
+PACKAGE = REPO / "src" / "letterbench"
 
 
 def _layer(module: str) -> int:
-    top = module.split(".")[1] if module.startswith("letterbench.") else module
-    return next(i for i, names in enumerate(LAYERS) if top in names)
+    return LAYERS.index(module.split(".")[1])
+
+
+def test_every_module_lives_in_a_layer_folder():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py"], "modules outside a layer's folder: " + ", ".join(top)
+    folders = {p.parent.name for p in PACKAGE.glob("*/*.py")}
+    assert folders == set(LAYERS), f"folders that are not layers: {folders ^ set(LAYERS)}"
+
+
+def test_readme_states_the_layers_in_their_order():
+    assert "`" + "` -> `".join(LAYERS) + "`" in (REPO / "README.md").read_text()
 
 
 def test_imports_flow_one_way():
@@ -228,7 +230,7 @@ def test_imports_flow_one_way():
     backwards = []
     for path in (REPO / "src" / "letterbench").rglob("*.py"):
         parts = path.relative_to(REPO / "src").with_suffix("").parts
-        if parts[-1] == "__init__" and len(parts) == 1 or parts[1] in ("__init__", "recipes"):
+        if len(parts) == 2:  # the package's __init__ and __main__
             continue
         own = _layer(".".join(parts))
         for node in ast.walk(ast.parse(path.read_text())):
@@ -245,7 +247,7 @@ def test_load_measurement_sees_another_busy_process():
 
     import torch
 
-    from letterbench.runtime import Runtime
+    from letterbench.runs.runtime import Runtime
 
     runtime = Runtime(torch.device("cpu"))
     with runtime.measure_load() as idle:

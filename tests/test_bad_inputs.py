@@ -23,7 +23,7 @@ import pytest
 from conftest import synthetic_letters, write_emnist
 from PIL import Image
 
-from letterbench.cli import main
+from letterbench.cli.main import main
 from letterbench.data.emnist import member_name
 from letterbench.data.idx import encode_idx
 
@@ -363,7 +363,7 @@ def _foreign_checkpoint(tmp: Path, w: World) -> Path:
     import torch
 
     from letterbench.models import create_model
-    from letterbench.rundir import CHECKPOINT_FORMAT
+    from letterbench.runs.rundir import CHECKPOINT_FORMAT
 
     run = copy_run(tmp, w)
     other = create_model("timm:test_efficientnet", 26).state_dict()
@@ -680,7 +680,7 @@ def _run_case(name: str, root: Path, world: World) -> Outcome:
         "OMP_NUM_THREADS": "1",
     }
     proc = subprocess.run(
-        [*_prefix(spec, tmp), sys.executable, "-m", "letterbench.cli", *map(str, args)],
+        [*_prefix(spec, tmp), sys.executable, "-m", "letterbench", *map(str, args)],
         cwd=tmp,
         env=env,
         capture_output=True,

@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import synthetic_letters, write_emnist
 
-from letterbench.cli import main
+from letterbench.cli.main import main
+from letterbench.core.errors import DataError
 from letterbench.data.emnist import load_emnist, member_name, stratified_split
 from letterbench.data.fetch import download, extract_split, import_path
 from letterbench.data.idx import encode_idx, parse_idx, read_idx
-from letterbench.errors import DataError
 
 # An "F": not symmetric under any flip or transpose, so it proves the orientation fix.
 GLYPH_F = np.zeros((28, 28), np.uint8)

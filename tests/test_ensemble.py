@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from letterbench import ensemble
-from letterbench.ensemble import best_subset, held_out_images
-from letterbench.predict import Predictor, Scorer
-from letterbench.records import EnsembleChoice
+from letterbench.apps.predict import Predictor, Scorer
+from letterbench.evaluation import ensemble
+from letterbench.evaluation.ensemble import best_subset, held_out_images
+from letterbench.runs.records import EnsembleChoice
 
 
 def _model(labels: np.ndarray, right: np.ndarray, classes: int, sure: float, rng) -> np.ndarray:
@@ -60,7 +60,7 @@ def test_beyond_the_exhaustive_limit_a_greedy_path_still_beats_the_best_single_m
 
 def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
     from letterbench.data.emnist import load_emnist
-    from letterbench.training.run import make_split
+    from letterbench.data.splits import make_split
 
     data = load_emnist(tiny_letters, "letters")
     configs = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": n}} for n in (4, 8)]
@@ -83,7 +83,7 @@ def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
 
 def test_seeds_with_their_own_splits_score_each_seed_s_validation_images_with_that_seed_s_runs(tiny_letters):
     from letterbench.data.emnist import load_emnist
-    from letterbench.training.run import make_split
+    from letterbench.data.splits import make_split
 
     data = load_emnist(tiny_letters, "letters")
     # two models, three seeds, all the data: each seed draws its own validation split, so almost
@@ -134,8 +134,8 @@ def test_a_recorded_choice_is_read_only_when_it_names_the_study_s_models():
 
 
 def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path):
-    from letterbench.predict import recorded_ensemble
-    from letterbench.studydir import StudyDir
+    from letterbench.apps.predict import recorded_ensemble
+    from letterbench.runs.studydir import StudyDir
 
     study = StudyDir(tmp_path)
     runs = {"resnet18": None, "xception": None, "resnet18 (seed 1)": None}
@@ -149,9 +149,9 @@ def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path
 
 
 def test_a_choice_that_cannot_be_made_falls_back_to_the_mean_of_all_with_the_reason(tmp_path):
-    from letterbench.ensemble import choose_ensemble_or_all
-    from letterbench.rundir import RunDir
-    from letterbench.runtime import Runtime
+    from letterbench.evaluation.ensemble import choose_ensemble_or_all
+    from letterbench.runs.rundir import RunDir
+    from letterbench.runs.runtime import Runtime
 
     choice = choose_ensemble_or_all([RunDir(tmp_path / "a"), RunDir(tmp_path / "b")], Runtime.create("cpu"))
     assert choice.images == 0 and choice.members == []

@@ -12,11 +12,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from letterbench.cli import main
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import classification_metrics, overfitting
+from letterbench.cli.main import main
+from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.evaluate import classification_metrics, overfitting
 from letterbench.reporting.report import build_report
-from letterbench.rundir import RunDir
+from letterbench.runs.rundir import RunDir
 
 
 def test_metrics_on_hand_made_predictions():
@@ -345,8 +345,8 @@ def test_speed_figures_carry_the_spread_of_their_samples(two_runs):
 
 
 def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_path, capsys):
-    from letterbench.calibration import run_temperature
-    from letterbench.rundir import RunDir
+    from letterbench.evaluation.calibration import run_temperature
+    from letterbench.runs.rundir import RunDir
 
     run = RunDir(two_runs / "r10")
     calibration = run.read_metrics()["stages"][-1]["calibration"]
@@ -372,8 +372,8 @@ def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_pa
     # TTA is the mean over the five views of each view's calibrated softmax, worked out here by hand
     import torch
 
-    from letterbench.letters import prepare_file
-    from letterbench.transforms import Preprocess, test_time_views
+    from letterbench.images.letters import prepare_file
+    from letterbench.images.transforms import Preprocess, test_time_views
 
     model, names = run.load_trained_model()
     image = torch.from_numpy(prepare_file(tmp_path / "l.png").image[None])

@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from letterbench.calibration import run_temperature
-from letterbench.cli import main
+from letterbench.cli.main import main
+from letterbench.core.errors import LetterbenchError
 from letterbench.data import load_emnist
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import evaluate_run, predict_probs
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.evaluation.calibration import run_temperature
+from letterbench.evaluation.evaluate import evaluate_run, predict_probs
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -69,7 +69,7 @@ def test_onnx_export_carries_its_contract_and_matches_pytorch_on_real_images(tra
     assert json.loads(meta["class_names"]) == LETTERS
     assert (meta["input_size"], meta["input_channels"]) == ("32", "1")
     assert float(meta["temperature"]) == pytest.approx(run_temperature(trained)) != 1.0
-    assert "letterbench.letters" in meta["input"] and "uint8 (batch, 28, 28)" in meta["input"]
+    assert "letterbench.images.letters" in meta["input"] and "uint8 (batch, 28, 28)" in meta["input"]
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
@@ -129,13 +129,13 @@ def test_export_leaves_files_it_did_not_write_and_fails_closed(trained, tmp_path
     assert "has no run of 'xception'" in capsys.readouterr().err
 
     # An earlier export of ours may be replaced, but only by one that passes the check.
-    import letterbench.export
+    import letterbench.apps.export
 
     ours = trained.export_file("onnx")
     if not ours.is_file():
         assert main(["export", "--run", str(trained)]) == 0
     before = ours.read_bytes()
-    monkeypatch.setattr(letterbench.export, "PARITY_LIMIT", 0.0)  # no export can pass now
+    monkeypatch.setattr(letterbench.apps.export, "PARITY_LIMIT", 0.0)  # no export can pass now
     assert main(["export", "--run", str(trained), "--format", "torchscript", "--out", str(ours)]) == 1
     assert "disagrees with PyTorch" in capsys.readouterr().err
     assert ours.read_bytes() == before and [p.name for p in ours.parent.iterdir()] == [ours.name]
@@ -179,9 +179,9 @@ def test_predict_onnx_refuses_what_it_cannot_run(trained, tmp_path, capsys):
 
 
 def test_the_graphs_resize_is_preprocess(real_test):
-    from letterbench.export import resize_matrix
+    from letterbench.apps.export import resize_matrix
+    from letterbench.images.transforms import Preprocess
     from letterbench.models import InputSpec
-    from letterbench.transforms import Preprocess
 
     images = torch.from_numpy(real_test)
     for size in (32, 64, 71):  # timm's smallest, DenseNet-121's and Xception's inputs
@@ -192,7 +192,7 @@ def test_the_graphs_resize_is_preprocess(real_test):
 
 
 def test_predict_onnx_runs_where_device_says():
-    from letterbench.export import onnx_providers
+    from letterbench.apps.export import onnx_providers
 
     cpu_only, with_cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert onnx_providers("cpu", with_cuda) == cpu_only

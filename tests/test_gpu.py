@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.stream import BatchStream
-from letterbench.transforms import Preprocess
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -109,7 +109,7 @@ def test_resume_with_cuda_graphs_repeats_the_uninterrupted_run(tmp_path, determi
 def test_evaluation_with_a_cuda_graph_equals_eager_evaluation(deterministic):
     """predict_logits replays one graph for every full batch and scores the shorter last batch
     eagerly; the logits are those of the eager pass."""
-    from letterbench.evaluation import predict_logits
+    from letterbench.evaluation.evaluate import predict_logits
     from letterbench.training.graphs import graphed_forward
 
     torch.manual_seed(0)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from letterbench.letters import EMNIST_STROKE, EMNIST_THICKEST, emnist_like, prepare_image, stroke_width
+from letterbench.images.letters import (
+    EMNIST_STROKE,
+    EMNIST_THICKEST,
+    emnist_like,
+    prepare_image,
+    stroke_width,
+)
 
 FONT = "DejaVuSans.ttf"  # Pillow finds matplotlib's copy by name when it is not installed system-wide
 
@@ -214,7 +220,7 @@ def test_the_shadow_search_runs_blas_on_one_thread(monkeypatch):
     # its small products slowed down sixfold on a busy CPU when BLAS spread them over threads
     from threadpoolctl import threadpool_info
 
-    from letterbench import lighting
+    from letterbench.images import lighting
 
     seen = []
     search = lighting.shadow_edge

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from letterbench.cli import main
-from letterbench.errors import WeightsError
+from letterbench.cli.main import main
+from letterbench.core.errors import WeightsError
 from letterbench.models import (
     PretrainedUnavailable,
     count_parameters,

@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 from test_training import FAST, cli, cli_process
 
-from letterbench.fsutil import atomic_open, atomic_write_json
-from letterbench.letters import prepare_file
-from letterbench.rundir import LOCK_FILE, RunDir
-from letterbench.studydir import StudyDir
+from letterbench.core.fsutil import atomic_open, atomic_write_json
+from letterbench.images.letters import prepare_file
+from letterbench.runs.rundir import LOCK_FILE, RunDir
+from letterbench.runs.studydir import StudyDir
 from letterbench.training.optim import build_scheduler
 from letterbench.training.recipes import resolve_recipe
 
@@ -31,7 +31,7 @@ def _hold_lock(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
     code = (
         "import sys, time\n"
-        "from letterbench.rundir import RunDir\n"
+        "from letterbench.runs.rundir import RunDir\n"
         "with RunDir(sys.argv[1]).lock():\n"
         "    print('held', flush=True)\n"
         "    time.sleep(600)\n"
@@ -85,7 +85,7 @@ def test_two_real_training_processes_on_one_folder(tiny_letters, tmp_path):
 
 
 def test_a_study_folder_is_locked(tmp_path, capsys):
-    from letterbench.cli import main
+    from letterbench.cli.main import main
 
     study = StudyDir(tmp_path / "study")
     with study.lock():
@@ -290,7 +290,7 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path):
     code = (
         "import errno, sys\n"
         "from pathlib import Path\n"
-        "from letterbench.fsutil import atomic_write_bytes\n"
+        "from letterbench.core.fsutil import atomic_write_bytes\n"
         "target = Path(sys.argv[1]) / 'last.pt'\n"
         "atomic_write_bytes(target, b'old' * 1000)\n"
         "try:\n"

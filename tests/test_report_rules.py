@@ -14,12 +14,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import classification_metrics
+from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.evaluate import classification_metrics
+from letterbench.reporting.columns import Column
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.pros_cons import pros_cons
-from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking, recommend
-from letterbench.rundir import RunDir
+from letterbench.reporting.ranking import ROWS, best_columns, ranking, recommend
+from letterbench.runs.rundir import RunDir
 
 ROW = {row.key: row for row in ROWS}
 METRIC_KEYS = ("top3_accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")

@@ -23,11 +23,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from letterbench.cli import main
-from letterbench.letters import prepare_image
-from letterbench.predict import Predictor, choose_runs, torch_scorers
-from letterbench.runtime import Runtime
-from letterbench.serve import create_app, serving
+from letterbench.apps.predict import Predictor, choose_runs, torch_scorers
+from letterbench.apps.serve import create_app, serving
+from letterbench.cli.main import main
+from letterbench.images.letters import prepare_image
+from letterbench.runs.runtime import Runtime
 
 LIMIT = 2**20  # the test servers' upload limit: 1 MB
 
@@ -379,7 +379,7 @@ def test_page_shows_why_an_upload_is_refused(servers, browser):
 
 
 def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run):
-    command = [sys.executable, "-m", "letterbench.cli", "serve", "--run", str(stroke_run), "--port", "0"]
+    command = [sys.executable, "-m", "letterbench", "serve", "--run", str(stroke_run), "--port", "0"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()

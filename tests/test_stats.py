@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from letterbench.stats import (
+from letterbench.evaluation.stats import (
     bootstrap_intervals,
     macro_f1_rows,
     mcnemar_exact,

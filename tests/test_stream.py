@@ -8,19 +8,19 @@ import json
 import pytest
 import torch
 
-from letterbench.cli import main
-from letterbench.distributed import DistInfo
+from letterbench.cli.main import main
+from letterbench.core.distributed import DistInfo
+from letterbench.images.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 from letterbench.models import create_model
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
-from letterbench.study import PRESETS, study_recipe
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
+from letterbench.study.runner import PRESETS, study_recipe
 from letterbench.training.bookkeeping import RunningSums
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.graphs import warm_up
 from letterbench.training.optim import build_scheduler
 from letterbench.training.recipes import describe_recipe, resolve_recipe, scale_batch
 from letterbench.training.stream import BatchStream
-from letterbench.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 
 CPU = Runtime(torch.device("cpu"))
 RESNET18_LR = resolve_recipe("resnet18").phases[0].optimizer["lr"]
@@ -177,7 +177,7 @@ def test_the_background_writer_skips_what_follows_a_failed_write_and_raises_it(t
     epoch: the jobs behind a failure are skipped, and the failure is raised to the caller."""
     import time
 
-    from letterbench.fsutil import BackgroundWriter
+    from letterbench.core.fsutil import BackgroundWriter
 
     writer, done = BackgroundWriter(), []
 
@@ -204,7 +204,7 @@ def test_a_failure_raised_by_submit_never_lets_the_job_queued_behind_it_run():
     import sys
     import threading
 
-    from letterbench.fsutil import BackgroundWriter
+    from letterbench.core.fsutil import BackgroundWriter
 
     def trial() -> list[str]:
         writer, ran, gate = BackgroundWriter(depth=2), [], threading.Event()

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from letterbench.cli import main
-from letterbench.letters import emnist_like, prepare_file
-from letterbench.rundir import RunDir
+from letterbench.cli.main import main
+from letterbench.images.letters import emnist_like, prepare_file
+from letterbench.runs.rundir import RunDir
 
 
 def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp_path, capsys):
@@ -215,7 +215,7 @@ def test_run_refuses_a_different_preset_on_the_same_out(real_data_dir, tmp_path,
 
 
 def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
-    import letterbench.study as study
+    import letterbench.study.runner as study
 
     monkeypatch.setattr(study, "ARCHIVE_URL", "http://127.0.0.1:9/gzip.zip")  # nothing listens: offline
     monkeypatch.setattr("letterbench.data.fetch.time.sleep", lambda s: None)
@@ -398,8 +398,8 @@ def test_predict_needs_a_finished_model(letter_model, tmp_path, capsys):
 
 
 def test_paper_preset_time_estimate_is_measured():
-    from letterbench.runtime import Runtime
-    from letterbench.study import PRESETS, estimate_minutes, study_recipe
+    from letterbench.runs.runtime import Runtime
+    from letterbench.study.runner import PRESETS, estimate_minutes, study_recipe
     from letterbench.training.throughput import measure_train_throughput
 
     recipe = study_recipe("resnet18", PRESETS["paper"])
@@ -412,7 +412,7 @@ def test_paper_preset_time_estimate_is_measured():
 
 
 def test_input_names_stay_distinct_when_a_file_is_named_twice():
-    from letterbench.predict import input_names
+    from letterbench.apps.predict import input_names
 
     paths = [Path("a.png"), Path("a-2.png"), Path("a.png"), Path("x/l.png"), Path("y/l.jpg"), Path("x/l.png")]
     names = input_names(paths)

@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from letterbench.cli import main
+from letterbench.cli.main import main
+from letterbench.core.errors import TrainingError
 from letterbench.data.emnist import load_emnist
-from letterbench.errors import TrainingError
+from letterbench.data.splits import make_split
+from letterbench.images.transforms import prepare_batch
 from letterbench.models import create_model, layer_units, set_trainable
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
 from letterbench.training.recipes import load_recipe, resolve_recipe
-from letterbench.training.run import TrainOptions, make_split, train
-from letterbench.transforms import prepare_batch
+from letterbench.training.run import TrainOptions, train
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -55,7 +56,7 @@ def cli_process(*args, torchrun: int = 0) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     if torchrun:
         env["OMP_NUM_THREADS"] = "1"
-    return [sys.executable, *launcher, "-m", "letterbench.cli", *map(str, args)], env
+    return [sys.executable, *launcher, "-m", "letterbench", *map(str, args)], env
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "xception", "timm:resnet10t"])

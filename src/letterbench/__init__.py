@@ -1,3 +1,21 @@
-"""letterbench: train, evaluate and compare CNNs on handwritten letters (EMNIST)."""
+"""letterbench: train, evaluate and compare CNNs on handwritten letters (EMNIST).
+
+The package's folders are its layers, and data flows one way through them: a module imports its
+own layer and the layers before it, never a later one (``tests/test_architecture.py`` checks it).
+"""
 
 __version__ = "0.1.0"
+
+LAYERS = (
+    "core",  # errors, atomic writes, torchrun plumbing
+    "data",  # EMNIST on disk and in memory, the train/validation split, synthetic letters
+    "models",  # the model registry, architectures, weights
+    "images",  # pixels to a model's input: photos to EMNIST's look, augmentation, preprocessing
+    "runs",  # run and study folders, their files, the runtime
+    "training",  # recipes, the batch stream, the engine, `letterbench train`
+    "evaluation",  # metrics, intervals and tests, calibration, the ensemble choice
+    "reporting",  # the report, its plots and tables
+    "study",  # `letterbench run`: presets, the resumable study
+    "apps",  # predict, export, serve
+    "cli",  # the command line
+)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from letterbench.core.errors import DataError
 from letterbench.data.idx import IMAGES_MAGIC, LABELS_MAGIC, decompress, parse_idx
-from letterbench.errors import DataError
 
 ARCHIVE_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
 ARCHIVE_SIZE = 561_753_746

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from letterbench.core.errors import DataError
+from letterbench.core.fsutil import atomic_write_bytes, ensure_folder
 from letterbench.data.emnist import (
     ARCHIVE_SHA256,
     ARCHIVE_SIZE,
@@ -36,8 +38,6 @@ from letterbench.data.emnist import (
     split_info,
 )
 from letterbench.data.idx import decompress, encode_idx, parse_idx
-from letterbench.errors import DataError
-from letterbench.fsutil import atomic_write_bytes, ensure_folder
 
 CHUNK = 1 << 20
 _MEMBER_RE = re.compile(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from letterbench.errors import DataError
+from letterbench.core.errors import DataError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049

@@ -96,10 +96,3 @@ def xception(entry, num_classes, pretrained, dropout):
     base = timm_base(entry.pretrained_tag, pretrained)
     head = xception_head(base.num_features, num_classes, dropout=dropout)
     return base, head, base.pretrained_cfg["classifier"]
-
-
-def timm_builder(entry, num_classes, pretrained, dropout):
-    """Any timm architecture (the ``timm:<name>`` entries), with one input channel."""
-    base = timm_base(entry.name.split(":", 1)[1], pretrained, in_chans=1)
-    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.num_features, num_classes))
-    return base, head, base.pretrained_cfg.get("classifier")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from letterbench.errors import WeightsError
+from letterbench.core.errors import WeightsError
 
 # Pixel statistics of the EMNIST Letters train set (mean 44.06, std 84.53 of 255).
 EMNIST_MEAN, EMNIST_STD = 0.1728, 0.3315

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from letterbench.errors import WeightsError
+from letterbench.core.errors import WeightsError
 from letterbench.models.base import InputSpec, LetterModel
-from letterbench.models.weights import PretrainedUnavailable, load_weights, weights_cached_tag
+from letterbench.models.weights import PretrainedUnavailable, load_weights, timm_base, weights_cached_tag
 
 TIMM_PREFIX = "timm:"
 
@@ -85,8 +85,6 @@ def display_name(name: str) -> str:
 def _timm_entry(name: str) -> ModelEntry:
     import timm
 
-    from letterbench.models.architectures import timm_builder
-
     arch = name.removeprefix(TIMM_PREFIX)
     if not arch or not timm.is_model(arch.split(".")[0]):
         raise WeightsError(
@@ -152,3 +150,10 @@ def create_model(
         model = entry.build(num_classes, False, dropout)
         model.notes.append(note)
     return model
+
+
+def timm_builder(entry, num_classes, pretrained, dropout):
+    """Any timm architecture (the ``timm:<name>`` entries), with one input channel."""
+    base = timm_base(entry.name.split(":", 1)[1], pretrained, in_chans=1)
+    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.num_features, num_classes))
+    return base, head, base.pretrained_cfg.get("classifier")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from letterbench.errors import WeightsError
+from letterbench.core.errors import WeightsError
 from letterbench.models.base import LetterModel
 
 

@@ -1,7 +1,7 @@
 """Paired comparisons of the ranked models: which differences in test accuracy are real.
 
 Every pair of final models (and the ensemble) scored on the same test images is compared image by
-image (``letterbench.stats.paired_difference``): the accuracy difference with its paired bootstrap
+image (``letterbench.evaluation.stats.paired_difference``): the accuracy difference with its paired bootstrap
 interval and McNemar's exact test (with several seeds, the Wilcoxon signed-rank test on each image's
 share of seeds right). The report shows them as a matrix, ``summary.json`` keeps them.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from letterbench.evaluation.stats import ALPHA, LEVEL, paired_difference
 from letterbench.reporting import document as doc
-from letterbench.reporting.ranking import Column
-from letterbench.stats import ALPHA, LEVEL, paired_difference
+from letterbench.reporting.columns import Column
 
 
 def attach_outcomes(columns: list[Column]) -> None:

@@ -1,6 +1,6 @@
 """The report's ensemble column: the chosen models' test probabilities, averaged.
 
-``letterbench.ensemble`` chooses which models the ensemble averages (on held-out training images);
+``letterbench.evaluation.ensemble`` chooses which models the ensemble averages (on held-out training images);
 this scores that mean on the test images like a model, with a cost that counts every network.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import classification_metrics
-from letterbench.records import EnsembleChoice
-from letterbench.reporting.ranking import Column
+from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.evaluate import classification_metrics
+from letterbench.evaluation.stats import bootstrap_intervals
+from letterbench.reporting.columns import Column
 from letterbench.reporting.seeds import mean_over_seeds
-from letterbench.stats import bootstrap_intervals
+from letterbench.runs.records import EnsembleChoice
 
 
 def ensemble_members(finals: list[Column], choice: EnsembleChoice | None) -> list[Column]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from letterbench.reporting.ranking import Column
+from letterbench.reporting.columns import Column
 
 if TYPE_CHECKING:
     from letterbench.reporting.report import RunResult

@@ -15,9 +15,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, roc_curve  # noqa: E402
 from sklearn.preprocessing import label_binarize  # noqa: E402
 
-from letterbench.evaluation import Evaluation  # noqa: E402
-from letterbench.fsutil import atomic_write_bytes  # noqa: E402
-from letterbench.rundir import RunDir  # noqa: E402
+from letterbench.core.fsutil import atomic_write_bytes  # noqa: E402
+from letterbench.evaluation.evaluate import Evaluation  # noqa: E402
+from letterbench.runs.rundir import RunDir  # noqa: E402
 
 
 def save_figure(fig, path: Path) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from letterbench.reporting.ranking import Column, pct
+from letterbench.reporting.columns import Column
+from letterbench.reporting.ranking import pct
 
 # A ratio closer to 1 than this is "about the same" and not worth a sentence.
 NOTABLE_RATIO = 1.1

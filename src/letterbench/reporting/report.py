@@ -19,20 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import read_metrics
-from letterbench.fsutil import atomic_write_json, atomic_write_text, ensure_folder
-from letterbench.records import EnsembleChoice
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.fsutil import atomic_write_json, atomic_write_text, ensure_folder
+from letterbench.evaluation.evaluate import read_metrics
 from letterbench.reporting import document as doc
+from letterbench.reporting.columns import Column
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.pros_cons import pros_cons
-from letterbench.reporting.ranking import ROWS, Column, best_columns, ranking
+from letterbench.reporting.ranking import ROWS, best_columns, ranking
 from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table
-from letterbench.rundir import RunDir
+from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.rundir import RunDir
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"

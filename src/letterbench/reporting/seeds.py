@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from letterbench.stats import bootstrap_intervals
+from letterbench.evaluation.stats import bootstrap_intervals
 
 
 def _key(info: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from letterbench.distributed import DistInfo, all_reduce_sum
+from letterbench.core.distributed import DistInfo, all_reduce_sum
 
 
 @dataclass

@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from letterbench.distributed import all_reduce_sum, barrier
-from letterbench.errors import TrainingError
+from letterbench.core.distributed import all_reduce_sum, barrier
+from letterbench.core.errors import TrainingError
 from letterbench.models import LetterModel, set_trainable
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.bookkeeping import RunningSums, Snapshot
 from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler

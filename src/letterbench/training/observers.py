@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm import tqdm
 
-from letterbench.errors import LetterbenchError
-from letterbench.fsutil import BackgroundWriter
-from letterbench.rundir import RunDir
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.fsutil import BackgroundWriter
+from letterbench.runs.rundir import RunDir
 
 if TYPE_CHECKING:
     from letterbench.training.engine import Trainer

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from letterbench.errors import LetterbenchError
+from letterbench.core.errors import LetterbenchError
 
 
 class _Schema(BaseModel):

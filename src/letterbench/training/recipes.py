@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from letterbench.errors import LetterbenchError
-from letterbench.rundir import RESERVED
+from letterbench.core.errors import LetterbenchError
+from letterbench.runs.rundir import RESERVED
 from letterbench.training.recipe_schema import KINDS, check, keys_of
 
 try:

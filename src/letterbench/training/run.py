@@ -12,18 +12,13 @@ from typing import Any
 import torch
 
 from letterbench import __version__
-from letterbench.data.emnist import (
-    EmnistData,
-    load_emnist,
-    resolve_data_dir,
-    stratified_split,
-    stratified_subset,
-)
-from letterbench.distributed import barrier
-from letterbench.errors import TrainingError
+from letterbench.core.distributed import barrier
+from letterbench.core.errors import TrainingError
+from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
+from letterbench.data.splits import Split, make_split
 from letterbench.models import LetterModel, count_parameters, create_model
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
 from letterbench.training.recipes import Recipe, apply_overrides, recipe_from_dict
@@ -43,29 +38,6 @@ def package_versions() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "platform": platform.platform(),
     }
-
-
-@dataclass
-class Split:
-    """Indices into the official train set: what trains, what validates."""
-
-    train: torch.Tensor
-    val: torch.Tensor
-
-
-def make_split(data: EmnistData, val_fraction: float, seed: int, train_per_class: int | None) -> Split:
-    pool = torch.arange(len(data.train_labels))
-    if train_per_class:
-        pool = stratified_subset(data.train_labels, train_per_class, seed)
-    train, val = stratified_split(data.train_labels[pool], val_fraction, seed)
-    return Split(pool[train], pool[val])
-
-
-def recorded_split(data: EmnistData, config: dict) -> Split:
-    """The split a run trained with, drawn again from its config (recipe, seed, training subset)."""
-    return make_split(
-        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
-    )
 
 
 @dataclass

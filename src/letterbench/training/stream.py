@@ -16,8 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
-from letterbench.distributed import DistInfo
-from letterbench.transforms import STYLE_WIDTH, Preprocess, augments, random_affine, random_style, styles
+from letterbench.core.distributed import DistInfo
+from letterbench.images.transforms import (
+    STYLE_WIDTH,
+    Preprocess,
+    augments,
+    random_affine,
+    random_style,
+    styles,
+)
 
 
 @dataclass

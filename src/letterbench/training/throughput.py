@@ -11,8 +11,8 @@ import tempfile
 import torch
 
 from letterbench.models import create_model
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.recipes import Recipe
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from letterbench.boundary import min2_int
-from letterbench.errors import LetterbenchError
+from letterbench.cli.boundary import min2_int
+from letterbench.core.errors import LetterbenchError
 from letterbench.models import choices_text
 
 

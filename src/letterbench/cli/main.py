@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from letterbench import __version__
-from letterbench.boundary import (
+from letterbench.cli.apps import add_answer_options, build_export, build_serve
+from letterbench.cli.boundary import (
     Parser,
     install_warning_format,
     min2_int,
@@ -17,15 +18,14 @@ from letterbench.boundary import (
     positive_int,
     run_command,
 )
-from letterbench.cli_apps import add_answer_options, build_export, build_serve
-from letterbench.cli_data import add_data_dir, build_data, build_models
+from letterbench.cli.data import add_data_dir, build_data, build_models
 from letterbench.models import choices_text, model_names
 
 # ---------------------------------------------------------------- train
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from letterbench.rundir import RunDir, default_run_dir
+    from letterbench.runs.rundir import RunDir, default_run_dir
     from letterbench.training.recipes import resolve_recipe
     from letterbench.training.run import FIXED_ON_RESUME, ResumeChanges, TrainOptions, refuse_on_resume, train
 
@@ -75,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _runtime(args: argparse.Namespace, distributed: bool = False):
-    from letterbench.runtime import Runtime
+    from letterbench.runs.runtime import Runtime
 
     return Runtime.create(
         args.device, distributed=distributed, cuda_graphs=not getattr(args, "no_cuda_graphs", False)
@@ -158,10 +158,10 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from letterbench.evaluation import evaluate_run
+    from letterbench.evaluation.evaluate import evaluate_run
     from letterbench.reporting.plots import plot_run
     from letterbench.reporting.tables import run_summary
-    from letterbench.rundir import RunDir
+    from letterbench.runs.rundir import RunDir
 
     run = RunDir(args.run_dir)
     run.read_config()  # a clear error for a folder that is not a run, before anything is locked
@@ -175,7 +175,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from letterbench.ensemble import choose_ensemble_or_all
+    from letterbench.evaluation.ensemble import choose_ensemble_or_all
     from letterbench.reporting.report import build_report, check_report_inputs, report_page
 
     runs = check_report_inputs(args.run_dirs, args.out)  # before any model is loaded
@@ -221,8 +221,8 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from letterbench.reporting.report import report_page
-    from letterbench.study import run_study
-    from letterbench.studydir import StudyDir
+    from letterbench.runs.studydir import StudyDir
+    from letterbench.study.runner import run_study
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     try:
@@ -254,8 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from letterbench.errors import LetterbenchError
-    from letterbench.predict import (
+    from letterbench.apps.predict import (
         Predictor,
         answer_line,
         predict_files,
@@ -263,13 +262,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         save_inputs,
         torch_predictor,
     )
+    from letterbench.core.errors import LetterbenchError
 
     if (args.run is None) == (args.onnx is None):
         raise LetterbenchError(
             "predict needs one source of models: --run DIR (a run or study directory) or --onnx FILE"
         )
     if args.onnx is not None:
-        from letterbench.export import onnx_scorer
+        from letterbench.apps.export import onnx_scorer
 
         flags = {"--model": args.model, "--ensemble": args.ensemble, "--tta": args.tta}
         if any(flags.values()):
@@ -295,7 +295,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _build_run(sub: argparse._SubParsersAction) -> None:
     from letterbench.data.emnist import SPLITS
-    from letterbench.presets import PRESETS
+    from letterbench.study.presets import PRESETS
 
     run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
     run.add_argument(

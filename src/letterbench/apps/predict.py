@@ -10,14 +10,14 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
-from letterbench.calibration import UNSURE_BELOW, run_temperature, softmax
-from letterbench.errors import LetterbenchError
-from letterbench.fsutil import atomic_save, ensure_folder
-from letterbench.letters import prepare_file
-from letterbench.records import EnsembleChoice
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
-from letterbench.studydir import StudyDir, find_runs, model_of
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.fsutil import atomic_save, ensure_folder
+from letterbench.evaluation.calibration import UNSURE_BELOW, run_temperature, softmax
+from letterbench.images.letters import prepare_file
+from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
+from letterbench.runs.studydir import StudyDir, find_runs, model_of
 
 
 def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
@@ -87,8 +87,8 @@ class Scorer:
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
     """A scorer per run: its final model, with the temperature its evaluation fitted (1 where it
     was not evaluated), averaging test-time views where ``tta``."""
-    from letterbench.evaluation import predict_logits
-    from letterbench.transforms import test_time_views
+    from letterbench.evaluation.evaluate import predict_logits
+    from letterbench.images.transforms import test_time_views
 
     views = test_time_views() if tta else None
     scorers = []

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from letterbench.distributed import DistInfo, dist_from_env, join_process_group, shutdown
-from letterbench.errors import LetterbenchError
+from letterbench.core.distributed import DistInfo, dist_from_env, join_process_group, shutdown
+from letterbench.core.errors import LetterbenchError
+from letterbench.images.transforms import Preprocess, prepare_batch
 from letterbench.models import InputSpec
-from letterbench.transforms import Preprocess, prepare_batch
 
 # Other processes using more CPU than this (in cores) while a speed is measured make it noise.
 LOAD_LIMIT_CORES = 0.25

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from letterbench.errors import LetterbenchError
-from letterbench.rundir import RunDir
+from letterbench.core.errors import LetterbenchError
+from letterbench.runs.rundir import RunDir
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 UNSURE_BELOW = 0.5  # a calibrated top-1 probability under this is shown as unsure

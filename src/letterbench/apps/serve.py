@@ -22,10 +22,10 @@ from importlib import resources
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from letterbench.errors import LetterbenchError
-from letterbench.letters import WORK_SIDE, BlankImage, prepare_image
+from letterbench.apps.predict import Answer, Predictor, top3_json
+from letterbench.core.errors import LetterbenchError
+from letterbench.images.letters import WORK_SIDE, BlankImage, prepare_image
 from letterbench.models import display_name
-from letterbench.predict import Answer, Predictor, top3_json
 
 DEFAULT_MAX_UPLOAD_MB = 8
 MAX_PIXELS = 64_000_000  # a decoded image's size cap: phone photos are 12 to 50 megapixels

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from letterbench.errors import TrainingError
+from letterbench.core.errors import TrainingError
 
 
 class _Recorded(BaseModel):

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from letterbench.calibration import run_temperature, softmax
-from letterbench.errors import LetterbenchError
-from letterbench.evaluation import predict_logits
-from letterbench.records import EnsembleChoice
-from letterbench.rundir import RunDir
-from letterbench.runtime import Runtime
-from letterbench.training.run import recorded_split
+from letterbench.core.errors import LetterbenchError
+from letterbench.data.splits import recorded_split
+from letterbench.evaluation.calibration import run_temperature, softmax
+from letterbench.evaluation.evaluate import predict_logits
+from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 
 MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all
 PER_CLASS = 100  # at most this many held-out images per class are scored (a seeded sample)

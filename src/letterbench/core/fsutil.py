@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from letterbench.errors import LetterbenchError
+from letterbench.core.errors import LetterbenchError
 
 
 @contextlib.contextmanager

@@ -1,17 +1,17 @@
 """The commands that take a trained model to its users: ``export`` (ONNX, TorchScript) and
-``serve`` (a local draw-a-letter page). Thin: the work is in ``letterbench.export`` and
-``letterbench.serve``."""
+``serve`` (a local draw-a-letter page). Thin: the work is in ``letterbench.apps.export`` and
+``letterbench.apps.serve``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from letterbench.cli_data import add_data_dir
+from letterbench.cli.data import add_data_dir
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from letterbench.export import export_run, export_target
+    from letterbench.apps.export import export_run, export_target
 
     run = export_target(args.run, args.model)
     result = export_run(run, args.out or run.export_file(args.format), args.format, args.data_dir)
@@ -40,7 +40,7 @@ def build_export(sub: argparse._SubParsersAction) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import sys
 
-    from letterbench import serve
+    from letterbench.apps import serve
 
     serve.require_web()
     if not serve.is_loopback(args.host):
@@ -51,8 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
     try:
-        from letterbench.predict import torch_predictor
-        from letterbench.runtime import Runtime
+        from letterbench.apps.predict import torch_predictor
+        from letterbench.runs.runtime import Runtime
 
         runs, predictor = torch_predictor(
             args.run, args.model, args.model is None, Runtime.create(args.device), args.tta, args.unsure_below
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _port(text: str) -> int:
-    from letterbench.boundary import nonneg_int
+    from letterbench.cli.boundary import nonneg_int
 
     value = nonneg_int(text)
     if value > 65535:
@@ -79,7 +79,7 @@ def _port(text: str) -> int:
 
 def build_serve(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand: a local page to draw or photograph a letter and see the answers."""
-    from letterbench.boundary import positive_float
+    from letterbench.cli.boundary import positive_float
 
     serve = sub.add_parser(
         "serve",
@@ -108,8 +108,8 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
 
 def add_answer_options(parser: argparse.ArgumentParser) -> None:
     """``--tta`` and ``--unsure-below``, as ``predict`` and ``serve`` take them."""
-    from letterbench.boundary import probability
-    from letterbench.calibration import UNSURE_BELOW
+    from letterbench.cli.boundary import probability
+    from letterbench.evaluation.calibration import UNSURE_BELOW
 
     parser.add_argument(
         "--tta", action="store_true", help="average 5 views of each image (test-time augmentation; 5x slower)"

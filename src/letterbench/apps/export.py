@@ -1,6 +1,6 @@
 """A trained run as one self-describing file for other programs: ONNX or TorchScript.
 
-The exported graph takes what ``letterbench.letters`` makes of a user's image, uint8
+The exported graph takes what ``letterbench.images.letters`` makes of a user's image, uint8
 (batch, 28, 28), and does the rest inside: /255, the bilinear resize to the model's input size
 (as a pair of constant matrices that compute exactly ``Preprocess``'s ``grid_sample``), the
 channel repeat and the normalisation; it returns logits (batch, C). The file carries what a user
@@ -28,19 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from letterbench import __version__
-from letterbench.calibration import run_temperature, softmax
-from letterbench.errors import LetterbenchError
-from letterbench.fsutil import atomic_write_bytes
+from letterbench.apps.predict import Scorer
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.fsutil import atomic_write_bytes
+from letterbench.evaluation.calibration import run_temperature, softmax
 from letterbench.models import LetterModel
-from letterbench.predict import Scorer
-from letterbench.rundir import RunDir
-from letterbench.studydir import find_runs
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.studydir import find_runs
 
 FORMATS = ("onnx", "torchscript")
 MARK, FORMAT = "letterbench", "letterbench-export-1"  # the metadata entry that says "ours"
 META_FILE = "letterbench.json"  # TorchScript's extra file holding the metadata
 INPUT, OUTPUT = "images", "logits"
-IMAGE_SIZE = 28  # what letterbench.letters prepares, and EMNIST's size
+IMAGE_SIZE = 28  # what letterbench.images.letters prepares, and EMNIST's size
 PARITY_LIMIT = 1e-4  # max |p_exported - p_torch| the exported file may show
 PARITY_IMAGES = 256
 BATCH = 256
@@ -123,7 +123,7 @@ def export_metadata(run: RunDir, model: LetterModel, class_names: list[str]) -> 
         "mean": json.dumps(list(spec.mean)),
         "std": json.dumps(list(spec.std)),
         "input": f"{INPUT}: uint8 (batch, 28, 28), one letter per image, light ink on black, upright: "
-        "EMNIST's format, as letterbench.letters.prepare_file makes it from a photo or scan. The graph "
+        "EMNIST's format, as letterbench.images.letters.prepare_file makes it from a photo or scan. The graph "
         f"itself divides by 255, resizes bilinearly to {spec.size}x{spec.size} (pixel centres aligned, "
         f"zero outside the image: letterbench's Preprocess), repeats to {spec.channels} channel(s) and "
         "normalises (x - mean) / std with the mean and std given here",
@@ -221,8 +221,8 @@ def parity_images(run: RunDir, data_dir: Path | None) -> np.ndarray:
 def export_run(run: RunDir, out: Path, fmt: str, data_dir: Path | None = None) -> ExportResult:
     """Export the run's final model to ``out``; written only if it passes the parity check, which
     always compares with PyTorch in float32 on the CPU (what ``predict --device cpu`` computes)."""
-    from letterbench.evaluation import predict_logits
-    from letterbench.runtime import Runtime
+    from letterbench.evaluation.evaluate import predict_logits
+    from letterbench.runs.runtime import Runtime
 
     if fmt not in FORMATS:
         raise LetterbenchError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

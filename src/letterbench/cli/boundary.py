@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from letterbench import __version__
-from letterbench.errors import LetterbenchError
+from letterbench.core.errors import LetterbenchError
 
 EXIT_ERROR = 1
 EXIT_BUG = 70  # EX_SOFTWARE

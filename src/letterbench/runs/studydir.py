@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from letterbench.errors import LetterbenchError
-from letterbench.fsutil import atomic_write_json, locked
-from letterbench.rundir import LOCK_FILE, RunDir, run_slug
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.fsutil import atomic_write_json, locked
+from letterbench.runs.rundir import LOCK_FILE, RunDir, run_slug
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from letterbench.errors import LetterbenchError
-from letterbench.lighting import paper
+from letterbench.core.errors import LetterbenchError
+from letterbench.images.lighting import paper
 
 INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
 MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter

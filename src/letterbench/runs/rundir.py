@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from letterbench.errors import LetterbenchError, TrainingError
-from letterbench.fsutil import atomic_save, atomic_write_json, locked
-from letterbench.records import RunConfig, RunMetrics, RunProgress, checked
+from letterbench.core.errors import LetterbenchError, TrainingError
+from letterbench.core.fsutil import atomic_save, atomic_write_json, locked
+from letterbench.runs.records import RunConfig, RunMetrics, RunProgress, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases

@@ -11,18 +11,18 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from letterbench.core.errors import DataError, LetterbenchError
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
-from letterbench.ensemble import choose_ensemble_or_all
-from letterbench.errors import DataError, LetterbenchError
-from letterbench.evaluation import evaluate_run, is_evaluated
+from letterbench.evaluation.ensemble import choose_ensemble_or_all
+from letterbench.evaluation.evaluate import evaluate_run, is_evaluated
 from letterbench.models import model_names
-from letterbench.presets import PRESETS, Preset
-from letterbench.records import EnsembleChoice
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
-from letterbench.rundir import PLOT_FILES, RunDir
-from letterbench.runtime import Runtime
-from letterbench.studydir import StudyDir
+from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.rundir import PLOT_FILES, RunDir
+from letterbench.runs.runtime import Runtime
+from letterbench.runs.studydir import StudyDir
+from letterbench.study.presets import PRESETS, Preset
 from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
@@ -143,7 +143,7 @@ def run_study(
     if runtime.dist.enabled:
         raise LetterbenchError(
             "letterbench run trains its models one after another in one process; under torchrun, "
-            "train each model with `torchrun ... -m letterbench.cli train` and compare them with `letterbench report`"
+            "train each model with `torchrun ... -m letterbench.cli.main train` and compare them with `letterbench report`"
         )
     preset, why = choose_preset(preset_name, runtime)
     print(why)

@@ -14,12 +14,12 @@ Metrics file (schema ``letterbench-metrics-3``)::
              metrics: accuracy, top3_accuracy, precision/recall/f1 _macro and _weighted,
                       roc_auc_micro, roc_auc_macro, log_loss, test_images
              intervals: 95% bootstrap intervals of accuracy, top3_accuracy, f1_macro over the test
-                        images (level, resamples, seed; see ``letterbench.stats``)
+                        images (level, resamples, seed; see ``letterbench.evaluation.stats``)
              per_class: {class: precision, recall, f1, support, roc_auc (null where undefined)}
              confusion_matrix: rows = true class, columns = predicted, in class_names order
              most_confused: [{true, predicted, count}], largest first
              overfitting: at_best and at_end: epoch, train/val accuracy and loss, accuracy_gap, loss_gap
-             calibration: temperature fitted on the validation split (``letterbench.calibration``),
+             calibration: temperature fitted on the validation split (``letterbench.evaluation.calibration``),
                           val NLL and expected calibration error before/after, the unsure
                           threshold and the validation share below it, test ECE before/after
     cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase
@@ -44,15 +44,15 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
-from letterbench.calibration import calibrate, calibration_error, softmax
+from letterbench.core.errors import LetterbenchError
 from letterbench.data.emnist import stratified_subset
-from letterbench.errors import LetterbenchError
+from letterbench.data.splits import recorded_split
+from letterbench.evaluation.calibration import calibrate, calibration_error, softmax
+from letterbench.evaluation.stats import bootstrap_intervals, spread
 from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
-from letterbench.rundir import RunDir
-from letterbench.runtime import Load, Runtime
-from letterbench.stats import bootstrap_intervals, spread
+from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Load, Runtime
 from letterbench.training.graphs import graphed_forward
-from letterbench.training.run import recorded_split
 
 SCHEMA = "letterbench-metrics-3"
 GRAPH_MIN_BATCHES = 4  # fewer full batches than this are scored eagerly: a capture would cost more

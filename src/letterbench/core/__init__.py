@@ -1,0 +1,1 @@
+"""What every layer may use: errors, atomic writes, torchrun plumbing."""

@@ -1,0 +1,1 @@
+"""Scoring trained models: metrics, intervals and tests, calibration, the ensemble choice."""

@@ -1,0 +1,62 @@
+"""The comparison's unit: a ``Column`` is one phase of a run (with its other seeds), or the
+ensemble; every part of the report reads the models through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from letterbench.evaluation.stats import paired_test
+from letterbench.runs.rundir import RunDir
+
+
+@dataclass
+class Column:
+    """One column of the comparison: a phase of a run, or the ensemble."""
+
+    label: str
+    run: RunDir | None
+    stage: dict[str, Any]
+    cost: dict[str, Any]
+    is_final: bool = True
+    members: list[str] = field(default_factory=list)
+    outcome: np.ndarray | None = None  # per test image: right or wrong (the share of seeds right)
+    seed_runs: list[RunDir] = field(default_factory=list)  # more seeds of this model and recipe
+    model: str = ""  # the registered model's name (the ensemble's choice names models)
+
+    def runs(self) -> list[RunDir]:
+        return ([self.run] if self.run is not None else []) + self.seed_runs
+
+    def predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The saved test probabilities and labels of this stage, one pair per seed."""
+        return [run.load_predictions(self.stage["phase"]) for run in self.runs()]
+
+    def test_against(self, other: Column) -> dict[str, Any] | None:
+        """The paired test of this column against ``other`` on the same test images
+        (``stats.paired_test``); None where either has no per-image outcomes or they were scored
+        on different images."""
+        if self.outcome is None or other.outcome is None or len(self.outcome) != len(other.outcome):
+            return None
+        return paired_test(self.outcome, other.outcome)
+
+    def p_against(self, other: Column) -> float | None:
+        test = self.test_against(other)
+        return None if test is None else test["p"]
+
+    @property
+    def m(self) -> dict[str, Any]:
+        return self.stage["metrics"]
+
+    @property
+    def accuracy(self) -> float:
+        return self.m["accuracy"]
+
+    @property
+    def gap(self) -> float | None:
+        return self.stage.get("overfitting", {}).get("at_best", {}).get("accuracy_gap")
+
+    def under_load(self, which: str) -> bool:
+        """Whether a speed figure (``train_load`` or ``inference_load``) was measured under load."""
+        return bool((self.cost.get(which) or {}).get("under_load"))

@@ -1,0 +1,1 @@
+"""`letterbench run`: the presets and the resumable study."""
