@@ -164,16 +164,19 @@ def stroke_width(image: np.ndarray, upscale: int = 8) -> float:
     return 2.0 * np.count_nonzero(mask) / max(outline, 1) / upscale
 
 
-def _frame(square: np.ndarray) -> np.ndarray:
+def frame(square: np.ndarray, bordered: bool = False) -> np.ndarray:
     """A square ink crop (0..1) -> uint8 28x28: EMNIST's blur, bicubic resize to 24, 2-px border,
-    ink rescaled to reach 255."""
-    side = square.shape[0]
+    ink rescaled to reach 255. ``bordered``: the crop already holds the border (24/28 of it is the
+    letter's box), and whatever ink lies there is kept."""
+    side = square.shape[0] * (24 / 28 if bordered else 1)
     img = Image.fromarray((np.clip(square, 0, 1) * 255).astype(np.uint8))
     # EMNIST blurred NIST's 128-px frames with sigma 1, where a letter is about half the frame.
     img = img.filter(ImageFilter.GaussianBlur(radius=max(0.5, side / 64)))
-    img = img.resize((24, 24), Image.Resampling.BICUBIC)
     out = np.zeros((28, 28), np.float32)
-    out[2:26, 2:26] = np.asarray(img, dtype=np.float32)
+    if bordered:
+        out[:] = np.asarray(img.resize((28, 28), Image.Resampling.BICUBIC), dtype=np.float32)
+    else:
+        out[2:26, 2:26] = np.asarray(img.resize((24, 24), Image.Resampling.BICUBIC), dtype=np.float32)
     peak = out.max()
     return (out * (255.0 / peak)).clip(0, 255).astype(np.uint8) if peak > 0 else out.astype(np.uint8)
 
@@ -211,7 +214,7 @@ def _eroded(depth: np.ndarray, by: float, side: float, rounds: int = 2) -> np.nd
     and ends make its strokes measure wider than their middles)."""
     top = 0.8 * float(depth.max())
     for _ in range(rounds):
-        width = stroke_width(_frame(_square((depth > min(max(by, 0.0), top)).astype(np.float32))))
+        width = stroke_width(frame(_square((depth > min(max(by, 0.0), top)).astype(np.float32))))
         by += (width - EMNIST_THICK) / 2 * side / 24
     return (depth > min(max(by, 0.0), top)).astype(np.float32)
 
@@ -235,10 +238,10 @@ def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray
     if contrast < MIN_CONTRAST:
         raise BlankImage("the image is blank (no ink found)")
     square = _square(np.clip(ink / contrast, 0, 1))
-    out = _frame(square)
+    out = frame(square)
     width = stroke_width(out)
     if normalise_stroke and (width < 0.8 * EMNIST_STROKE or width > EMNIST_THICKEST):
-        redrawn = _frame(_square(_restroke(square, width)))
+        redrawn = frame(_square(_restroke(square, width)))
         if _pieces(redrawn) <= _pieces(out):  # not where the redrawing broke strokes apart
             out = redrawn
     return out

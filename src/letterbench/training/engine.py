@@ -40,7 +40,7 @@ from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.recipes import Phase, Recipe
 from letterbench.training.step import TrainStep
-from letterbench.training.stream import BatchStream
+from letterbench.training.stream import BatchStream, Mix
 
 
 @dataclass
@@ -51,6 +51,9 @@ class TrainData:
     train_labels: torch.Tensor
     val_images: torch.Tensor
     val_labels: torch.Tensor
+    # letters from beyond EMNIST that the recipe's ``data.synthetic`` share of each batch is drawn from
+    synthetic_images: torch.Tensor | None = None
+    synthetic_labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -72,6 +75,14 @@ class TrainerState:
     history: list[dict[str, Any]] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
     peak_memory: dict[str, Any] = field(default_factory=dict)  # {"bytes": int, "kind": str}
+
+
+def _mix(recipe: Recipe, data: TrainData) -> Mix | None:
+    if not recipe.synthetic_share:
+        return None
+    if data.synthetic_images is None:
+        raise TrainingError("the recipe mixes in synthetic letters, but none were drawn for this run")
+    return Mix(data.synthetic_images, data.synthetic_labels, recipe.synthetic_share)
 
 
 class Trainer:
@@ -100,6 +111,7 @@ class Trainer:
             recipe.batch_size,
             recipe.augment,
             runtime.dist,
+            _mix(recipe, data),
         )
         self.sums = RunningSums(runtime.device)
         self.observers = list(observers)

@@ -91,6 +91,14 @@ class Augment(_Schema):
     elastic: Annotated[float, Field(ge=0, le=0.3)] = 0.0  # control-point displacement, share of half-width
 
 
+class DataMix(_Schema):
+    """Training data beyond EMNIST: ``synthetic`` is the share of every training batch drawn from
+    the synthetic letters (``images/synthetic.py``), ``pool`` how many of them a run draws."""
+
+    synthetic: Annotated[float, Field(ge=0, le=0.9)] = 0.0
+    pool: Annotated[int, Field(ge=52, le=1_000_000)] = 8320
+
+
 class BatchScaling(_Schema):
     """Set by the large-batch mode: the batch size the recipe was written for, and the rule its
     learning rates were scaled by (linear for SGD, square root for Adam)."""
@@ -109,6 +117,7 @@ class Recipe(_Schema):
     label_smoothing: Fraction = 0.0
     val_fraction: OpenFraction = 0.1
     augment: Augment = Augment()
+    data: DataMix = DataMix()
     precise_bn: Annotated[int, Field(ge=0)] = 0
     batch_scaling: BatchScaling | None = None
 

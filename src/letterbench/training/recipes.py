@@ -26,6 +26,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
+SYNTHETIC_POOL = 8320  # the synthetic letters a run draws unless its recipe says (160 per letter and case)
+
+
 def builtin_recipes() -> tuple[str, ...]:
     """Names of the recipes shipped in ``letterbench/recipes/``."""
     folder = resources.files("letterbench.recipes")
@@ -54,13 +57,26 @@ class Recipe:
     label_smoothing: float = 0.0
     val_fraction: float = 0.1
     augment: dict[str, Any] = field(default_factory=dict)
+    # Training data beyond EMNIST: {"synthetic": share of each batch, "pool": letters drawn}.
+    data: dict[str, Any] = field(default_factory=dict)
     # Images used to recompute BatchNorm statistics after each epoch ("precise BN"); 0 = off.
     precise_bn: int = 0
     # Set by the large-batch mode (``scale_batch``): {"base_batch_size": the recipe's own batch}.
     batch_scaling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        raw = asdict(self)
+        if not raw["data"]:  # a recipe without the key records exactly what it recorded before
+            del raw["data"]
+        return raw
+
+    @property
+    def synthetic_share(self) -> float:
+        return float(self.data.get("synthetic", 0.0))
+
+    @property
+    def synthetic_pool(self) -> int:
+        return int(self.data.get("pool", SYNTHETIC_POOL))
 
     @property
     def pretrained_arg(self) -> bool | str:
@@ -118,7 +134,7 @@ def _parse_value(text: str) -> Any:
 
 def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
     """Apply ``dotted.key=value`` overrides (values parsed as JSON, else taken as strings)."""
-    raw = recipe.to_dict()
+    raw = asdict(recipe)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -287,6 +303,13 @@ def describe_recipe(recipe: Recipe) -> str:
         *([f"label smoothing {recipe.label_smoothing:g}"] if recipe.label_smoothing else []),
         f"augment: {augment or 'none'}" + (", flips" if aug.get("flip") else ""),
         *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
+        *(
+            [
+                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters ({recipe.synthetic_pool:,} drawn)"
+            ]
+            if recipe.synthetic_share
+            else []
+        ),
     ]
     return "; ".join(parts + [_describe_phase(p) for p in recipe.phases])
 

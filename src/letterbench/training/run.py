@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import string
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -13,9 +14,10 @@ import torch
 
 from letterbench import __version__
 from letterbench.core.distributed import barrier
-from letterbench.core.errors import TrainingError
+from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
 from letterbench.data.splits import Split, make_split
+from letterbench.images.synthetic import synthetic_letters
 from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
@@ -256,7 +258,22 @@ def _model_and_tensors(
         data.train_images[chosen.val].to(dev),
         data.train_labels[chosen.val].to(dev),
     )
+    if recipe.synthetic_share:
+        images, labels = synthetic_pool(recipe, data, seed)
+        tensors.synthetic_images, tensors.synthetic_labels = images.to(dev), labels.to(dev)
     return model, tensors
+
+
+def synthetic_pool(recipe: Recipe, data: EmnistData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The synthetic letters a run mixes into its batches: ``data.pool`` of them, drawn from the
+    run's seed (the same on resume)."""
+    if tuple(data.class_names) != tuple(string.ascii_lowercase):
+        raise LetterbenchError(
+            f"the recipe's data.synthetic mixes in letters a..z, but this data has the classes "
+            f"{', '.join(data.class_names[:5])}...; train on EMNIST Letters or set data.synthetic=0"
+        )
+    images, labels = synthetic_letters(recipe.synthetic_pool, seed)
+    return torch.from_numpy(images), torch.from_numpy(labels)
 
 
 def _config(

@@ -68,8 +68,22 @@ class EpochPlan:
             )
 
 
+@dataclass
+class Mix:
+    """Extra training images (uint8, on the stream's device) and the share of every training
+    batch drawn from them (``round(share * batch_size)`` images, drawn with replacement)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    share: float
+
+    def per_batch(self, batch_size: int) -> int:
+        return min(batch_size - 1, max(1, round(self.share * batch_size)))
+
+
 class BatchStream:
-    """Ready batches of ``images`` (uint8, N x 28 x 28) and ``labels``, on their device."""
+    """Ready batches of ``images`` (uint8, N x 28 x 28) and ``labels``, on their device; with a
+    ``mix``, every training batch also holds its share of the mix's images."""
 
     def __init__(
         self,
@@ -79,11 +93,16 @@ class BatchStream:
         batch_size: int,
         augment: dict | None = None,
         dist: DistInfo | None = None,
+        mix: Mix | None = None,
     ):
+        self.count = len(labels)  # the stream's own images; a mix's follow them in ``images``
+        if mix is not None:
+            images, labels = torch.cat([images, mix.images]), torch.cat([labels, mix.labels])
         self.images, self.labels, self.preprocess = images, labels, preprocess
         self.batch_size = batch_size
         self.augment = augment if augments(augment) else None
         self.dist = dist or DistInfo()
+        self.mix = mix
 
     @property
     def device(self) -> torch.device:
@@ -92,15 +111,20 @@ class BatchStream:
     @property
     def shard_size(self) -> int:
         """Images each rank trains on per epoch (the remainder of an uneven split is left out)."""
-        return len(self.labels) // self.dist.world
+        return self.count // self.dist.world
 
     @property
     def steps(self) -> int:
         n, bs = self.shard_size, self.batch_size
-        return n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
+        steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
+        if self.mix is not None:  # as many steps, every batch full (while the own images last)
+            steps = max(1, min(steps, n // (bs - self.mix.per_batch(bs))))
+        return steps
 
     @property
     def last_batch_size(self) -> int:
+        if self.mix is not None:
+            return self.batch_size
         return min(self.batch_size, self.shard_size - (self.steps - 1) * self.batch_size)
 
     def epoch(self, generator: torch.Generator) -> EpochPlan:
@@ -108,9 +132,11 @@ class BatchStream:
         (the permutation first, then the matrices in the order the images are used, then the
         style parameters where the recipe asks for them)."""
         world, rank = self.dist.world, self.dist.rank
-        order = torch.randperm(len(self.labels), generator=generator)
+        order = torch.randperm(self.count, generator=generator)
         order = order[: self.shard_size * world][rank::world]
         used = min(self.steps * self.batch_size, self.shard_size)
+        if self.mix is not None:
+            order, used = self._mixed(order, generator), self.steps * self.batch_size
         theta = random_affine(used, self.augment, generator) if self.augment else None
         style = random_style(used, self.augment, generator) if styles(self.augment) else None
         return EpochPlan(
@@ -121,10 +147,18 @@ class BatchStream:
             None if style is None else style.to(self.device),
         )
 
+    def _mixed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each batch: its share of the own images (in the permutation's order), then the mix's,
+        drawn after the permutation (so the own images' order is the unmixed stream's)."""
+        steps, extra = self.steps, self.mix.per_batch(self.batch_size)
+        own = order[: steps * (self.batch_size - extra)].view(steps, -1)
+        drawn = torch.randint(len(self.mix.labels), (steps, extra), generator=generator) + self.count
+        return torch.cat([own, drawn], 1).flatten()
+
     def example(self, size: int | None = None) -> Batch:
         """A batch of the first ``size`` images with identity matrices (warm-up and capture)."""
         size = self.batch_size if size is None else size
-        index = torch.arange(size, device=self.device) % len(self.labels)
+        index = torch.arange(size, device=self.device) % self.count
         theta = None if self.augment is None else self.preprocess.identity.expand(size, 2, 3).clone()
         style = torch.zeros(size, STYLE_WIDTH, device=self.device) if styles(self.augment) else None
         return Batch(index, theta, style)
@@ -138,7 +172,7 @@ class BatchStream:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Unaugmented batches of the first ``count`` images in order (evaluation, precise BN);
         with ``shard`` each rank takes every world-th image."""
-        n = len(self.labels) if count is None else min(count, len(self.labels))
+        n = self.count if count is None else min(count, self.count)
         step, first = (self.dist.world, self.dist.rank) if shard else (1, 0)
         index = torch.arange(first, n, step, device=self.device)
         size = batch_size or self.batch_size
