@@ -33,7 +33,7 @@ cat "$results/machine.log"
 step tests 90 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 step throughput 170 "$py" bench/train_throughput.py --batches recipe,1024
 study=$(mktemp -d)/paper-study  # a fresh study: a rerun on a warm machine must not resume the last one
-step paper 200 "$py" -m letterbench.cli.main run --preset paper --data-dir "$data" --out "$study" --quiet
+step paper 200 "$py" -m letterbench run --preset paper --data-dir "$data" --out "$study" --quiet
 [[ -f "$study/report/report.md" ]] && cp "$study/report/report.md" "$results/paper-report.md"
 step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data" ${TTA_ARGS:-}  # e.g. TTA_ARGS="--models resnet18 --targets 0.905"
 step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs

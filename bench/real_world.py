@@ -1,6 +1,6 @@
 """Top-1 and top-3 accuracy of a study's models on letterbench's own real-world set.
 
-    python bench/real_world.py --run STUDY_OR_RUN [--run ANOTHER ...] [--set bench/real-world]
+    python bench/real_world.py --run STUDY_OR_RUN [--run ANOTHER ...] [--set bench/real-world --set ...]
         [--tta] [--json] [--device cpu]
 
 The set (photographed-style single letters, built by ``make_real_world.py``) is prepared image by
@@ -187,7 +187,12 @@ def main() -> None:
     parser.add_argument(
         "--run", action="append", required=True, help="a study or run directory (repeat to compare)"
     )
-    parser.add_argument("--set", type=Path, default=REPO / "bench" / "real-world", help="the set's folder")
+    parser.add_argument(
+        "--set",
+        type=Path,
+        action="append",
+        help="a set's folder (repeat for several, each printed on its own; default bench/real-world)",
+    )
     parser.add_argument(
         "--tta", action="store_true", help="average 5 views of each image (test-time augmentation)"
     )
@@ -196,38 +201,69 @@ def main() -> None:
     args = parser.parse_args()
 
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    rows, readme = load_set(args.set)
-    images, ok, errors = prepare(args.set, rows)
-    labels = class_indices(rows)
     runtime = Runtime.create(args.device)
     names = [Path(r).name or r for r in args.run]
     names = names if len(set(names)) == len(names) else list(args.run)
-    results = {
-        name: {m: score(p, labels, ok, rows) for m, p in predict(path, images, ok, runtime, args.tta).items()}
-        for name, path in zip(names, args.run, strict=True)
-    }
-    comparisons = compare(results)
-    failed = int((~ok).sum())
+    sets = [measure(folder, names, args.run, runtime, args.tta) for folder in args.set or [DEFAULT_SET]]
     if args.json:
-        for scores in results.values():
-            for s in scores.values():
-                s.pop("correct")
-        for c in comparisons:
-            c.pop("correct", None)
-        out = {"command": command, "set": str(args.set), "images": len(rows), "failed": dict(errors)}
-        print(json.dumps(out | {"tta": args.tta, "results": results, "comparisons": comparisons}, indent=2))
+        print(
+            json.dumps({"command": command, "tta": args.tta, "sets": [s.pop("json") for s in sets]}, indent=2)
+        )
         return
     print(command)
-    provenance = " ".join(readme.splitlines()[1:2]).strip()
-    print(f"set: {args.set}: {len(rows)} images; {provenance}")
+    print(f"test-time augmentation: {'on' if args.tta else 'off'}")
+    for found in sets:
+        print_set(found)
+
+
+DEFAULT_SET = REPO / "bench" / "real-world"
+
+
+def measure(folder: Path, names: list[str], paths: list[str], runtime: Runtime, tta: bool) -> dict:
+    """Every run's models on one set: scores, comparisons, and what to print."""
+    rows, readme = load_set(folder)
+    images, ok, errors = prepare(folder, rows)
+    labels = class_indices(rows)
+    results = {
+        name: {m: score(p, labels, ok, rows) for m, p in predict(path, images, ok, runtime, tta).items()}
+        for name, path in zip(names, paths, strict=True)
+    }
+    comparisons = compare(results)
+    plain = {
+        "set": str(folder),
+        "images": len(rows),
+        "failed": dict(errors),
+        "results": {
+            n: {m: {k: v for k, v in s.items() if k != "correct"} for m, s in r.items()}
+            for n, r in results.items()
+        },
+        "comparisons": [{k: v for k, v in c.items() if k != "correct"} for c in comparisons],
+    }
+    return {
+        "folder": folder,
+        "rows": rows,
+        "readme": readme,
+        "ok": ok,
+        "errors": errors,
+        "results": results,
+        "comparisons": comparisons,
+        "json": plain,
+    }
+
+
+def print_set(found: dict) -> None:
+    rows, readme, ok = found["rows"], found["readme"], found["ok"]
+    provenance = " ".join(readme.splitlines()[:2]).strip()
+    print(f"\n##### set: {found['folder']}: {len(rows)} images; {provenance}")
     for line in readme.splitlines():
         if line.startswith("  source:") or line.startswith("  case:"):
             print(f"    {line.strip()}")
-    print(f"prepared: {int(ok.sum())} of {len(rows)}; failed (counted wrong): {dict(errors) or 'none'}")
-    print(f"test-time augmentation: {'on' if args.tta else 'off'}")
-    for name, scores in results.items():
-        print_run(name, scores, failed)
-    print_comparisons(comparisons)
+    print(
+        f"prepared: {int(ok.sum())} of {len(rows)}; failed (counted wrong): {dict(found['errors']) or 'none'}"
+    )
+    for name, scores in found["results"].items():
+        print_run(name, scores, int((~ok).sum()))
+    print_comparisons(found["comparisons"])
 
 
 if __name__ == "__main__":

@@ -100,6 +100,35 @@ def test_run_resumes_an_interrupted_second_seed_and_reports_mean_and_spread(real
     assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-3"
 
 
+def letters_folder(folder: Path, per_letter: int = 2) -> Path:
+    """A --real-world folder: dark letters on white paper, one sub-folder per letter."""
+    from letterbench.images.synthetic import synthetic_letters
+
+    images, labels = synthetic_letters(26 * per_letter, seed=9)
+    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
+        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
+    return folder
+
+
+def check_real_world_rows(out: Path, summary: dict) -> None:
+    """The report's real-world rows: every model and the ensemble, with intervals; the ensemble's
+    figure is its members' mean probability on the folder's images."""
+    rows = {row["key"]: row for row in summary["rows"]}
+    for key in ("real_world_top1", "real_world_top3"):
+        assert all(v is not None for v in rows[key]["values"]), key
+        for value, (lo, hi) in zip(rows[key]["values"], rows[key]["intervals"], strict=True):
+            assert lo <= value <= hi
+    assert "Real-world top-1" in (out / "report" / "report.html").read_text()
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    folders = {"resnet18": "resnet18", "timm:resnet10t": "timm-resnet10t"}
+    read = [RunDir(out / "runs" / folders[m]).load_real_world("train") for m in members]
+    labels = read[0][1]
+    right = np.mean([probs for probs, _, _ in read], 0).argmax(1) == labels
+    assert rows["real_world_top1"]["values"][-1] == pytest.approx(right.mean())
+
+
 def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     out = tmp_path / "study"
     args = [
@@ -110,12 +139,16 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
         "resnet18,timm:resnet10t",
         "--data-dir",
         str(real_data_dir),
+        "--real-world",
+        str(letters_folder(tmp_path / "mine")),
     ]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "timm:resnet10t" in printed and "report:" in printed
+    assert "real-world letters: 52 images in" in printed
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
+    check_real_world_rows(out, summary)
     assert any(w.startswith("Equal budget: every model trained on the same") for w in summary["warnings"])
     config = json.loads((out / "runs" / "timm-resnet10t" / "config.json").read_text())
     assert config["model"]["name"] == "timm:resnet10t" and config["recipe"]["model"] == "timm:resnet10t"
@@ -142,6 +175,42 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     ]
     ensemble = np.mean(per_model, 0).argmax(1) == labels
     assert summary["rows"][0]["values"][2] == pytest.approx(ensemble.mean())
+    rows = {row["key"]: row for row in summary["rows"]}
+    assert all(v is not None for v in rows["real_world_top1"]["values"])  # the new seeds read it too
+    assert RunDir(out / "runs" / "timm-resnet10t-seed1").load_real_world("train") is not None
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda d: d / "missing", "no such folder"),
+        (lambda d: (d / "x").mkdir() or d / "x", "no labels.csv and no images in letter folders"),
+        (lambda d: (d / "ab").mkdir(parents=True) or d, "label 'ab' is not a letter"),
+        (
+            lambda d: ((d / "labels.csv").write_text("file,label\nnone.png,a\n"), d)[1],
+            "line 2: no image 'none.png'",
+        ),
+        (
+            lambda d: ((d / "labels.csv").write_text("name,letter\nx.png,a\n"), d)[1],
+            "needs the columns file and label",
+        ),
+        (
+            lambda d: ((d / "labels.csv").write_text("file,label\n../etc.png,a\n"), d)[1],
+            "no image '../etc.png'",
+        ),
+    ],
+)
+def test_a_malformed_real_world_folder_is_refused_with_one_line_before_anything_trains(
+    tmp_path, capsys, make, expect
+):
+    (tmp_path / "set").mkdir()
+    folder = make(tmp_path / "set")
+    out = tmp_path / "study"
+    code = main(["run", "--preset", "smoke", "--real-world", str(folder), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("letterbench: error:") and expect in err[0]
+    assert "sub-folder of images per letter" in err[0]  # says how to lay it out
+    assert not out.exists()
 
 
 def check_ensemble_choice(out: Path, printed: str, summary: dict, tmp_path: Path, capsys) -> None:

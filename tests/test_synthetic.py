@@ -115,35 +115,42 @@ def test_a_recipe_without_synthetic_letters_draws_the_batches_it_drew_before(tmp
     )
 
 
-@pytest.mark.parametrize("share, batch", [(0.5, 64), (0.25, 32), (0.8, 10)])
-def test_each_batch_holds_the_recipes_share_of_synthetic_letters(share, batch):
-    images, labels = _images()
+@pytest.mark.parametrize("share, batch, n", [(0.5, 64, 300), (0.25, 32, 300), (0.8, 10, 97), (0.25, 64, 290)])
+def test_each_batch_holds_the_recipes_share_of_synthetic_letters_on_top_of_the_unmixed_batch(share, batch, n):
+    images, labels = _images(n)
     extra, extra_labels = synthetic_letters(104, seed=1)
     mix = Mix(torch.from_numpy(extra), torch.from_numpy(extra_labels), share)
-    plain = BatchStream(images, labels, Preprocess(create_model("resnet18").spec, "cpu"), batch, {})
-    mixed = BatchStream(images, labels, plain.preprocess, batch, {}, mix=mix)
-    assert mixed.steps == plain.steps  # the same training steps: the same cost
-    own_seen = []
-    for b in mixed.epoch(torch.Generator().manual_seed(0)):
-        synthetic = b.index >= len(labels)
-        assert len(b) == batch and int(synthetic.sum()) == round(share * batch)
-        x, y = mixed.inputs(b)
-        assert torch.equal(
-            x[synthetic], plain.preprocess(torch.from_numpy(extra)[b.index[synthetic] - len(labels)])
+    spec = create_model("resnet18").spec
+    augment = {"rotate": 10.0, "shear": 0.2, "thickness": 0.5}
+    plain = BatchStream(images, labels, Preprocess(spec, "cpu"), batch, augment)
+    mixed = BatchStream(images, labels, plain.preprocess, batch, augment, mix=mix)
+    assert mixed.steps == plain.steps  # as many steps; every batch grows by the mix's images
+    on_top = round(batch * share / (1 - share))
+    assert mixed.full_batch_size == batch + on_top
+    unmixed = list(plain.epoch(torch.Generator().manual_seed(0)))
+    for b, own in zip(mixed.epoch(torch.Generator().manual_seed(0)), unmixed, strict=True):
+        synthetic = b.index >= n
+        assert int(synthetic.sum()) == (
+            on_top if len(own) == batch else round(len(own) * share / (1 - share))
         )
-        assert torch.equal(y[synthetic], torch.from_numpy(extra_labels)[b.index[synthetic] - len(labels)])
-        own_seen.append(b.index[~synthetic])
-    own = torch.cat(own_seen)
-    assert len(set(own.tolist())) == len(own)  # the own images once each, in the permutation's order
-    first = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-    assert torch.equal(own, first[: len(own)])
+        assert abs(synthetic.float().mean() - share) <= 1 / len(b)
+        # the batch's own images are the unmixed batch's: the same images, matrices and styles
+        assert torch.equal(b.index[~synthetic], own.index)
+        assert torch.equal(b.theta[~synthetic], own.theta) and torch.equal(b.style[~synthetic], own.style)
+        x, y = mixed.inputs(b)
+        drawn = b.index[synthetic] - n
+        assert torch.equal(y[synthetic], torch.from_numpy(extra_labels)[drawn])
+        assert torch.equal(
+            x[synthetic],
+            plain.preprocess(torch.from_numpy(extra)[drawn], b.theta[synthetic], b.style[synthetic]),
+        )
 
 
 def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
     recipe = resolve_recipe(recipe="reader")
-    assert recipe.synthetic_share == 0.5 and recipe.model == "resnet18"
-    assert "50% of each batch synthetic letters" in describe_recipe(recipe)
-    assert recipe.to_dict()["data"] == {"synthetic": 0.5, "pool": 8320}
+    assert recipe.synthetic_share == 0.25 and recipe.model == "resnet18"
+    assert "25% of each batch synthetic letters" in describe_recipe(recipe)
+    assert recipe.to_dict()["data"] == {"synthetic": 0.25, "pool": 8320}
     images, labels = _images()
     extra, extra_labels = synthetic_letters(52, seed=0)
     data = TrainData(
@@ -151,7 +158,7 @@ def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
     )
     trainer = Trainer(recipe, create_model("resnet18"), data, CPU, RunDir(tmp_path / "r"))
     batch = next(iter(trainer.stream.epoch(torch.Generator().manual_seed(0))))
-    assert int((batch.index >= len(labels)).sum()) == 32
+    assert len(batch) == 85 and int((batch.index >= len(labels)).sum()) == 21  # 64 EMNIST + 21
     off = resolve_recipe(recipe="reader", overrides=["data.synthetic=0"])
     assert off.synthetic_share == 0
     with pytest.raises(LetterbenchError, match="data.synthetic"):
@@ -165,3 +172,45 @@ def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
 def test_synthetic_labels_are_the_letters_classes():
     images, labels = synthetic_letters(52, seed=0)
     assert [string.ascii_lowercase[k] for k in labels[:26]] == list(string.ascii_lowercase)
+
+
+def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny_letters, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from letterbench.cli.main import main
+
+    run = tmp_path / "reader"
+    common = [
+        "--data-dir",
+        str(tiny_letters),
+        "--train-per-class",
+        "8",
+        "--quiet",
+        "--set",
+        "val_fraction=0.25",
+    ]
+    args = ["train", "--recipe", "reader", "--epochs", "1", "--out", str(run), *common]
+    assert main([*args, "--set", "data.pool=104"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"]["data"] == {"synthetic": 0.25, "pool": 104}
+    plain = tmp_path / "plain"
+    assert main(["train", "--model", "resnet18", "--epochs", "1", "--out", str(plain), *common]) == 0
+    assert "data" not in json.loads((plain / "config.json").read_text())["recipe"]
+    capsys.readouterr()
+    image, _ = synthetic_letters(1, seed=3)
+    Image.fromarray(255 - np.kron(image[0], np.ones((4, 4), np.uint8))).save(tmp_path / "a.png")
+    assert main(["predict", str(tmp_path / "a.png"), "--run", str(run), "--json"]) == 0
+    learned = json.loads(capsys.readouterr().out)["trained_on"]
+    assert learned == {"resnet18": "EMNIST + 25% synthetic letters (reader recipe)"}
+    assert main(["predict", str(tmp_path / "a.png"), "--run", str(plain)]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[0]
+        == "models: ResNet-18, trained on EMNIST only (resnet18 recipe)"
+    )
+    assert main(["evaluate", str(run), "--no-plots", "--data-dir", str(tiny_letters)]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
+    assert (
+        "25% of each batch synthetic letters (104 drawn)" in (tmp_path / "report" / "report.md").read_text()
+    )

@@ -14,6 +14,7 @@ from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_save, ensure_folder
 from letterbench.evaluation.calibration import UNSURE_BELOW, run_temperature, softmax
 from letterbench.images.letters import prepare_file
+from letterbench.models import display_name
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
@@ -75,6 +76,7 @@ class Scorer:
     class_names: list[str]
     temperature: float
     logits: Callable[[np.ndarray], np.ndarray]
+    trained_on: str | None = None  # what it learned from (``trained_on``); None where not recorded
 
     @property
     def model(self) -> str:
@@ -82,6 +84,16 @@ class Scorer:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         return softmax(self.logits(images), self.temperature)
+
+
+def trained_on(recipe: dict) -> str:
+    """What a run's model learned from, in words: EMNIST alone, or with synthetic letters mixed in
+    (the ``reader`` recipe's way, which reads people's letters better)."""
+    share = float((recipe.get("data") or {}).get("synthetic", 0.0))
+    name = recipe.get("name", "?")
+    if share:
+        return f"EMNIST + {100 * share:g}% synthetic letters ({name} recipe)"
+    return f"EMNIST only ({name} recipe)"
 
 
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
@@ -101,7 +113,8 @@ def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) 
                 model, torch.from_numpy(images), runtime, views=views, temperature=t
             ).numpy()
 
-        scorers.append(Scorer(name, class_names, temperature, logits))
+        learned = trained_on(run.read_config()["recipe"])
+        scorers.append(Scorer(name, class_names, temperature, logits, learned))
     return scorers
 
 
@@ -142,6 +155,18 @@ class Predictor:
         self.models = list(dict.fromkeys(s.model for s in scorers))
         chosen = [m for m in self.models if m in (ensemble or [])]
         self.ensemble = chosen or self.models  # the models the ensemble averages
+
+    @property
+    def trained_on(self) -> dict[str, str]:
+        """What each model learned from, where its run recorded it."""
+        return {s.model: s.trained_on for s in self.scorers if s.trained_on}
+
+    def describe(self) -> str:
+        """One line: the models and what each learned from."""
+        learned = self.trained_on
+        return "models: " + "; ".join(
+            display_name(m) + (f", trained on {learned[m]}" if m in learned else "") for m in self.models
+        )
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Per model (N, C), and "ensemble" where there is more than one model."""
@@ -206,6 +231,7 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
     return {
         "models": [s.name for s in predictor.scorers],
         "temperatures": {s.name: s.temperature for s in predictor.scorers},
+        "trained_on": predictor.trained_on,
         "unsure_below": predictor.unsure_below,
         "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
         "predictions": out,

@@ -136,12 +136,15 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def answer_json(answer: Answer, seen: np.ndarray) -> dict:
-    """What /predict answers: each model's top 3, the ensemble's (or null), the top 3 shown first,
-    whether it is unsure, and the 28x28 image the models saw as a PNG data URL."""
+def answer_json(answer: Answer, seen: np.ndarray, trained_on: dict[str, str] | None = None) -> dict:
+    """What /predict answers: each model's top 3 (labelled with what it learned from), the
+    ensemble's (or null), the top 3 shown first, whether it is unsure, and the 28x28 image the
+    models saw as a PNG data URL."""
+    learned = trained_on or {}
     return {
         "models": {m: top3_json(top) for m, top in answer.models.items()},
-        "labels": {m: display_name(m) for m in answer.models},
+        "labels": {m: display_name(m) + (f" · {learned[m]}" if m in learned else "") for m in answer.models},
+        "trained_on": learned,
         "ensemble": top3_json(answer.ensemble) if answer.ensemble is not None else None,
         "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
@@ -204,7 +207,12 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "models": predictor.models, "max_upload_bytes": max_upload_bytes}
+        return {
+            "status": "ok",
+            "models": predictor.models,
+            "trained_on": predictor.trained_on,
+            "max_upload_bytes": max_upload_bytes,
+        }
 
     @app.post("/predict")
     def predict(image: UploadFile = File(...)):
@@ -224,7 +232,7 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
         with lock:
             answer = predictor.answers(seen[None])[0]
         timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
-        return JSONResponse(answer_json(answer, seen), headers=timing)
+        return JSONResponse(answer_json(answer, seen, predictor.trained_on), headers=timing)
 
     return app
 

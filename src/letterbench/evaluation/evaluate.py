@@ -48,6 +48,7 @@ from letterbench.core.errors import LetterbenchError
 from letterbench.data.emnist import stratified_subset
 from letterbench.data.splits import recorded_split
 from letterbench.evaluation.calibration import calibrate, calibration_error, softmax
+from letterbench.evaluation.real_world import RealWorldSet, real_world_scores
 from letterbench.evaluation.stats import bootstrap_intervals, spread
 from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
 from letterbench.runs.rundir import RunDir
@@ -289,6 +290,15 @@ def _calibration(model, data, val, runtime: Runtime, test_logits: np.ndarray, la
     return record
 
 
+def _read_real_world(run: RunDir, phase: str, model, folder: RealWorldSet, runtime: Runtime) -> dict:
+    """The phase's reading of a ``--real-world`` folder: saved per image, summed up for the file."""
+    probs = softmax(predict_logits(model, folder.images, runtime).numpy())
+    run.save_real_world(phase, probs, folder.labels, folder.readable)
+    scores = real_world_scores(probs, folder.labels, folder.readable)
+    del scores["outcome"]
+    return {"folder": str(folder.folder), **scores}
+
+
 def evaluate_run(
     run: RunDir,
     runtime: Runtime,
@@ -296,6 +306,7 @@ def evaluate_run(
     measure_speed: bool = True,
     test_per_class: int | None = None,
     speed_batch: int = 256,
+    real_world: RealWorldSet | None = None,
 ) -> Evaluation:
     """Evaluate every phase's best checkpoint on the test set (or a stratified subset of
     ``test_per_class`` images per class); write the predictions and the metrics file. Inference
@@ -318,6 +329,8 @@ def evaluate_run(
         stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
         stage["intervals"] = bootstrap_intervals(probs, labels)
+        if real_world is not None:
+            stage["real_world"] = _read_real_world(run, stage["phase"], model, real_world, runtime)
         stage["epoch"] = ckpt["trainer"]["global_epoch"]
         stage["overfitting"] = overfitting(progress["history"], stage["phase"])
         set_trainable(model, stage["trainable"])

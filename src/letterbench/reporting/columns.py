@@ -25,6 +25,9 @@ class Column:
     outcome: np.ndarray | None = None  # per test image: right or wrong (the share of seeds right)
     seed_runs: list[RunDir] = field(default_factory=list)  # more seeds of this model and recipe
     model: str = ""  # the registered model's name (the ensemble's choice names models)
+    # per image of a --real-world folder: read right or wrong (``reporting/real_world.py``)
+    real_world_outcome: np.ndarray | None = None
+    real_world_probs: np.ndarray | None = None
 
     def runs(self) -> list[RunDir]:
         return ([self.run] if self.run is not None else []) + self.seed_runs
@@ -33,16 +36,21 @@ class Column:
         """The saved test probabilities and labels of this stage, one pair per seed."""
         return [run.load_predictions(self.stage["phase"]) for run in self.runs()]
 
-    def test_against(self, other: Column) -> dict[str, Any] | None:
-        """The paired test of this column against ``other`` on the same test images
-        (``stats.paired_test``); None where either has no per-image outcomes or they were scored
-        on different images."""
-        if self.outcome is None or other.outcome is None or len(self.outcome) != len(other.outcome):
+    def test_against(self, other: Column, real_world: bool = False) -> dict[str, Any] | None:
+        """The paired test of this column against ``other`` on the same test images (or the same
+        images of a --real-world folder) (``stats.paired_test``); None where either has no
+        per-image outcomes or they were scored on different images."""
+        mine, theirs = (
+            (self.real_world_outcome, other.real_world_outcome)
+            if real_world
+            else (self.outcome, other.outcome)
+        )
+        if mine is None or theirs is None or len(mine) != len(theirs):
             return None
-        return paired_test(self.outcome, other.outcome)
+        return paired_test(mine, theirs)
 
-    def p_against(self, other: Column) -> float | None:
-        test = self.test_against(other)
+    def p_against(self, other: Column, real_world: bool = False) -> float | None:
+        test = self.test_against(other, real_world)
         return None if test is None else test["p"]
 
     @property

@@ -83,6 +83,22 @@ ROWS: list[Row] = [
         pct,
         interval=True,
     ),
+    Row(
+        "real_world_top1",
+        "Real-world top-1 (your letters, 95% interval)",
+        lambda c: c.stage.get("real_world_top1"),
+        True,
+        pct,
+        interval=True,
+    ),
+    Row(
+        "real_world_top3",
+        "Real-world top-3 (your letters, 95% interval)",
+        lambda c: c.stage.get("real_world_top3"),
+        True,
+        pct,
+        interval=True,
+    ),
     Row("precision_macro", "Precision (macro)", lambda c: c.m["precision_macro"], True, pct),
     Row("recall_macro", "Recall (macro)", lambda c: c.m["recall_macro"], True, pct),
     Row("f1_macro", "F1 (macro, 95% interval)", lambda c: c.m["f1_macro"], True, pct, interval=True),
@@ -160,8 +176,8 @@ def best_columns(row: Row, columns: list[Column]) -> set[int]:
     best = {i for i, v in values if v == target}
     reference = columns[min(best)]
     for i, _ in values:
-        if row.key == "accuracy":
-            p = columns[i].p_against(reference)
+        if row.key in ("accuracy", "real_world_top1"):
+            p = columns[i].p_against(reference, real_world=row.key != "accuracy")
             if p is not None and p >= ALPHA:
                 best.add(i)
         elif bounds := row.bounds(columns[i]):

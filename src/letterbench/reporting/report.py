@@ -30,6 +30,7 @@ from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, best_columns, ranking
+from letterbench.reporting.real_world import attach_real_world
 from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table
 from letterbench.runs.records import EnsembleChoice
@@ -79,6 +80,7 @@ class ReportData:
                 "seed_std": [c.stage.get("seed_std", {}).get(row.key) for c in self.columns],
             }
             for row in ROWS
+            if not row.key.startswith("real_world") or any(row.value(c) is not None for c in self.columns)
         ]
 
 
@@ -147,6 +149,7 @@ def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) 
     ensemble = ensemble_column(finals, class_names, choice) if len(finals) > 1 else None
     all_columns = columns + ([ensemble] if ensemble else [])
     attach_outcomes(all_columns)  # reads every run's saved test predictions
+    attach_real_world(columns, ensemble, finals)  # and their readings of a --real-world folder
     return ReportData(
         results=results,
         columns=all_columns,

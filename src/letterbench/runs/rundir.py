@@ -109,6 +109,12 @@ class RunDir:
     def predictions_file(self, phase: str) -> Path:
         return self.path / f"predictions-{phase}.npz"
 
+    def real_world_file(self, phase: str) -> Path:
+        return self.path / f"real-world-{phase}.npz"
+
+    def has_real_world(self) -> bool:
+        return any(self.path.glob("real-world-*.npz"))
+
     def plot_file(self, kind: str) -> Path:
         return self.path / PLOT_FILES[kind]
 
@@ -323,6 +329,32 @@ class RunDir:
             ),
         )
         return path
+
+    def save_real_world(
+        self, phase: str, probs: np.ndarray, labels: np.ndarray, readable: np.ndarray
+    ) -> Path:
+        """A phase's probabilities on a ``--real-world`` folder's images (``readable``: prepared)."""
+        path = self.real_world_file(phase)
+        atomic_save(
+            path,
+            lambda f: np.savez_compressed(
+                f, probs=probs.astype(np.float32), labels=labels, readable=readable
+            ),
+        )
+        return path
+
+    def load_real_world(self, phase: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """What ``save_real_world`` saved, or None where this phase was not read on such a folder."""
+        path = self.real_world_file(phase)
+        if not path.exists():
+            return None
+        try:
+            with open(path, "rb") as handle, np.load(handle) as npz:
+                return npz["probs"], npz["labels"], npz["readable"]
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise LetterbenchError(
+                f"{path}: unreadable ({exc}); run `letterbench evaluate {self.path} --real-world DIR` again"
+            ) from None
 
     def load_predictions(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
         path = self.predictions_file(phase)

@@ -15,6 +15,7 @@ from letterbench.core.errors import DataError, LetterbenchError
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run, is_evaluated
+from letterbench.evaluation.real_world import RealWorldSet, load_real_world
 from letterbench.models import model_names
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
@@ -84,6 +85,7 @@ class StudyPlan:
     split: str = "letters"
     seed: int = 0
     seeds: int = 1  # each model trains with seeds seed, seed + 1, ...
+    real_world: RealWorldSet | None = None  # a folder of labelled letters every model also reads
 
     def runs(self, study: StudyDir) -> list[tuple[str, int, RunDir]]:
         """(model, seed, run directory) of every run, model by model: the first seed in
@@ -93,6 +95,22 @@ class StudyPlan:
             for m in self.recipes
             for k in range(self.seeds)
         ]
+
+
+PROJECT_SET = Path("bench") / "real-world"  # the project's own set, built by bench/make_real_world.py
+
+
+def _real_world_set(folder: Path | None, preset: Preset) -> RealWorldSet | None:
+    """The ``--real-world`` folder, read before anything trains; the quick preset reads the
+    project's own set when it is present (in a checkout where it was built)."""
+    if folder is None and preset.name == "quick" and (PROJECT_SET / "labels.csv").is_file():
+        folder = PROJECT_SET
+        print(f"real-world letters: {folder} (the project's own set; --real-world DIR reads yours)")
+    if folder is None:
+        return None
+    found = load_real_world(folder)
+    print(f"real-world letters: {len(found):,} images in {folder}, read by every model")
+    return found
 
 
 def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
@@ -120,7 +138,12 @@ def _train_and_evaluate(
         train(None if resume else plan.recipes[model], run, runtime, options, resume=resume)
     with run.lock():
         evaluation = evaluate_run(
-            run, runtime, root, test_per_class=plan.preset.test_per_class, speed_batch=plan.preset.speed_batch
+            run,
+            runtime,
+            root,
+            test_per_class=plan.preset.test_per_class,
+            speed_batch=plan.preset.speed_batch,
+            real_world=plan.real_world,
         )
         plot_run(run, evaluation)
     print(f"{name}: done in {(time.perf_counter() - start) / 60:.1f} min")
@@ -137,13 +160,15 @@ def run_study(
     progress: bool = True,
     tensorboard: bool = False,
     seeds: int | None = None,
+    real_world: Path | None = None,
 ) -> dict:
     """Train, evaluate and compare ``models`` (default: every registered model) into ``out``, each
-    with ``seeds`` seeds (default: the preset's)."""
+    with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
+    ``real_world`` (default for the quick preset: the project's own set, where it is present)."""
     if runtime.dist.enabled:
         raise LetterbenchError(
             "letterbench run trains its models one after another in one process; under torchrun, "
-            "train each model with `torchrun ... -m letterbench.cli.main train` and compare them with `letterbench report`"
+            "train each model with `torchrun ... -m letterbench train` and compare them with `letterbench report`"
         )
     preset, why = choose_preset(preset_name, runtime)
     print(why)
@@ -159,6 +184,7 @@ def run_study(
     seeds = seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
     print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
+    plan.real_world = _real_world_set(real_world, preset)
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -212,7 +238,8 @@ def _run_locked(
     options = TrainOptions(root, split, seed, preset.train_per_class, progress, tensorboard=tensorboard)
     for model, model_seed, run in plan.runs(study):
         name = model if plan.seeds == 1 else f"{model} (seed {model_seed})"
-        if run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES):
+        done = run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES)
+        if done and (plan.real_world is None or run.has_real_world()):
             print(f"{name}: finished earlier, skipped")
         else:
             _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))

@@ -45,7 +45,7 @@ class TrainStep:
         """Warm up on the epoch's batch shapes, then capture the graph; the run is left unchanged."""
         self.net.train()
         stream = self.stream
-        sizes = sorted({stream.batch_size, stream.last_batch_size})
+        sizes = sorted({stream.full_batch_size, stream.last_batch_size})
         warm_up(self.forward_backward, [stream.example(n) for n in sizes], self.model, self.optimizer)
         if capture and stream.shard_size >= stream.batch_size:
             try:

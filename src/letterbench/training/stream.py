@@ -42,7 +42,8 @@ class Batch:
 
 class EpochPlan:
     """An epoch's batches: ``order`` (the images in the order they are used), ``theta`` and
-    ``style`` (per used image) on the device, cut into ``steps`` batches of ``batch_size``."""
+    ``style`` (per used image) on the device, cut into ``steps`` batches of ``batch_size`` (the
+    last one may be smaller)."""
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class EpochPlan:
 
     def __iter__(self) -> Iterator[Batch]:
         for step in range(self.steps):
-            cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            cut = slice(step * self.batch_size, min((step + 1) * self.batch_size, len(self.order)))
             yield Batch(
                 self.order[cut],
                 None if self.theta is None else self.theta[cut],
@@ -70,15 +71,16 @@ class EpochPlan:
 
 @dataclass
 class Mix:
-    """Extra training images (uint8, on the stream's device) and the share of every training
-    batch drawn from them (``round(share * batch_size)`` images, drawn with replacement)."""
+    """Extra training images (uint8, on the stream's device) and the share of every training batch
+    drawn from them, with replacement. They come on top of the batch's own images, which stay the
+    unmixed stream's: ``extra(batch_size)`` of them, so that they make ``share`` of the batch."""
 
     images: torch.Tensor
     labels: torch.Tensor
     share: float
 
-    def per_batch(self, batch_size: int) -> int:
-        return min(batch_size - 1, max(1, round(self.share * batch_size)))
+    def extra(self, batch_size: int) -> int:
+        return max(1, round(batch_size * self.share / (1 - self.share)))
 
 
 class BatchStream:
@@ -116,16 +118,21 @@ class BatchStream:
     @property
     def steps(self) -> int:
         n, bs = self.shard_size, self.batch_size
-        steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
-        if self.mix is not None:  # as many steps, every batch full (while the own images last)
-            steps = max(1, min(steps, n // (bs - self.mix.per_batch(bs))))
-        return steps
+        return n // bs + (1 if n % bs >= 2 else 0)  # a last batch of one would break BatchNorm
+
+    @property
+    def extra(self) -> int:
+        """The mix's images in each batch, on top of ``batch_size`` own ones (0 without a mix)."""
+        return 0 if self.mix is None else self.mix.extra(self.batch_size)
+
+    @property
+    def full_batch_size(self) -> int:
+        return self.batch_size + self.extra
 
     @property
     def last_batch_size(self) -> int:
-        if self.mix is not None:
-            return self.batch_size
-        return min(self.batch_size, self.shard_size - (self.steps - 1) * self.batch_size)
+        own = min(self.batch_size, self.shard_size - (self.steps - 1) * self.batch_size)
+        return own + (0 if self.mix is None else self.mix.extra(own))
 
     def epoch(self, generator: torch.Generator) -> EpochPlan:
         """This epoch's shuffled, sharded batches with their augmentation, drawn from ``generator``
@@ -135,29 +142,43 @@ class BatchStream:
         order = torch.randperm(self.count, generator=generator)
         order = order[: self.shard_size * world][rank::world]
         used = min(self.steps * self.batch_size, self.shard_size)
-        if self.mix is not None:
-            order, used = self._mixed(order, generator), self.steps * self.batch_size
+        order = order[:used]
         theta = random_affine(used, self.augment, generator) if self.augment else None
         style = random_style(used, self.augment, generator) if styles(self.augment) else None
+        if self.mix is not None:
+            order, theta, style = self._mixed(order, theta, style, generator)
         return EpochPlan(
-            order[:used].to(self.device),
+            order.to(self.device),
             None if theta is None else theta.to(self.device),
-            self.batch_size,
+            self.full_batch_size,
             self.steps,
             None if style is None else style.to(self.device),
         )
 
-    def _mixed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Each batch: its share of the own images (in the permutation's order), then the mix's,
-        drawn after the permutation (so the own images' order is the unmixed stream's)."""
-        steps, extra = self.steps, self.mix.per_batch(self.batch_size)
-        own = order[: steps * (self.batch_size - extra)].view(steps, -1)
-        drawn = torch.randint(len(self.mix.labels), (steps, extra), generator=generator) + self.count
-        return torch.cat([own, drawn], 1).flatten()
+    def _mixed(self, order, theta, style, generator: torch.Generator) -> tuple:
+        """Each batch: its own images as unmixed (the same images, matrices and styles, drawn
+        first), then the mix's (``extra``; in a smaller last batch, its share of it), drawn after
+        them with their own matrices and styles."""
+        steps, bs = self.steps, self.batch_size
+        counts = [self.extra] * (steps - 1) + [self.last_batch_size - (len(order) - (steps - 1) * bs)]
+        starts = [sum(counts[:k]) for k in range(steps + 1)]
+        drawn = torch.randint(len(self.mix.labels), (starts[-1],), generator=generator) + self.count
+        drawn_theta = random_affine(len(drawn), self.augment, generator) if self.augment else None
+        drawn_style = random_style(len(drawn), self.augment, generator) if styles(self.augment) else None
+
+        def interleave(own: torch.Tensor | None, more: torch.Tensor | None) -> torch.Tensor | None:
+            if own is None:
+                return None
+            parts = []
+            for step in range(steps):
+                parts += [own[step * bs : (step + 1) * bs], more[starts[step] : starts[step + 1]]]
+            return torch.cat(parts)
+
+        return interleave(order, drawn), interleave(theta, drawn_theta), interleave(style, drawn_style)
 
     def example(self, size: int | None = None) -> Batch:
         """A batch of the first ``size`` images with identity matrices (warm-up and capture)."""
-        size = self.batch_size if size is None else size
+        size = self.full_batch_size if size is None else size
         index = torch.arange(size, device=self.device) % self.count
         theta = None if self.augment is None else self.preprocess.identity.expand(size, 2, 3).clone()
         style = torch.zeros(size, STYLE_WIDTH, device=self.device) if styles(self.augment) else None

@@ -1,0 +1,123 @@
+"""A folder of a user's own labelled letters, read by every model of a study: how well the models
+read real letters, beside how well they read EMNIST's test set.
+
+The folder holds images (PNG, JPEG ... one letter each, photographed, scanned or drawn) labelled
+either way:
+
+- ``labels.csv`` with the columns ``file`` (a path inside the folder) and ``label`` (a..z or A..Z,
+  case merged; more columns are ignored), as ``bench/make_real_world.py`` writes its set; or
+- one sub-folder per letter, named ``a`` .. ``z`` (or ``A`` .. ``Z``), holding that letter's images.
+
+Every image is prepared as ``letterbench predict`` prepares a user's image
+(``images.letters.prepare_file``); one it cannot read, or finds blank, counts as read wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.stats import LEVEL, RESAMPLES, SEED, _interval
+from letterbench.images.letters import prepare_file
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+FIX = "give a folder with labels.csv (file,label) or one sub-folder of images per letter a..z"
+
+
+@dataclass
+class RealWorldSet:
+    """The prepared images (uint8 N x 28 x 28; an unreadable one is blank and counted wrong), their
+    classes (0..25) and which of them could be prepared."""
+
+    folder: Path
+    images: torch.Tensor
+    labels: np.ndarray
+    readable: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _label(value: str, where: str) -> int:
+    letter = value.strip().lower()
+    if len(letter) != 1 or letter not in string.ascii_lowercase:
+        raise LetterbenchError(f"{where}: label {value!r} is not a letter a..z; {FIX}")
+    return string.ascii_lowercase.index(letter)
+
+
+def _from_csv(folder: Path) -> list[tuple[Path, int]]:
+    table = folder / "labels.csv"
+    try:
+        with table.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LetterbenchError(f"{table}: unreadable ({exc}); {FIX}") from None
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise LetterbenchError(f"{table}: needs the columns file and label and at least one row; {FIX}")
+    items = []
+    for number, row in enumerate(rows, 2):
+        name = (row.get("file") or "").strip()
+        path = (folder / name).resolve()
+        if not name or folder.resolve() not in path.parents or not path.is_file():
+            raise LetterbenchError(f"{table}, line {number}: no image {name!r} in {folder}; {FIX}")
+        items.append((path, _label(row.get("label") or "", f"{table}, line {number}")))
+    return items
+
+
+def _from_folders(folder: Path) -> list[tuple[Path, int]]:
+    items = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        label = _label(sub.name, str(sub))
+        items += [(p, label) for p in sorted(sub.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise LetterbenchError(f"{folder}: no labels.csv and no images in letter folders; {FIX}")
+    return items
+
+
+def load_real_world(folder: str | Path) -> RealWorldSet:
+    """The folder's images, prepared, with their labels; one ``LetterbenchError`` line for a folder
+    that is missing or labelled wrongly."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise LetterbenchError(f"--real-world {folder}: no such folder; {FIX}")
+    items = _from_csv(folder) if (folder / "labels.csv").exists() else _from_folders(folder)
+    images = np.zeros((len(items), 28, 28), np.uint8)
+    readable = np.zeros(len(items), bool)
+    for k, (path, _) in enumerate(items):
+        prepared = prepare_file(path)
+        if prepared.image is not None:
+            images[k], readable[k] = prepared.image, True
+    if not readable.any():
+        raise LetterbenchError(f"{folder}: none of its {len(items)} images holds a readable letter; {FIX}")
+    labels = np.array([label for _, label in items], np.int64)
+    return RealWorldSet(folder, torch.from_numpy(images), labels, readable)
+
+
+def real_world_scores(
+    probs: np.ndarray | list[np.ndarray], labels: np.ndarray, readable: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Top-1 and top-3 accuracy of the probabilities (of several seeds': their mean), an image
+    that could not be prepared counted wrong, with 95% bootstrap intervals over the images and the
+    per-image top-1 outcome (for paired tests)."""
+    mean = np.mean(probs if isinstance(probs, list) else [probs], 0)
+    ok = np.ones(len(labels), bool) if readable is None else readable
+    right = (mean.argmax(1) == labels) & ok
+    right3 = (np.argsort(-mean, axis=1)[:, :3] == labels[:, None]).any(1) & ok
+    index = np.random.default_rng(SEED).integers(len(labels), size=(RESAMPLES, len(labels)))
+    return {
+        "images": len(labels),
+        "top1": float(right.mean()),
+        "top3": float(right3.mean()),
+        "intervals": {
+            "top1": _interval(right[index].mean(1), LEVEL),
+            "top3": _interval(right3[index].mean(1), LEVEL),
+        },
+        "outcome": right,
+    }

@@ -1,0 +1,49 @@
+"""The report's real-world rows: each model's (and the ensemble's) top-1 and top-3 on the
+``--real-world`` folder its runs read when evaluated, with intervals, and per image for the paired
+test behind the row's ★ (McNemar's exact test against the best, as for test accuracy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from letterbench.evaluation.real_world import real_world_scores
+from letterbench.reporting.columns import Column
+
+
+def _record(column: Column, probs: list[np.ndarray], labels: np.ndarray, readable: np.ndarray) -> None:
+    scores = real_world_scores(probs, labels, readable)
+    column.stage = {
+        **column.stage,
+        "real_world_top1": scores["top1"],
+        "real_world_top3": scores["top3"],
+        "real_world_images": scores["images"],
+        "intervals": {
+            **column.stage.get("intervals", {}),
+            "real_world_top1": scores["intervals"]["top1"],
+            "real_world_top3": scores["intervals"]["top3"],
+        },
+    }
+    column.real_world_outcome = scores["outcome"]
+    column.real_world_probs = np.mean(probs, 0)
+
+
+def attach_real_world(columns: list[Column], ensemble: Column | None, finals: list[Column]) -> None:
+    """Fill the real-world figures of every column whose runs (every seed) read the same folder;
+    the ensemble's from its models' mean probabilities, where each of them has them."""
+    read = {}
+    for column in columns:
+        loaded = [run.load_real_world(column.stage["phase"]) for run in column.runs()]
+        if not loaded or any(x is None for x in loaded):
+            continue
+        labels, readable = loaded[0][1], loaded[0][2]
+        if any(not np.array_equal(x[1], labels) for x in loaded[1:]):
+            continue  # seeds read different folders: no figure rather than a wrong one
+        _record(column, [x[0] for x in loaded], labels, readable)
+        read[column.label] = (labels, readable)
+    if ensemble is None:
+        return
+    members = [c for c in finals if c.label in ensemble.members]
+    if members and all(c.real_world_probs is not None for c in members):
+        labels, readable = read[members[0].label]
+        if all(np.array_equal(read[c.label][0], labels) for c in members):
+            _record(ensemble, [np.mean([c.real_world_probs for c in members], 0)], labels, readable)
