@@ -180,9 +180,14 @@ def _(tmp, w):
     return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--set", "label_smoothing=0.2"]
 
 
-@case("resume-refuses-model-and-seed", "--model, --seed")
+@case("resume-refuses-model-and-seed", "--seed: recorded 0, given 3")
 def _(tmp, w):
     return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--model", "resnet18", "--seed", "3"]
+
+
+@case("resume-refuses-another-model", "--model: model: recorded 'timm:test_resnet', given 'resnet18'")
+def _(tmp, w):
+    return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--model", "resnet18"]
 
 
 @case("resume-fewer-epochs-than-trained", "already trained")

@@ -358,3 +358,33 @@ def test_macro_auc_skips_a_class_with_no_examples():
     assert per_class["z"]["roc_auc"] is None
     assert per_class["z"]["support"] == 0
     assert result["metrics"]["roc_auc_macro"] == pytest.approx(17 / 24)
+
+
+# ---------------------------------------------------------------- not yet useful
+
+
+def _tested(column: Column, images: int, classes: int = 26) -> Column:
+    column.m["test_images"] = images
+    column.stage["per_class"] = {chr(97 + k): {} for k in range(classes)}
+    return column
+
+
+@pytest.mark.parametrize(
+    "accuracy, images, verdict",
+    [
+        (0.047, 260, "at chance: 4.7% of 260 test letters right, where guessing gets 3.8%"),
+        (0.30, 10_000, "below the usefulness floor: 30.0%"),  # far above chance, still no use
+        (0.62, 260, None),
+    ],
+)
+def test_no_model_is_recommended_where_even_the_best_is_not_yet_useful(accuracy, images, verdict):
+    singles = [_tested(make_column("A", accuracy), images), _tested(make_column("B", accuracy * 0.9), images)]
+    result = ranking(singles, None)
+    if verdict is None:
+        assert result["recommendation"] == "A" and result["not_useful"] is None
+        return
+    assert result["recommendation"] == "none" and verdict in result["not_useful"]
+    assert result["why"].startswith(
+        "these models are not yet useful, so none is recommended: the best, A, is"
+    )
+    assert "--preset quick" in result["why"]

@@ -173,8 +173,11 @@ def servers(stroke_run):
     tta = dataclasses.replace(torch_scorers(runs, runtime, tta=True)[0], name="timm:test_resnet-tta")
     one = create_app(Predictor([plain]), "letterbench: test", LIMIT)
     two = create_app(Predictor([plain, tta], unsure_below=1.0), "letterbench: two", LIMIT)
-    with serving(one) as url_one, serving(two) as url_two:
-        yield {"one": url_one, "two": url_two}
+    # as if its evaluation had measured it at chance (``measured_usefulness`` reads metrics.json)
+    untrained = dataclasses.replace(plain, not_useful="at chance: 4.2% of 260 test letters right")
+    three = create_app(Predictor([untrained]), "letterbench: three", LIMIT)
+    with serving(one) as url_one, serving(two) as url_two, serving(three) as url_three:
+        yield {"one": url_one, "two": url_two, "three": url_three}
 
 
 def post(url: str, data: bytes, name: str = "letter.png", kind: str = "image/png", field: str = "image"):
@@ -315,7 +318,7 @@ def shown(page, replies) -> dict:
         assert letters == [t["letter"] for t in top] and sum(probs) <= 1 + 1e-6
         assert rows.nth(0).locator(".pct").text_content() == f"{100 * top[0]['probability']:.1f}%"
     assert page.locator("#best").text_content() == answer["top3"][0]["letter"]
-    assert page.locator("#unsure").is_visible() == answer["unsure"]
+    assert page.locator("#unsure").is_visible() == (answer["unsure"] or bool(answer["not_useful"]))
     seen = page.evaluate(
         "(() => { const i = document.getElementById('seen'); return [i.complete, i.naturalWidth]; })()"
     )
@@ -360,6 +363,19 @@ def test_page_shows_every_model_the_ensemble_and_the_unsure_mark(servers, browse
     page.close()
 
 
+def test_page_says_a_model_is_not_yet_useful_instead_of_blaming_the_letter(servers, browser):
+    page, replies = open_page(browser, servers["three"])
+    draw(page, "x")
+    answer = shown(page, replies)
+    assert answer["not_useful"].startswith("these models are not yet useful, so their answers are guesses")
+    text = page.locator("#unsure").text_content()
+    assert text.startswith("not a useful answer:") and "4.2% of 260 test letters" in text
+    assert "clearer" not in text
+    with urllib.request.urlopen(servers["three"] + "health", timeout=30) as reply:
+        assert json.load(reply)["not_useful"] == answer["not_useful"]
+    page.close()
+
+
 def test_page_shows_why_an_upload_is_refused(servers, browser):
     page, replies = open_page(browser, servers["one"])
     big = {"name": "huge.png", "mimeType": "image/png", "buffer": b"\x89PNG" + bytes(LIMIT)}
@@ -382,10 +398,10 @@ def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run)
     command = [sys.executable, "-m", "letterbench", "serve", "--run", str(stroke_run), "--port", "0"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = server.stdout.readline()
-        assert line.startswith("serving timm:test_resnet: open http://127.0.0.1:"), (
-            line + server.stderr.read()
-        )
+        line = server.stdout.readline()  # (not stderr here: it stays open while the server runs)
+        assert line.startswith("serving timm:test_resnet: open http://127.0.0.1:"), line
+        models = server.stdout.readline()
+        assert models == "models: timm:test_resnet, trained on EMNIST only (resnet18 recipe)\n", models
         url = line.split("open ")[1].split()[0]
         status, answer, _ = post(url, png(render(place("l"))))
         assert status == 200 and answer["top3"][0]["letter"] == "l"

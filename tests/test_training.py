@@ -130,7 +130,10 @@ def test_killed_run_resumes_to_the_same_weights(tiny_letters, tmp_path, recipe):
     done = kill_after_epochs(cli_process("train", *common, "--out", run)[0], cli_process()[1], run, 2)
     assert 2 <= done < total  # killed mid-run: there is something left to resume
     assert RunDir(run).status() == "running"  # as a kill -9 leaves it
-    assert cli("train", "--resume", "--out", run, "--quiet") == 0
+    # the user's own command with --resume added: options equal to the recorded ones are accepted
+    # (and change nothing: the weights below match), a real change is refused with both values
+    assert cli("train", *common, "--out", run, "--seed", "3", "--resume") == 1
+    assert cli("train", *common, "--out", run, "--resume", "--quiet") == 0
 
     a = RunDir(tmp_path / "straight").load_checkpoint("last")
     b = RunDir(run).load_checkpoint("last")

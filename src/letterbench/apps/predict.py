@@ -77,6 +77,7 @@ class Scorer:
     temperature: float
     logits: Callable[[np.ndarray], np.ndarray]
     trained_on: str | None = None  # what it learned from (``trained_on``); None where not recorded
+    not_useful: str | None = None  # why its measured test accuracy makes it no use yet (``stats.not_useful``)
 
     @property
     def model(self) -> str:
@@ -94,6 +95,23 @@ def trained_on(recipe: dict) -> str:
     if share:
         return f"EMNIST + {100 * share:g}% synthetic letters ({name} recipe)"
     return f"EMNIST only ({name} recipe)"
+
+
+def measured_usefulness(run: RunDir) -> str | None:
+    """Why the run's final model is not yet useful, by its evaluation; None where it is useful or
+    was never evaluated."""
+    from letterbench.evaluation.evaluate import read_metrics
+    from letterbench.evaluation.stats import not_useful
+
+    try:
+        final = run.phases(run.read_config())[-1]
+        stage = next(s for s in read_metrics(run)["stages"] if s.get("phase") == final)
+        metrics = stage["metrics"]
+        return not_useful(
+            metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None
+        )
+    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
+        return None
 
 
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
@@ -114,7 +132,7 @@ def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) 
             ).numpy()
 
         learned = trained_on(run.read_config()["recipe"])
-        scorers.append(Scorer(name, class_names, temperature, logits, learned))
+        scorers.append(Scorer(name, class_names, temperature, logits, learned, measured_usefulness(run)))
     return scorers
 
 
@@ -160,6 +178,17 @@ class Predictor:
     def trained_on(self) -> dict[str, str]:
         """What each model learned from, where its run recorded it."""
         return {s.model: s.trained_on for s in self.scorers if s.trained_on}
+
+    @property
+    def caveat(self) -> str | None:
+        """One sentence where the models that answer (the ensemble's, or the one model) are not yet
+        useful by their measured test accuracy: their answers are guesses, not the drawing's fault."""
+        answering = self.ensemble if len(self.models) > 1 else self.models
+        reasons = {s.model: s.not_useful for s in self.scorers if s.model in answering}
+        if not reasons or not all(reasons.values()):
+            return None
+        which = "; ".join(f"{display_name(m)} is {why}" for m, why in reasons.items())
+        return f"these models are not yet useful, so their answers are guesses: {which}"
 
     def describe(self) -> str:
         """One line: the models and what each learned from."""
@@ -232,6 +261,7 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
         "models": [s.name for s in predictor.scorers],
         "temperatures": {s.name: s.temperature for s in predictor.scorers},
         "trained_on": predictor.trained_on,
+        "not_useful": predictor.caveat,
         "unsure_below": predictor.unsure_below,
         "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
         "predictions": out,

@@ -136,7 +136,9 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def answer_json(answer: Answer, seen: np.ndarray, trained_on: dict[str, str] | None = None) -> dict:
+def answer_json(
+    answer: Answer, seen: np.ndarray, trained_on: dict[str, str] | None = None, caveat: str | None = None
+) -> dict:
     """What /predict answers: each model's top 3 (labelled with what it learned from), the
     ensemble's (or null), the top 3 shown first, whether it is unsure, and the 28x28 image the
     models saw as a PNG data URL."""
@@ -145,6 +147,7 @@ def answer_json(answer: Answer, seen: np.ndarray, trained_on: dict[str, str] | N
         "models": {m: top3_json(top) for m, top in answer.models.items()},
         "labels": {m: display_name(m) + (f" · {learned[m]}" if m in learned else "") for m in answer.models},
         "trained_on": learned,
+        "not_useful": caveat,
         "ensemble": top3_json(answer.ensemble) if answer.ensemble is not None else None,
         "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
@@ -211,6 +214,7 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
             "status": "ok",
             "models": predictor.models,
             "trained_on": predictor.trained_on,
+            "not_useful": predictor.caveat,
             "max_upload_bytes": max_upload_bytes,
         }
 
@@ -232,7 +236,7 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
         with lock:
             answer = predictor.answers(seen[None])[0]
         timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
-        return JSONResponse(answer_json(answer, seen, predictor.trained_on), headers=timing)
+        return JSONResponse(answer_json(answer, seen, predictor.trained_on, predictor.caveat), headers=timing)
 
     return app
 

@@ -58,8 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.run, args.model, args.model is None, Runtime.create(args.device), args.tta, args.unsure_below
         )
         app = serve.create_app(predictor, serve.page_title(predictor), round(args.max_upload_mb * 2**20))
-        print(predictor.describe(), flush=True)
         print(f"serving {', '.join(runs)}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
+        print(predictor.describe(), flush=True)
+        if predictor.caveat:
+            print(f"note: {predictor.caveat}", flush=True)
         serve.run_server(app, sock=sock)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
         pass

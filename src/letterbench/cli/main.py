@@ -27,10 +27,12 @@ from letterbench.models import choices_text, model_names
 def cmd_train(args: argparse.Namespace) -> int:
     from letterbench.runs.rundir import RunDir, default_run_dir
     from letterbench.training.recipes import resolve_recipe
-    from letterbench.training.run import FIXED_ON_RESUME, ResumeChanges, TrainOptions, refuse_on_resume, train
+    from letterbench.training.run import FIXED_ON_RESUME, ResumeChanges, TrainOptions, resume_options, train
 
+    changes = ResumeChanges(args.epochs, args.lr)
     if args.resume:
-        refuse_on_resume(args.out, [name for name in FIXED_ON_RESUME if getattr(args, name) is not None])
+        given = {name: getattr(args, name) for name in FIXED_ON_RESUME if getattr(args, name) is not None}
+        changes = resume_options(args.out, given, changes)
         recipe = None
     else:
         recipe = resolve_recipe(
@@ -56,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     runtime = _runtime(args, distributed=True)
     try:
-        train(recipe, run, runtime, options, args.resume, ResumeChanges(args.epochs, args.lr))
+        train(recipe, run, runtime, options, args.resume, changes)
     except KeyboardInterrupt:
         kept = run.has_checkpoint("last")
         print(
@@ -294,6 +296,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     if not args.json:
         print(predictor.describe())
+        if predictor.caveat:
+            print(f"note: {predictor.caveat}")
     records = predict_files(args.images, predictor)
     if args.show_input:
         save_inputs(records, args.show_input)
@@ -383,8 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     install_warning_format()
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `letterbench`: what it can do
+        parser.print_help()
+        return 0
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except KeyboardInterrupt:
         print("letterbench: interrupted", file=sys.stderr)
         return 130

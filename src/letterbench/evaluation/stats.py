@@ -139,3 +139,26 @@ def spread(samples: list[float]) -> dict[str, float]:
     """Median and interquartile range of repeated measurements."""
     q1, median, q3 = np.percentile(np.asarray(samples, dtype=np.float64), [25, 50, 75])
     return {"median": float(median), "q1": float(q1), "q3": float(q3), "samples": len(samples)}
+
+
+USEFUL_FLOOR = 0.5  # a model that reads fewer than half of the test letters is not yet useful
+
+
+def not_useful(accuracy: float, images: int | None, classes: int | None) -> str | None:
+    """Why a model with this test accuracy is not yet useful, in a few words; None where it is.
+    Not useful: not significantly above chance (a one-sided exact binomial test against 1/classes,
+    p >= ``ALPHA``), or below ``USEFUL_FLOOR``. Where the image or class count is unknown, only the
+    floor is checked."""
+    if images and classes:
+        from scipy.stats import binomtest
+
+        chance = 1 / classes
+        p = binomtest(round(accuracy * images), images, chance, alternative="greater").pvalue
+        if p >= ALPHA:
+            return (
+                f"at chance: {100 * accuracy:.1f}% of {images:,} test letters right, where guessing "
+                f"gets {100 * chance:.1f}% (binomial test p = {p:.2g})"
+            )
+    if accuracy < USEFUL_FLOOR:
+        return f"below the usefulness floor: {100 * accuracy:.1f}% of the test letters right (a useful model reads at least {USEFUL_FLOOR:.0%})"
+    return None

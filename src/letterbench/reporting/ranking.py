@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from letterbench.evaluation.stats import ALPHA
+from letterbench.evaluation.stats import ALPHA, not_useful
 from letterbench.reporting.columns import Column
 from letterbench.reporting.tables import human
 
@@ -240,17 +240,35 @@ def _argmin(values: dict[str, float | None]) -> str | None:
     return min(known, key=known.get) if known else None
 
 
+UNTRAINED_ADVICE = (
+    "train longer or on more images: the smoke preset only checks that the tool works, "
+    "`letterbench run --preset quick` trains models that read letters"
+)
+
+
+def usefulness(column: Column) -> str | None:
+    """Why the column's model is not yet useful (``stats.not_useful``), or None."""
+    classes = len(column.stage.get("per_class") or {}) or None
+    return not_useful(column.accuracy, column.m.get("test_images"), classes)
+
+
 def ranking(singles: list[Column], ensemble: Column | None) -> dict[str, Any]:
-    """Every ranking the report states, as data (``summary.json``) and as sentences (``items``)."""
+    """Every ranking the report states, as data (``summary.json``) and as sentences (``items``).
+    Where even the most accurate model is not yet useful, no model is recommended."""
     by_acc = sorted(singles, key=lambda c: -c.accuracy)
     pick, why = recommend(singles)
+    verdict = usefulness(by_acc[0])
+    if verdict is not None:
+        pick = None
+        why = f"these models are not yet useful, so none is recommended: the best, {by_acc[0].label}, is {verdict}; {UNTRAINED_ADVICE}"
     flops_pp = {c.label: _per_point(c, "flops_per_image") for c in singles}
     time_pp = {c.label: _per_point(c, "train_time_s", "train_load") for c in singles}
     gaps = {c.label: c.gap for c in singles}
     closest = _argmin({k: None if v is None else abs(v) for k, v in gaps.items()})
     result: dict[str, Any] = {
-        "recommendation": pick.label,
+        "recommendation": "none" if pick is None else pick.label,
         "why": why,
+        "not_useful": verdict,
         "rule": RULE,
         "order_by_accuracy": [(c.label, c.accuracy) for c in by_acc],
         "p_against_most_accurate": {c.label: c.p_against(by_acc[0]) for c in by_acc[1:]},

@@ -205,7 +205,11 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
     r = data.ranking
     top = [doc.Para(w, "Note:", "note") for w in data.warnings]
-    top.append(doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation"))
+    recommendation = doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation")
+    if r.get("not_useful"):  # the first thing a reader sees: these models do not read letters yet
+        top.insert(0, doc.Para(f"{r['why']}.", "Not yet useful:", "note"))
+    else:
+        top.append(recommendation)
     confused = [
         (
             f"{c.label}:",

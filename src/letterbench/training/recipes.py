@@ -125,7 +125,7 @@ def load_recipe(name_or_path: str) -> Recipe:
     return recipe_from_dict(raw, source)
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -156,7 +156,7 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         last = parts[-1]
         if isinstance(node, list):
             raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")
-        node[last] = _parse_value(value)
+        node[last] = parse_value(value)
         if last == "name" and len(parts) >= 2 and parts[-2] in KINDS:
             _drop_foreign_keys(node, parts[-2])
     return recipe_from_dict(raw, "recipe with --set overrides")

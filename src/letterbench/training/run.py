@@ -86,6 +86,120 @@ FIXED_ON_RESUME = (
 )
 
 
+RECIPE_OPTIONS = ("model", "recipe", "set", "batch_size", "large_batch", "pretrained", "weights")
+
+
+def _first_difference(recorded: Any, given: Any, where: str = "") -> str | None:
+    """The first key where two recipe dicts differ, as ``key: recorded X, given Y``."""
+    if isinstance(recorded, dict) and isinstance(given, dict):
+        for key in sorted(set(recorded) | set(given), key=str):
+            found = _first_difference(
+                recorded.get(key), given.get(key), f"{where}.{key}" if where else str(key)
+            )
+            if found:
+                return found
+        return None
+    if isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
+        return next(
+            (
+                d
+                for i, (a, b) in enumerate(zip(recorded, given, strict=True))
+                if (d := _first_difference(a, b, f"{where}.{i}"))
+            ),
+            None,
+        )
+    return None if recorded == given else f"{where}: recorded {recorded!r}, given {given!r}"
+
+
+def _without_epochs_and_lr(recipe: dict[str, Any]) -> dict[str, Any]:
+    phases = [{k: v for k, v in p.items() if k != "epochs"} for p in recipe["phases"]]
+    for phase in phases:
+        phase["optimizer"] = {k: v for k, v in phase["optimizer"].items() if k != "lr"}
+    return {**recipe, "phases": phases}
+
+
+def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChanges) -> ResumeChanges:
+    """``train --resume`` with options: those equal to what the run recorded (the user's own
+    command again) are accepted, and so are new ``--epochs``/``--lr``; any real change is refused
+    with the recorded value and the given one. Returns the changes left to make."""
+    refuse_on_resume(out, [])
+    run = RunDir(out)
+    if not given or not run.config_file.exists():
+        refuse_on_resume(out, list(given))
+        return changes
+    config = run.read_config()
+    recorded = {"seed": config["seed"], "split": config["data"]["split"]}
+    recorded["train_per_class"] = config["data"]["train_per_class"]
+    for name in recorded.keys() & given.keys():
+        if given[name] != recorded[name]:
+            _refuse_change(
+                out, f"--{name.replace('_', '-')}: recorded {recorded[name]!r}, given {given[name]!r}"
+            )
+    kept = recipe_from_dict(config["recipe"], str(run.config_file)).to_dict()
+    if given.keys() & {"model", "recipe"}:
+        return _same_recipe(out, kept, given, changes)
+    for option, key, value in _recipe_values(given):
+        if _at(kept, key) != value:
+            _refuse_change(out, f"{option}: recorded {key} = {_at(kept, key)!r}, given {value!r}")
+    return changes
+
+
+def _recipe_values(given: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(option, recipe key, value) of the recipe options given without --model or --recipe."""
+    from letterbench.training.recipes import parse_value
+
+    found = [("--set", *item.partition("=")[::2]) for item in given.get("set") or []]
+    found = [(option, key, parse_value(value)) for option, key, value in found]
+    for name in ("batch_size", "pretrained", "weights"):
+        if name in given:
+            value = str(given[name]) if name == "weights" else given[name]
+            found.append((f"--{name.replace('_', '-')}", name, value))
+    if "large_batch" in given:
+        found.append(("--large-batch", "batch_size", given["large_batch"]))
+    return found
+
+
+def _at(recipe: dict[str, Any], key: str) -> Any:
+    node: Any = recipe
+    for part in key.split("."):
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return None
+    return node
+
+
+def _same_recipe(
+    out: Path | None, kept: dict, given: dict[str, Any], changes: ResumeChanges
+) -> ResumeChanges:
+    """With --model or --recipe: the recipe they resolve to must be the recorded one (but for the
+    epochs and learning rates --epochs and --lr may change)."""
+    from letterbench.training.recipes import resolve_recipe
+
+    options = {k: given.get(k) for k in RECIPE_OPTIONS if k not in ("set", "recipe")}
+
+    def resolved(**more: Any) -> dict[str, Any]:
+        return resolve_recipe(
+            recipe=given.get("recipe"), overrides=given.get("set") or [], **options, **more
+        ).to_dict()
+
+    if resolved(epochs=changes.epochs, lr=changes.lr) == kept:
+        return ResumeChanges()  # the command that started the run, word for word
+    plain = resolved()
+    if _without_epochs_and_lr(plain) != _without_epochs_and_lr(kept):
+        named = ", ".join(f"--{k.replace('_', '-')}" for k in RECIPE_OPTIONS if k in given)
+        _refuse_change(out, f"{named}: {_first_difference(kept, plain)}")
+    return changes
+
+
+def _refuse_change(out: Path | None, difference: str) -> None:
+    raise TrainingError(
+        f"--resume continues {out} as recorded in its config.json, and this would change it: "
+        f"{difference}. Only --epochs and --lr can change a run that has started; train a new run "
+        "into another --out instead"
+    )
+
+
 def refuse_on_resume(out: Path | None, given: list[str]) -> None:
     """A clear refusal of options ``--resume`` cannot honour (``given``: names from FIXED_ON_RESUME)."""
     if out is None:
