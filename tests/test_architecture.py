@@ -264,3 +264,16 @@ def test_load_measurement_sees_another_busy_process():
         busy.wait()
     assert loaded.other_cpu_cores > 0.6 and loaded.under_load
     assert loaded.other_cpu_cores > idle.other_cpu_cores + 0.5
+
+
+def test_no_module_imports_itself_through_others():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "import_graph.py"), str(REPO / "src")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "\ncircles 0" in done.stdout, done.stdout  # lazy and type-only imports count too

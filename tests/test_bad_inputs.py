@@ -185,7 +185,7 @@ def _(tmp, w):
     return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--model", "resnet18", "--seed", "3"]
 
 
-@case("resume-refuses-another-model", "--model: model: recorded 'timm:test_resnet', given 'resnet18'")
+@case("resume-refuses-another-model", "--model: recorded 'timm:test_resnet', given 'resnet18'")
 def _(tmp, w):
     return ["train", "--resume", "--out", str(copy_run(tmp, w)), "--model", "resnet18"]
 

@@ -183,8 +183,15 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
     assert len(parser.images) == 1 + 4 * 2 and all(
         src.startswith("data:image/png;base64,") for src in parser.images
     )
+    # seconds of training on a few images each: not yet useful, and the page says so first
+    best = max(
+        json.loads((two_runs / r / "metrics.json").read_text())["stages"][-1]["metrics"]["accuracy"]
+        for r in ("r10", "xc")
+    )
+    assert best < 0.5 and "Recommendation:" not in page
+    assert page.index("Not yet useful:") < page.index("Note:")
     for text in (
-        "Recommendation:",
+        "these models are not yet useful, so none is recommended",
         "Ensemble",
         "Xception fine-tune",
         "timm:resnet10t",

@@ -249,7 +249,13 @@ def test_http_answers_drawn_letters_and_refuses_bad_uploads(servers):
     assert code == 400 and "form field 'image'" in message
 
     with urllib.request.urlopen(url + "health", timeout=10) as reply:
-        assert json.load(reply) == {"status": "ok", "models": ["timm:test_resnet"], "max_upload_bytes": LIMIT}
+        assert json.load(reply) == {
+            "status": "ok",
+            "models": ["timm:test_resnet"],
+            "trained_on": {"timm:test_resnet": "EMNIST only (timm:test_resnet recipe)"},
+            "not_useful": None,  # the fixture's run was never evaluated: nothing measured says so
+            "max_upload_bytes": LIMIT,
+        }
     with urllib.request.urlopen(url, timeout=10) as reply:
         page = reply.read().decode()
         assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
@@ -401,7 +407,9 @@ def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run)
         line = server.stdout.readline()  # (not stderr here: it stays open while the server runs)
         assert line.startswith("serving timm:test_resnet: open http://127.0.0.1:"), line
         models = server.stdout.readline()
-        assert models == "models: timm:test_resnet, trained on EMNIST only (resnet18 recipe)\n", models
+        assert models == "models: timm:test_resnet, trained on EMNIST only (timm:test_resnet recipe)\n", (
+            models
+        )
         url = line.split("open ")[1].split()[0]
         status, answer, _ = post(url, png(render(place("l"))))
         assert status == 200 and answer["top3"][0]["letter"] == "l"

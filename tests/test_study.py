@@ -445,7 +445,8 @@ def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path
     )
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.out.startswith(f"{good}: ")
+    models, answer = captured.out.splitlines()[:2]
+    assert models.startswith("models: ") and answer.startswith(f"{good}: ")
     errors = captured.err.strip().splitlines()
     assert len(errors) == 4
     assert (

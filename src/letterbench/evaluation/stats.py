@@ -152,7 +152,7 @@ def not_useful(accuracy: float, images: int | None, classes: int | None) -> str 
     if images and classes:
         from scipy.stats import binomtest
 
-        chance = 1 / classes
+        chance, images = 1 / classes, int(round(images))  # several seeds: their mean count
         p = binomtest(round(accuracy * images), images, chance, alternative="greater").pvalue
         if p >= ALPHA:
             return (

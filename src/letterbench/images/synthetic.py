@@ -195,7 +195,7 @@ def _font_canvas(
     if other is not None:
         gap = rng.uniform(-0.05, 0.15) * WORK
         if rng.random() < 0.5:
-            x = box[3] + gap - font.getbbox(other, anchor="ls")[0] + origin[0] - origin[0]
+            x = box[3] + gap - font.getbbox(other, anchor="ls")[0]  # the next letter, at the right
         else:
             x = box[2] - gap - font.getbbox(other, anchor="ls")[2]
         draw.text((x, origin[1]), other, font=font, fill=255, anchor="ls", stroke_width=bold, stroke_fill=255)

@@ -1,5 +1,6 @@
-"""The comparison's unit: a ``Column`` is one phase of a run (with its other seeds), or the
-ensemble; every part of the report reads the models through it."""
+"""The comparison's units: a ``RunResult`` is one evaluated run as the report reads it, and a
+``Column`` one phase of a run (with its other seeds), or the ensemble; every part of the report
+reads the models through them."""
 
 from __future__ import annotations
 
@@ -68,3 +69,14 @@ class Column:
     def under_load(self, which: str) -> bool:
         """Whether a speed figure (``train_load`` or ``inference_load``) was measured under load."""
         return bool((self.cost.get(which) or {}).get("under_load"))
+
+
+@dataclass
+class RunResult:
+    run: RunDir
+    metrics: dict[str, Any]
+    name: str  # unique among the report's runs: labels and plot files use it
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.metrics["run"]

@@ -3,12 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from letterbench.reporting.columns import Column
-
-if TYPE_CHECKING:
-    from letterbench.reporting.report import RunResult
+from letterbench.reporting.columns import Column, RunResult
 
 
 def _training_images(r: RunResult) -> tuple:

@@ -23,7 +23,7 @@ from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.evaluation.evaluate import read_metrics
 from letterbench.reporting import document as doc
-from letterbench.reporting.columns import Column
+from letterbench.reporting.columns import Column, RunResult
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
@@ -43,17 +43,6 @@ TITLE = "letterbench comparison report"
 def report_page(out: Path) -> Path:
     """The report's HTML page in its output folder."""
     return Path(out) / "report.html"
-
-
-@dataclass
-class RunResult:
-    run: RunDir
-    metrics: dict[str, Any]
-    name: str  # unique among the report's runs: labels and plot files use it
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return self.metrics["run"]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from tqdm import tqdm
@@ -21,8 +21,19 @@ from letterbench.core.fsutil import BackgroundWriter
 from letterbench.runs.rundir import RunDir
 
 if TYPE_CHECKING:
-    from letterbench.training.engine import Trainer
-    from letterbench.training.recipes import Phase
+    from letterbench.training.recipes import Phase, Recipe
+
+
+class Trainer(Protocol):
+    """What an observer reads of the trainer it watches (``engine.Trainer`` is the one)."""
+
+    recipe: Recipe
+    state: Any  # engine.TrainerState
+    observers: list[Observer]
+
+    def checkpoint_state(self) -> dict[str, Any]: ...
+
+    def weights_state(self) -> dict[str, Any]: ...
 
 
 class Observer:

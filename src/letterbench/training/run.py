@@ -136,6 +136,8 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
                 out, f"--{name.replace('_', '-')}: recorded {recorded[name]!r}, given {given[name]!r}"
             )
     kept = recipe_from_dict(config["recipe"], str(run.config_file)).to_dict()
+    if "model" in given and given["model"] != kept["model"]:
+        _refuse_change(out, f"--model: recorded {kept['model']!r}, given {given['model']!r}")
     if given.keys() & {"model", "recipe"}:
         return _same_recipe(out, kept, given, changes)
     for option, key, value in _recipe_values(given):
