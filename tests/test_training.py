@@ -438,3 +438,33 @@ def test_precise_bn_replaces_running_stats_by_exact_averages(tiny_letters, tmp_p
     assert len(seen) == 2
     assert torch.allclose(bn.running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-5)
     assert bn.momentum == 0.1  # restored
+
+
+def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_letters, tmp_path):
+    """A constant LR too high for the data: validation loss is lowest after the first epoch and
+    rises after it. best.pt and best-train.pt keep that epoch's weights (they score its recorded
+    validation loss again), while last.pt moves on."""
+    import torch.nn.functional as F
+
+    from letterbench.data.splits import recorded_split
+    from letterbench.evaluation.evaluate import predict_logits
+
+    run = RunDir(tmp_path / "r")
+    args = [*FAST, "--data-dir", tiny_letters, "--epochs", "6", "--out", run.path]
+    assert cli("train", *args, "--set", "phases.0.schedule.name=constant", "--lr", "0.1") == 0
+    history = run.read_progress()["history"]
+    losses = [h["val_loss"] for h in history]
+    best_epoch = history[losses.index(min(losses))]["global_epoch"]
+    assert best_epoch < history[-1]["global_epoch"]  # the premise: the best epoch is not the last
+    config = run.read_config()
+    data = run.load_data(None, config)
+    val = recorded_split(data, config).val
+    for name in ("best", "train"):
+        model = run.build_model(config)
+        kept = run.load_weights_into(model, name)
+        assert kept["trainer"]["global_epoch"] == best_epoch, name
+        logits = predict_logits(model, data.train_images[val], CPU)
+        loss = F.cross_entropy(logits, data.train_labels[val]).item()
+        assert loss == pytest.approx(min(losses), rel=1e-4), name
+    last = run.load_checkpoint("last")
+    assert last["trainer"]["global_epoch"] == history[-1]["global_epoch"]
