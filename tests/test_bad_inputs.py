@@ -726,6 +726,8 @@ def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
     assert "Traceback" not in out.stderr + out.stdout, shown
     errors = [line for line in out.stderr.splitlines() if line.startswith("letterbench: error:")]
     assert len(errors) == 1, shown
+    # and nothing else on stderr: no second line, no warning, no progress bar (one clear line)
+    assert out.stderr.strip().splitlines() == errors, shown
     assert CASES[name].expect.lower() in errors[0].lower(), shown
     assert out.returncode == 1, shown
     changed = [p for p, digest in out.before.items() if out.after.get(p) != digest]

@@ -94,6 +94,19 @@ def test_a_study_folder_is_locked(tmp_path, capsys):
     assert not study.path.exists()  # the lock created the folder, and nothing else was written
 
 
+def test_evaluate_takes_its_run_folders_lock(tiny_letters, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli("train", *FAST, "--epochs", "1", "--data-dir", tiny_letters, "--out", run) == 0
+    capsys.readouterr()
+    with RunDir(run).lock():  # as a training still running there, or another evaluate, would
+        assert cli("evaluate", run, "--no-plots") == 1
+    err = capsys.readouterr().err
+    assert f"in use by another letterbench process (PID {os.getpid()})" in err
+    assert err.count("letterbench: error:") == 1 and len(err.strip().splitlines()) == 1
+    assert not RunDir(run).metrics_file.exists()
+    assert cli("evaluate", run, "--no-plots") == 0  # and released once the holder is done
+
+
 # ---------------------------------------------------------------- restarts and resume overrides
 
 
