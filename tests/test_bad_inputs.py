@@ -468,6 +468,57 @@ def _(tmp, w):
     return ["run", "--preset", "smoke", "--models", "resnet18,resnet18", "--out", "s"]
 
 
+def _with_temperature(tmp, w, value):
+    import json
+
+    run = copy_run(tmp, w)
+    metrics = json.loads((run / "metrics.json").read_text())
+    for stage in metrics["stages"]:
+        stage["calibration"]["temperature"] = value
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
+@case("predict-temperature-a-word", "metrics.json: damaged temperature 'abc'")
+def _(tmp, w):
+    return _with_temperature(tmp, w, "abc")
+
+
+@case("predict-temperature-zero", "damaged temperature 0")
+def _(tmp, w):
+    return _with_temperature(tmp, w, 0)
+
+
+@case("predict-temperature-negative", "damaged temperature -1")
+def _(tmp, w):
+    return _with_temperature(tmp, w, -1)
+
+
+@case("predict-temperature-null", "damaged temperature None")
+def _(tmp, w):
+    return _with_temperature(tmp, w, None)
+
+
+@case("run-models-only-commas", "names no model")
+def _(tmp, w):
+    return ["run", "--preset", "smoke", "--models", " , ", "--out", "s"]
+
+
+@case("serve-upload-limit-absurd", "at most 1024 MB")
+def _(tmp, w):
+    return ["serve", "--run", str(copy_run(tmp, w)), "--max-upload-mb", "1e30"]
+
+
+@case("set-phase-from-the-end", "phases are numbered from 0")
+def _(tmp, w):
+    return [*TRAIN, "--out", "r", "--set", "phases.-1.epochs=2"]
+
+
+@case("set-epochs-forever", "phases.0.epochs")
+def _(tmp, w):
+    return [*TRAIN, "--out", "r", "--set", "phases.0.epochs=99999999999999999999"]
+
+
 @case("resume-config-seed-not-a-number", "seed")
 def _(tmp, w):
     import json

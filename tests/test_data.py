@@ -375,3 +375,12 @@ def test_failed_download_says_whether_anything_arrived(tmp_path, archive):
             download(server.url, tmp_path / "h.zip", digest, len(payload), retries=0, progress=False)
     finally:
         server.close()
+
+
+def test_a_home_relative_data_folder_is_expanded_from_the_variable_too(tmp_path, monkeypatch):
+    from letterbench.data.emnist import resolve_data_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LETTERBENCH_DATA", "~/lb")
+    assert resolve_data_dir(None) == tmp_path / "lb"
+    assert resolve_data_dir("~/other") == tmp_path / "other"

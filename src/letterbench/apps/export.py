@@ -31,7 +31,7 @@ from letterbench import __version__
 from letterbench.apps.predict import Scorer
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_bytes
-from letterbench.evaluation.calibration import run_temperature, softmax
+from letterbench.evaluation.calibration import checked_temperature, run_temperature, softmax
 from letterbench.models import LetterModel
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import find_runs
@@ -270,12 +270,17 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
             "export a trained run with `letterbench export --run DIR`"
         )
     try:
-        class_names, temperature = json.loads(meta["class_names"]), float(meta["temperature"])
+        class_names = json.loads(meta["class_names"])
+        temperature = checked_temperature(meta["temperature"], where, "export it again")
         name = meta["model"]
         if not (isinstance(class_names, list) and len(class_names) >= 2):
             raise ValueError("class_names is not a list of two or more names")
         if not all(isinstance(c, str) and c for c in class_names):
             raise ValueError("class_names holds something other than names")
+        if len(set(class_names)) != len(class_names) or not all(
+            c.isprintable() and "<" not in c for c in class_names
+        ):
+            raise ValueError("class_names are not distinct plain names")
     except (KeyError, ValueError) as exc:
         raise LetterbenchError(f"{where}: damaged letterbench metadata ({exc}); export it again") from None
 

@@ -71,6 +71,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upload_mb(text: str) -> float:
+    from letterbench.cli.boundary import positive_float
+
+    value = positive_float(text)
+    if value > 1024:
+        raise argparse.ArgumentTypeError(f"expected at most 1024 MB, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     from letterbench.cli.boundary import nonneg_int
 
@@ -82,7 +91,6 @@ def _port(text: str) -> int:
 
 def build_serve(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand: a local page to draw or photograph a letter and see the answers."""
-    from letterbench.cli.boundary import positive_float
 
     serve = sub.add_parser(
         "serve",
@@ -103,7 +111,11 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free one")
     serve.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, ...")
     serve.add_argument(
-        "--max-upload-mb", type=positive_float, default=8.0, metavar="MB", help="largest upload (default 8)"
+        "--max-upload-mb",
+        type=_upload_mb,
+        default=8.0,
+        metavar="MB",
+        help="largest upload (default 8, at most 1024)",
     )
     add_answer_options(serve)
     serve.set_defaults(func=cmd_serve)

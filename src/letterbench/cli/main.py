@@ -237,7 +237,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from letterbench.runs.studydir import StudyDir
     from letterbench.study.runner import run_study
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models is not None else None
+    if models == []:
+        from letterbench.core.errors import LetterbenchError
+
+        raise LetterbenchError(f"--models {args.models!r} names no model; name one or more: {choices_text()}")
     try:
         summary = run_study(
             args.out,

@@ -84,7 +84,7 @@ def mapping_name(split: str) -> str:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("LETTERBENCH_DATA") or Path.home() / ".cache" / "letterbench")
+    return Path(os.environ.get("LETTERBENCH_DATA") or Path.home() / ".cache" / "letterbench").expanduser()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:

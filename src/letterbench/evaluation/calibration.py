@@ -9,6 +9,8 @@ fits T and records it with the expected calibration error before and after; ``pr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -70,12 +72,28 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray) -> dict[str, float
     }
 
 
+def checked_temperature(value: object, where: str, fix: str) -> float:
+    """A recorded temperature as a float: finite and positive (softmax(logits / T) means nothing
+    else), or one ``LetterbenchError`` naming where it was read and how to make it again."""
+    try:
+        t = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (math.isfinite(t) and 1e-3 <= t <= 1e3):
+        raise LetterbenchError(f"{where}: damaged temperature {value!r} (a number from 0.001 to 1000); {fix}")
+    return t
+
+
 def run_temperature(run: RunDir) -> float | None:
-    """The temperature evaluation fitted for the run's final model, or None (not evaluated)."""
+    """The temperature evaluation fitted for the run's final model, or None (not evaluated); a
+    damaged one is refused (``checked_temperature``)."""
     try:
         final = run.phases(run.read_config())[-1]  # the phase load_trained_model loads
         stage = next(s for s in run.read_metrics()["stages"] if s.get("phase") == final)
     except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
         return None
     calibration = stage.get("calibration") if isinstance(stage, dict) else None
-    return float(calibration["temperature"]) if isinstance(calibration, dict) else None
+    if not isinstance(calibration, dict) or "temperature" not in calibration:
+        return None
+    fix = f"run `letterbench evaluate {run.path}` again"
+    return checked_temperature(calibration["temperature"], str(run.metrics_file), fix)

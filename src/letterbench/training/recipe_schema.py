@@ -71,7 +71,7 @@ class EarlyStopping(_Schema):
 class Phase(_Schema):
     name: Annotated[str, Field(pattern=r"^[\w.+-]+$", max_length=64)]  # it names checkpoint files
     trainable: Annotated[str, Field(pattern=r"^(all|head|last:\d+)$")] = "all"
-    epochs: Annotated[int, Field(ge=1)] = 10
+    epochs: Annotated[int, Field(ge=1, le=10_000)] = 10
     optimizer: Annotated[SGD | Adam, Field(discriminator="name")] = Adam(name="adam", lr=1e-3)
     schedule: Annotated[Constant | OneCycle | Cosine | Plateau, Field(discriminator="name")] = Constant(
         name="constant"

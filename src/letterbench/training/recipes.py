@@ -143,9 +143,13 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
             try:
+                if isinstance(node, list) and int(part) < 0:
+                    raise IndexError("counted from the end")  # phases.-1: name the phase by its number
                 node = node[int(part)] if isinstance(node, list) else node[part]
             except (KeyError, IndexError, ValueError):
-                raise LetterbenchError(f"--set {item!r}: the recipe has no {key!r}") from None
+                raise LetterbenchError(
+                    f"--set {item!r}: the recipe has no {key!r} (phases are numbered from 0)"
+                ) from None
             if node is None:
                 raise LetterbenchError(f"--set {item!r}: {part!r} is not set in this recipe; set it whole")
             if not isinstance(node, dict | list):

@@ -1,0 +1,177 @@
+"""Mutation testing of the guarantees letterbench promises: put one small, realistic bug into a copy
+of the code, run the tests that defend that guarantee, and see whether they fail (the bug is
+"caught"). A guarantee whose bug survives has no test that defends it.
+
+    python bench/mutants.py [--only NAME ...] [--list]
+
+Each mutant is applied to a fresh copy of ``src/`` in a temporary folder that the tests import
+(``PYTHONPATH``; their child processes inherit it), so the working tree is never changed. Prints
+one row per mutant and the score, caught / tried. CI does not run it (about 10 minutes here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    guarantee: str
+    file: str  # under src/letterbench/
+    old: str  # the exact text replaced (must occur once)
+    new: str
+    tests: tuple[str, ...]  # pytest arguments: the tests that defend the guarantee
+
+
+MUTANTS = [
+    Mutant(
+        "ensemble-on-test-set",
+        "the ensemble is chosen on images no model trained on, never on the test set",
+        "evaluation/ensemble.py",
+        "probs = _model_probabilities(runs, configs, data.train_images[held], seed_of, runtime)\n"
+        "    members, tried = best_subset(probs, data.train_labels[held].numpy())",
+        "probs = _model_probabilities(runs, configs, data.test_images[: len(held)], seed_of, runtime)\n"
+        "    members, tried = best_subset(probs, data.test_labels[: len(held)].numpy())",
+        ("tests/test_leakage.py",),
+    ),
+    Mutant(
+        "temperature-on-test-set",
+        "the temperature is fitted on the validation split, never on the test set",
+        "evaluation/evaluate.py",
+        "record = calibrate(\n"
+        "        predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()\n"
+        "    )",
+        "record = calibrate(test_logits, labels)",
+        ("tests/test_leakage.py",),
+    ),
+    Mutant(
+        "best-every-epoch",
+        "best.pt and best-<phase>.pt are written only when validation improves",
+        "training/observers.py",
+        '("best", record["new_best"]))\n            if new\n',
+        '("best", record["new_best"]))\n',
+        ("tests/test_training.py", "-k", "best_checkpoints"),
+    ),
+    Mutant(
+        "evaluate-without-lock",
+        "evaluate holds its run folder's lock",
+        "cli/main.py",
+        "    with run.lock():\n        evaluation = evaluate_run(",
+        "    with run.lock(take=False):\n        evaluation = evaluate_run(",
+        ("tests/test_reliability.py", "-k", "evaluate_takes"),
+    ),
+    Mutant(
+        "export-checked-against-itself",
+        "the export parity check compares against the PyTorch model",
+        "apps/export.py",
+        'reference = predict_logits(model, torch.from_numpy(images), Runtime.create("cpu")).numpy()',
+        "reference = scorer.logits(images)",
+        ("tests/test_export.py", "-k", "differs"),
+    ),
+    Mutant(
+        "second-error-line",
+        "a bad input prints exactly one line on stderr",
+        "cli/boundary.py",
+        "    print(f\"letterbench: error: {' '.join(message.splitlines())}\", file=sys.stderr)\n",
+        "    print(f\"letterbench: error: {' '.join(message.splitlines())}\", file=sys.stderr)\n"
+        '    print("see above", file=sys.stderr)\n',
+        ("tests/test_bad_inputs.py",),
+    ),
+    Mutant(
+        "unmixed-batches-changed",
+        "a recipe without synthetic letters draws the batches it drew before",
+        "training/stream.py",
+        "        order = torch.randperm(self.count, generator=generator)\n",
+        "        torch.rand(1, generator=generator)\n        order = torch.randperm(self.count, generator=generator)\n",
+        ("tests/test_synthetic.py", "-k", "before"),
+    ),
+    Mutant(
+        "synthetic-share-ignored",
+        "each batch holds the recipe's share of synthetic letters",
+        "training/stream.py",
+        "return max(1, round(batch_size * self.share / (1 - self.share)))",
+        "return 1",
+        ("tests/test_synthetic.py", "-k", "share"),
+    ),
+    Mutant(
+        "untrained-recommended",
+        "no model is recommended where even the best is not yet useful",
+        "evaluation/stats.py",
+        "    if accuracy < USEFUL_FLOOR:\n",
+        "    if accuracy < 0:\n",
+        ("tests/test_report_rules.py", "-k", "useful"),
+    ),
+    Mutant(
+        "resume-ignores-rng",
+        "a resumed run continues to the weights of an uninterrupted one",
+        "training/engine.py",
+        "torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.global_epoch)",
+        "torch.Generator().manual_seed(self.seed * 1_000_003)",
+        ("tests/test_training.py", "-k", "killed_run_resumes and not two"),
+    ),
+]
+
+
+def run_mutant(mutant: Mutant, workdir: Path) -> tuple[bool, float, str]:
+    """(caught, seconds, the tests' last line) for ``mutant`` applied to a fresh copy of src."""
+    src = workdir / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    target = src / "letterbench" / mutant.file
+    text = target.read_text()
+    if text.count(mutant.old) != 1:
+        return False, 0.0, f"not applied: the text to replace occurs {text.count(mutant.old)} times"
+    target.write_text(text.replace(mutant.old, mutant.new))
+    env = {**os.environ, "PYTHONPATH": str(src), "CI": os.environ.get("CI", "true")}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutant.tests],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    last = lines[-1] if lines else done.stderr[-200:]
+    if done.returncode not in (0, 1):  # not a test failure: the mutant broke collection or pytest
+        last = f"exit {done.returncode}: {last}"
+    return done.returncode == 1, time.perf_counter() - start, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these mutants")
+    parser.add_argument("--list", action="store_true", help="list the mutants and the guarantees they break")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.list or not chosen:
+        for m in MUTANTS:
+            print(f"{m.name:32} {m.guarantee}")
+        return
+    caught = 0
+    with tempfile.TemporaryDirectory(prefix="letterbench-mutants-") as tmp:
+        for mutant in chosen:
+            found, seconds, last = run_mutant(mutant, Path(tmp))
+            caught += found
+            print(
+                f"{'caught  ' if found else 'SURVIVED'} {mutant.name:32} {seconds:6.0f} s  {last}", flush=True
+            )
+    print(f"\nscore: {caught} caught of {len(chosen)} tried")
+
+
+if __name__ == "__main__":
+    main()
