@@ -113,12 +113,20 @@ MUTANTS = [
         ("tests/test_report_rules.py", "-k", "useful"),
     ),
     Mutant(
-        "resume-ignores-rng",
-        "a resumed run continues to the weights of an uninterrupted one",
+        "resume-without-rng",
+        "a resumed run continues to the weights of an uninterrupted one (its random state restored)",
         "training/engine.py",
-        "torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.global_epoch)",
-        "torch.Generator().manual_seed(self.seed * 1_000_003)",
-        ("tests/test_training.py", "-k", "killed_run_resumes and not two"),
+        '        torch.set_rng_state(ckpt["rng"]["torch"])\n',
+        "",
+        ("tests/test_training.py", "-k", "killed_run_resumes"),
+    ),
+    Mutant(
+        "resume-without-optimizer",
+        "a resumed run continues to the weights of an uninterrupted one (its optimiser state restored)",
+        "training/engine.py",
+        '        self.optimizer.load_state_dict(ckpt["optimizer"])\n',
+        "",
+        ("tests/test_training.py", "-k", "killed_run_resumes"),
     ),
 ]
 

@@ -23,11 +23,12 @@ import pytest
 from conftest import synthetic_letters, write_emnist
 from PIL import Image
 
+import letterbench
 from letterbench.cli.main import main
 from letterbench.data.emnist import member_name
 from letterbench.data.idx import encode_idx
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(letterbench.__file__).resolve().parents[1]  # the code this test imports (mutants: a copy)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import letterbench
 from letterbench.cli.main import main
 from letterbench.core.errors import TrainingError
 from letterbench.data.emnist import load_emnist
@@ -53,7 +54,10 @@ def cli_process(*args, torchrun: int = 0) -> tuple[list[str], dict[str, str]]:
     launcher = (
         ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(torchrun)] if torchrun else []
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(letterbench.__file__).resolve().parents[1]),
+    }  # the code imported here
     if torchrun:
         env["OMP_NUM_THREADS"] = "1"
     return [sys.executable, *launcher, "-m", "letterbench", *map(str, args)], env
