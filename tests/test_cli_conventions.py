@@ -20,3 +20,38 @@ def test_a_bare_letterbench_prints_help(capsys):
     assert main([]) == 0
     out = capsys.readouterr()
     assert out.out.startswith("usage: letterbench") and "{data,models,train" in out.out and not out.err
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import argparse
+
+    from letterbench.cli.main import build_parser
+
+    silent = []
+
+    def walk(parser: argparse.ArgumentParser, command: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{command} {name}")
+            elif not action.help and action.dest != "help":
+                silent.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "letterbench")
+    assert not silent, f"options without help: {silent}"
+
+
+def test_progress_bars_stay_out_of_a_log_file(tiny_letters, tmp_path):
+    """stderr sent to a file: the per-epoch lines are there, a progress bar's redraws are not."""
+    import os
+    from pathlib import Path
+
+    log = tmp_path / "train.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(__import__("letterbench").__file__).resolve().parents[1])}
+    args = ["train", "--model", "timm:resnet10t", "--epochs", "2", "--train-per-class", "8"]
+    args += ["--set", "val_fraction=0.25", "--data-dir", str(tiny_letters), "--out", str(tmp_path / "r")]
+    with log.open("w") as err:
+        done = subprocess.run([sys.executable, "-m", "letterbench", *args], stdout=err, stderr=err, env=env)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    assert "epoch 2/2" in text and "\r" not in text and "batch/s" not in text

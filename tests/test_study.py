@@ -23,7 +23,11 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     assert main(args) == 0
     first = capsys.readouterr().out
     assert first.splitlines()[0] == "preset smoke (as asked)"
-    assert "Accuracy" in first and "report:" in first and "PARTIAL" in first
+    assert "model" in first and "accuracy" in first and "report:" in first
+    assert "recommendation: none: these models are not yet useful" in first  # seconds of training
+    summary = first[first.index("\nmodel ") :]  # the table, the recommendation, the notes, the report
+    assert max(len(line) for line in summary.splitlines() if not line.startswith("report: ")) <= 100
+    assert "see the report" in summary and "note:" not in summary
     for model in ("resnet18", "densenet121", "xception"):
         assert json.loads((out / "runs" / model / "progress.json").read_text())["status"] == "finished"
     page = (out / "report" / "report.html").read_text()
@@ -31,6 +35,7 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
         "ResNet-18" in page and "DenseNet-121" in page and "Xception fine-tune" in page and "Ensemble" in page
     )
     assert "Data: PARTIAL copy" in page and "Tested on a stratified subset of the test set" in page
+    assert "Not yet useful:" in page and "Recommendation:" not in page
     stamps = {
         m: (out / "runs" / m / "checkpoints" / "last.pt").stat().st_mtime_ns for m in ("resnet18", "xception")
     }

@@ -59,20 +59,24 @@ def build_data(sub: argparse._SubParsersAction) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True)
 
     fetch = data_sub.add_parser("fetch", help="download the official archive, verify it, extract a split")
-    fetch.add_argument("--split", choices=list(SPLITS), default="letters")
+    fetch.add_argument(
+        "--split", choices=list(SPLITS), default="letters", help="the EMNIST split (default letters)"
+    )
     fetch.add_argument("--url", default=ARCHIVE_URL, help=f"archive address (default {ARCHIVE_URL})")
     fetch.add_argument("--delete-archive", action="store_true", help="remove gzip.zip after extracting")
     add_data_dir(fetch)
     fetch.set_defaults(func=cmd_data_fetch)
 
     imp = data_sub.add_parser("import", help="import gzip.zip, a folder of IDX files, or one IDX file")
-    imp.add_argument("path", type=Path)
+    imp.add_argument("path", type=Path, help="the downloaded gzip.zip, or a folder holding its IDX files")
     imp.add_argument("--split", choices=list(SPLITS), default="letters", help="split to extract from a zip")
     add_data_dir(imp)
     imp.set_defaults(func=cmd_data_import)
 
     info = data_sub.add_parser("info", help="counts, pixel statistics and official/partial status")
-    info.add_argument("--split", choices=list(SPLITS), default="letters")
+    info.add_argument(
+        "--split", choices=list(SPLITS), default="letters", help="the EMNIST split (default letters)"
+    )
     add_data_dir(info)
     info.set_defaults(func=cmd_data_info)
 
@@ -107,5 +111,10 @@ def build_models(sub: argparse._SubParsersAction) -> None:
     )
     models.add_argument("name", nargs="*", help=f"{choices_text()} (default: every registered model)")
     models.add_argument("--weights", type=Path, help="check that this weights file fits the model")
-    models.add_argument("--num-classes", type=min2_int, default=26)
+    models.add_argument(
+        "--num-classes",
+        type=min2_int,
+        default=26,
+        help="classes of the head whose size is counted (default 26)",
+    )
     models.set_defaults(func=cmd_models)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from letterbench import __version__
@@ -111,7 +112,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "(on --resume: of the current phase from now on)",
     )
     batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch-size", type=min2_int)
+    batch.add_argument("--batch-size", type=min2_int, help="batch size (default: the recipe's)")
     batch.add_argument(
         "--large-batch",
         type=min2_int,
@@ -188,7 +189,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     choice = choose_ensemble_or_all(runs, _runtime(args), args.data_dir)
     summary = build_report(args.run_dirs, args.out, choice)
     print(summary["table"])
-    print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
+    said = f"recommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}"
+    print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
     print(f"report: {report_page(args.out).resolve()}")
     return 0
 
@@ -197,9 +199,9 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser(
         "evaluate", help="test-set metrics, predictions, cost and plots for a trained run"
     )
-    evaluate.add_argument("run_dir", type=Path)
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--no-plots", action="store_true")
+    evaluate.add_argument("run_dir", type=Path, help="a trained run directory")
+    evaluate.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
+    evaluate.add_argument("--no-plots", action="store_true", help="write the metrics and predictions only")
     evaluate.add_argument(
         "--real-world",
         type=Path,
@@ -218,8 +220,10 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser(
         "report", help="compare evaluated runs: report.html, report.md, summary.json/.csv"
     )
-    report.add_argument("run_dirs", type=Path, nargs="+")
-    report.add_argument("--out", type=Path, default=Path("report"))
+    report.add_argument("run_dirs", type=Path, nargs="+", help="evaluated run directories to compare")
+    report.add_argument(
+        "--out", type=Path, default=Path("report"), help="the report's folder (default ./report)"
+    )
     report.add_argument("--device", default="auto", help="where the ensemble's models score held-out images")
     report.add_argument(
         "--data-dir",
@@ -264,9 +268,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     print()
     print(summary["table"])
-    print(f"\nrecommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}")
-    for warning in summary["warnings"]:
-        print(f"note: {warning}")
+    said = f"recommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}"
+    print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
+    if summary["warnings"]:
+        count = len(summary["warnings"])
+        print(
+            f"{count} note{'s' if count > 1 else ''} on reading these numbers (budgets, subsets, data): see the report"
+        )
     print(f"report: {report_page(StudyDir(args.out).report_dir).resolve()}")
     return 0
 
@@ -347,7 +355,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
         "per letter a..z) that every model also reads: top-1/top-3 rows in the report"
         " (default for the quick preset: bench/real-world, where it was built)",
     )
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     run.add_argument(
         "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
     )
@@ -355,7 +363,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(func=cmd_run)
 
     predict = sub.add_parser("predict", help="classify images of single handwritten letters")
-    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images of one letter each")
     predict.add_argument("--run", type=Path, help="a run directory, or a study directory")
     predict.add_argument(
         "--onnx", type=Path, metavar="FILE", help="a model `letterbench export` wrote, instead of --run"
@@ -364,7 +372,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--ensemble", action="store_true", help="average every finished model of the study")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
-    predict.add_argument("--device", default="auto")
+    predict.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")
     add_answer_options(predict)
     predict.set_defaults(func=cmd_predict)
 

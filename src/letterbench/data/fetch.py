@@ -13,6 +13,7 @@ import http.client
 import os
 import re
 import socket
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -101,7 +102,12 @@ def _fetch_into(url: str, part: Path, size: int | None, timeout: float, progress
         with (
             open(part, mode) as out,
             tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, disable=not progress, desc=part.name
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                disable=not progress or not sys.stderr.isatty(),
+                desc=part.name,
             ) as bar,
         ):
             first = not have

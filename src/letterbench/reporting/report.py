@@ -32,7 +32,7 @@ from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, best_columns, ranking
 from letterbench.reporting.real_world import attach_real_world
 from letterbench.reporting.seeds import seed_groups, seed_stage
-from letterbench.reporting.tables import format_table
+from letterbench.reporting.tables import format_table, human
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
@@ -290,14 +290,26 @@ def _summary(data: ReportData) -> dict[str, Any]:
 
 
 def comparison_table(data: ReportData) -> str:
-    rows = data.rows()
-    return format_table(
-        ["metric", *[c.label for c in data.columns]],
-        [
-            [row["label"], *[t + (doc.STAR if i in row["best"] else "") for i, t in enumerate(row["text"])]]
-            for row in rows
-        ],
-    )
+    """The terminal's summary, a model a row, within 100 columns: accuracy (★ where not
+    significantly below the best), top-3, FLOPs per image, training time, and real-world top-1
+    where the models read a --real-world folder; every other figure is in the report."""
+    rows = {row["key"]: row for row in data.rows()}
+    keys = ["accuracy", "top3_accuracy"] + (["real_world_top1"] if "real_world_top1" in rows else [])
+    header = ["model", "accuracy", "top-3"] + (["real-world"] if "real_world_top1" in rows else [])
+    lines = []
+    for i, c in enumerate(data.columns):
+        cells = [c.label[:28]]
+        for key in keys:
+            value = rows[key]["values"][i]
+            cells.append(
+                "n/a"
+                if value is None
+                else f"{100 * value:.2f}%" + (doc.STAR if i in rows[key]["best"] else "")
+            )
+        flops, seconds = c.cost.get("flops_per_image"), c.cost.get("train_time_s")
+        cells += [human(flops) if flops else "n/a", f"{seconds / 60:.1f} min" if seconds else "n/a"]
+        lines.append(cells)
+    return format_table([*header, "FLOPs/image", "training"], lines)
 
 
 def _check_report_folder(out: Path) -> None:

@@ -172,6 +172,7 @@ class ConsoleObserver(Observer):
             total=steps,
             leave=False,
             unit="batch",
+            disable=not sys.stderr.isatty(),  # a log file gets the per-epoch lines, not a bar's redraws
             desc=f"{phase.name} {trainer.state.epoch_in_phase + 1}/{phase.epochs}",
         )
 
