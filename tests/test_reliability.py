@@ -107,6 +107,17 @@ def test_evaluate_takes_its_run_folders_lock(tiny_letters, tmp_path, capsys):
     assert cli("evaluate", run, "--no-plots") == 0  # and released once the holder is done
 
 
+def test_resume_removes_what_a_write_killed_halfway_left(tiny_letters, tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    assert cli("train", *FAST, "--epochs", "1", "--data-dir", tiny_letters, "--out", run.path) == 0
+    half = [run.checkpoint_dir / ".best-train.pt.k2j4.tmp", run.path / ".progress.json.x81.tmp"]
+    for path in half:
+        path.write_bytes(b"half a file")
+    (run.path / "notes.tmp").write_text("mine")  # not an atomic write's name: never touched
+    assert cli("train", "--resume", "--out", run.path) == 0
+    assert not any(p.exists() for p in half) and (run.path / "notes.tmp").read_text() == "mine"
+
+
 # ---------------------------------------------------------------- restarts and resume overrides
 
 

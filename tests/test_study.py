@@ -154,6 +154,11 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
     check_real_world_rows(out, summary)
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "again")]) == 0  # a study: all its runs
+    capsys.readouterr()
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["columns"] == summary["columns"] and again["rows"] == summary["rows"]
     assert any(w.startswith("Equal budget: every model trained on the same") for w in summary["warnings"])
     config = json.loads((out / "runs" / "timm-resnet10t" / "config.json").read_text())
     assert config["model"]["name"] == "timm:resnet10t" and config["recipe"]["model"] == "timm:resnet10t"

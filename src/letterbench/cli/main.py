@@ -185,6 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from letterbench.evaluation.ensemble import choose_ensemble_or_all
     from letterbench.reporting.report import build_report, check_report_inputs, report_page
 
+    args.run_dirs = _study_runs(args.run_dirs)
     runs = check_report_inputs(args.run_dirs, args.out)  # before any model is loaded
     choice = choose_ensemble_or_all(runs, _runtime(args), args.data_dir)
     summary = build_report(args.run_dirs, args.out, choice)
@@ -193,6 +194,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
     print(f"report: {report_page(args.out).resolve()}")
     return 0
+
+
+def _study_runs(paths: list[Path]) -> list[Path]:
+    """The run directories to report: each given run, and every run of each given study."""
+    from letterbench.runs.studydir import StudyDir
+
+    found: list[Path] = []
+    for path in paths:
+        study = StudyDir(path)
+        found += [run.path for run in study.runs()] if study.exists() else [path]
+    return found
 
 
 def _build_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -220,7 +232,12 @@ def _build_evaluate(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser(
         "report", help="compare evaluated runs: report.html, report.md, summary.json/.csv"
     )
-    report.add_argument("run_dirs", type=Path, nargs="+", help="evaluated run directories to compare")
+    report.add_argument(
+        "run_dirs",
+        type=Path,
+        nargs="+",
+        help="evaluated run directories to compare, or a study (all its runs)",
+    )
     report.add_argument(
         "--out", type=Path, default=Path("report"), help="the report's folder (default ./report)"
     )

@@ -145,6 +145,20 @@ class RunDir:
     def has_checkpoint(self, which: str) -> bool:
         return self.checkpoint(which).is_file()
 
+    def remove_temporaries(self) -> list[Path]:
+        """Remove what an atomic write killed halfway left here (``.NAME.XXXX.tmp`` beside the file
+        it was to replace, in the run folder and its checkpoints); call it holding the lock."""
+        found = [
+            path
+            for folder in (self.path, self.checkpoint_dir)
+            if folder.is_dir()
+            for path in folder.iterdir()
+            if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")
+        ]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return found
+
     def _written_by_us(self, path: Path) -> bool:
         """Whether a file in a run that never finished an epoch is one letterbench writes there."""
         if path.name.startswith(".") and path.name.endswith(".tmp"):  # an interrupted atomic write

@@ -229,6 +229,8 @@ def train(
     run = out if isinstance(out, RunDir) else RunDir(out)
     options = options or TrainOptions()
     with run.lock(take=runtime.dist.is_main):
+        if resume and runtime.dist.is_main:
+            run.remove_temporaries()  # of a write killed halfway (kill -9): they are ours
         if resume and not run.has_checkpoint("last"):
             recipe, options = _restart_recorded(run, options, changes or ResumeChanges(), runtime)
             resume = False
