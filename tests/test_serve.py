@@ -180,12 +180,20 @@ def servers(stroke_run):
         yield {"one": url_one, "two": url_two, "three": url_three}
 
 
-def post(url: str, data: bytes, name: str = "letter.png", kind: str = "image/png", field: str = "image"):
+def post(
+    url: str,
+    data: bytes,
+    name: str = "letter.png",
+    kind: str = "image/png",
+    field: str = "image",
+    headers: dict | None = None,
+):
     """POST a multipart upload: (status, JSON body, headers)."""
     boundary = uuid.uuid4().hex
     head = f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
     body = (head + f"Content-Type: {kind}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return _send(url + "predict", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    sent = {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+    return _send(url + "predict", body, sent)
 
 
 def _send(url, body, headers):
@@ -210,6 +218,21 @@ def check_answer(answer: dict, models: int) -> None:
 
 
 # ---------------------------------------------------------------- plain HTTP
+
+
+def test_other_sites_cannot_use_the_page(servers):
+    """A page elsewhere in the user's browser may post here (its Origin says so), and a
+    DNS-rebinding page reaches this port under its own name (its Host says so): both are refused."""
+    url = servers["one"]
+    letter = png(render(place("l")))
+    status, answer, _ = post(url, letter, headers={"Origin": "http://evil.example"})
+    assert status == 403 and "another site" in answer["error"]
+    status, answer, _ = post(url, letter, headers={"Host": "evil.example"})
+    assert status == 403 and "this machine only" in answer["error"]
+    status, answer, _ = _send(url + "health", None, {"Host": "evil.example:8000"})
+    assert status == 403
+    status, answer, _ = post(url, letter, headers={"Origin": url.rstrip("/")})  # the page itself
+    assert status == 200 and answer["top3"][0]["letter"] == "l"
 
 
 def test_http_answers_drawn_letters_and_refuses_bad_uploads(servers):

@@ -105,6 +105,38 @@ class UploadLimit:
         await self.app(scope, counted, send)
 
 
+class SameSite:
+    """ASGI middleware against other web pages in the user's browser: a request whose ``Host`` is
+    not this machine (a DNS-rebinding page's name) is refused with 403 where the server listens on
+    loopback only (``local``), and so is any request whose ``Origin`` names another site than its
+    ``Host`` (a page elsewhere posting to this one). Tools that send no ``Origin`` (curl) pass."""
+
+    def __init__(self, app, local: bool):
+        self.app, self.local = app, local
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from urllib.parse import urlsplit
+
+        from fastapi.responses import JSONResponse
+
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1")
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        name = urlsplit(f"//{host}").hostname or ""
+        why = None
+        if self.local and not is_loopback(name):
+            why = f"this page serves this machine only; open it as http://127.0.0.1 (Host {host!r} refused)"
+        elif origin and origin != "null" and urlsplit(origin).netloc != host:
+            why = f"a request from another site ({origin}) is refused"
+        elif origin == "null":
+            why = "a request from an opaque origin is refused"
+        if why is not None:
+            return await JSONResponse({"error": why}, 403)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def read_image(data: bytes) -> Image.Image:
     """Uploaded bytes -> a decoded PIL image, or an HTTPException saying why not."""
     from fastapi import HTTPException
@@ -177,8 +209,14 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20):
-    """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health."""
+def create_app(
+    predictor: Predictor,
+    title: str,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20,
+    local: bool = True,
+):
+    """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health.
+    ``local``: it listens on loopback only, and answers only requests addressed to this machine."""
     require_web()
     from fastapi import FastAPI, File, HTTPException, UploadFile
     from fastapi.exceptions import RequestValidationError
@@ -189,6 +227,7 @@ def create_app(predictor: Predictor, title: str, max_upload_bytes: int = DEFAULT
     app.add_middleware(
         UploadLimit, limit=max_upload_bytes + FORM_OVERHEAD, message=too_large(max_upload_bytes)
     )
+    app.add_middleware(SameSite, local=local)  # added last: it runs first
     body, lock = page(title, predictor, max_upload_bytes), threading.Lock()
     with lock:  # the first answer as fast as the rest
         predictor.answers(np.zeros((1, 28, 28), np.uint8))

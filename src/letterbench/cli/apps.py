@@ -57,7 +57,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runs, predictor = torch_predictor(
             args.run, args.model, args.model is None, Runtime.create(args.device), args.tta, args.unsure_below
         )
-        app = serve.create_app(predictor, serve.page_title(predictor), round(args.max_upload_mb * 2**20))
+        limit = round(args.max_upload_mb * 2**20)
+        app = serve.create_app(
+            predictor, serve.page_title(predictor), limit, local=serve.is_loopback(args.host)
+        )
         print(f"serving {', '.join(runs)}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
         print(predictor.describe(), flush=True)
         if predictor.caveat:
