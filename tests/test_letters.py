@@ -238,3 +238,18 @@ def test_the_shadow_search_runs_blas_on_one_thread(monkeypatch):
     monkeypatch.setattr(lighting, "shadow_edge", watched)
     emnist_like(1 - letter_mask("k", 4))
     assert seen and all(threads == 1 for threads in seen[0].values()), seen
+
+
+@pytest.mark.parametrize("stroke", [(255, 255, 255), (20, 20, 20), (30, 60, 200)])
+def test_strokes_on_a_transparent_sheet_are_ink_whatever_their_colour(stroke, tmp_path):
+    """What drawing apps export: strokes on a see-through background. White strokes (a dark-mode
+    app) read as the same letter as dark ones, not as a blank image."""
+    from letterbench.images.letters import prepare_file
+
+    sheet = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(sheet).line([(100, 30), (100, 170)], fill=(*stroke, 255), width=14)  # an l
+    sheet.save(tmp_path / "l.png")
+    prepared = prepare_file(tmp_path / "l.png")
+    assert prepared.image is not None, prepared.error
+    rows, cols = np.nonzero(prepared.image > 127)
+    assert rows.max() - rows.min() > 15 and cols.max() - cols.min() < 10  # a tall, thin bar

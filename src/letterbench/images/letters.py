@@ -65,8 +65,12 @@ def _to_pixels(img: Image.Image) -> np.ndarray:
         return _reduce(_full_scale(np.asarray(img)))
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent = paper
-        img = Image.alpha_composite(background, rgba)
+        alpha = np.asarray(rgba.getchannel("A"))
+        if alpha.min() < 26 and alpha.max() > 229:  # strokes on a see-through sheet: the ink is
+            img = Image.fromarray(255 - alpha)  # where it is opaque, whatever its colour (white
+        else:  # strokes from a dark-mode drawing app included)
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent = paper
+            img = Image.alpha_composite(background, rgba)
     img = img.convert("L" if img.mode in ("1", "L") else "RGB")
     factor = max(img.size) / WORK_SIDE
     if factor > 1:  # on 8-bit pixels, before anything else touches the full-size photo
