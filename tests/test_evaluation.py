@@ -395,3 +395,29 @@ def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_pa
         main(["predict", "--run", str(run.path), "--unsure-below", "2", str(tmp_path / "l.png")])
     assert exited.value.code != 0
     assert "--unsure-below" in capsys.readouterr().err
+
+
+def test_a_report_cut_short_by_a_full_disk_is_finished_by_the_same_command(
+    two_runs, tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    import letterbench.reporting.report as report
+
+    out = tmp_path / "report"
+    command = ["report", str(two_runs / "r10"), "--out", str(out)]
+    plot = report.plot_accuracy_against_cost
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "img" / "comparison.png"))
+
+    monkeypatch.setattr(report, "plot_accuracy_against_cost", full_disk)
+    assert main(command) == 1
+    assert capsys.readouterr().err.count("letterbench: error:") == 1
+    assert out.is_dir() and not (out / "summary.json").exists()  # cut short
+    monkeypatch.setattr(report, "plot_accuracy_against_cost", plot)  # space freed
+    assert main(command) == 0
+    assert (out / "report.html").is_file() and "ranking" in json.loads((out / "summary.json").read_text())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["report", str(two_runs / "r10"), "--out", str(tmp_path / "mine")]) == 1  # still refused

@@ -312,6 +312,9 @@ def comparison_table(data: ReportData) -> str:
     return format_table([*header, "FLOPs/image", "training"], lines)
 
 
+REPORT_MARK = ".letterbench-report"  # in a report folder: letterbench writes (and rewrites) it
+
+
 def _check_report_folder(out: Path) -> None:
     """The report goes into a new or empty folder, or over a report letterbench wrote there before;
     never over somebody else's files."""
@@ -323,7 +326,7 @@ def _check_report_folder(out: Path) -> None:
     if not out.is_dir() or not any(out.iterdir()):
         return
     try:
-        ours = "ranking" in json.loads((out / "summary.json").read_text())
+        ours = (out / REPORT_MARK).is_file() or "ranking" in json.loads((out / "summary.json").read_text())
     except (OSError, ValueError, TypeError):
         ours = False
     if not ours:
@@ -346,6 +349,9 @@ def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | Non
     data = report_data(load_results(run_dirs), ensemble)
     img = out / "img"
     ensure_folder(img, "report folder")
+    # marked as letterbench's before anything else is written: a report cut short (a full disk)
+    # is one the same command may write over, not somebody else's files
+    atomic_write_text(out / REPORT_MARK, "letterbench report\n")
     comparison_plot = img / "comparison.png"
     points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
     if data.ensemble:
