@@ -172,6 +172,10 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
     assert {c["test"] for c in summary["comparisons"]} == {"Wilcoxon signed-rank test"}
+    budget = [w for w in summary["warnings"] if "budget" in w.lower()]
+    assert (
+        len(budget) == 1 and budget[0].startswith("Equal budget") and "(seed by seed, 2 seeds)" in budget[0]
+    )
     assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
     runs = {name: RunDir(out / "runs" / name) for name in sorted(os.listdir(out / "runs"))}
     models = {

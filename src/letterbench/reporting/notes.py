@@ -19,23 +19,33 @@ def _training_images(r: RunResult) -> tuple:
     )
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def _budget_warning(results: list[RunResult]) -> str | None:
-    """Whether the models had equal training budgets (the same images, the same epochs), said plainly."""
-    if len(results) < 2:
-        return None
+    """Whether the models had equal training budgets (the same images, the same epochs), said
+    plainly. Seeds are compared seed by seed: each seed draws its own subset and split, the same
+    for every model."""
+    if len({r.info["model"] for r in results}) < 2:
+        return None  # one model (its seeds): nothing to compare budgets between
     epochs = {r.name: sum(p["epochs"] for p in r.info["recipe"]["phases"]) for r in results}
-    same_images = len({_training_images(r) for r in results}) == 1
+    by_seed: dict[object, list[RunResult]] = {}
+    for r in results:
+        by_seed.setdefault(r.info["seed"], []).append(r)
+    same_images = all(len({_training_images(r) for r in group}) == 1 for group in by_seed.values())
+    seeds = "" if len(by_seed) == 1 else f" (seed by seed, {len(by_seed)} seeds)"
     if same_images and len(set(epochs.values())) == 1:
         return (
-            f"Equal budget: every model trained on the same {results[0].info['data']['train_used']:,} images "
-            f"for at most {epochs[results[0].name]} epochs and was tested on the same "
+            f"Equal budget: every model trained on the same {results[0].info['data']['train_used']:,} images"
+            f"{seeds} for at most {_epochs(epochs[results[0].name])} and was tested on the same "
             f"{results[0].info['data']['test_used']:,} images."
         )
     return (
         "Unequal budgets, so the comparison mixes model and budget: "
         + ("the same training images, " if same_images else "different training images (")
         + ", ".join(
-            f"{r.name} {r.info['data']['train_used']:,} images, at most {epochs[r.name]} epochs"
+            f"{r.name} {r.info['data']['train_used']:,} images, at most {_epochs(epochs[r.name])}"
             for r in results
         )
         + ("." if same_images else ").")
