@@ -193,6 +193,17 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert all(v is not None for v in rows["real_world_top1"]["values"])  # the new seeds read it too
     assert RunDir(out / "runs" / "timm-resnet10t-seed1").load_real_world("train") is not None
 
+    # A rerun with one seed again: the study is that, and predict follows study.json, not every
+    # folder under runs/ (the second seeds' runs stay on disk, untouched)
+    assert main([*args, "--out", str(out), "--quiet", "--seeds", "1"]) == 0
+    capsys.readouterr()
+    assert (
+        main(["predict", str(tmp_path / "mine" / "a" / "0.png"), "--run", str(out), "--ensemble", "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["models"] == ["resnet18", "timm:resnet10t"]
+    assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
+
 
 @pytest.mark.parametrize(
     "make, expect",

@@ -89,10 +89,19 @@ class StudyDir:
         return locked(self.path, self.path / LOCK_FILE, "study directory")
 
     def runs(self) -> list[RunDir]:
-        """The run directories under ``runs/``, in name order."""
+        """The study's run directories: those its ``study.json`` names (its models, each with its
+        seeds; a rerun with fewer seeds or models leaves the others out), in name order; every
+        run under ``runs/`` where the file does not say."""
         if not self.runs_dir.is_dir():
             return []
-        return [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
+        found = [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
+        try:
+            study = self.read() if self.exists() else {}
+            models, seed, seeds = study["models"], int(study.get("seed", 0)), int(study.get("seeds", 1))
+            planned = {self.run(m, None if k == 0 else seed + k).path for m in models for k in range(seeds)}
+        except (LetterbenchError, KeyError, TypeError, ValueError):
+            return found
+        return [run for run in found if run.path in planned]
 
 
 SEED_MARK = " (seed "  # find_runs names a model's further seeds "NAME (seed S)"
