@@ -520,6 +520,19 @@ def _(tmp, w):
     return [*TRAIN, "--out", "r", "--set", "phases.0.epochs=99999999999999999999"]
 
 
+@case("set-trainable-beyond-the-model", "layer units; use last:")
+def _(tmp, w):
+    return [*TRAIN, "--out", "r", "--set", "val_fraction=0.25", "--set", "phases.0.trainable=last:99999"]
+
+
+@case("import-mapping-all-one-letter", "class names must be distinct")
+def _(tmp, w):
+    (tmp / "new").mkdir()
+    rows = "".join(f"{k} 65 97\n" for k in range(1, 27))
+    (tmp / "new/emnist-letters-mapping.txt").write_text(rows)
+    return ["data", "import", "new", "--data-dir", "data"]
+
+
 @case("resume-config-seed-not-a-number", "seed")
 def _(tmp, w):
     import json

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -421,3 +422,14 @@ def test_a_report_cut_short_by_a_full_disk_is_finished_by_the_same_command(
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     assert main(["report", str(two_runs / "r10"), "--out", str(tmp_path / "mine")]) == 1  # still refused
+
+
+def test_report_links_work_for_a_run_folder_with_spaces(two_runs, tmp_path):
+    from urllib.parse import unquote
+
+    spaced = Path(shutil.copytree(two_runs / "r10", tmp_path / "my run"))
+    out = tmp_path / "report"
+    assert main(["report", str(spaced), "--out", str(out)]) == 0
+    links = re.findall(r"\]\((img/[^)\s]+)\)", (out / "report.md").read_text())
+    assert links and any("my%20run" in link for link in links)
+    assert all((out / unquote(link)).is_file() for link in links)

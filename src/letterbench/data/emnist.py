@@ -211,6 +211,11 @@ def parse_mapping(text: str, info: SplitInfo, where: str) -> list[str]:
         ) from None
     if len(names) != info.num_classes:
         raise DataError(f"{where}: lists {len(names)} classes, split {info.name} has {info.num_classes}")
+    if len(set(names)) != len(names) or not all(n.isprintable() and not n.isspace() for n in names):
+        raise DataError(
+            f"{where}: class names must be distinct printable characters, got {''.join(names)!r}; "
+            "delete it to use built-in names"
+        )
     return names
 
 

@@ -87,6 +87,17 @@ def layer_units(module: nn.Module) -> list[tuple[str, nn.Module]]:
     return units
 
 
+def check_trainable(model: LetterModel, what: str) -> list:
+    """The base's layer units, once ``last:N`` is known to name no more of them than there are."""
+    units = layer_units(model.base)
+    if what.startswith("last:") and what[5:].isdigit() and int(what[5:]) > len(units):
+        raise WeightsError(
+            f"trainable {what!r}: {getattr(model, 'name', 'the model')} has {len(units)} layer units; "
+            f"use last:{len(units)} or 'all'"
+        )
+    return units
+
+
 def set_trainable(model: LetterModel, what: str) -> None:
     """``all``; ``head`` (base frozen); ``last:N`` (head plus the base's last N layer units)."""
     if what == "all":
@@ -97,7 +108,8 @@ def set_trainable(model: LetterModel, what: str) -> None:
     if what == "head":
         return
     if what.startswith("last:") and what[5:].isdigit():
-        for _, unit in layer_units(model.base)[-int(what[5:]) :] if int(what[5:]) else []:
+        units = check_trainable(model, what)
+        for _, unit in units[-int(what[5:]) :] if int(what[5:]) else []:
             unit.requires_grad_(True)
         return
     raise WeightsError(f"trainable must be 'all', 'head' or 'last:N', got {what!r}")

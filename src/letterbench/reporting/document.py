@@ -9,6 +9,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 
 @dataclass
@@ -83,7 +84,10 @@ def _md_block(block: Block, root: Path) -> list[str]:
     if isinstance(block, Items):
         return [f"- **{_md(lead)}** {_md(text)}" for lead, text in block.items] + [""]
     if isinstance(block, Figure):
-        return [f"![{block.alt}]({block.path.relative_to(root).as_posix()})", ""]
+        return [
+            f"![{block.alt}]({quote(block.path.relative_to(root).as_posix(), safe='/:')})",
+            "",
+        ]  # spaces too
     return [f"- **{_md(k)}**: {_md(v)}" for k, v in block.pairs] + [""]
 
 

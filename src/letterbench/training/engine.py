@@ -33,6 +33,7 @@ from torch import nn
 from letterbench.core.distributed import all_reduce_sum, barrier
 from letterbench.core.errors import TrainingError
 from letterbench.models import LetterModel, set_trainable
+from letterbench.models.base import check_trainable
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.training.bookkeeping import RunningSums, Snapshot
@@ -117,6 +118,8 @@ class Trainer:
         self.observers = list(observers)
         self.state = TrainerState()
         self._phase_best_weights: dict[str, torch.Tensor] | None = None  # this phase's best, on the CPU
+        for phase in recipe.phases:  # last:N beyond the model's layers: refused before anything trains
+            check_trainable(self.model, phase.trainable)
         # What each phase trains: a frozen base only makes sense when it holds pretrained features.
         self.phase_trainables = [
             p.trainable if self.model.pretrained != "none" else "all" for p in recipe.phases
