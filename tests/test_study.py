@@ -203,6 +203,19 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     )
     assert json.loads(capsys.readouterr().out)["models"] == ["resnet18", "timm:resnet10t"]
     assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
+    # One model of the study stopped before it finished: the others answer, and a warning says so
+    half = Path(shutil.copytree(out, tmp_path / "half"))
+    progress = json.loads((half / "runs" / "timm-resnet10t" / "progress.json").read_text())
+    (half / "runs" / "timm-resnet10t" / "progress.json").write_text(
+        json.dumps({**progress, "status": "interrupted"})
+    )
+    assert (
+        main(["predict", str(tmp_path / "mine" / "a" / "0.png"), "--run", str(half), "--ensemble", "--json"])
+        == 0
+    )
+    said = capsys.readouterr()
+    assert json.loads(said.out)["models"] == ["resnet18"]
+    assert said.err.strip().startswith("letterbench: warning:") and "timm:resnet10t not finished" in said.err
 
 
 @pytest.mark.parametrize(

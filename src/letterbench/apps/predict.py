@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,15 @@ def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) 
 def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunDir]:
     """The runs to predict with: one run directory, or a study's models chosen by name / all."""
     runs = find_runs(path)
-    if ensemble:
-        return runs
+    if ensemble:  # every finished model of a study; one still training (or stopped) is left out
+        finished = {k: run for k, run in runs.items() if run.status() == "finished"}
+        left = [k for k in runs if k not in finished]
+        if finished and left:
+            warnings.warn(
+                f"{path}: {', '.join(left)} not finished, left out; answering with {', '.join(finished)}",
+                stacklevel=2,
+            )
+        return finished or runs  # none finished: each says so when it loads
     if model:  # every seed of it, averaged
         chosen = {k: run for k, run in runs.items() if model_of(k) == model}
         if not chosen:
