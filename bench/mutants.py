@@ -56,8 +56,8 @@ MUTANTS = [
         ("tests/test_leakage.py",),
     ),
     Mutant(
-        "best-every-epoch",
-        "best.pt and best-<phase>.pt are written only when validation improves",
+        "always-best",
+        "the best checkpoints (overall and per phase) are written only when validation improves",
         "training/observers.py",
         '("best", record["new_best"]))\n            if new\n',
         '("best", record["new_best"]))\n',
