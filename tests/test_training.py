@@ -162,11 +162,17 @@ def test_interrupt_exits_cleanly_with_resume_advice(tiny_letters, tmp_path):
         text=True,
     )
     deadline = time.time() + 120
-    while not (run / "progress.json").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    try:
+        while not (run / "progress.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:  # never leave a training process behind, whatever happened
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    progress = (run / "progress.json").read_text() if (run / "progress.json").exists() else "none"
+    assert proc.returncode == 130, f"exit {proc.returncode}; stderr:\n{err}\nprogress: {progress[:300]}"
     assert "letterbench train --resume --out" in err and "Traceback" not in err
     assert json.loads((run / "progress.json").read_text())["status"] == "interrupted"
 
