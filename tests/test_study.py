@@ -525,3 +525,14 @@ def test_input_names_stay_distinct_when_a_file_is_named_twice():
     paths = [Path("a.png"), Path("a-2.png"), Path("a.png"), Path("x/l.png"), Path("y/l.jpg"), Path("x/l.png")]
     names = input_names(paths)
     assert names == ["a", "a-2", "a-3", "x-l", "y-l", "x-l-2"] and len(set(names)) == len(names)
+
+
+def test_real_world_letters_go_with_the_letters_split(tmp_path, capsys):
+    folder = letters_folder(tmp_path / "mine", per_letter=1)
+    out = tmp_path / "study"
+    code = main(
+        ["run", "--preset", "smoke", "--split", "digits", "--real-world", str(folder), "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "goes with --split letters, not digits" in err[0]
+    assert not out.exists()

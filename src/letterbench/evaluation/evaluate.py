@@ -35,6 +35,7 @@ Metrics file (schema ``letterbench-metrics-3``)::
 from __future__ import annotations
 
 import statistics
+import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,6 +313,11 @@ def evaluate_run(
     ``test_per_class`` images per class); write the predictions and the metrics file. Inference
     throughput is measured at ``speed_batch`` (recorded as ``inference_batch``)."""
     config = run.require_finished()
+    if real_world is not None and list(config["data"]["class_names"]) != list(string.ascii_lowercase):
+        raise LetterbenchError(
+            f"--real-world holds letters a..z, and {run} was trained on other classes "
+            f"({''.join(config['data']['class_names'][:12])}...); read it with a run of EMNIST Letters"
+        )
     data = run.load_data(data_dir, config)
     progress = run.read_progress()
     model = run.build_model(config)

@@ -100,10 +100,17 @@ class StudyPlan:
 PROJECT_SET = Path("bench") / "real-world"  # the project's own set, built by bench/make_real_world.py
 
 
-def _real_world_set(folder: Path | None, preset: Preset) -> RealWorldSet | None:
+def _real_world_set(folder: Path | None, preset: Preset, split: str = "letters") -> RealWorldSet | None:
     """The ``--real-world`` folder, read before anything trains; the quick preset reads the
-    project's own set when it is present (in a checkout where it was built)."""
-    if folder is None and preset.name == "quick" and (PROJECT_SET / "labels.csv").is_file():
+    project's own set when it is present (in a checkout where it was built). Letters only."""
+    if folder is not None and split != "letters":
+        raise LetterbenchError(f"--real-world holds letters a..z: it goes with --split letters, not {split}")
+    if (
+        folder is None
+        and split == "letters"
+        and preset.name == "quick"
+        and (PROJECT_SET / "labels.csv").is_file()
+    ):
         folder = PROJECT_SET
         print(f"real-world letters: {folder} (the project's own set; --real-world DIR reads yours)")
     if folder is None:
@@ -184,7 +191,7 @@ def run_study(
     seeds = seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
     print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
-    plan.real_world = _real_world_set(real_world, preset)
+    plan.real_world = _real_world_set(real_world, preset, split)
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:

@@ -190,7 +190,8 @@ def _same_recipe(
     plain = resolved()
     if _without_epochs_and_lr(plain) != _without_epochs_and_lr(kept):
         named = ", ".join(f"--{k.replace('_', '-')}" for k in RECIPE_OPTIONS if k in given)
-        _refuse_change(out, f"{named}: {_first_difference(kept, plain)}")
+        difference = _first_difference(_without_epochs_and_lr(kept), _without_epochs_and_lr(plain))
+        _refuse_change(out, f"{named}: {difference}")
     return changes
 
 
