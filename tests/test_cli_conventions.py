@@ -55,3 +55,30 @@ def test_progress_bars_stay_out_of_a_log_file(tiny_letters, tmp_path):
     text = log.read_text()
     assert done.returncode == 0, text
     assert "epoch 2/2" in text and "\r" not in text and "batch/s" not in text
+
+
+def test_help_does_not_import_torch():
+    """`--help` of every command is answered by the parser alone: torch, numpy and timm (seconds
+    to import) stay unloaded, so help is instant."""
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__import__("letterbench").__file__).resolve().parents[1])}
+    probe = (
+        "import sys\n"
+        "from letterbench.cli.main import build_parser\n"
+        "parser = build_parser()\n"
+        "for command in [[], *[[name] for name in sys.argv[1:]]]:\n"
+        "    try:\n"
+        "        parser.parse_args([*command, '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in ('torch', 'numpy', 'timm', 'matplotlib', 'sklearn') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    commands = ["data", "models", "train", "evaluate", "report", "run", "predict", "export", "serve"]
+    done = subprocess.run([sys.executable, "-c", probe, *commands], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr, done.stderr[-500:]
+    for name in commands:
+        assert f"usage: letterbench {name}" in done.stdout

@@ -13,7 +13,8 @@ from PIL import Image, PngImagePlugin
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_save, ensure_folder
-from letterbench.evaluation.calibration import UNSURE_BELOW, run_temperature, softmax
+from letterbench.evaluation.calibration import run_temperature, softmax
+from letterbench.evaluation.thresholds import UNSURE_BELOW
 from letterbench.images.letters import prepare_file
 from letterbench.models import display_name
 from letterbench.runs.records import EnsembleChoice

@@ -127,7 +127,7 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
 def add_answer_options(parser: argparse.ArgumentParser) -> None:
     """``--tta`` and ``--unsure-below``, as ``predict`` and ``serve`` take them."""
     from letterbench.cli.boundary import probability
-    from letterbench.evaluation.calibration import UNSURE_BELOW
+    from letterbench.evaluation.thresholds import UNSURE_BELOW
 
     parser.add_argument(
         "--tta", action="store_true", help="average 5 views of each image (test-time augmentation; 5x slower)"

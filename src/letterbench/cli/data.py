@@ -53,7 +53,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def build_data(sub: argparse._SubParsersAction) -> None:
-    from letterbench.data.emnist import ARCHIVE_URL, SPLITS
+    from letterbench.data.catalog import ARCHIVE_URL, SPLITS
 
     data = sub.add_parser("data", help="fetch, import and inspect EMNIST")
     data_sub = data.add_subparsers(dest="data_command", required=True)

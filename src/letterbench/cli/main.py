@@ -141,7 +141,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_train(sub: argparse._SubParsersAction) -> None:
-    from letterbench.data.emnist import SPLITS
+    from letterbench.data.catalog import SPLITS
 
     train = sub.add_parser("train", help="train one model with its recipe (resumable; works under torchrun)")
     train.add_argument("--model", help=choices_text())
@@ -341,7 +341,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _build_run(sub: argparse._SubParsersAction) -> None:
-    from letterbench.data.emnist import SPLITS
+    from letterbench.data.catalog import SPLITS
     from letterbench.study.presets import PRESETS
 
     run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.thresholds import UNSURE_BELOW
 from letterbench.runs.rundir import RunDir
 
 TEMPERATURE_RANGE = (0.05, 20.0)
-UNSURE_BELOW = 0.5  # a calibrated top-1 probability under this is shown as unsure
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:

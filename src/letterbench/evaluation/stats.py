@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from letterbench.evaluation.thresholds import USEFUL_FLOOR
+
 RESAMPLES = 2000
 LEVEL = 0.95
 SEED = 0
@@ -139,9 +141,6 @@ def spread(samples: list[float]) -> dict[str, float]:
     """Median and interquartile range of repeated measurements."""
     q1, median, q3 = np.percentile(np.asarray(samples, dtype=np.float64), [25, 50, 75])
     return {"median": float(median), "q1": float(q1), "q3": float(q3), "samples": len(samples)}
-
-
-USEFUL_FLOOR = 0.5  # a model that reads fewer than half of the test letters is not yet useful
 
 
 def not_useful(accuracy: float, images: int | None, classes: int | None) -> str | None:

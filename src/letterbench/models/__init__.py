@@ -1,19 +1,13 @@
 """Models: the registry of architectures, the model type, weights, freezing, cost.
 
-Importing this package registers the built-in architectures (``architectures.py``).
+Importing this package registers the built-in architectures (``architectures.py``) without
+importing torch: the registry and the input specs are torch-free, and the names below that need
+torch (the model type, weights, freezing, cost) are imported on first use.
 """
 
+from importlib import import_module
+
 from letterbench.models import architectures  # noqa: F401  (registers the built-in models)
-from letterbench.models.base import (
-    EMNIST_MEAN,
-    EMNIST_STD,
-    InputSpec,
-    LetterModel,
-    count_parameters,
-    flops_per_image,
-    layer_units,
-    set_trainable,
-)
 from letterbench.models.registry import (
     ModelEntry,
     choices_text,
@@ -24,34 +18,39 @@ from letterbench.models.registry import (
     register_model,
     weights_cached,
 )
-from letterbench.models.weights import (
-    PretrainedUnavailable,
-    WeightsFit,
-    check_weights,
-    load_weights,
-    read_weights_file,
-)
+from letterbench.models.spec import EMNIST_MEAN, EMNIST_STD, InputSpec
+
+_LAZY = {
+    "LetterModel": "base",
+    "count_parameters": "base",
+    "flops_per_image": "base",
+    "layer_units": "base",
+    "set_trainable": "base",
+    "PretrainedUnavailable": "weights",
+    "WeightsFit": "weights",
+    "check_weights": "weights",
+    "load_weights": "weights",
+    "read_weights_file": "weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f"letterbench.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EMNIST_MEAN",
     "EMNIST_STD",
     "InputSpec",
-    "LetterModel",
     "ModelEntry",
-    "PretrainedUnavailable",
-    "WeightsFit",
-    "check_weights",
     "choices_text",
-    "count_parameters",
     "create_model",
     "display_name",
-    "flops_per_image",
     "get_model",
-    "layer_units",
-    "load_weights",
     "model_names",
-    "read_weights_file",
     "register_model",
-    "set_trainable",
     "weights_cached",
+    *_LAZY,
 ]

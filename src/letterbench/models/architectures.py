@@ -7,11 +7,16 @@ pretrained file brings (dropped, since the head replaces it).
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from letterbench.models.base import EMNIST_MEAN, EMNIST_STD, InputSpec
 from letterbench.models.registry import register_model
-from letterbench.models.weights import timm_base
+from letterbench.models.spec import EMNIST_MEAN, EMNIST_STD, InputSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# The builders import torch and timm when they run: listing, naming and validating models (the
+# command line's parser) reads this table without them.
 
 # The normalisation each ImageNet checkpoint was trained with, as timm's pretrained configs give it
 # (a test compares them). Spelled out so that listing models does not import timm (seconds).
@@ -40,6 +45,7 @@ def resnet18(entry, num_classes, pretrained, dropout):
     3x3/2 max-pool. timm's stock stem (7x7 stride-2 conv) would shrink a 28x28 letter to 7x7
     before the first residual stage; the 3x3 stride-1 stem keeps 14x14 there."""
     import timm
+    from torch import nn
 
     base = timm.create_model("resnet18", pretrained=False, num_classes=0, in_chans=1)
     base.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
@@ -59,6 +65,10 @@ def resnet18(entry, num_classes, pretrained, dropout):
     dropout=0.2,
 )
 def densenet121(entry, num_classes, pretrained, dropout):
+    from torch import nn
+
+    from letterbench.models.weights import timm_base
+
     base = timm_base(entry.pretrained_tag, pretrained)
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.num_features, num_classes))
     return base, head, base.pretrained_cfg["classifier"]
@@ -74,6 +84,8 @@ def xception_head(
     ~100 k images not to overfit, wide enough not to bottleneck 26 classes. Dropout 0.5
     is the usual Keras choice for such a head.
     """
+    from torch import nn
+
     layers: list[nn.Module] = []
     for width in widths:
         layers += [nn.Linear(features, width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
@@ -93,6 +105,8 @@ def xception_head(
     dropout=0.5,
 )
 def xception(entry, num_classes, pretrained, dropout):
+    from letterbench.models.weights import timm_base
+
     base = timm_base(entry.pretrained_tag, pretrained)
     head = xception_head(base.num_features, num_classes, dropout=dropout)
     return base, head, base.pretrained_cfg["classifier"]

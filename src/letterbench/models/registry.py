@@ -11,17 +11,23 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from letterbench.core.errors import WeightsError
-from letterbench.models.base import InputSpec, LetterModel
-from letterbench.models.weights import PretrainedUnavailable, load_weights, timm_base, weights_cached_tag
+from letterbench.models.spec import InputSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from letterbench.models.base import LetterModel
+
+# Building imports torch (``base``, ``weights``); listing, naming and validating entries does not,
+# so that the command line's parser is ready in a fraction of a second.
 
 TIMM_PREFIX = "timm:"
 
 # builder(entry, num_classes, pretrained, dropout) -> (base, head, classifier key of a pretrained file)
-Builder = Callable[["ModelEntry", int, bool, float], tuple[nn.Module, nn.Module, str | None]]
+Builder = Callable[["ModelEntry", int, bool, float], "tuple[nn.Module, nn.Module, str | None]"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class ModelEntry:
     dropout: float = 0.0  # before the classifier, unless a recipe says otherwise
 
     def build(self, num_classes: int, pretrained: bool, dropout: float | None) -> LetterModel:
+        from letterbench.models.base import LetterModel
+
         base, head, classifier = self.builder(
             self, num_classes, pretrained, self.dropout if dropout is None else dropout
         )
@@ -116,6 +124,8 @@ def _timm_entry(name: str) -> ModelEntry:
 def weights_cached(name: str) -> bool | None:
     """Whether the model's ImageNet weights are in the local cache, found without touching the
     network (None: the model has no ImageNet weights)."""
+    from letterbench.models.weights import weights_cached_tag
+
     tag = get_model(name).pretrained_tag
     return None if tag is None else weights_cached_tag(tag)
 
@@ -130,6 +140,8 @@ def create_model(
     """Build a model. ``pretrained``: True (ImageNet or error), False, or "auto" (ImageNet where the
     model has such weights and they can be had, else random with a note in ``model.notes``).
     ``weights``: a local file, loaded safely, instead."""
+    from letterbench.models.weights import PretrainedUnavailable, load_weights
+
     entry = get_model(name)
     if weights is not None:
         model = entry.build(num_classes, False, dropout)
@@ -154,6 +166,10 @@ def create_model(
 
 def timm_builder(entry, num_classes, pretrained, dropout):
     """Any timm architecture (the ``timm:<name>`` entries), with one input channel."""
+    from torch import nn
+
+    from letterbench.models.weights import timm_base
+
     base = timm_base(entry.name.split(":", 1)[1], pretrained, in_chans=1)
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.num_features, num_classes))
     return base, head, base.pretrained_cfg.get("classifier")
