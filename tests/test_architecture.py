@@ -44,7 +44,7 @@ def test_the_layout_test_would_catch_a_spelled_name():
 
 
 def test_registry_lists_builds_and_names_every_model():
-    assert model_names() == ("resnet18", "densenet121", "xception")
+    assert model_names() == ("resnet18", "densenet121", "xception", "smallcnn")
     for name in model_names():
         entry = get_model(name)
         model = create_model(name)

@@ -35,3 +35,19 @@ def test_an_untrained_model_is_called_not_yet_useful_by_report_and_predict(tiny_
     assert f"{100 * accuracy:.1f}% of 156 test letters right" in lines[1]
     assert main(["predict", str(tmp_path / "l.png"), "--run", str(run), "--json"]) == 0
     assert "not yet useful" in json.loads(capsys.readouterr().out)["not_useful"]
+
+
+def test_the_first_preset_trains_the_small_cnn_alone_and_says_how_to_serve_it(tiny_letters, tmp_path, capsys):
+    """`run --preset first`: one small model on all the training images, a recommendation that
+    names it as the only model (no paired test to speak of), and the next step: serve it."""
+    out = tmp_path / "first"
+    args = ["run", "--preset", "first", "--data-dir", str(tiny_letters), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert json.loads((out / "study.json").read_text())["models"] == ["smallcnn"]
+    config = json.loads((out / "runs" / "smallcnn" / "config.json").read_text())
+    assert config["recipe"]["name"] == "smallcnn" and config["data"]["train_per_class"] is None
+    assert config["data"]["train_used"] + config["data"]["val_used"] == 26 * 20  # every training image
+    assert "Small CNN" in printed and "the only model here:" in printed
+    assert "per-image predictions" not in printed
+    assert f"next: `letterbench serve --run {out}` reads the letters" in printed

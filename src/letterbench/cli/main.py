@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -20,7 +21,7 @@ from letterbench.cli.boundary import (
     run_command,
 )
 from letterbench.cli.data import add_data_dir, build_data, build_models
-from letterbench.models import choices_text, model_names
+from letterbench.models import choices_text
 
 # ---------------------------------------------------------------- train
 
@@ -189,11 +190,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     runs = check_report_inputs(args.run_dirs, args.out)  # before any model is loaded
     choice = choose_ensemble_or_all(runs, _runtime(args), args.data_dir)
     summary = build_report(args.run_dirs, args.out, choice)
-    print(summary["table"])
-    said = f"recommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}"
-    print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
-    print(f"report: {report_page(args.out).resolve()}")
+    _print_outcome(summary, report_page(args.out))
     return 0
+
+
+def _print_outcome(summary: dict, page: Path, study: Path | None = None) -> None:
+    """The table, the recommendation (wrapped to 100 columns), the notes' count, the report, and
+    where a useful study goes next: its page that reads the user's letters."""
+    print(summary["table"])
+    ranking = summary["ranking"]
+    said = f"recommendation: {ranking['recommendation']}: {ranking['why']}"
+    print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
+    if summary.get("warnings"):
+        count = len(summary["warnings"])
+        print(
+            f"{count} note{'s' if count > 1 else ''} on reading these numbers (budgets, subsets, data): see the report"
+        )
+    print(f"report: {page.resolve()}")
+    if study is not None and ranking["recommendation"] != "none":
+        print(
+            f"next: `letterbench serve --run {study}` reads the letters you draw or photograph in a browser"
+        )
 
 
 def _study_runs(paths: list[Path]) -> list[Path]:
@@ -284,15 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 130
     print()
-    print(summary["table"])
-    said = f"recommendation: {summary['ranking']['recommendation']}: {summary['ranking']['why']}"
-    print("\n" + textwrap.fill(said, 100, subsequent_indent="  ", break_on_hyphens=False))
-    if summary["warnings"]:
-        count = len(summary["warnings"])
-        print(
-            f"{count} note{'s' if count > 1 else ''} on reading these numbers (budgets, subsets, data): see the report"
-        )
-    print(f"report: {report_page(StudyDir(args.out).report_dir).resolve()}")
+    _print_outcome(summary, report_page(StudyDir(args.out).report_dir), args.out)
     return 0
 
 
@@ -342,17 +351,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _build_run(sub: argparse._SubParsersAction) -> None:
     from letterbench.data.catalog import SPLITS
-    from letterbench.study.presets import PRESETS
+    from letterbench.study.presets import PRESETS, STUDY_MODELS
 
     run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
     run.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="smoke (seconds), quick (CPU, < 15 min), paper (full recipes; GPU), fast (paper at "
-        "batch 1024, LR scaled; GPU). Default: paper with a GPU, else quick",
+        help="first (one small model that reads letters, about 3 min on a CPU), smoke (seconds; "
+        "checks the tool, its models are untrained), quick (the study on a CPU, about 15 min), paper "
+        "(full recipes; GPU), fast (paper at batch 1024, LR scaled; GPU). Default: paper with a GPU, "
+        "else quick",
     )
     run.add_argument(
-        "--models", help=f"comma-separated: {choices_text()} (default: {','.join(model_names())})"
+        "--models",
+        help=f"comma-separated: {choices_text()} (default: the preset's; the study's "
+        f"{','.join(STUDY_MODELS)} in all but first, which trains smallcnn)",
     )
     run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
     run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")

@@ -110,3 +110,30 @@ def xception(entry, num_classes, pretrained, dropout):
     base = timm_base(entry.pretrained_tag, pretrained)
     head = xception_head(base.num_features, num_classes, dropout=dropout)
     return base, head, base.pretrained_cfg["classifier"]
+
+
+@register_model(
+    name="smallcnn",
+    display="Small CNN",
+    summary="a first model in minutes on a CPU: 4 conv-BN-ReLU layers (32, 64, 128, 128 channels) "
+    "with two max-pools, GAP + FC; 0.24 M parameters",
+    input=InputSpec(1, 28, (EMNIST_MEAN,), (EMNIST_STD,)),
+    pretrained_tag=None,
+    recipe="smallcnn",
+)
+def smallcnn(entry, num_classes, pretrained, dropout):
+    """Small enough to train at about 1,900 images/s on a 2-core CPU (about 1/20 of ResNet-18's
+    cost), deep enough to read letters: 28x28 -> 14x14 -> 7x7, then 128 pooled features."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    channels = 1
+    for width, pool in ((32, True), (64, True), (128, False), (128, False)):
+        conv = nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False)
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers += [nn.MaxPool2d(2)] if pool else []
+        channels = width
+    base = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
+    return base, head, None

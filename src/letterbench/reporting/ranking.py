@@ -204,6 +204,8 @@ def _test_name(a: Column, b: Column) -> str:
 def recommend(singles: list[Column]) -> tuple[Column, str]:
     """The recommended model and the sentence that says why, by ``RULE``."""
     top = max(singles, key=lambda c: c.accuracy)
+    if len(singles) == 1:
+        return top, f"the only model here: {pct(top.accuracy)} of the test letters right"
     p = {c.label: c.p_against(top) for c in singles if c is not top}
     alike = [c for c in singles if c is not top and p[c.label] is not None and p[c.label] >= ALPHA]
     cheaper = [c for c in alike if c.cost["flops_per_image"] < top.cost["flops_per_image"]]

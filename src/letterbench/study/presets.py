@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# The source study's three models: what a study compares unless its preset or --models says.
+STUDY_MODELS = ("resnet18", "densenet121", "xception")
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -17,9 +21,19 @@ class Preset:
     large_batch: int | None = None  # the large-batch mode's batch (``scale_batch``); None = the recipe's
     seeds: int = 1  # seeds per model unless --seeds says otherwise
     speed_batch: int = 256  # the batch inference throughput is measured at
+    models: tuple[str, ...] = STUDY_MODELS  # what the study trains unless --models says
 
 
 PRESETS = {
+    # One small model on all the training data: a model that reads letters in about 3 minutes of a
+    # 2-core CPU (docs/benchmarks.md), to serve and try before a study.
+    "first": Preset(
+        "first",
+        "a first useful model in about 3 minutes on a CPU: the small CNN alone, trained on all the "
+        "training images and tested on the whole test set; serve it, then run a study",
+        models=("smallcnn",),
+        speed_batch=64,
+    ),
     "smoke": Preset(
         "smoke",
         "seconds long: 4 images per class, one epoch per phase, inference speed at batch 16; for tests "

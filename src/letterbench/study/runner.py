@@ -16,7 +16,6 @@ from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, memb
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run, is_evaluated
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
-from letterbench.models import model_names
 from letterbench.reporting.plots import plot_run
 from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice
@@ -169,7 +168,7 @@ def run_study(
     seeds: int | None = None,
     real_world: Path | None = None,
 ) -> dict:
-    """Train, evaluate and compare ``models`` (default: every registered model) into ``out``, each
+    """Train, evaluate and compare ``models`` (default: the preset's) into ``out``, each
     with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
     ``real_world`` (default for the quick preset: the project's own set, where it is present)."""
     if runtime.dist.enabled:
@@ -179,7 +178,7 @@ def run_study(
         )
     preset, why = choose_preset(preset_name, runtime)
     print(why)
-    models = models or list(model_names())
+    models = models or list(preset.models)
     twice = sorted({m for m in models if models.count(m) > 1})
     if twice:
         raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")

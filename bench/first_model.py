@@ -1,0 +1,61 @@
+"""The first useful model: how long `letterbench run --preset first` takes on this machine, wall
+clock from the command's start to its report, and what its model reads.
+
+    python bench/first_model.py [--data-dir ../shared/data/emnist] [--out DIR]
+
+It runs the real command in a child process (the same as `make run ARGS="--preset first"`), then
+scores the run's own test predictions: on every test image it was given, and on the official
+test images of classes a..l (test indices 0..9,599, all in the partial EMNIST copy, so the figure
+is comparable between machines that hold the partial copy and the full one). The goal on a 2-core
+CPU: at least 88% on the a..l slice within 3 minutes. Nothing here chooses a setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from letterbench.runs.studydir import StudyDir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    parser.add_argument("--out", type=Path, help="the study folder (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "first"
+        command = [sys.executable, "-m", "letterbench", "run", "--preset", "first", "--quiet"]
+        command += ["--data-dir", str(args.data_dir), "--out", str(out)]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode:
+            sys.exit(f"letterbench run failed ({done.returncode}):\n{done.stderr}")
+        (run,) = StudyDir(out).runs()
+        probs, labels = run.load_predictions("train")
+        right = probs.argmax(1) == labels
+        first_twelve = labels < 12  # classes a..l: complete in the partial copy's test set
+        said = [line for line in done.stdout.splitlines() if line.startswith("recommendation:")]
+        print(*said)
+        print(f"wall clock            {wall:7.1f} s   (goal: at most 180 s on a 2-core CPU)")
+        print(f"test accuracy         {100 * right.mean():7.2f} %   ({len(labels):,} test images)")
+        print(
+            f"a..l slice accuracy   {100 * right[first_twelve].mean():7.2f} %   "
+            f"({int(first_twelve.sum()):,} images; goal: at least 88%)"
+        )
+        print(f"cpu threads           {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
