@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from letterbench.apps.predict import Predictor, choose_runs, torch_scorers
-from letterbench.apps.serve import create_app, serving
+from letterbench.apps.serve import create_app, page_title, serving
 from letterbench.cli.main import main
 from letterbench.images.letters import prepare_image
 from letterbench.runs.runtime import Runtime
@@ -176,8 +176,16 @@ def servers(stroke_run):
     # as if its evaluation had measured it at chance (``measured_usefulness`` reads metrics.json)
     untrained = dataclasses.replace(plain, not_useful="at chance: 4.2% of 260 test letters right")
     three = create_app(Predictor([untrained]), "letterbench: three", LIMIT)
-    with serving(one) as url_one, serving(two) as url_two, serving(three) as url_three:
-        yield {"one": url_one, "two": url_two, "three": url_three}
+    # a study whose ensemble, chosen on held-out images, is one of its two models
+    chosen = Predictor([plain, tta], ensemble=["timm:test_resnet-tta"])
+    four = create_app(chosen, page_title(chosen), LIMIT)
+    with (
+        serving(one) as url_one,
+        serving(two) as url_two,
+        serving(three) as url_three,
+        serving(four) as url_four,
+    ):
+        yield {"one": url_one, "two": url_two, "three": url_three, "chosen": url_four}
 
 
 def post(
@@ -275,6 +283,7 @@ def test_http_answers_drawn_letters_and_refuses_bad_uploads(servers):
         assert json.load(reply) == {
             "status": "ok",
             "models": ["timm:test_resnet"],
+            "ensemble": None,  # one model: no ensemble
             "trained_on": {"timm:test_resnet": "EMNIST only (timm:test_resnet recipe)"},
             "not_useful": None,  # the fixture's run was never evaluated: nothing measured says so
             "max_upload_bytes": LIMIT,
@@ -389,6 +398,27 @@ def test_page_shows_every_model_the_ensemble_and_the_unsure_mark(servers, browse
     assert answer["unsure"] is True and page.locator("#unsure").text_content().startswith("unsure")
     assert list(answer["models"]) == ["timm:test_resnet", "timm:test_resnet-tta"]
     assert page.locator("#results section.ensemble").count() == 1
+    assert page.locator("#results section.ensemble h2").text_content() == (
+        "Ensemble of timm:test_resnet + timm:test_resnet-tta"
+    )
+    page.close()
+
+
+def test_page_names_the_models_the_ensemble_averages_not_the_models_served(servers, browser):
+    """Two models served, the study's ensemble one of them: the page, its title and /health say
+    the one, not "Ensemble of 2"."""
+    with urllib.request.urlopen(servers["chosen"] + "health", timeout=60) as reply:
+        health = json.load(reply)
+    assert health["models"] == ["timm:test_resnet", "timm:test_resnet-tta"]
+    assert health["ensemble"] == ["timm:test_resnet-tta"]
+    page, replies = open_page(browser, servers["chosen"])
+    assert page.title() == "letterbench: timm:test_resnet-tta"
+    draw(page, "x")
+    answer = shown(page, replies)
+    assert answer["ensemble_models"] == ["timm:test_resnet-tta"]
+    assert answer["ensemble"] == answer["models"]["timm:test_resnet-tta"]
+    heading = page.locator("#results section.ensemble h2").text_content()
+    assert heading == "timm:test_resnet-tta (the study's ensemble: this model alone)"
     page.close()
 
 

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from letterbench.cli.main import main
 from letterbench.images.letters import emnist_like, prepare_file
+from letterbench.models import display_name
 from letterbench.runs.rundir import RunDir
 
 
@@ -203,6 +204,12 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     )
     assert json.loads(capsys.readouterr().out)["models"] == ["resnet18", "timm:resnet10t"]
     assert (out / "runs" / "timm-resnet10t-seed1" / "metrics.json").is_file()
+    # Without --model, predict answers with the study's ensemble, as serve does, and names it
+    assert main(["predict", str(tmp_path / "mine" / "a" / "0.png"), "--run", str(out)]) == 0
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    said = capsys.readouterr().out.splitlines()[1]
+    assert said.startswith("answer: the ensemble of ") and said.count("+") == len(members) - 1
+    assert all(display_name(m) in said for m in members), said
     # One model of the study stopped before it finished: the others answer, and a warning says so
     half = Path(shutil.copytree(out, tmp_path / "half"))
     progress = json.loads((half / "runs" / "timm-resnet10t" / "progress.json").read_text())

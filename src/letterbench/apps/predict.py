@@ -182,6 +182,7 @@ class Predictor:
         self.models = list(dict.fromkeys(s.model for s in scorers))
         chosen = [m for m in self.models if m in (ensemble or [])]
         self.ensemble = chosen or self.models  # the models the ensemble averages
+        self.chosen = bool(chosen)  # a study's recorded choice, rather than every model
 
     @property
     def trained_on(self) -> dict[str, str]:
@@ -202,9 +203,13 @@ class Predictor:
     def describe(self) -> str:
         """One line: the models and what each learned from."""
         learned = self.trained_on
-        return "models: " + "; ".join(
+        said = "models: " + "; ".join(
             display_name(m) + (f", trained on {learned[m]}" if m in learned else "") for m in self.models
         )
+        if len(self.models) == 1:
+            return said
+        why = "the study's choice on held-out images" if self.chosen else "every model"
+        return f"{said}\nanswer: the ensemble of {' + '.join(map(display_name, self.ensemble))} ({why})"
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Per model (N, C), and "ensemble" where there is more than one model."""

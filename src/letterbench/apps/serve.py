@@ -169,7 +169,11 @@ def png_data_url(image: np.ndarray) -> str:
 
 
 def answer_json(
-    answer: Answer, seen: np.ndarray, trained_on: dict[str, str] | None = None, caveat: str | None = None
+    answer: Answer,
+    seen: np.ndarray,
+    trained_on: dict[str, str] | None = None,
+    caveat: str | None = None,
+    ensemble_models: list[str] | None = None,
 ) -> dict:
     """What /predict answers: each model's top 3 (labelled with what it learned from), the
     ensemble's (or null), the top 3 shown first, whether it is unsure, and the 28x28 image the
@@ -181,6 +185,7 @@ def answer_json(
         "trained_on": learned,
         "not_useful": caveat,
         "ensemble": top3_json(answer.ensemble) if answer.ensemble is not None else None,
+        "ensemble_models": ensemble_models if answer.ensemble is not None else None,
         "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
         "unsure_below": answer.unsure_below,
@@ -197,8 +202,8 @@ def page(title: str, predictor: Predictor, max_upload_bytes: int) -> str:
 
 
 def page_title(predictor: Predictor) -> str:
-    names = [display_name(m) for m in predictor.models]
-    return "letterbench: " + (names[0] if len(names) == 1 else "ensemble of " + ", ".join(names))
+    names = [display_name(m) for m in predictor.ensemble]
+    return "letterbench: " + (names[0] if len(names) == 1 else "ensemble of " + " + ".join(names))
 
 
 SECURITY_HEADERS = {
@@ -252,6 +257,7 @@ def create_app(
         return {
             "status": "ok",
             "models": predictor.models,
+            "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
             "trained_on": predictor.trained_on,
             "not_useful": predictor.caveat,
             "max_upload_bytes": max_upload_bytes,
@@ -275,7 +281,8 @@ def create_app(
         with lock:
             answer = predictor.answers(seen[None])[0]
         timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
-        return JSONResponse(answer_json(answer, seen, predictor.trained_on, predictor.caveat), headers=timing)
+        said = answer_json(answer, seen, predictor.trained_on, predictor.caveat, predictor.ensemble)
+        return JSONResponse(said, headers=timing)
 
     return app
 

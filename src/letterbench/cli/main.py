@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -329,8 +328,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise LetterbenchError(f"{used}: only with --run; --onnx runs the one model in the file")
         predictor = Predictor([onnx_scorer(args.onnx, args.device)], unsure_below=args.unsure_below)
     else:
+        ensemble = args.ensemble or args.model is None  # as serve: a study's ensemble unless --model
         _, predictor = torch_predictor(
-            args.run, args.model, args.ensemble, _runtime(args), args.tta, args.unsure_below
+            args.run, args.model, ensemble, _runtime(args), args.tta, args.unsure_below
         )
     if not args.json:
         print(predictor.describe())
@@ -399,7 +399,11 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
         "--onnx", type=Path, metavar="FILE", help="a model `letterbench export` wrote, instead of --run"
     )
     predict.add_argument("--model", help="which model of a study directory")
-    predict.add_argument("--ensemble", action="store_true", help="average every finished model of the study")
+    predict.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="average the study's ensemble (its finished models; the default without --model)",
+    )
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
     predict.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, ...")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # The source study's three models: what a study compares unless its preset or --models says.
 STUDY_MODELS = ("resnet18", "densenet121", "xception")
 
