@@ -388,3 +388,47 @@ def test_no_model_is_recommended_where_even_the_best_is_not_yet_useful(accuracy,
         "these models are not yet useful, so none is recommended: the best, A, is"
     )
     assert "--preset quick" in result["why"]
+
+
+# ---------------------------------------------------------------- the report's details
+
+
+def test_a_difference_that_rounds_to_zero_is_printed_without_a_sign():
+    from letterbench.reporting.comparisons import _cell
+
+    # -1e-9 points rounds to 0.00: "0.00", never "-0.00"; a real difference keeps its sign
+    assert (
+        _cell({"difference": -1e-11, "interval": [-1e-11, 0.0], "p": 1.0}, 1)
+        == "0.00 pts (0.0 to 0.0), p = 1"
+    )
+    assert _cell({"difference": -0.0156, "interval": [-0.094, 0.062], "p": 1.0}, 1) == (
+        "-1.56 pts (-9.4 to +6.2), p = 1"
+    )
+
+
+def test_the_inference_row_names_the_batch_its_speeds_were_measured_at():
+    a, b = make_column("A", 0.9), make_column("B", 0.8)
+    a.cost["inference_batch"] = b.cost["inference_batch"] = 16  # the smoke preset's
+    assert (
+        ROW["inference_images_per_s"].label_for([a, b])
+        == "Inference throughput (batch 16; median, quartiles)"
+    )
+    b.cost["inference_batch"] = 256
+    assert ROW["inference_images_per_s"].label_for([a, b]).startswith("Inference throughput (batch 16/256;")
+    assert "batch" not in ROW["inference_images_per_s"].text(a)  # said once, in the label
+
+
+def test_labels_of_close_points_do_not_overprint_each_other():
+    import matplotlib.pyplot as plt
+
+    from letterbench.reporting.plots import _place_labels
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    spots = {(1.10, 6.25): ["Xception fine-tune"], (1.35, 6.25): ["Ensemble"], (0.24, 4.69): ["ResNet-18"]}
+    for x, y in spots:
+        ax.scatter(x, y)
+    ax.set_xscale("log")
+    boxes = _place_labels(ax, spots)
+    plt.close(fig)
+    assert len(boxes) == 3
+    assert not any(p.overlaps(q) for i, p in enumerate(boxes) for q in boxes[i + 1 :])

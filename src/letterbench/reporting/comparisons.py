@@ -38,10 +38,16 @@ def paired_comparisons(finals: list[Column], ensemble: Column | None) -> list[di
     return found
 
 
+def _signed(x: float, digits: int) -> str:
+    """``x`` with its sign, and a zero (or what rounds to one) without: "0.00", never "-0.00"."""
+    text = f"{x:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _cell(c: dict[str, Any], sign: int) -> str:
     lo, hi = (sign * 100 * x for x in c["interval"])
     lo, hi = min(lo, hi), max(lo, hi)
-    return f"{sign * 100 * c['difference']:+.2f} pts ({lo:+.1f} to {hi:+.1f}), p = {c['p']:.2g}"
+    return f"{_signed(sign * 100 * c['difference'], 2)} pts ({_signed(lo, 1)} to {_signed(hi, 1)}), p = {c['p']:.2g}"
 
 
 def comparison_section(comparisons: list[dict[str, Any]]) -> doc.Section | None:

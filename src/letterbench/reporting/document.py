@@ -25,6 +25,7 @@ class Table:
     rows: list[list[str]]
     best: list[set[int]] = field(default_factory=list)  # per row: columns (0 = first data column) starred
     prose: bool = False  # cells of text (wrap, left-aligned) rather than figures
+    compact: bool = False  # a narrow summary: small type, names wrap, fits a phone
 
 
 @dataclass
@@ -33,9 +34,16 @@ class Items:
 
 
 @dataclass
+class Box:
+    lead: str
+    lines: list[str]  # one caveat each, most important first
+
+
+@dataclass
 class Figure:
     path: Path
     alt: str
+    wide: bool = False  # fine detail: kept at least 720 px wide, scrolling sideways on a phone
 
 
 @dataclass
@@ -43,7 +51,7 @@ class Fields:
     pairs: list[tuple[str, str]]
 
 
-Block = Para | Table | Items | Figure | Fields
+Block = Para | Table | Items | Box | Figure | Fields
 
 
 @dataclass
@@ -56,8 +64,8 @@ class Section:
 STAR = " ★"
 
 
-def _cell(text: str, starred: bool) -> str:
-    return text + (STAR if starred else "")
+def starred(text: str, on: bool) -> str:
+    return text + (STAR if on else "")
 
 
 # ---------------------------------------------------------------- Markdown
@@ -78,11 +86,13 @@ def _md_block(block: Block, root: Path) -> list[str]:
         lines = ["| " + " | ".join(map(_md, block.header)) + " |", "|---" * len(block.header) + "|"]
         for r, row in enumerate(block.rows):
             best = block.best[r] if r < len(block.best) else set()
-            cells = [_md(row[0])] + [_cell(_md(t), i in best) for i, t in enumerate(row[1:])]
+            cells = [_md(row[0])] + [starred(_md(t), i in best) for i, t in enumerate(row[1:])]
             lines.append("| " + " | ".join(c.replace("\n", "<br>") for c in cells) + " |")
         return [*lines, ""]
     if isinstance(block, Items):
         return [f"- **{_md(lead)}** {_md(text)}" for lead, text in block.items] + [""]
+    if isinstance(block, Box):
+        return [f"> **{_md(block.lead)}**", ">", *[f"> - {_md(line)}" for line in block.lines], ""]
     if isinstance(block, Figure):
         return [
             f"![{block.alt}]({quote(block.path.relative_to(root).as_posix(), safe='/:')})",
@@ -116,7 +126,10 @@ td:first-child,th:first-child{text-align:left}td.best{background:#e8f4ea;font-we
 table.prose td,table.prose th{text-align:left;white-space:normal;vertical-align:top;min-width:12rem}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .8rem}dt{font-weight:600}dd{margin:0}
-@media (max-width:600px){body{padding:.5rem}td,th{padding:.2rem .3rem;font-size:.8rem}}
+.caveats ul{margin:.3rem 0 0;padding-left:1.2rem}img.wide{min-width:720px}
+table.glance td:first-child{white-space:normal;min-width:6rem}
+@media (max-width:600px){body{padding:.5rem}td,th{padding:.2rem .3rem;font-size:.8rem}
+table.glance td,table.glance th{padding:.15rem .25rem;font-size:.75rem}}
 """
 
 
@@ -126,7 +139,9 @@ def _data_uri(path: Path) -> str:
 
 def _html_table(block: Table) -> str:
     e = html.escape
-    table = '<table class="prose">' if block.prose else "<table>"
+    table = (
+        '<table class="prose">' if block.prose else '<table class="glance">' if block.compact else "<table>"
+    )
     parts = [f'<div class="scroll">{table}<thead><tr>']
     parts += [f"<th>{e(h)}</th>" for h in block.header]
     parts.append("</tr></thead><tbody>")
@@ -151,8 +166,12 @@ def _html_block(block: Block) -> str:
         return _html_table(block)
     if isinstance(block, Items):
         return "<ul>" + "".join(f"<li><strong>{e(a)}</strong> {e(b)}</li>" for a, b in block.items) + "</ul>"
+    if isinstance(block, Box):
+        items = "".join(f"<li>{e(line)}</li>" for line in block.lines)
+        return f'<div class="note caveats"><strong>{e(block.lead)}</strong><ul>{items}</ul></div>'
     if isinstance(block, Figure):
-        return f'<img src="{_data_uri(block.path)}" alt="{e(block.alt)}">'
+        image = f'<img src="{_data_uri(block.path)}" alt="{e(block.alt)}"'
+        return f'<div class="scroll">{image} class="wide"></div>' if block.wide else image + ">"
     return "<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in block.pairs) + "</dl>"
 
 

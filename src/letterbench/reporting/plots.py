@@ -170,13 +170,58 @@ def plot_run(run: RunDir, evaluation: Evaluation) -> dict[str, Path]:
     return run.plots()
 
 
-def plot_accuracy_against_cost(points: list[tuple[str, float, float, bool]], path: Path) -> None:
-    """One point per model: (label, FLOPs per image, test accuracy, is the ensemble)."""
+def _place_labels(ax, labels: dict[tuple[float, float], list[str]]) -> list:
+    """Each label beside its point, at the first of a few offsets where it overlaps no label
+    placed before it (close points would otherwise overprint each other's names); their boxes."""
+    ax.autoscale_view()
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    offsets = [
+        ((6, 4), "left"),
+        ((6, -12), "left"),
+        ((-6, 4), "right"),
+        ((-6, -12), "right"),
+        ((6, 14), "left"),
+    ]
+    for (x, y), names in sorted(labels.items()):
+        for offset, align in offsets:
+            text = ax.annotate(
+                " / ".join(names), (x, y), textcoords="offset points", xytext=offset, fontsize=9, ha=align
+            )
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed) or offset == offsets[-1][0]:
+                placed.append(box)
+                break
+            text.remove()
+    return placed
+
+
+def plot_accuracy_against_cost(
+    points: list[tuple[str, float, float, bool]], path: Path, chance: float | None = None
+) -> None:
+    """One point per model: (label, FLOPs per image, test accuracy, is the ensemble); a dashed line
+    at ``chance`` (what guessing gets). Points that coincide share one label, names joined."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    labels: dict[tuple[float, float], list[str]] = {}
     for label, flops, accuracy, ensemble in points:
         ax.scatter(flops / 1e9, 100 * accuracy, s=60, marker="*" if ensemble else "o")
+        # coincident to the eye: the same FLOPs within 1% and accuracy within 0.3 points
+        spot = next(
+            (k for k in labels if abs(k[0] / (flops / 1e9) - 1) < 0.01 and abs(k[1] - 100 * accuracy) < 0.3),
+            (flops / 1e9, 100 * accuracy),
+        )
+        labels.setdefault(spot, []).append(label)
+    _place_labels(ax, labels)
+    if chance is not None:
+        ax.axhline(100 * chance, color="0.4", linestyle="--", linewidth=1)
         ax.annotate(
-            label, (flops / 1e9, 100 * accuracy), textcoords="offset points", xytext=(6, 4), fontsize=9
+            f"chance ({100 * chance:.1f}%)",
+            (0.01, 100 * chance),
+            xycoords=("axes fraction", "data"),
+            textcoords="offset points",
+            xytext=(0, 3),
+            fontsize=8,
+            color="0.35",
         )
     ax.set_xscale("log")
     # Plain numbers, and of the minor ticks only 2x and 5x: all of them overlap on a short log axis.

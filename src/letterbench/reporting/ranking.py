@@ -45,6 +45,14 @@ class Row:
     def value(self, column: Column) -> float | None:
         return self.get(column)
 
+    def label_for(self, columns: list[Column]) -> str:
+        """The label, with the batch the inference speeds were measured at where the row says one."""
+        if self.key != "inference_images_per_s":
+            return self.label
+        batches = sorted({c.cost["inference_batch"] for c in columns if c.cost.get("inference_batch")})
+        said = f"batch {batches[0]}" if len(batches) == 1 else "batch " + "/".join(map(str, batches))
+        return self.label.replace("batch 256", said) if batches else self.label.replace("batch 256; ", "")
+
     def comparable(self, column: Column) -> float | None:
         """The value the ★ compares, or None where it takes no part (missing, measured under load)."""
         value = self.get(column)
@@ -67,9 +75,6 @@ class Row:
         quartiles = column.cost.get(f"{self.key}_spread") if self.load else None
         if quartiles and value is not None:  # a timed figure: the interquartile range of its samples
             ci = f" ({self.fmt(quartiles[0]).split()[0]}–{self.fmt(quartiles[1])})"
-        batch = column.cost.get("inference_batch", 256)
-        if self.key == "inference_images_per_s" and value is not None and batch != 256:
-            ci += f", batch {batch}"
         return self.fmt(value) + ci + dagger
 
 
@@ -243,8 +248,9 @@ def _argmin(values: dict[str, float | None]) -> str | None:
 
 
 UNTRAINED_ADVICE = (
-    "train longer or on more images: the smoke preset only checks that the tool works, "
-    "`letterbench run --preset quick` trains models that read letters"
+    "train longer or on more images: the smoke preset only checks that the tool works; "
+    "`letterbench run --preset first` trains one model that reads letters in about 3 minutes on a CPU, "
+    "`--preset quick` compares the study's models"
 )
 
 

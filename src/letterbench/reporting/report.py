@@ -60,7 +60,7 @@ class ReportData:
         return [
             {
                 "key": row.key,
-                "label": row.label,
+                "label": row.label_for(self.columns),
                 "higher_is_better": row.higher,
                 "values": [row.value(c) for c in self.columns],
                 "text": [row.text(c) for c in self.columns],
@@ -193,12 +193,16 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
         how = EnsembleChoice(**chosen).describe() if chosen else "the mean of all models"
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
     r = data.ranking
-    top = [doc.Para(w, "Note:", "note") for w in data.warnings]
-    recommendation = doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation")
-    if r.get("not_useful"):  # the first thing a reader sees: these models do not read letters yet
-        top.insert(0, doc.Para(f"{r['why']}.", "Not yet useful:", "note"))
+    # First the answer (or that there is none yet), then every model at a glance, then the
+    # caveats in one box; the full comparison follows.
+    if r.get("not_useful"):  # these models do not read letters yet
+        answer = doc.Para(f"{r['why']}.", "Not yet useful:", "note")
     else:
-        top.append(recommendation)
+        answer = doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation")
+    header, cells, best = glance(data)
+    top = [answer, doc.Table(header, cells, best, compact=True)]
+    if data.warnings:
+        top.append(doc.Box("Read these numbers with care:", data.warnings))
     confused = [
         (
             f"{c.label}:",
@@ -242,7 +246,12 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
     ]
     for result in data.results:
         files = plots.get(result.name, {})
-        figures = [doc.Figure(path, f"{result.name} {kind}") for kind, path in files.items()]
+        # a confusion matrix's counts and the mistakes' captions are small: on a phone they keep
+        # a readable width and scroll sideways instead of shrinking
+        figures = [
+            doc.Figure(path, f"{result.name} {kind}", wide=kind in ("confusion", "errors"))
+            for kind, path in files.items()
+        ]
         out.append(doc.Section(result.name, [doc.Fields(_provenance(result)), *figures]))
     return out
 
@@ -289,27 +298,34 @@ def _summary(data: ReportData) -> dict[str, Any]:
     }
 
 
-def comparison_table(data: ReportData) -> str:
-    """The terminal's summary, a model a row, within 100 columns: accuracy (★ where not
-    significantly below the best), top-3, FLOPs per image, training time, and real-world top-1
-    where the models read a --real-world folder; every other figure is in the report."""
+def glance(data: ReportData) -> tuple[list[str], list[list[str]], list[set[int]]]:
+    """A model a row: accuracy and top-3 (with their ★), real-world top-1 where the models read a
+    --real-world folder, FLOPs per image and training time. The report's first table and the
+    terminal's summary; every other figure is in the report's full comparison."""
     rows = {row["key"]: row for row in data.rows()}
     keys = ["accuracy", "top3_accuracy"] + (["real_world_top1"] if "real_world_top1" in rows else [])
     header = ["model", "accuracy", "top-3"] + (["real-world"] if "real_world_top1" in rows else [])
-    lines = []
+    cells, best = [], []
     for i, c in enumerate(data.columns):
-        cells = [c.label[:28]]
+        line = [c.label]
         for key in keys:
             value = rows[key]["values"][i]
-            cells.append(
-                "n/a"
-                if value is None
-                else f"{100 * value:.2f}%" + (doc.STAR if i in rows[key]["best"] else "")
-            )
+            line.append("n/a" if value is None else f"{100 * value:.2f}%")
         flops, seconds = c.cost.get("flops_per_image"), c.cost.get("train_time_s")
-        cells += [human(flops) if flops else "n/a", f"{seconds / 60:.1f} min" if seconds else "n/a"]
-        lines.append(cells)
-    return format_table([*header, "FLOPs/image", "training"], lines)
+        line += [human(flops) if flops else "n/a", f"{seconds / 60:.1f} min" if seconds else "n/a"]
+        cells.append(line)
+        best.append({k for k, key in enumerate(keys) if i in rows[key]["best"]})
+    return [*header, "FLOPs/image", "training"], cells, best
+
+
+def comparison_table(data: ReportData) -> str:
+    """The terminal's summary (``glance``) within 100 columns."""
+    header, cells, best = glance(data)
+    lines = [
+        [line[0][:28], *[doc.starred(text, k in stars) for k, text in enumerate(line[1:])]]
+        for line, stars in zip(cells, best, strict=True)
+    ]
+    return format_table(header, lines)
 
 
 REPORT_MARK = ".letterbench-report"  # in a report folder: letterbench writes (and rewrites) it
@@ -356,7 +372,8 @@ def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | Non
     points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
     if data.ensemble:
         points.append(("Ensemble", data.ensemble.cost["flops_per_image"], data.ensemble.accuracy, True))
-    plot_accuracy_against_cost(points, comparison_plot)
+    classes = data.results[0].info["data"].get("class_names")
+    plot_accuracy_against_cost(points, comparison_plot, chance=1 / len(classes) if classes else None)
     page = sections(data, _copy_plots(data.results, img), comparison_plot)
     summary = _summary(data)
     atomic_write_json(out / "summary.json", summary)
