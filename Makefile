@@ -1,4 +1,5 @@
-# Two entry points: `make run` (the study) and `make test` (ruff + pytest).
+# Two entry points: `make run` (the study) and `make test` (ruff + pytest); then `make serve`
+# (the draw-a-letter page on ./study), `make tensorboard` and `make extras` (serve, export, TensorBoard).
 # Each creates .venv on first use. torch is pinned to the build this workplace serves
 # from local disk, so set-up takes a minute instead of a multi-gigabyte download.
 PYTHON ?= python3
@@ -6,12 +7,17 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean serve tensorboard extras
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e .
+	touch $@
+
+# The optional parts: the page (serve), ONNX export, TensorBoard.
+$(VENV)/.extras: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[serve,export,tensorboard]'
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
@@ -28,6 +34,15 @@ endif
 
 run: $(VENV)/.base
 	$(VENV)/bin/letterbench run $(ARGS)
+
+extras: $(VENV)/.extras
+
+STUDY ?= study
+serve: $(VENV)/.extras
+	$(VENV)/bin/letterbench serve --run $(STUDY) $(ARGS)
+
+tensorboard: $(VENV)/.extras
+	$(VENV)/bin/tensorboard --logdir $(STUDY)/runs $(ARGS)
 
 test: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests bench

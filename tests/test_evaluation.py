@@ -198,7 +198,7 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
     )
     assert page.count('class="note caveats"') == 1 and "Note:" not in page
     for text in (
-        "these models are not yet useful, so none is recommended",
+        "These models are not yet useful, so none is recommended",
         "Ensemble",
         "Xception fine-tune",
         "timm:resnet10t",

@@ -169,6 +169,30 @@ def test_resume_trains_more_epochs_at_a_new_learning_rate_and_records_it(tiny_le
     assert run.status() == "finished"
 
 
+def test_a_finished_run_keeps_what_later_commands_need_and_no_more(tiny_letters, tmp_path, capsys):
+    """A finished run's last checkpoint holds no optimiser state (unless --keep-optimizer-state),
+    best and the phase's best are one file on disk, and --resume --epochs still goes on (the
+    optimiser afresh, with a warning); evaluate and predict read the best checkpoints."""
+    kept, lean = RunDir(tmp_path / "kept"), RunDir(tmp_path / "lean")
+    args = [*FAST, "--epochs", "2", "--data-dir", tiny_letters]
+    assert cli("train", *args, "--out", kept.path, "--keep-optimizer-state") == 0
+    assert cli("train", *args, "--out", lean.path) == 0
+    assert isinstance(kept.load_checkpoint("last")["optimizer"], dict)
+    assert lean.load_checkpoint("last")["optimizer"] is None
+    # the same training otherwise: the same weights in both
+    a, b = kept.load_checkpoint("last")["model"], lean.load_checkpoint("last")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert lean.checkpoint("last").stat().st_size < 0.75 * kept.checkpoint("last").stat().st_size
+    best, phase_best = lean.checkpoint("best").stat(), lean.checkpoint("train").stat()
+    assert (best.st_ino, best.st_dev) == (phase_best.st_ino, phase_best.st_dev)  # one file, two names
+    assert cli("evaluate", lean.path, "--no-plots") == 0
+    capsys.readouterr()
+    assert cli("train", "--resume", "--out", lean.path, "--epochs", "3", "--quiet") == 0
+    assert "warning: the optimiser's running state (momentum, Adam's moments) was dropped" in capsys.readouterr().err
+    assert [h["global_epoch"] for h in lean.read_progress()["history"]] == [1, 2, 3]
+    assert lean.status() == "finished" and lean.load_checkpoint("last")["optimizer"] is None
+
+
 def test_one_cycle_schedules_of_any_length_build():
     recipe = resolve_recipe("resnet18", epochs=1)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

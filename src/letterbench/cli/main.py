@@ -24,6 +24,12 @@ from letterbench.models import choices_text
 
 # ---------------------------------------------------------------- train
 
+KEEP_HELP = (
+    "keep the optimiser's state (momentum, Adam's moments) in a finished run's last checkpoint; "
+    "by default it is dropped then, halving the checkpoint (thirding it for Adam), and a later "
+    "--resume --epochs starts the optimiser afresh"
+)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from letterbench.runs.rundir import RunDir, default_run_dir
@@ -56,6 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         compile=args.compile,
         tensorboard=args.tensorboard,
+        keep_optimizer=args.keep_optimizer_state,
     )
     runtime = _runtime(args, distributed=True)
     try:
@@ -138,6 +145,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         help="also log per-epoch scalars for TensorBoard into RUN/tensorboard/ "
         "(open with `tensorboard --logdir RUN`; needs letterbench[tensorboard])",
     )
+    parser.add_argument("--keep-optimizer-state", action="store_true", help=KEEP_HELP)
 
 
 def _build_train(sub: argparse._SubParsersAction) -> None:
@@ -292,6 +300,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             tensorboard=args.tensorboard,
             seeds=args.seeds,
             real_world=args.real_world,
+            keep_optimizer=args.keep_optimizer_state,
         )
     except KeyboardInterrupt:
         print(
@@ -389,6 +398,7 @@ def _build_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
     )
+    run.add_argument("--keep-optimizer-state", action="store_true", help=KEEP_HELP)
     add_data_dir(run)
     run.set_defaults(func=cmd_run)
 

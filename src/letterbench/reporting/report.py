@@ -195,10 +195,11 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
     r = data.ranking
     # First the answer (or that there is none yet), then every model at a glance, then the
     # caveats in one box; the full comparison follows.
+    why = r["why"][:1].upper() + r["why"][1:] + "."
     if r.get("not_useful"):  # these models do not read letters yet
-        answer = doc.Para(f"{r['why']}.", "Not yet useful:", "note")
+        answer = doc.Para(why, "Not yet useful:", "note")
     else:
-        answer = doc.Para(f"{r['why']}.", f"Recommendation: {r['recommendation']}.", "recommendation")
+        answer = doc.Para(why, f"Recommendation: {r['recommendation']}.", "recommendation")
     header, cells, best = glance(data)
     top = [answer, doc.Table(header, cells, best, compact=True)]
     if data.warnings:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError, TrainingError
-from letterbench.core.fsutil import atomic_save, atomic_write_json, locked
+from letterbench.core.fsutil import atomic_link, atomic_save, atomic_write_json, locked
 from letterbench.runs.records import RunConfig, RunMetrics, RunProgress, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
@@ -257,12 +257,26 @@ class RunDir:
     # ------------------------------------------------------------ checkpoints
 
     def save_checkpoint(self, which: str | list[str], state: dict[str, Any]) -> None:
-        """Serialise to memory once, then for each checkpoint named: temp file + fsync + rename (a
-        crash leaves the old file)."""
+        """Write the first checkpoint named (temp file + fsync + rename: a crash leaves the old
+        file); the others name the same file (a hard link: ``best`` and the phase's best are one
+        file on disk, not two copies)."""
         buffer = io.BytesIO()
         torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
-        for name in [which] if isinstance(which, str) else which:
-            atomic_save(self.checkpoint(name), lambda handle: handle.write(buffer.getbuffer()))
+        first, *others = [which] if isinstance(which, str) else which
+        atomic_save(self.checkpoint(first), lambda handle: handle.write(buffer.getbuffer()))
+        for name in others:
+            atomic_link(self.checkpoint(first), self.checkpoint(name))
+
+    def drop_optimizer_state(self) -> int:
+        """Rewrite ``last`` without the optimiser's running state (momentum, Adam's moments: as
+        large as the weights, twice for Adam) once the run has finished; the bytes saved."""
+        path = self.checkpoint("last")
+        state = self.load_checkpoint("last")
+        if state.get("optimizer") is None:
+            return 0
+        before = path.stat().st_size
+        self.save_checkpoint("last", {**state, "optimizer": None})
+        return before - path.stat().st_size
 
     def load_checkpoint(self, which: str) -> dict[str, Any]:
         path = self.checkpoint(which)

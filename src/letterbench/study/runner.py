@@ -85,6 +85,7 @@ class StudyPlan:
     seed: int = 0
     seeds: int = 1  # each model trains with seeds seed, seed + 1, ...
     real_world: RealWorldSet | None = None  # a folder of labelled letters every model also reads
+    keep_optimizer: bool = False  # finished runs keep the optimiser's state in their last checkpoint
 
     def runs(self, study: StudyDir) -> list[tuple[str, int, RunDir]]:
         """(model, seed, run directory) of every run, model by model: the first seed in
@@ -167,6 +168,7 @@ def run_study(
     tensorboard: bool = False,
     seeds: int | None = None,
     real_world: Path | None = None,
+    keep_optimizer: bool = False,
 ) -> dict:
     """Train, evaluate and compare ``models`` (default: the preset's) into ``out``, each
     with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
@@ -191,6 +193,7 @@ def run_study(
     print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
     plan.real_world = _real_world_set(real_world, preset, split)
+    plan.keep_optimizer = keep_optimizer
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -241,7 +244,15 @@ def _run_locked(
             "data_dir": str(root.resolve()),
         }
     )
-    options = TrainOptions(root, split, seed, preset.train_per_class, progress, tensorboard=tensorboard)
+    options = TrainOptions(
+        root,
+        split,
+        seed,
+        preset.train_per_class,
+        progress,
+        tensorboard=tensorboard,
+        keep_optimizer=plan.keep_optimizer,
+    )
     for model, model_seed, run in plan.runs(study):
         name = model if plan.seeds == 1 else f"{model} (seed {model_seed})"
         done = run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES)

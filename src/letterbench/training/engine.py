@@ -23,6 +23,7 @@ import itertools
 import math
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,7 +287,14 @@ class Trainer:
         ckpt = self.run.load_weights_into(self.model, "last")
         self.state = TrainerState(**ckpt["trainer"])
         self.start_phase(self.state.phase_index)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("optimizer") is not None:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        else:  # a finished run, continued with --epochs: its optimiser state was dropped at the end
+            warnings.warn(
+                "the optimiser's running state (momentum, Adam's moments) was dropped when this run "
+                "finished (train and run keep it with --keep-optimizer-state): it starts afresh",
+                stacklevel=2,
+            )
         if rebuild_schedule:
             self._continue_schedule(ckpt["recipe"])
         else:

@@ -71,8 +71,9 @@ class CheckpointObserver(Observer):
     epoch trains (shared with the progress file, so ``progress.json`` never counts an epoch whose
     checkpoint is not on disk); the weights of a new best are serialised once for both files."""
 
-    def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
+    def __init__(self, run: RunDir, writer: BackgroundWriter | None = None, keep_optimizer: bool = False):
         self.run, self.writer, self.owns_writer = run, writer or BackgroundWriter(), writer is None
+        self.keep_optimizer = keep_optimizer  # else a finished run's ``last`` drops the optimiser state
 
     def _save(self, which: list[str], snapshot: dict[str, Any]) -> None:
         self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
@@ -94,6 +95,8 @@ class CheckpointObserver(Observer):
         self._save(["last"], last)
 
     def on_fit_end(self, trainer, status):
+        if status == "finished" and not self.keep_optimizer:
+            self.writer.submit(self.run.drop_optimizer_state)  # after the last epoch's own write
         if self.owns_writer:  # a shared writer is flushed by the progress file, written last
             self.writer.flush()
 
@@ -249,11 +252,14 @@ def summary_writer_class():
     return SummaryWriter
 
 
-def standard_observers(run: RunDir, console: bool = True, tensorboard: bool = False) -> list[Observer]:
+def standard_observers(
+    run: RunDir, console: bool = True, tensorboard: bool = False, keep_optimizer: bool = False
+) -> list[Observer]:
     """What `letterbench train` attaches on the main process: checkpoints, progress file,
     console lines, and TensorBoard if asked."""
     writer = BackgroundWriter()  # one queue: a checkpoint is on disk before the progress that counts it
-    observers: list[Observer] = [CheckpointObserver(run, writer), ProgressObserver(run, writer)]
+    checkpoints = CheckpointObserver(run, writer, keep_optimizer)
+    observers: list[Observer] = [checkpoints, ProgressObserver(run, writer)]
     if console:
         observers.append(ConsoleObserver())
     if tensorboard:

@@ -53,6 +53,7 @@ class TrainOptions:
     progress: bool = True
     compile: bool = False
     tensorboard: bool = False
+    keep_optimizer: bool = False  # keep the optimiser's state in a finished run's last checkpoint
     observers: tuple[Observer, ...] = ()  # a caller's own, told about the run after the standard ones
 
 
@@ -308,7 +309,9 @@ def _train_locked(
     chosen = make_split(data, recipe.val_fraction, seed, per_class)
     model, tensors = _model_and_tensors(recipe, data, chosen, seed, config, runtime)
     main = runtime.dist.is_main
-    observers = standard_observers(run, options.progress, options.tensorboard) if main else []
+    observers = (
+        standard_observers(run, options.progress, options.tensorboard, options.keep_optimizer) if main else []
+    )
     observers += list(options.observers)
     trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
     if main:
