@@ -188,7 +188,10 @@ def test_a_finished_run_keeps_what_later_commands_need_and_no_more(tiny_letters,
     assert cli("evaluate", lean.path, "--no-plots") == 0
     capsys.readouterr()
     assert cli("train", "--resume", "--out", lean.path, "--epochs", "3", "--quiet") == 0
-    assert "warning: the optimiser's running state (momentum, Adam's moments) was dropped" in capsys.readouterr().err
+    assert (
+        "warning: the optimiser's running state (momentum, Adam's moments) was dropped"
+        in capsys.readouterr().err
+    )
     assert [h["global_epoch"] for h in lean.read_progress()["history"]] == [1, 2, 3]
     assert lean.status() == "finished" and lean.load_checkpoint("last")["optimizer"] is None
 
