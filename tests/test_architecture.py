@@ -82,8 +82,8 @@ def test_one_recipe_resolver_for_every_kind_of_model(tmp_path):
         resolve_recipe()
 
 
-def test_readme_recipe_table_is_the_shipped_recipes():
-    readme = (REPO / "README.md").read_text()
+def test_the_guides_recipe_table_is_the_shipped_recipes():
+    readme = (REPO / "docs" / "guide.md").read_text()
     rows = dict(
         re.findall(
             r"^\| `([\w-]+)` \| (.+) \|$", readme.split("| recipe | what it does |")[1].split("\n\n")[0], re.M
@@ -92,7 +92,7 @@ def test_readme_recipe_table_is_the_shipped_recipes():
     assert set(rows) == set(builtin_recipes())
     for name, text in rows.items():
         assert text == describe_recipe(load_recipe(name)), (
-            f"README row for {name} differs from the recipe file"
+            f"docs/guide.md's row for {name} differs from the recipe file"
         )
 
 
@@ -221,7 +221,7 @@ def test_every_module_lives_in_a_layer_folder():
 
 
 def test_readme_states_the_layers_in_their_order():
-    assert "`" + "` -> `".join(LAYERS) + "`" in (REPO / "README.md").read_text()
+    assert "`" + "` -> `".join(LAYERS) + "`" in (REPO / "docs" / "guide.md").read_text()
 
 
 def test_imports_flow_one_way():

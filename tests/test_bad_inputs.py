@@ -697,6 +697,54 @@ def _(tmp, w):
     return ["report", str(run), "--out", "out"]
 
 
+@case("predict-best-checkpoint-truncated", "best-train.pt: checkpoint is corrupt or truncated")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    best = run / "checkpoints" / "best-train.pt"
+    best.write_bytes(best.read_bytes()[:1000])
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
+@case("predict-best-checkpoint-deleted", "it held the best epoch's weights, which no other file holds")
+def _(tmp, w):
+    run = copy_run(tmp, w)
+    (run / "checkpoints" / "best-train.pt").unlink()
+    return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
+
+
+def _damaged_metrics(where: str, value):
+    """A case: the run's metrics.json with one field the report reads set to ``value``."""
+
+    def setup(tmp, w):
+        import json
+
+        run = copy_run(tmp, w)
+        metrics = json.loads((run / "metrics.json").read_text())
+        *path, last = where.split(".")
+        target = metrics
+        for key in path:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[last] = value
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        return ["report", str(run), "--out", "out"]
+
+    return setup
+
+
+# Every field the report reads is checked when metrics.json is read: one line names it.
+for _name, _where, _value, _expect in [
+    ("intervals-null", "stages.0.intervals", None, "stages.0.intervals: input should be a valid dictionary"),
+    ("run-empty", "run", {}, "metrics.json is damaged (no 'run.dir')"),
+    ("overfitting-a-number", "stages.0.overfitting", 3, "stages.0.overfitting: not a JSON object"),
+    ("confusion-a-string", "stages.0.confusion_matrix", "many", "stages.0.confusion_matrix: input should be"),
+    ("per-class-row-null", "stages.0.per_class.a", None, "stages.0.per_class.a: not a JSON object"),
+    ("training-time-empty", "cost.train_time_s", {}, "cost.train_time_s: dictionary should have at least 1"),
+    ("epoch-a-string", "stages.0.epoch", "3", "stages.0.epoch: input should be a valid integer"),
+    ("speed-a-string", "cost.inference_images_per_s", "fast", "cost.inference_images_per_s: input should be"),
+]:
+    case(f"report-metrics-{_name}", _expect)(_damaged_metrics(_where, _value))
+
+
 # ---------------------------------------------------------------- running them
 
 

@@ -295,6 +295,47 @@ def test_http_answers_drawn_letters_and_refuses_bad_uploads(servers):
     assert "://" not in page.replace("http://www.w3.org", "")  # nothing from the network
 
 
+def test_uploads_beyond_what_the_page_prepares_at_once_are_answered_busy(stroke_run):
+    """Decoding is bounded: with every preparation slot taken, an upload waits, then gets 503 with
+    Retry-After and a message the page shows; once a slot frees, the same upload is answered."""
+    from letterbench.apps.serve import PREPARED_AT_ONCE
+
+    scorers = torch_scorers(choose_runs(stroke_run, None, ensemble=True), Runtime.create("cpu"))
+    app = create_app(Predictor(scorers), "letterbench: busy", LIMIT, busy_wait_s=0.2)
+    letter = png(render(place("a")))
+    with serving(app) as url:
+        for _ in range(PREPARED_AT_ONCE):
+            assert app.state.preparing.acquire(timeout=1)
+        status, answer, headers = post(url, letter)
+        assert status == 503 and headers["Retry-After"] == "2"
+        assert answer == {"error": "the page is busy preparing other images; try again in a moment"}
+        for _ in range(PREPARED_AT_ONCE):
+            app.state.preparing.release()
+        status, answer, _ = post(url, letter)
+        assert status == 200 and answer["top3"]
+
+
+def test_a_large_16_bit_scan_is_reduced_before_any_float_copy_of_it():
+    """A 4000 x 4000 16-bit image (32 MB as decoded): preparing it allocates little beyond the
+    decoded pixels (a float64 copy of the whole image would be 128 MB), and reads the letter as
+    its 8-bit twin does."""
+    import tracemalloc
+
+    from letterbench.images.letters import prepare_image
+
+    side = 4000
+    ink = np.asarray(render(place("t"), size=side, width=side / 14), np.uint16) * 257  # 0..65535
+    deep = Image.fromarray(ink.astype(np.uint16))
+    assert deep.mode == "I;16"
+    tracemalloc.start()
+    seen = prepare_image(deep)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2.5 * side * side * 2, f"{peak / 1e6:.0f} MB at the peak"
+    twin = prepare_image(Image.fromarray((ink // 257).astype(np.uint8)))
+    assert np.abs(seen.astype(int) - twin.astype(int)).mean() < 2.0
+
+
 # ---------------------------------------------------------------- in a browser
 
 
@@ -458,7 +499,8 @@ def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run)
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()  # (not stderr here: it stays open while the server runs)
-        assert line.startswith("serving timm:test_resnet: open http://127.0.0.1:"), line
+        assert line.startswith("serving timm:test_resnet on 127.0.0.1:"), line
+        assert ": open http://127.0.0.1:" in line
         models = server.stdout.readline()
         assert models == "models: timm:test_resnet, trained on EMNIST only (timm:test_resnet recipe)\n", (
             models
@@ -485,12 +527,23 @@ def test_serve_command_refuses_a_busy_port_and_warns_off_localhost(stroke_run, c
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["serve", "--run", str(stroke_run), "--host", "0.0.0.0", "--port", str(port)]) == 1
-        warning, error = capsys.readouterr().err.strip().splitlines()
-        assert (
-            warning.startswith("letterbench: warning: serving on 0.0.0.0")
-            and "reachable from the network" in warning
-        )
+        (error,) = capsys.readouterr().err.strip().splitlines()  # nothing served: nothing to warn of
         assert error.startswith(f"letterbench: error: port {port} ")
+
+
+def test_serve_names_where_it_listens_for_a_wildcard_host():
+    """`--host 0` is 0.0.0.0, every interface: the warning and the address line say so, not
+    "port 0" or a loopback address alone."""
+    from letterbench.apps.serve import bind, is_loopback, listening, url
+
+    for host in ("0", "0.0.0.0"):
+        with bind(host, 0) as sock:
+            port = sock.getsockname()[1]
+            assert not is_loopback(sock.getsockname()[0])
+            assert listening(sock) == f"every network interface (0.0.0.0), port {port}"
+            assert url(sock) == f"http://127.0.0.1:{port}/"  # where this machine's browser finds it
+    with bind("127.0.0.1", 0) as sock:
+        assert listening(sock) == f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 def test_serve_command_without_the_web_extra_names_the_install(stroke_run, monkeypatch, capsys):

@@ -354,7 +354,7 @@ def test_without_pretrained_weights_frozen_phases_train_everything(tiny_letters,
 def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     run = tmp_path / "ddp"
     cmd, env = cli_process(
-        "train", *FAST, "--data-dir", tiny_letters, "--epochs", "2", "--out", run, torchrun=2
+        "train", *FAST, "--data-dir", tiny_letters, "--epochs", "2", "--out", run, "--tensorboard", torchrun=2
     )
     result = subprocess.run(
         cmd,
@@ -366,6 +366,9 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert config["device"]["world_size"] == 2
+    # Only rank 0 writes and reports: one TensorBoard log, each epoch's line once.
+    assert len(list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))) == 1
+    assert (result.stdout + result.stderr).count("epoch 2/2") == 1
     ckpt = RunDir(run).load_checkpoint("last")
     # One process, same weights, same validation images: the reduced metrics must agree.
     data = tiny_train_data(tiny_letters, per_class=12)

@@ -137,6 +137,9 @@ class SameSite:
         await self.app(scope, receive, send)
 
 
+BUSY = "the page is busy preparing other images; try again in a moment"
+
+
 def read_image(data: bytes) -> Image.Image:
     """Uploaded bytes -> a decoded PIL image, or an HTTPException saying why not."""
     from fastapi import HTTPException
@@ -214,14 +217,21 @@ SECURITY_HEADERS = {
 }
 
 
+PREPARED_AT_ONCE = 2  # images decoded and prepared at the same time; more wait, up to BUSY_WAIT_S
+BUSY_WAIT_S = 10.0
+
+
 def create_app(
     predictor: Predictor,
     title: str,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20,
     local: bool = True,
+    busy_wait_s: float = BUSY_WAIT_S,
 ):
     """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health.
-    ``local``: it listens on loopback only, and answers only requests addressed to this machine."""
+    ``local``: it listens on loopback only, and answers only requests addressed to this machine.
+    At most ``PREPARED_AT_ONCE`` uploads are decoded at a time (a decoded photo can take hundreds
+    of megabytes); one that waits longer than ``busy_wait_s`` is answered 503."""
     require_web()
     from fastapi import FastAPI, File, HTTPException, UploadFile
     from fastapi.exceptions import RequestValidationError
@@ -234,6 +244,7 @@ def create_app(
     )
     app.add_middleware(SameSite, local=local)  # added last: it runs first
     body, lock = page(title, predictor, max_upload_bytes), threading.Lock()
+    app.state.preparing = threading.BoundedSemaphore(PREPARED_AT_ONCE)
     with lock:  # the first answer as fast as the rest
         predictor.answers(np.zeros((1, 28, 28), np.uint8))
 
@@ -271,6 +282,8 @@ def create_app(
             raise HTTPException(413, too_large(max_upload_bytes))
         if not data:
             raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
+        if not app.state.preparing.acquire(timeout=busy_wait_s):
+            raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
         try:
             seen = prepare_image(read_image(data))
         except LetterbenchError as exc:
@@ -278,6 +291,8 @@ def create_app(
             raise HTTPException(
                 422 if blank else 400, NO_INK if blank else NOT_AN_IMAGE.format(what=exc)
             ) from None
+        finally:
+            app.state.preparing.release()
         with lock:
             answer = predictor.answers(seen[None])[0]
         timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
@@ -324,6 +339,15 @@ def bind(host: str, port: int) -> socket.socket:
             f"cannot listen on {host} port {port}: {exc.strerror}; check --host and --port"
         ) from None
     return sock
+
+
+def listening(sock: socket.socket) -> str:
+    """Where ``sock`` listens, in words: ``127.0.0.1:8000``, or ``every network interface
+    (0.0.0.0), port 8000`` for a wildcard address (``--host 0``, ``--host 0.0.0.0``, ``::``)."""
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        return f"every network interface ({host}), port {port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def url(sock: socket.socket) -> str:

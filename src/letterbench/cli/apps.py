@@ -43,13 +43,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from letterbench.apps import serve
 
     serve.require_web()
-    if not serve.is_loopback(args.host):
+    sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
+    listening = serve.listening(sock)
+    if not serve.is_loopback(sock.getsockname()[0]):
         print(
-            f"letterbench: warning: serving on {args.host}: the page becomes reachable from the network, "
-            f"by anyone who can reach port {args.port} of this machine, with no login",
+            f"letterbench: warning: listening on {listening}: the page is reachable from the network, "
+            "by anyone who can reach that port of this machine, with no login",
             file=sys.stderr,
         )
-    sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
     try:
         from letterbench.apps.predict import torch_predictor
         from letterbench.runs.runtime import Runtime
@@ -61,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = serve.create_app(
             predictor, serve.page_title(predictor), limit, local=serve.is_loopback(args.host)
         )
-        print(f"serving {', '.join(runs)}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
+        print(f"serving {', '.join(runs)} on {listening}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
         print(predictor.describe(), flush=True)
         if predictor.caveat:
             print(f"note: {predictor.caveat}", flush=True)

@@ -10,6 +10,7 @@ Gaussian blur, the ink's bounding box centred in a square that keeps the aspect 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,23 +47,41 @@ class Prepared:
 def _full_scale(values: np.ndarray) -> np.ndarray:
     """A single-channel image of any depth on 0..1, by the range its values live in: 0..1 (float),
     0..255, 0..65535 or 0..2**32-1; not by the data's own min and max, so that a faint image stays
-    faint and a blank one stays blank."""
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
+    faint and a blank one stays blank. The range is read from the image as decoded and the image
+    is reduced to ``WORK_SIDE`` before any float copy of it is made (a 64-megapixel 16-bit scan
+    would otherwise become half a gigabyte of float64)."""
+    low, top = values.min(), values.max()  # NaN and infinity show in these two
+    if not (np.isfinite(low) and np.isfinite(top)):
         raise ValueError("non-finite pixel values (NaN or infinity)")
-    values = values - min(0.0, float(values.min()))
-    top = float(values.max())
-    for full in (1.0, 255.0, 65535.0, 4294967295.0):
-        if top <= full:
-            return (values / full).astype(np.float32)
-    return (values / top).astype(np.float32)
+    shift = min(0.0, float(low))
+    top = float(top) - shift
+    full = next((f for f in (1.0, 255.0, 65535.0, 4294967295.0) if top <= f), top or 1.0)
+    small = _block_mean(values)
+    return ((small - shift) / full).astype(np.float32)
+
+
+def _block_mean(values: np.ndarray) -> np.ndarray:
+    """The mean of each factor x factor block (float64, small), where the image is larger than
+    ``WORK_SIDE``; the image itself otherwise. Sums run block row by block row: nothing the size
+    of the full image is allocated."""
+    factor = math.ceil(max(values.shape[:2]) / WORK_SIDE)
+    if factor <= 1:
+        return values.astype(np.float64)
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    out = np.empty((max(rows, 1), max(cols, 1)), np.float64)
+    if rows == 0 or cols == 0:  # a thin strip: one block across its short side
+        return values.astype(np.float64).mean(axis=0 if rows == 0 else 1, keepdims=True)
+    for r in range(rows):
+        band = values[r * factor : (r + 1) * factor, : cols * factor]
+        out[r] = band.reshape(factor, cols, factor).sum(axis=(0, 2), dtype=np.float64) / factor**2
+    return out
 
 
 def _to_pixels(img: Image.Image) -> np.ndarray:
     """(H, W) gray or (H, W, 3) colour on 0..1, upright, reduced to ``WORK_SIDE`` at most."""
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):  # 16/32-bit integer or float pixels
-        return _reduce(_full_scale(np.asarray(img)))
+        return _reduce(_full_scale(np.asarray(img)))  # _reduce: the last step to WORK_SIDE
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"))

@@ -76,24 +76,87 @@ class _StageMetrics(_Recorded):
     log_loss: NonNegative
 
 
+Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _PerClass(_Recorded):
+    precision: Share
+    recall: Share
+    f1: Share
+    support: Count
+
+
+class _Confused(_Recorded):
+    true: str
+    predicted: str
+    count: Count
+
+
+class _Fit(_Recorded):
+    epoch: Annotated[int, Field(ge=1)]
+    train_acc: Share | None
+    val_acc: Share | None
+    accuracy_gap: float | None
+
+
+class _Overfitting(_Recorded):
+    at_best: _Fit
+    at_end: _Fit
+
+
+# A field below without ``| None`` may be absent (a run evaluated by an older version) but not null:
+# where it is present, the report reads it as this shape.
 class _Stage(_Recorded):
     phase: str
     label: str
     metrics: _StageMetrics
-    most_confused: list[dict[str, Any]]
+    most_confused: list[_Confused]
+    per_class: dict[str, _PerClass] = None
+    confusion_matrix: Annotated[list[list[Count]], Field(min_length=2)] = None
+    intervals: dict[str, Pair | float] = None
+    overfitting: _Overfitting = None
+    epoch: Annotated[int, Field(ge=1)] = None
 
 
 class _Cost(_Recorded):
     parameters: Annotated[int, Field(ge=1)]
     flops_per_image: Annotated[float, Field(gt=0)]
-    train_time_s: dict[str, NonNegative]
+    train_time_s: Annotated[dict[str, NonNegative], Field(min_length=1)]
+    trainable_parameters: dict[str, Count] = None
+    train_images_per_s: Positive = None
+    inference_images_per_s: Positive = None
+    latency_ms: Positive = None
+    peak_memory_bytes: Count | None = None
+    inference_batch: Annotated[int, Field(ge=1)] = None
+
+
+class _RunData(_Recorded):
+    split: str
+    train_used: Count
+    val_used: Count
+    test_used: Count
+    verdict: str
+
+
+class _RunInfo(_Recorded):
+    dir: str
+    model: str
+    label: str
+    seed: int
+    pretrained: str
+    notes: list[str]
+    recipe: dict[str, Any]
+    data: _RunData
+    versions: dict[str, str]
 
 
 class RunMetrics(_Recorded):
     """What a run's metrics.json must hold for a report to read it."""
 
     schema_: str = Field(alias="schema")
-    run: dict[str, Any]
+    run: _RunInfo
     class_names: Annotated[list[str], Field(min_length=2)]
     stages: Annotated[list[_Stage], Field(min_length=1)]
     cost: _Cost

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import shlex
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,13 +279,32 @@ class RunDir:
         self.save_checkpoint("last", {**state, "optimizer": None})
         return before - path.stat().st_size
 
+    def _lost_best(self, which: str, problem: str) -> TrainingError:
+        """A best checkpoint missing or damaged: no other file holds its epoch's weights, so the
+        way back is a backup or training the run again, by the command that made it."""
+        try:
+            command = shlex.join(["letterbench", *self.read_config()["command"][1:]])
+        except (LetterbenchError, KeyError, TypeError, IndexError):
+            command = "letterbench train ..."
+        return TrainingError(
+            f"{self.checkpoint(which)}: {problem}; it held the best epoch's weights, which no other file "
+            f"holds: restore it from a backup, or train the model again into a new folder: `{command}` "
+            "with another --out"
+        )
+
     def load_checkpoint(self, which: str) -> dict[str, Any]:
         path = self.checkpoint(which)
         if not path.is_file():
+            if which != "last" and self.has_checkpoint("last"):
+                raise self._lost_best(which, "checkpoint not found")
             raise TrainingError(f"{path}: checkpoint not found; the run has no finished epoch to resume from")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
+            if which != "last":
+                raise self._lost_best(
+                    which, f"checkpoint is corrupt or truncated ({type(exc).__name__})"
+                ) from None
             raise TrainingError(
                 f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); "
                 "delete it to restart the run, or restore it from a backup"

@@ -46,7 +46,7 @@ PRESETS = {
     # Sized from the engine's training throughput measured on the 2-core CPU this project runs on
     # (AMD EPYC, 2 threads: ResNet-18 93, DenseNet-121 56, Xception 29 images/s at the recipes'
     # batch sizes): 80 images per class for 5 epochs is about 10 minutes of training for the three
-    # models, within 15 minutes with validation, precise BN and evaluation (see README).
+    # models, within 15 minutes with validation, precise BN and evaluation (see docs/benchmarks.md).
     "quick": Preset(
         "quick",
         "a real study sized for a 2-core CPU (under 15 minutes): every model trains on the same "

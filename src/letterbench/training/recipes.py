@@ -268,7 +268,7 @@ def scale_batch(recipe: Recipe, batch: int) -> Recipe:
 
 
 def describe_recipe(recipe: Recipe) -> str:
-    """One line a person reads: what the recipe does (the README's recipe table is checked against it)."""
+    """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked against it)."""
     aug = recipe.augment
     augment = ", ".join(
         f"{label} ±{fmt(aug[key])}"
