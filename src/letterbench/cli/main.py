@@ -20,6 +20,7 @@ from letterbench.cli.boundary import (
     run_command,
 )
 from letterbench.cli.data import add_data_dir, build_data, build_models
+from letterbench.core import timing
 from letterbench.models import choices_text
 
 # ---------------------------------------------------------------- train
@@ -171,7 +172,7 @@ def _build_train(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from letterbench.evaluation.evaluate import evaluate_run
     from letterbench.evaluation.real_world import load_real_world
-    from letterbench.reporting.plots import plot_run
+    from letterbench.reporting.plots import plot_timed
     from letterbench.reporting.tables import run_summary
     from letterbench.runs.rundir import RunDir
 
@@ -183,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             run, _runtime(args), args.data_dir, test_per_class=args.test_per_class, real_world=real_world
         )
         if not args.no_plots:
-            plot_run(run, evaluation)
+            plot_timed(run, evaluation)
     print(run_summary(evaluation.metrics))
     print(f"wrote {run.metrics_file}, predictions" + ("" if args.no_plots else " and plots"))
     return 0
@@ -452,7 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("letterbench: interrupted", file=sys.stderr)
         return 130
-    return run_command(args.func, args)
+    with timing.budget():  # where the command's wall clock goes (recorded by train, evaluate, run)
+        with timing.part("start-up and imports"):
+            import torch  # noqa: F401  (what every command past its --help imports first)
+        return run_command(args.func, args)
 
 
 if __name__ == "__main__":

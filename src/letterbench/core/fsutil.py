@@ -13,7 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
+
+WRITES = "checkpoint writes"  # the time budget's part: waiting for the background writer
 
 
 @contextlib.contextmanager
@@ -118,14 +121,16 @@ class BackgroundWriter:
             raise error
 
     def submit(self, job: Callable[[], None]) -> None:
-        while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
-            self._pending.pop(0).result()
+        with timing.part(WRITES):  # the main thread's wait for room in the queue
+            while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
+                self._pending.pop(0).result()
         self._raise()
         self._pending.append(self._pool.submit(self._run, job))
 
     def flush(self) -> None:
         """Wait for every queued job; raise the first error among them."""
-        self._wait()
+        with timing.part(WRITES):
+            self._wait()
         self._raise()
 
 

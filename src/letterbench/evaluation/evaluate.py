@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
+from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.data.emnist import stratified_subset
 from letterbench.data.splits import recorded_split
@@ -310,37 +311,66 @@ def evaluate_run(
     real_world: RealWorldSet | None = None,
 ) -> Evaluation:
     """Evaluate every phase's best checkpoint on the test set (or a stratified subset of
-    ``test_per_class`` images per class); write the predictions and the metrics file. Inference
-    throughput is measured at ``speed_batch`` (recorded as ``inference_batch``)."""
+    ``test_per_class`` images per class); write the predictions and the metrics file (with the
+    evaluation's time budget). Inference throughput is measured at ``speed_batch`` (recorded as
+    ``inference_batch``)."""
     config = run.require_finished()
     if real_world is not None and list(config["data"]["class_names"]) != list(string.ascii_lowercase):
         raise LetterbenchError(
             f"--real-world holds letters a..z, and {run} was trained on other classes "
             f"({''.join(config['data']['class_names'][:12])}...); read it with a run of EMNIST Letters"
         )
-    data = run.load_data(data_dir, config)
-    progress = run.read_progress()
-    model = run.build_model(config)
-    stages = _stages(run, config, progress["history"])
-    if not stages:
-        raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
-    test_images, test_labels = _test_set(data, test_per_class)
-    labels = test_labels.numpy()
-    val = _validation_split(run, data, config)
-    for stage in stages:
-        ckpt = run.load_weights_into(model, stage["phase"])
+    with timing.scope(run.path.name), timing.spent_inside() as spent:
+        with timing.part("data loading"):
+            data = run.load_data(data_dir, config)
+        progress = run.read_progress()
+        model = run.build_model(config)
+        stages = _stages(run, config, progress["history"])
+        if not stages:
+            raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
+        test_images, test_labels = _test_set(data, test_per_class)
+        labels = test_labels.numpy()
+        val = _validation_split(run, data, config)
+        for stage in stages:
+            probs = _score_stage(run, stage, model, data, val, (test_images, labels), runtime, real_world)
+            stage["overfitting"] = overfitting(progress["history"], stage["phase"])
+        with timing.part("cost measurement"):
+            cost = _cost(model, stages, progress, config, runtime, speed_batch if measure_speed else None)
+        result = {
+            "schema": SCHEMA,
+            "run": _run_record(run, config, progress, test_per_class, len(labels)),
+            "class_names": data.class_names,
+            "stages": stages,
+            "cost": cost,
+        }
+    run.write_metrics({**result, "time_budget": spent})
+    return Evaluation(result, test_images.numpy(), probs, labels)
+
+
+def _score_stage(run, stage, model, data, val, test, runtime, real_world) -> np.ndarray:
+    """One phase's best weights on the test images: predictions, metrics, intervals, calibration
+    (on the validation split), the real-world set; the test probabilities."""
+    test_images, labels = test
+    ckpt = run.load_weights_into(model, stage["phase"])
+    with timing.part("testing"):
         logits = predict_logits(model, test_images, runtime).numpy()
         probs = softmax(logits)
+    with timing.part("calibration"):
         stage["calibration"] = _calibration(model, data, val, runtime, logits, labels)
+    with timing.part("testing"):
         stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
         stage.update(classification_metrics(probs, labels, data.class_names))
         stage["intervals"] = bootstrap_intervals(probs, labels)
-        if real_world is not None:
+    if real_world is not None:
+        with timing.part("real-world set"):
             stage["real_world"] = _read_real_world(run, stage["phase"], model, real_world, runtime)
-        stage["epoch"] = ckpt["trainer"]["global_epoch"]
-        stage["overfitting"] = overfitting(progress["history"], stage["phase"])
-        set_trainable(model, stage["trainable"])
-        stage["trainable_parameters"] = count_parameters(model)[1]
+    stage["epoch"] = ckpt["trainer"]["global_epoch"]
+    set_trainable(model, stage["trainable"])
+    stage["trainable_parameters"] = count_parameters(model)[1]
+    return probs
+
+
+def _cost(model, stages, progress, config, runtime: Runtime, speed_batch: int | None) -> dict[str, Any]:
     cost = {
         "parameters": count_parameters(model)[0],
         "trainable_parameters": {s["phase"]: s["trainable_parameters"] for s in stages},
@@ -348,31 +378,27 @@ def evaluate_run(
         **_training_cost(progress, config),
         "device": runtime.name,
     }
-    if measure_speed:
+    if speed_batch is not None:
         speed = inference_speed(model, runtime, batch=speed_batch)
         cost["inference_load"] = speed.pop("load")
         cost.update(speed, inference_batch=speed_batch)
-    result = {
-        "schema": SCHEMA,
-        "run": {
-            "dir": str(run.path),
-            "model": config["model"]["name"],
-            "label": display_name(config["model"]["name"]),
-            "recipe": config["recipe"],
-            "seed": config["seed"],
-            "epochs_trained": progress["history"][-1]["global_epoch"],
-            "pretrained": config["model"]["pretrained"],
-            "notes": config["model"]["notes"],
-            "data": {**config["data"], "test_per_class": test_per_class, "test_used": len(labels)},
-            "device": config["device"],
-            "versions": config["versions"],
-        },
-        "class_names": data.class_names,
-        "stages": stages,
-        "cost": cost,
+    return cost
+
+
+def _run_record(run: RunDir, config, progress, test_per_class: int | None, tested: int) -> dict[str, Any]:
+    return {
+        "dir": str(run.path),
+        "model": config["model"]["name"],
+        "label": display_name(config["model"]["name"]),
+        "recipe": config["recipe"],
+        "seed": config["seed"],
+        "epochs_trained": progress["history"][-1]["global_epoch"],
+        "pretrained": config["model"]["pretrained"],
+        "notes": config["model"]["notes"],
+        "data": {**config["data"], "test_per_class": test_per_class, "test_used": tested},
+        "device": config["device"],
+        "versions": config["versions"],
     }
-    run.write_metrics(result)
-    return Evaluation(result, test_images.numpy(), probs, labels)
 
 
 def is_evaluated(run: RunDir) -> bool:

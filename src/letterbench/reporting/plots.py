@@ -15,6 +15,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, roc_curve  # noqa: E402
 from sklearn.preprocessing import label_binarize  # noqa: E402
 
+from letterbench.core import timing  # noqa: E402
 from letterbench.core.fsutil import atomic_write_bytes  # noqa: E402
 from letterbench.evaluation.evaluate import Evaluation  # noqa: E402
 from letterbench.runs.rundir import RunDir  # noqa: E402
@@ -235,3 +236,39 @@ def plot_accuracy_against_cost(
     ax.set_title("Accuracy against cost")
     ax.grid(alpha=0.3)
     save_figure(fig, path)
+
+
+TRAINING_PARTS = ("training",)  # the share the bars name: the model learning, nothing around it
+
+
+def plot_time_budget(bars: dict[str, dict[str, float]], path: Path) -> None:
+    """One stacked horizontal bar per model: its wall clock by part (training, validation,
+    checkpoint writes, testing, cost measurement, plots, ...), labelled with the training share."""
+    parts = sorted({p for bar in bars.values() for p in bar}, key=lambda p: (p not in TRAINING_PARTS, p))
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(parts), 2)))
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(bars) + 1.9))
+    for row, bar in enumerate(bars.values()):
+        left = 0.0
+        for k, name in enumerate(parts):
+            seconds = bar.get(name, 0.0)
+            ax.barh(row, seconds, left=left, color=colours[k], label=name if row == 0 else None)
+            left += seconds
+        share = sum(bar.get(p, 0.0) for p in TRAINING_PARTS) / max(left, 1e-9)
+        ax.annotate(f" {left:.0f} s, training {share:.0%}", (left, row), va="center", fontsize=9)
+    ax.set_yticks(range(len(bars)), list(bars))
+    ax.invert_yaxis()
+    ax.set_xlabel("wall-clock seconds (training, evaluation and plots of each model)")
+    ax.set_title("Where each model's time went")
+    ax.margins(x=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, fontsize=8, frameon=False)
+    save_figure(fig, path)
+
+
+def plot_timed(run: RunDir, evaluation) -> None:
+    """``plot_run``, its time added to the run's evaluation time budget (the metrics file is
+    written before the plots are drawn)."""
+    with timing.scope(run.path.name), timing.spent_inside() as spent:
+        with timing.part("plots"):
+            plot_run(run, evaluation)
+    if spent:
+        run.add_evaluation_time(spent)

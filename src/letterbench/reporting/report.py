@@ -27,7 +27,7 @@ from letterbench.reporting.columns import Column, RunResult
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
-from letterbench.reporting.plots import plot_accuracy_against_cost
+from letterbench.reporting.plots import plot_accuracy_against_cost, plot_time_budget
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, best_columns, ranking
 from letterbench.reporting.real_world import attach_real_world
@@ -172,7 +172,31 @@ def _provenance(r: RunResult) -> list[tuple[str, str]]:
     ]
 
 
-def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plot: Path) -> list[doc.Section]:
+def time_budgets(results: list[RunResult]) -> dict[str, dict[str, float]]:
+    """Each model's wall clock by part, over its seeds: its training (progress file) and its
+    evaluation and plots (metrics file); models whose runs recorded none are left out."""
+    bars: dict[str, dict[str, float]] = {}
+    for r in results:
+        try:
+            trained = r.run.read_progress().get("time_budget") or {}
+        except LetterbenchError:
+            trained = {}
+        spent = [trained, r.metrics.get("time_budget") or {}]
+        if not any(spent):
+            continue
+        bar = bars.setdefault(r.info["label"], {})
+        for part in spent:
+            for name, seconds in part.items():
+                bar[name] = bar.get(name, 0.0) + seconds
+    return bars
+
+
+def sections(
+    data: ReportData,
+    plots: dict[str, dict[str, Path]],
+    comparison_plot: Path,
+    budget_plot: Path | None = None,
+) -> list[doc.Section]:
     rows = data.rows()
     legend = (
         "★ best in the row (for the train − validation gap: the smallest in size), and every value not "
@@ -245,6 +269,22 @@ def sections(data: ReportData, plots: dict[str, dict[str, Path]], comparison_plo
         ),
         doc.Section("Most confused pairs", [doc.Items(confused)], "confused"),
     ]
+    if budget_plot is not None:
+        out.append(
+            doc.Section(
+                "Where the time went",
+                [
+                    doc.Para(
+                        "Each model's wall clock, part by part: training, and what surrounds it "
+                        "(validation, checkpoint writes, testing, calibration, measuring its speed, "
+                        "plots). A study's own parts (start-up, the ensemble choice, this report) are "
+                        "in its study.json."
+                    ),
+                    doc.Figure(budget_plot, "time budget"),
+                ],
+                "time",
+            )
+        )
     for result in data.results:
         files = plots.get(result.name, {})
         # a confusion matrix's counts and the mistakes' captions are small: on a phone they keep
@@ -369,13 +409,17 @@ def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | Non
     # marked as letterbench's before anything else is written: a report cut short (a full disk)
     # is one the same command may write over, not somebody else's files
     atomic_write_text(out / REPORT_MARK, "letterbench report\n")
+    budget_plot = img / "time-budget.png"
+    bars = time_budgets(data.results)
+    if bars:
+        plot_time_budget(bars, budget_plot)
     comparison_plot = img / "comparison.png"
     points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
     if data.ensemble:
         points.append(("Ensemble", data.ensemble.cost["flops_per_image"], data.ensemble.accuracy, True))
     classes = data.results[0].info["data"].get("class_names")
     plot_accuracy_against_cost(points, comparison_plot, chance=1 / len(classes) if classes else None)
-    page = sections(data, _copy_plots(data.results, img), comparison_plot)
+    page = sections(data, _copy_plots(data.results, img), comparison_plot, budget_plot if bars else None)
     summary = _summary(data)
     atomic_write_json(out / "summary.json", summary)
     buffer = io.StringIO()

@@ -61,6 +61,7 @@ class RunProgress(_Recorded):
     status: str
     history: Annotated[list[_Epoch], Field(min_length=1)]
     phase_times_s: dict[str, NonNegative]
+    time_budget: dict[str, NonNegative] = None  # seconds by part of the run's wall clock
 
 
 class _StageMetrics(_Recorded):
@@ -160,6 +161,7 @@ class RunMetrics(_Recorded):
     class_names: Annotated[list[str], Field(min_length=2)]
     stages: Annotated[list[_Stage], Field(min_length=1)]
     cost: _Cost
+    time_budget: dict[str, NonNegative] = None  # seconds by part of the evaluation's wall clock
 
 
 class _RecipeRecord(_Recorded):

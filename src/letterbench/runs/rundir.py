@@ -244,6 +244,15 @@ class RunDir:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics_file, metrics)
 
+    def add_evaluation_time(self, spent: dict[str, float]) -> None:
+        """Add seconds by part (the plots, drawn after the metrics were written) to the
+        evaluation's time budget in the metrics file."""
+        metrics = json.loads(self.metrics_file.read_text())
+        budget = metrics.get("time_budget") or {}
+        for name, seconds in spent.items():
+            budget[name] = budget.get(name, 0.0) + seconds
+        self.write_metrics({**metrics, "time_budget": budget})
+
     def require_finished(self) -> dict[str, Any]:
         """The config of a run whose training has finished; a clear error otherwise."""
         config = self.read_config()

@@ -11,12 +11,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from letterbench.core import timing
 from letterbench.core.errors import DataError, LetterbenchError
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run, is_evaluated
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
-from letterbench.reporting.plots import plot_run
+from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import PLOT_FILES, RunDir
@@ -152,7 +153,7 @@ def _train_and_evaluate(
             speed_batch=plan.preset.speed_batch,
             real_world=plan.real_world,
         )
-        plot_run(run, evaluation)
+        plot_timed(run, evaluation)
     print(f"{name}: done in {(time.perf_counter() - start) / 60:.1f} min")
 
 
@@ -222,7 +223,8 @@ def _run_locked(
                 f"{run} holds files letterbench did not write ({', '.join(foreign[:5])}); "
                 "move them elsewhere or choose another --out (nothing was changed)"
             )
-    root = ensure_data(data_dir, split)
+    with timing.part("data loading"):
+        root = ensure_data(data_dir, split)
     if preset.name in ("paper", "fast") and runtime.device.type != "cuda":
         from letterbench.data.emnist import load_emnist
 
@@ -261,8 +263,14 @@ def _run_locked(
         else:
             _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
     runs = [run for _, _, run in plan.runs(study)]
-    choice = choose_ensemble_or_all(runs, runtime, root)
+    with timing.part("ensemble choice"):
+        choice = choose_ensemble_or_all(runs, runtime, root)
     study.write_ensemble((choice or EnsembleChoice(models, 0, "a study of one model")).to_dict())
     if choice is not None:
         print(f"ensemble: {', '.join(choice.members or models)}: {choice.describe()}")
-    return build_report([run.path for run in runs], study.report_dir, choice)
+    with timing.part("report"):
+        summary = build_report([run.path for run in runs], study.report_dir, choice)
+    spent = timing.current()
+    if spent is not None:  # this command's wall clock, part by part, run by run
+        study.write({**study.read(), "time_budget": spent.record()})
+    return summary

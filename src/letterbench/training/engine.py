@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from letterbench.core import timing
 from letterbench.core.distributed import all_reduce_sum, barrier
 from letterbench.core.errors import TrainingError
 from letterbench.models import LetterModel, set_trainable
@@ -140,6 +141,10 @@ class Trainer:
     def start_phase(self, index: int) -> None:
         """Set what trains in phase ``index``, build its optimiser and schedule, and on a GPU warm
         up (and capture) its step before any clock starts."""
+        with timing.part("warm-up"):
+            self._start_phase(index)
+
+    def _start_phase(self, index: int) -> None:
         self.state.phase_index = index
         phase = self.recipe.phases[index]
         set_trainable(self.model, self.phase_trainables[index])
@@ -371,10 +376,12 @@ class Trainer:
     def run_epoch(self) -> dict[str, Any]:
         """Train one epoch, validate, apply the schedule and stopping rules, tell the observers."""
         s, phase = self.state, self.phase
-        with self.rt.measure_load() as load:
+        with timing.part("training"), self.rt.measure_load() as load:
             train, train_time = self.train_epoch()
-        self.recompute_bn_stats(self.recipe.precise_bn)
-        val = self.evaluate(self.data.val_images, self.data.val_labels)
+        with timing.part("precise BN"):
+            self.recompute_bn_stats(self.recipe.precise_bn)
+        with timing.part("validation"):
+            val = self.evaluate(self.data.val_images, self.data.val_labels)
         lr = self.optimizer.param_groups[0]["lr"]
         self.schedule.after_epoch(val.loss)
         s.epoch_in_phase += 1

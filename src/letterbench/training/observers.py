@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from tqdm import tqdm
 
+from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import BackgroundWriter
 from letterbench.runs.rundir import RunDir
@@ -74,6 +75,7 @@ class CheckpointObserver(Observer):
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None, keep_optimizer: bool = False):
         self.run, self.writer, self.owns_writer = run, writer or BackgroundWriter(), writer is None
         self.keep_optimizer = keep_optimizer  # else a finished run's ``last`` drops the optimiser state
+        self.epochs_seen = 0
 
     def _save(self, which: list[str], snapshot: dict[str, Any]) -> None:
         self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
@@ -85,6 +87,10 @@ class CheckpointObserver(Observer):
 
     def on_epoch_end(self, trainer, record):
         last = cpu_copy(trainer.checkpoint_state())  # the weights are copied once, for every file
+        s = trainer.state
+        self.epochs_seen += 1
+        if s.phase_done and s.phase_index == len(trainer.recipe.phases) - 1 and not self.keep_optimizer:
+            last["optimizer"] = None  # the run's last epoch: what later commands need, no more
         best = [
             name
             for name, new in ((record["phase"], record["new_phase_best"]), ("best", record["new_best"]))
@@ -95,8 +101,9 @@ class CheckpointObserver(Observer):
         self._save(["last"], last)
 
     def on_fit_end(self, trainer, status):
-        if status == "finished" and not self.keep_optimizer:
-            self.writer.submit(self.run.drop_optimizer_state)  # after the last epoch's own write
+        if status == "finished" and not self.keep_optimizer and not self.epochs_seen:
+            # finished without an epoch here (resumed after its last one): drop it from the file
+            self.writer.submit(self.run.drop_optimizer_state)
         if self.owns_writer:  # a shared writer is flushed by the progress file, written last
             self.writer.flush()
 
@@ -125,12 +132,13 @@ class ProgressObserver(Observer):
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
         self.run, self.writer = run, writer or BackgroundWriter()
         self.counted: dict[str, Any] | None = None  # what progress.json says
+        self.spent_before: dict[str, float] = {}  # the run's time budget from commands before this one
 
-    @staticmethod
-    def _progress(trainer: Trainer, status: str) -> dict[str, Any]:
+    def _progress(self, trainer: Trainer, status: str) -> dict[str, Any]:
         s = trainer.state
         phases = trainer.recipe.phases
         return {
+            "time_budget": timing.merged(self.spent_before, timing.spent_here()),
             "status": status,
             "phase": phases[min(s.phase_index, len(phases) - 1)].name,
             "epochs_done": s.global_epoch,
@@ -148,6 +156,8 @@ class ProgressObserver(Observer):
         self.writer.submit(write)
 
     def on_fit_start(self, trainer, resumed):
+        if resumed:
+            self.spent_before = self.run.read_progress().get("time_budget") or {}
         self.counted = self._progress(trainer, "running")  # the epochs done when this process began
 
     def on_epoch_end(self, trainer, record):
@@ -155,6 +165,7 @@ class ProgressObserver(Observer):
 
     def on_fit_end(self, trainer, status):
         if status == "finished" or self.counted is None:
+            self.writer.flush()  # the last checkpoint on disk, its wait in the time budget
             self._submit(self._progress(trainer, status))
             self.writer.flush()
             return

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from letterbench import __version__
+from letterbench.core import timing
 from letterbench.core.distributed import barrier
 from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
@@ -230,7 +231,7 @@ def train(
     The run directory is locked against other processes throughout."""
     run = out if isinstance(out, RunDir) else RunDir(out)
     options = options or TrainOptions()
-    with run.lock(take=runtime.dist.is_main):
+    with timing.scope(run.path.name), run.lock(take=runtime.dist.is_main):
         if resume and runtime.dist.is_main:
             run.remove_temporaries()  # of a write killed halfway (kill -9): they are ours
         if resume and not run.has_checkpoint("last"):
@@ -298,10 +299,12 @@ def _train_locked(
         if changes:
             state = run.load_checkpoint("last")["trainer"]
             recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)
-        data = run.load_data(options.data_dir, config)
+        with timing.part("data loading"):
+            data = run.load_data(options.data_dir, config)
         seed, per_class = config["seed"], config["data"]["train_per_class"]
     else:
-        data = load_emnist(options.data_dir, options.split)
+        with timing.part("data loading"):
+            data = load_emnist(options.data_dir, options.split)
         seed, per_class, config = options.seed, options.train_per_class, None
     if options.tensorboard:
         summary_writer_class()  # every rank fails alike where tensorboard is missing
