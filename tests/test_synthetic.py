@@ -214,3 +214,26 @@ def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny
     assert (
         "25% of each batch synthetic letters (104 drawn)" in (tmp_path / "report" / "report.md").read_text()
     )
+
+
+def test_under_torchrun_each_rank_trains_on_its_own_synthetic_letters():
+    """Two ranks draw from one generator: their extra letters (and matrices) differ; each rank's
+    batches hold their share, as a process alone does (whose draws the test above holds)."""
+    from letterbench.core.distributed import DistInfo
+
+    images, labels = _images(200)
+    extra, extra_labels = synthetic_letters(104, seed=1)
+    mix = Mix(torch.from_numpy(extra), torch.from_numpy(extra_labels), 0.5)
+    spec = create_model("resnet18").spec
+    augment = {"rotate": 10.0}
+
+    def synthetic(dist):
+        stream = BatchStream(images, labels, Preprocess(spec, "cpu"), 16, augment, dist=dist, mix=mix)
+        plan = stream.epoch(torch.Generator().manual_seed(0))
+        mine = plan.order >= 200
+        return plan.order[mine], plan.theta[mine]
+
+    (a, theta_a), (b, theta_b) = synthetic(DistInfo(0, 2, 0)), synthetic(DistInfo(1, 2, 1))
+    assert len(a) == len(b) and not torch.equal(a, b) and not torch.equal(theta_a, theta_b)
+    alone, theta_alone = synthetic(DistInfo())
+    assert len(alone) == 2 * len(a)

@@ -162,9 +162,14 @@ class BatchStream:
         steps, bs = self.steps, self.batch_size
         counts = [self.extra] * (steps - 1) + [self.last_batch_size - (len(order) - (steps - 1) * bs)]
         starts = [sum(counts[:k]) for k in range(steps + 1)]
-        drawn = torch.randint(len(self.mix.labels), (starts[-1],), generator=generator) + self.count
-        drawn_theta = random_affine(len(drawn), self.augment, generator) if self.augment else None
-        drawn_style = random_style(len(drawn), self.augment, generator) if styles(self.augment) else None
+        # Drawn for every rank, each taking its own slice: under torchrun the ranks train on
+        # different extra images (one process draws exactly what it drew alone).
+        world, rank, total = self.dist.world, self.dist.rank, starts[-1] * self.dist.world
+        drawn = torch.randint(len(self.mix.labels), (total,), generator=generator)[rank::world] + self.count
+        drawn_theta = random_affine(total, self.augment, generator)[rank::world] if self.augment else None
+        drawn_style = (
+            random_style(total, self.augment, generator)[rank::world] if styles(self.augment) else None
+        )
 
         def interleave(own: torch.Tensor | None, more: torch.Tensor | None) -> torch.Tensor | None:
             if own is None:
