@@ -543,3 +543,46 @@ def test_real_world_letters_go_with_the_letters_split(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "goes with --split letters, not digits" in err[0]
     assert not out.exists()
+
+
+def test_real_world_readings_are_reported_only_from_the_evaluation_that_made_them(
+    tiny_letters, tmp_path, capsys
+):
+    """An evaluation without --real-world removes the readings of an earlier one (a report never
+    shows stale figures); a reading records its folder, and a study reading another folder does
+    not count it as read."""
+    run = tmp_path / "run"
+    args = ["train", "--model", "timm:test_resnet", "--epochs", "1", "--train-per-class", "8"]
+    assert (
+        main([*args, "--set", "val_fraction=0.25", "--data-dir", str(tiny_letters), "--out", str(run)]) == 0
+    )
+    folder = letters_folder(tmp_path / "mine")
+    assert main(["evaluate", str(run), "--no-plots", "--real-world", str(folder)]) == 0
+    assert RunDir(run).has_real_world(str(folder)) and not RunDir(run).has_real_world(str(tmp_path / "other"))
+    assert RunDir(run).load_real_world("train").folder == str(folder)
+    assert main(["report", str(run), "--out", str(tmp_path / "r1")]) == 0
+    rows = {r["key"] for r in json.loads((tmp_path / "r1" / "summary.json").read_text())["rows"]}
+    assert "real_world_top1" in rows
+    assert main(["evaluate", str(run), "--no-plots"]) == 0
+    assert not RunDir(run).has_real_world() and RunDir(run).load_real_world("train") is None
+    assert main(["report", str(run), "--out", str(tmp_path / "r2")]) == 0
+    rows = {r["key"] for r in json.loads((tmp_path / "r2" / "summary.json").read_text())["rows"]}
+    assert "real_world_top1" not in rows
+
+
+def test_a_real_world_folder_from_a_spreadsheet_or_a_zip_of_a_mac_reads_as_meant(tmp_path):
+    """labels.csv saved with a BOM (Excel's UTF-8) keeps its `file` column; an archiver's
+    __MACOSX folder and hidden folders are not letters; unreadable images are counted aloud."""
+    from letterbench.evaluation.real_world import load_real_world
+
+    folder = letters_folder(tmp_path / "mine", per_letter=1)
+    (folder / "__MACOSX").mkdir()
+    (folder / ".hidden").mkdir()
+    Image.new("L", (40, 40), 255).save(folder / "a" / "blank.png")  # no letter in it
+    with pytest.warns(UserWarning, match=r"1 of 27 images hold no readable letter \(blank.png\)"):
+        found = load_real_world(folder)
+    assert len(found) == 27 and found.readable.sum() == 26
+    letters = [p for p in sorted(folder.glob("?/*.png")) if p.name != "blank.png"]
+    rows = ["file,label"] + [f"{p.relative_to(folder)},{p.parent.name}" for p in letters]
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    assert len(load_real_world(folder)) == 26

@@ -295,7 +295,7 @@ def _calibration(model, data, val, runtime: Runtime, test_logits: np.ndarray, la
 def _read_real_world(run: RunDir, phase: str, model, folder: RealWorldSet, runtime: Runtime) -> dict:
     """The phase's reading of a ``--real-world`` folder: saved per image, summed up for the file."""
     probs = softmax(predict_logits(model, folder.images, runtime).numpy())
-    run.save_real_world(phase, probs, folder.labels, folder.readable)
+    run.save_real_world(phase, probs, folder.labels, folder.readable, str(folder.folder))
     scores = real_world_scores(probs, folder.labels, folder.readable)
     del scores["outcome"]
     return {"folder": str(folder.folder), **scores}
@@ -328,6 +328,8 @@ def evaluate_run(
         stages = _stages(run, config, progress["history"])
         if not stages:
             raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
+        if real_world is None:
+            run.forget_real_world()  # readings of an earlier evaluation: stale once this one writes
         test_images, test_labels = _test_set(data, test_per_class)
         labels = test_labels.numpy()
         val = _validation_split(run, data, config)

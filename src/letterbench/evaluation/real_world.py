@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import string
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def _label(value: str, where: str) -> int:
 def _from_csv(folder: Path) -> list[tuple[Path, int]]:
     table = folder / "labels.csv"
     try:
-        with table.open(newline="", encoding="utf-8") as f:
+        with table.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM is no column name
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise LetterbenchError(f"{table}: unreadable ({exc}); {FIX}") from None
@@ -73,7 +74,8 @@ def _from_csv(folder: Path) -> list[tuple[Path, int]]:
 
 def _from_folders(folder: Path) -> list[tuple[Path, int]]:
     items = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    # hidden folders and an archiver's own (``__MACOSX``, ``.DS_Store``'s kin) are not letters
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))):
         label = _label(sub.name, str(sub))
         items += [(p, label) for p in sorted(sub.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not items:
@@ -96,6 +98,13 @@ def load_real_world(folder: str | Path) -> RealWorldSet:
             images[k], readable[k] = prepared.image, True
     if not readable.any():
         raise LetterbenchError(f"{folder}: none of its {len(items)} images holds a readable letter; {FIX}")
+    if not readable.all():
+        unread = [items[k][0].name for k in np.flatnonzero(~readable)]
+        warnings.warn(
+            f"{folder}: {len(unread)} of {len(items)} images hold no readable letter "
+            f"({', '.join(unread[:5])}{', ...' if len(unread) > 5 else ''}); they count as wrong",
+            stacklevel=2,
+        )
     labels = np.array([label for _, label in items], np.int64)
     return RealWorldSet(folder, torch.from_numpy(images), labels, readable)
 

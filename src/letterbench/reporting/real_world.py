@@ -35,15 +35,15 @@ def attach_real_world(columns: list[Column], ensemble: Column | None, finals: li
         loaded = [run.load_real_world(column.stage["phase"]) for run in column.runs()]
         if not loaded or any(x is None for x in loaded):
             continue
-        labels, readable = loaded[0][1], loaded[0][2]
-        if any(not np.array_equal(x[1], labels) for x in loaded[1:]):
+        labels, readable, folder = loaded[0].labels, loaded[0].readable, loaded[0].folder
+        if any(x.folder != folder or not np.array_equal(x.labels, labels) for x in loaded[1:]):
             continue  # seeds read different folders: no figure rather than a wrong one
-        _record(column, [x[0] for x in loaded], labels, readable)
-        read[column.label] = (labels, readable)
+        _record(column, [x.probs for x in loaded], labels, readable)
+        read[column.label] = (labels, readable, folder)
     if ensemble is None:
         return
     members = [c for c in finals if c.label in ensemble.members]
     if members and all(c.real_world_probs is not None for c in members):
-        labels, readable = read[members[0].label]
-        if all(np.array_equal(read[c.label][0], labels) for c in members):
+        labels, readable, folder = read[members[0].label]
+        if all(read[c.label][2] == folder and np.array_equal(read[c.label][0], labels) for c in members):
             _record(ensemble, [np.mean([c.real_world_probs for c in members], 0)], labels, readable)

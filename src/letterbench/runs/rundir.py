@@ -26,7 +26,7 @@ import shlex
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -37,6 +37,18 @@ from letterbench.runs.records import RunConfig, RunMetrics, RunProgress, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
+
+
+class RealWorldReading(NamedTuple):
+    """A phase's reading of a ``--real-world`` folder: probabilities, labels, which images could
+    be prepared, and the folder (empty where an older version did not record it)."""
+
+    probs: np.ndarray
+    labels: np.ndarray
+    readable: np.ndarray
+    folder: str
+
+
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"
 EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}  # `letterbench export`
@@ -113,8 +125,16 @@ class RunDir:
     def real_world_file(self, phase: str) -> Path:
         return self.path / f"real-world-{phase}.npz"
 
-    def has_real_world(self) -> bool:
-        return any(self.path.glob("real-world-*.npz"))
+    def has_real_world(self, folder: str | None = None) -> bool:
+        """Whether the run read a ``--real-world`` folder (``folder``, where given) in every phase
+        it has a reading of."""
+        found = list(self.path.glob("real-world-*.npz"))
+        if not found or folder is None:
+            return bool(found)
+        readings = [
+            self.load_real_world(p.name.removeprefix("real-world-").removesuffix(".npz")) for p in found
+        ]
+        return all(r is not None and r.folder == folder for r in readings)
 
     def plot_file(self, kind: str) -> Path:
         return self.path / PLOT_FILES[kind]
@@ -388,38 +408,49 @@ class RunDir:
         return path
 
     def save_real_world(
-        self, phase: str, probs: np.ndarray, labels: np.ndarray, readable: np.ndarray
+        self, phase: str, probs: np.ndarray, labels: np.ndarray, readable: np.ndarray, folder: str = ""
     ) -> Path:
         """A phase's probabilities on a ``--real-world`` folder's images (``readable``: prepared)."""
         path = self.real_world_file(phase)
         atomic_save(
             path,
             lambda f: np.savez_compressed(
-                f, probs=probs.astype(np.float32), labels=labels, readable=readable
+                f, probs=probs.astype(np.float32), labels=labels, readable=readable, folder=np.array(folder)
             ),
         )
         return path
 
-    def load_real_world(self, phase: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def load_real_world(self, phase: str) -> RealWorldReading | None:
         """What ``save_real_world`` saved, or None where this phase was not read on such a folder."""
         path = self.real_world_file(phase)
         if not path.exists():
             return None
+        advice = f"run `letterbench evaluate {self.path} --real-world DIR` again"
+        keys = ("probs", "labels", "readable", "folder?")
+        probs, labels, readable, folder = self._read_npz(path, keys, "real-world readings", advice)
+        return RealWorldReading(probs, labels, readable, "" if folder is None else str(folder))
+
+    def forget_real_world(self) -> None:
+        """Remove the run's readings of a ``--real-world`` folder (its own files): an evaluation
+        without one makes them stale, and a report must not show them."""
+        for path in self.path.glob("real-world-*.npz"):
+            path.unlink()
+
+    def _read_npz(self, path: Path, keys: tuple[str, ...], what: str, advice: str) -> list:
+        """The arrays ``keys`` of an npz file (a key ending in ``?`` may be absent: None), or one
+        clear error naming the file."""
         try:
             with open(path, "rb") as handle, np.load(handle) as npz:
-                return npz["probs"], npz["labels"], npz["readable"]
+                return [
+                    (npz[k[:-1]] if k[:-1] in npz.files else None) if k.endswith("?") else npz[k]
+                    for k in keys
+                ]
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise LetterbenchError(
-                f"{path}: unreadable ({exc}); run `letterbench evaluate {self.path} --real-world DIR` again"
-            ) from None
+            raise LetterbenchError(f"{path}: {what} missing or unreadable ({exc}); {advice}") from None
 
     def load_predictions(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
-        path = self.predictions_file(phase)
-        try:
-            with open(path, "rb") as handle, np.load(handle) as npz:
-                return npz["probs"], npz["labels"]
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise LetterbenchError(
-                f"{path}: predictions missing or unreadable ({exc}); "
-                f"run `letterbench evaluate {self.path}` again"
-            ) from None
+        advice = f"run `letterbench evaluate {self.path}` again"
+        probs, labels = self._read_npz(
+            self.predictions_file(phase), ("probs", "labels"), "predictions", advice
+        )
+        return probs, labels

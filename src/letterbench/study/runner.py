@@ -258,7 +258,8 @@ def _run_locked(
     for model, model_seed, run in plan.runs(study):
         name = model if plan.seeds == 1 else f"{model} (seed {model_seed})"
         done = run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES)
-        if done and (plan.real_world is None or run.has_real_world()):
+        real_world = None if plan.real_world is None else str(plan.real_world.folder)
+        if done and (real_world is None or run.has_real_world(real_world)):
             print(f"{name}: finished earlier, skipped")
         else:
             _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
