@@ -197,10 +197,15 @@ def _(tmp, w):
     return ["train", "--resume", "--out", str(run), "--epochs", "1", "--quiet", "--device", "cpu"]
 
 
-@case("resume-nothing-there", "not a letterbench run directory")
+@case("resume-nothing-there", "--resume --out empty: no run has started there (no config.json); to start")
 def _(tmp, w):
     (tmp / "empty").mkdir()
     return ["train", "--resume", "--out", "empty"]
+
+
+@case("resume-no-such-folder-with-the-users-command", "--resume --out nowhere: no such folder; to start a run")
+def _(tmp, w):
+    return ["train", "--model", "resnet18", "--epochs", "2", "--out", "nowhere", "--resume"]
 
 
 # ---------------------------------------------------------------- 9. numbers

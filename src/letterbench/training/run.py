@@ -126,8 +126,12 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
     with the recorded value and the given one. Returns the changes left to make."""
     refuse_on_resume(out, [])
     run = RunDir(out)
-    if not given or not run.config_file.exists():
-        refuse_on_resume(out, list(given))
+    if not run.config_file.exists():
+        what = "no such folder" if not run.path.exists() else "no run has started there (no config.json)"
+        raise TrainingError(
+            f"--resume --out {out}: {what}; to start a run, give the same command without --resume"
+        )
+    if not given:
         return changes
     config = run.read_config()
     recorded = {"seed": config["seed"], "split": config["data"]["split"]}
