@@ -109,18 +109,13 @@ def trained_on(recipe: dict) -> str:
 def measured_usefulness(run: RunDir) -> str | None:
     """Why the run's final model is not yet useful, by its evaluation; None where it is useful or
     was never evaluated."""
-    from letterbench.evaluation.evaluate import read_metrics
     from letterbench.evaluation.stats import not_useful
 
-    try:
-        final = run.phases(run.read_config())[-1]
-        stage = next(s for s in read_metrics(run)["stages"] if s.get("phase") == final)
-        metrics = stage["metrics"]
-        return not_useful(
-            metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None
-        )
-    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
+    stage = run.final_stage()
+    if stage is None:
         return None
+    metrics = stage["metrics"]
+    return not_useful(metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None)
 
 
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:

@@ -87,11 +87,7 @@ def checked_temperature(value: object, where: str, fix: str) -> float:
 def run_temperature(run: RunDir) -> float | None:
     """The temperature evaluation fitted for the run's final model, or None (not evaluated); a
     damaged one is refused (``checked_temperature``)."""
-    try:
-        final = run.phases(run.read_config())[-1]  # the phase load_trained_model loads
-        stage = next(s for s in run.read_metrics()["stages"] if s.get("phase") == final)
-    except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
-        return None
+    stage = run.final_stage()  # the phase load_trained_model loads
     calibration = stage.get("calibration") if isinstance(stage, dict) else None
     if not isinstance(calibration, dict) or "temperature" not in calibration:
         return None

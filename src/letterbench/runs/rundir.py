@@ -261,6 +261,19 @@ class RunDir:
             self.metrics_file, metrics, RunMetrics, f"run `letterbench evaluate {self.path}` again"
         )
 
+    def final_stage(self) -> dict[str, Any] | None:
+        """The metrics of the run's final phase (the model predict, serve and export load), or None
+        where the run was never evaluated or its files cannot say which that is."""
+        try:
+            final = self.phases(self.read_config())[-1]
+            metrics = self.read_metrics()
+            trained = metrics["run"].get("epochs_trained")
+            if trained is not None and trained != self.read_progress()["history"][-1]["global_epoch"]:
+                return None  # evaluated before the run trained further: of another model
+            return next(s for s in metrics["stages"] if s.get("phase") == final)
+        except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
+            return None
+
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics_file, metrics)
 
