@@ -203,7 +203,9 @@ def _(tmp, w):
     return ["train", "--resume", "--out", "empty"]
 
 
-@case("resume-no-such-folder-with-the-users-command", "--resume --out nowhere: no such folder; to start a run")
+@case(
+    "resume-no-such-folder-with-the-users-command", "--resume --out nowhere: no such folder; to start a run"
+)
 def _(tmp, w):
     return ["train", "--model", "resnet18", "--epochs", "2", "--out", "nowhere", "--resume"]
 

@@ -18,6 +18,7 @@ from letterbench.core.errors import LetterbenchError
 from letterbench.evaluation.evaluate import classification_metrics, overfitting
 from letterbench.reporting.report import build_report
 from letterbench.runs.rundir import RunDir
+from letterbench.runs.runtime import Runtime
 
 
 def test_metrics_on_hand_made_predictions():
@@ -442,3 +443,21 @@ def test_report_links_work_for_a_run_folder_with_spaces(two_runs, tmp_path):
     links = re.findall(r"\]\((img/[^)\s]+)\)", (out / "report.md").read_text())
     assert links and any("my%20run" in link for link in links)
     assert all((out / unquote(link)).is_file() for link in links)
+
+
+def test_the_final_test_pass_is_the_inference_speed_measurement():
+    """Batches timed in the test pass are the throughput samples (the first, a warm-up, left
+    out); fewer than five are topped up by batches run for the measurement alone."""
+    from letterbench.evaluation.evaluate import inference_speed
+    from letterbench.models import create_model
+    from letterbench.runs.runtime import Load
+
+    model, runtime = create_model("timm:test_resnet"), Runtime.create("cpu")
+    load = Load(0.25)
+    found = inference_speed(model, runtime, batch=8, measured=([9.0, 0.5, 0.25, 0.5, 1.0, 0.5], load))
+    assert found["inference_images_per_s"] == 16.0  # 8 images / 0.5 s, the median of the five after the first
+    assert found["inference_images_per_s_spread"] == [16.0, 16.0] and found["load"] == load.to_dict()
+    topped = inference_speed(model, runtime, batch=8, measured=([9.0, 4.0], load))
+    assert (
+        topped["inference_images_per_s_spread"][1] > 2.0
+    )  # real batches of this tiny net join the 2 img/s one

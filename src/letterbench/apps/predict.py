@@ -115,7 +115,9 @@ def measured_usefulness(run: RunDir) -> str | None:
     if stage is None:
         return None
     metrics = stage["metrics"]
-    return not_useful(metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None)
+    return not_useful(
+        metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None
+    )
 
 
 def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:

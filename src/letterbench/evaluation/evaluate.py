@@ -69,11 +69,13 @@ def predict_logits(
     batch_size: int = 512,
     views: torch.Tensor | None = None,
     temperature: float = 1.0,
+    timings: list[float] | None = None,
 ) -> torch.Tensor:
     """Logits (N, C), float32 on the CPU, for uint8 images (N, 28, 28). ``views`` (V, 2, 3):
     affine views of every image whose calibrated softmax (logits / ``temperature``) is averaged
     (test-time augmentation); T times the log of that mean is returned, so softmax(result / T)
-    is the views' mean calibrated probability."""
+    is the views' mean calibrated probability. ``timings`` receives the seconds of each full
+    batch, results on the CPU (the test pass doubles as the inference-speed measurement)."""
     if len(images) == 0:
         raise LetterbenchError("no images to predict")
     runtime.prepare_model(model).eval()
@@ -83,7 +85,13 @@ def predict_logits(
         graphed = graphed_forward(model, prepare, runtime, images[:batch_size].to(runtime.device))
     out = []
     for start in range(0, len(images), batch_size):
+        began = time.perf_counter()
         chunk = images[start : start + batch_size].to(runtime.device)
+        if timings is not None and len(chunk) == batch_size and views is None and graphed is None:
+            with runtime.autocast():
+                out.append(model(prepare(chunk)).float().cpu())
+            timings.append(time.perf_counter() - began)
+            continue
         if views is None:
             if graphed is not None and len(chunk) == graphed.size:
                 out.append(graphed(chunk).cpu())
@@ -187,10 +195,19 @@ def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict
 
 
 @torch.no_grad()
-def inference_speed(model: LetterModel, runtime: Runtime, batch: int = 256, min_seconds: float = 2.0) -> dict:
+def inference_speed(
+    model: LetterModel,
+    runtime: Runtime,
+    batch: int = 256,
+    min_seconds: float = 2.0,
+    measured: tuple[list[float], Any] | None = None,
+) -> dict:
     """Throughput (images/s) at ``batch`` and single-image latency (ms), each as the median of
     repeated samples with their interquartile range (a noisy figure is visibly noisy), and the CPU
-    load other processes put on the machine meanwhile."""
+    load other processes put on the machine meanwhile. ``measured``: the seconds of each full
+    batch of a test pass at ``batch`` just run, and the load measured over it: its batches after
+    the first (a warm-up) are throughput samples, topped up to five by batches run for it alone
+    (the measurement is the real run)."""
     runtime.prepare_model(model).eval()
     images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=runtime.device)
 
@@ -199,27 +216,42 @@ def inference_speed(model: LetterModel, runtime: Runtime, batch: int = 256, min_
             model(runtime.batch(x, model.spec))
         runtime.synchronize()
 
-    run(images)  # warm-up
+    reused = [batch / t for t in measured[0][1:]] if measured is not None else []  # the first warms up
+    if not reused:
+        run(images)  # warm-up
     with runtime.measure_load() as load:
-        rates, start = [], time.perf_counter()
-        while len(rates) < 50 and (len(rates) < 5 or time.perf_counter() - start < min_seconds):
+        rates, start = list(reused), time.perf_counter()
+        # a test pass's batches count; at least 5 samples, and 2 s of them where none were given
+        while len(rates) < 50 and (
+            len(rates) < 5 or (not reused and time.perf_counter() - start < min_seconds)
+        ):
             t = time.perf_counter()
             run(images)
             rates.append(batch / (time.perf_counter() - t))
-        run(images[:1])
-        latencies = []
-        for _ in range(15):
-            t = time.perf_counter()
-            run(images[:1])
-            latencies.append((time.perf_counter() - t) * 1000)
-    rate, latency = spread(rates), spread(latencies)
+        latency = _latency(run, images)
+    if reused:
+        load = measured[1]  # the test pass's: most of the samples, if not all, come from it
+    return {**_throughput(rates), **latency, "load": load.to_dict()}
+
+
+def _throughput(rates: list[float]) -> dict[str, Any]:
+    rate = spread(rates)
     return {
         "inference_images_per_s": rate["median"],
         "inference_images_per_s_spread": [rate["q1"], rate["q3"]],
-        "latency_ms": latency["median"],
-        "latency_ms_spread": [latency["q1"], latency["q3"]],
-        "load": load.to_dict(),
     }
+
+
+def _latency(run, images: torch.Tensor) -> dict[str, Any]:
+    """One image at a time, 15 times after a warm-up: the median and quartiles, in ms."""
+    run(images[:1])
+    latencies = []
+    for _ in range(15):
+        t = time.perf_counter()
+        run(images[:1])
+        latencies.append((time.perf_counter() - t) * 1000)
+    latency = spread(latencies)
+    return {"latency_ms": latency["median"], "latency_ms_spread": [latency["q1"], latency["q3"]]}
 
 
 def _training_cost(progress: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -333,11 +365,17 @@ def evaluate_run(
         test_images, test_labels = _test_set(data, test_per_class)
         labels = test_labels.numpy()
         val = _validation_split(run, data, config)
+        measured = None
         for stage in stages:
-            probs = _score_stage(run, stage, model, data, val, (test_images, labels), runtime, real_world)
+            # the final model's test pass runs at the speed batch and is its throughput measurement
+            timed = speed_batch if measure_speed and stage is stages[-1] else None
+            probs, measured = _score_stage(
+                run, stage, model, data, val, (test_images, labels), runtime, real_world, timed
+            )
             stage["overfitting"] = overfitting(progress["history"], stage["phase"])
         with timing.part("cost measurement"):
-            cost = _cost(model, stages, progress, config, runtime, speed_batch if measure_speed else None)
+            speed = (speed_batch, measured) if measure_speed else None
+            cost = _cost(model, stages, progress, config, runtime, speed)
         result = {
             "schema": SCHEMA,
             "run": _run_record(run, config, progress, test_per_class, len(labels)),
@@ -349,13 +387,16 @@ def evaluate_run(
     return Evaluation(result, test_images.numpy(), probs, labels)
 
 
-def _score_stage(run, stage, model, data, val, test, runtime, real_world) -> np.ndarray:
+def _score_stage(run, stage, model, data, val, test, runtime, real_world, speed_batch=None) -> tuple:
     """One phase's best weights on the test images: predictions, metrics, intervals, calibration
-    (on the validation split), the real-world set; the test probabilities."""
+    (on the validation split), the real-world set; the test probabilities, and (at
+    ``speed_batch``) the seconds of each full batch of the test pass with the load meanwhile."""
     test_images, labels = test
     ckpt = run.load_weights_into(model, stage["phase"])
-    with timing.part("testing"):
-        logits = predict_logits(model, test_images, runtime).numpy()
+    timings = [] if speed_batch else None
+    with timing.part("testing"), runtime.measure_load() as load:
+        logits = predict_logits(model, test_images, runtime, batch_size=speed_batch or 512, timings=timings)
+        logits = logits.numpy()
         probs = softmax(logits)
     with timing.part("calibration"):
         stage["calibration"] = _calibration(model, data, val, runtime, logits, labels)
@@ -369,10 +410,10 @@ def _score_stage(run, stage, model, data, val, test, runtime, real_world) -> np.
     stage["epoch"] = ckpt["trainer"]["global_epoch"]
     set_trainable(model, stage["trainable"])
     stage["trainable_parameters"] = count_parameters(model)[1]
-    return probs
+    return probs, (timings, load)
 
 
-def _cost(model, stages, progress, config, runtime: Runtime, speed_batch: int | None) -> dict[str, Any]:
+def _cost(model, stages, progress, config, runtime: Runtime, speed: tuple | None) -> dict[str, Any]:
     cost = {
         "parameters": count_parameters(model)[0],
         "trainable_parameters": {s["phase"]: s["trainable_parameters"] for s in stages},
@@ -380,10 +421,11 @@ def _cost(model, stages, progress, config, runtime: Runtime, speed_batch: int | 
         **_training_cost(progress, config),
         "device": runtime.name,
     }
-    if speed_batch is not None:
-        speed = inference_speed(model, runtime, batch=speed_batch)
-        cost["inference_load"] = speed.pop("load")
-        cost.update(speed, inference_batch=speed_batch)
+    if speed is not None:  # (batch, the final test pass's batch times and load)
+        batch, measured = speed
+        found = inference_speed(model, runtime, batch=batch, measured=measured)
+        cost["inference_load"] = found.pop("load")
+        cost.update(found, inference_batch=batch)
     return cost
 
 
