@@ -6,11 +6,12 @@
 #
 #   bash bench/gpu_checks.sh [RESULTS_DIR [STEP ...]]   (data: $LETTERBENCH_DATA or ../shared/data/emnist)
 #
-# STEP: tests throughput paper time-to-accuracy throughput-eager inference (default: all of them).
+# STEP: tests throughput paper time-to-accuracy throughput-eager inference study-wall (default: all).
+# study-wall: the paper study with one seed, its wall clock part by part (bench/study_wall.py).
 set -u
 results="${1:-${OUT:-gpu-results}}"
 shift || true
-all=" tests throughput paper time-to-accuracy throughput-eager inference "
+all=" tests throughput paper time-to-accuracy throughput-eager inference study-wall "
 steps=" ${*:-$all} "
 for name in $steps; do
     [[ "$all" == *" $name "* ]] || { echo "gpu_checks.sh: no step '$name'; the steps:$all" >&2; exit 2; }
@@ -38,3 +39,4 @@ step paper 200 "$py" -m letterbench run --preset paper --data-dir "$data" --out 
 step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data" ${TTA_ARGS:-}  # e.g. TTA_ARGS="--models resnet18 --targets 0.905"
 step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
 step inference 60 "$py" bench/train_throughput.py --batches none --inference
+step study-wall 240 "$py" bench/study_wall.py --preset paper --data-dir "$data" --args "--seeds 1"

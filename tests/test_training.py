@@ -18,7 +18,7 @@ from letterbench.cli.main import main
 from letterbench.core.errors import TrainingError
 from letterbench.data.emnist import load_emnist
 from letterbench.data.splits import make_split
-from letterbench.images.transforms import prepare_batch
+from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model, layer_units, set_trainable
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
@@ -83,7 +83,7 @@ def test_a_few_steps_lower_the_loss(tiny_letters, tmp_path, name):
     )
     trainer = Trainer(recipe, model, data, CPU, RunDir(tmp_path), seed=0)
     trainer.start_phase(0)
-    x = prepare_batch(data.train_images, model.spec)
+    x = Preprocess(model.spec, "cpu")(data.train_images)
 
     def batch_loss() -> float:  # training-mode loss (batch statistics, fixed dropout masks)
         torch.manual_seed(123)

@@ -210,10 +210,11 @@ def inference_speed(
     (the measurement is the real run)."""
     runtime.prepare_model(model).eval()
     images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=runtime.device)
+    prepare = runtime.preprocess(model.spec)  # the path predict_logits (evaluate, predict) takes
 
     def run(x):
         with runtime.autocast():
-            model(runtime.batch(x, model.spec))
+            model(prepare(x))
         runtime.synchronize()
 
     reused = [batch / t for t in measured[0][1:]] if measured is not None else []  # the first warms up

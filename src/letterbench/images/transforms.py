@@ -149,17 +149,3 @@ class Preprocess:
         field = coarse.view(-1, 2, ELASTIC_GRID, ELASTIC_GRID)
         field = F.interpolate(field, size=(size, size), mode="bicubic", align_corners=True)
         return field.permute(0, 2, 3, 1)
-
-
-def prepare_batch(
-    images: torch.Tensor,
-    spec: InputSpec,
-    augment: dict | None = None,
-    generator: torch.Generator | None = None,
-    channels_last: bool = True,
-) -> torch.Tensor:
-    """One batch through ``Preprocess``, augmented with matrices (and style) drawn from
-    ``generator`` if ``augment`` asks for it (for single batches; loops use ``training.stream.BatchStream``)."""
-    theta = random_affine(len(images), augment, generator, images.device) if augments(augment) else None
-    style = random_style(len(images), augment, generator).to(images.device) if styles(augment) else None
-    return Preprocess(spec, images.device, channels_last)(images, theta, style)

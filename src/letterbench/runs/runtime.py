@@ -23,7 +23,7 @@ import torch
 
 from letterbench.core.distributed import DistInfo, dist_from_env, join_process_group, shutdown
 from letterbench.core.errors import LetterbenchError
-from letterbench.images.transforms import Preprocess, prepare_batch
+from letterbench.images.transforms import Preprocess
 from letterbench.models import InputSpec
 
 # Other processes using more CPU than this (in cores) while a speed is measured make it noise.
@@ -100,16 +100,6 @@ class Runtime:
     def preprocess(self, spec: InputSpec) -> Preprocess:
         """uint8 batches on this device -> ``spec``'s input, in this runtime's memory format."""
         return Preprocess(spec, self.device, self.channels_last)
-
-    def batch(
-        self,
-        images: torch.Tensor,
-        spec: InputSpec,
-        augment: dict | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """uint8 images (B, 28, 28) -> the model's input on this device, augmented if asked."""
-        return prepare_batch(images.to(self.device), spec, augment, generator, self.channels_last)
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
