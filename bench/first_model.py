@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from study_wall import run_study  # noqa: E402  (this folder: the same child process)
 
 from letterbench.runs.studydir import StudyDir
 
@@ -34,19 +33,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "first"
-        command = [sys.executable, "-m", "letterbench", "run", "--preset", "first", "--quiet"]
-        command += ["--data-dir", str(args.data_dir), "--out", str(out)]
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if done.returncode:
-            sys.exit(f"letterbench run failed ({done.returncode}):\n{done.stderr}")
+        wall, printed = run_study("first", args.data_dir, out)
         (run,) = StudyDir(out).runs()
         probs, labels = run.load_predictions("train")
         right = probs.argmax(1) == labels
         first_twelve = labels < 12  # classes a..l: complete in the partial copy's test set
-        said = [line for line in done.stdout.splitlines() if line.startswith("recommendation:")]
+        said = [line for line in printed.splitlines() if line.startswith("recommendation:")]
         print(*said)
         print(f"wall clock            {wall:7.1f} s   (goal: at most 180 s on a 2-core CPU)")
         print(f"test accuracy         {100 * right.mean():7.2f} %   ({len(labels):,} test images)")

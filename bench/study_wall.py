@@ -27,6 +27,20 @@ from letterbench.runs.studydir import StudyDir
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_study(preset: str, data_dir: Path, out: Path, more: list[str] = ()) -> tuple[float, str]:
+    """`letterbench run --preset PRESET` in a child process on this checkout's code: its wall
+    clock timed from outside, and what it printed; exits with its error where it fails."""
+    command = [sys.executable, "-m", "letterbench", "run", "--preset", preset, "--quiet"]
+    command += ["--data-dir", str(data_dir), "--out", str(out), *more]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"letterbench run failed ({done.returncode}):\n{done.stderr}")
+    return wall, done.stdout
+
+
 def table(budget: dict, outside: float | None) -> str:
     parts = budget["parts"]
     scopes = list(parts)
@@ -66,14 +80,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "study"
-        command = [sys.executable, "-m", "letterbench", "run", "--preset", args.preset, "--quiet"]
-        command += ["--data-dir", str(args.data_dir), "--out", str(out), *args.args.split()]
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        outside = time.perf_counter() - start
-        if done.returncode:
-            sys.exit(f"letterbench run failed ({done.returncode}):\n{done.stderr}")
+        outside, _ = run_study(args.preset, args.data_dir, out, args.args.split())
         print(f"letterbench run --preset {args.preset} {args.args}".strip())
         print(table(json.loads((out / "study.json").read_text())["time_budget"], outside))
 

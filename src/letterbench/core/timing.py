@@ -88,31 +88,26 @@ def spent_here() -> dict[str, float]:
 
 
 @contextmanager
-def part(name: str) -> Iterator[None]:
+def _entered(name: str, scope: bool) -> Iterator[None]:
+    spent = current()
+    if spent is None:
+        yield
+        return
+    spent.enter(name, scope=scope)
+    try:
+        yield
+    finally:
+        spent.leave(scope=scope)
+
+
+def part(name: str):
     """Charge the time inside to ``name`` (within the current scope), not to the part around it."""
-    spent = current()
-    if spent is None:
-        yield
-        return
-    spent.enter(name)
-    try:
-        yield
-    finally:
-        spent.leave()
+    return _entered(name, scope=False)
 
 
-@contextmanager
-def scope(name: str) -> Iterator[None]:
+def scope(name: str):
     """Charge the time inside to the run ``name``: its parts, not the study's."""
-    spent = current()
-    if spent is None:
-        yield
-        return
-    spent.enter(name, scope=True)
-    try:
-        yield
-    finally:
-        spent.leave(scope=True)
+    return _entered(name, scope=True)
 
 
 @contextmanager
