@@ -13,7 +13,6 @@ The non-training share is 1 - training / wall clock, the wall clock measured out
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -82,7 +81,7 @@ def main() -> None:
         out = args.out or Path(tmp) / "study"
         outside, _ = run_study(args.preset, args.data_dir, out, args.args.split())
         print(f"letterbench run --preset {args.preset} {args.args}".strip())
-        print(table(json.loads((out / "study.json").read_text())["time_budget"], outside))
+        print(table(StudyDir(out).read()["time_budget"], outside))
 
 
 if __name__ == "__main__":
