@@ -46,14 +46,15 @@ class Case:
     expect: str  # must appear in the error line (case-insensitive)
     unprivileged: bool = False  # run as a user without root's right to ignore permissions
     small_disk: bool = False  # a 2 MiB file system is mounted on the case's small/ for the run
+    filled_kb: int = 0  # of which this much is taken before the run starts
 
 
 CASES: dict[str, Case] = {}
 
 
-def case(name: str, expect: str, unprivileged: bool = False, small_disk: bool = False):
+def case(name: str, expect: str, unprivileged: bool = False, small_disk: bool = False, filled_kb: int = 0):
     def wrap(setup):
-        CASES[name] = Case(setup, expect, unprivileged, small_disk)
+        CASES[name] = Case(setup, expect, unprivileged, small_disk, filled_kb)
         return setup
 
     return wrap
@@ -332,6 +333,16 @@ def _(tmp, w):
     for path in [run, *run.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     return ["evaluate", str(run), "--no-plots", "--device", "cpu"]
+
+
+@case(
+    "export-disk-fills-up",
+    "small/model.pt: no space left on device; the disk is full: free some space and run the same command again",
+    small_disk=True,
+    filled_kb=1800,  # 250 KB left: less than the exported model
+)
+def _(tmp, w):
+    return ["export", "--run", str(copy_run(tmp, w)), "--format", "torchscript", "--out", "small/model.pt"]
 
 
 @case("train-disk-fills-up", "no space left on device; the disk is full", small_disk=True)
@@ -719,6 +730,17 @@ def _(tmp, w):
     return ["predict", str(letter_png(tmp / "a.png")), "--run", str(run)]
 
 
+@case("export-to-a-device", "--out /dev/full is not a regular file")
+def _(tmp, w):
+    return ["export", "--run", str(copy_run(tmp, w)), "--format", "torchscript", "--out", "/dev/full"]
+
+
+@case("export-to-a-pipe", "is not a regular file (a device or a pipe)")
+def _(tmp, w):
+    os.mkfifo(tmp / "pipe")
+    return ["export", "--run", str(copy_run(tmp, w)), "--format", "torchscript", "--out", str(tmp / "pipe")]
+
+
 def _damaged_metrics(where: str, value):
     """A case: the run's metrics.json with one field the report reads set to ``value``."""
 
@@ -776,7 +798,8 @@ def _prefix(spec: Case, tmp: Path) -> list[str]:
         return ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
     if spec.small_disk:
         (tmp / "small").mkdir()
-        mount = f'mount -t tmpfs -o size=2m none {tmp / "small"} && exec "$@"'
+        fill = f"dd if=/dev/zero of={tmp / 'small' / '.filler'} bs=1k count={spec.filled_kb} 2>/dev/null && "
+        mount = f'mount -t tmpfs -o size=2m none {tmp / "small"} && {fill if spec.filled_kb else ""}exec "$@"'
         return ["unshare", "-Urm", "sh", "-c", mount, "sh"]
     return []
 

@@ -82,3 +82,17 @@ def test_help_does_not_import_torch():
     assert "HEAVY []" in done.stderr, done.stderr[-500:]
     for name in commands:
         assert f"usage: letterbench {name}" in done.stdout
+
+
+def test_a_full_disk_names_the_file_and_gives_resume_advice_only_where_a_command_trains():
+    import errno
+
+    from letterbench.cli.boundary import os_error_line
+
+    full = OSError(errno.ENOSPC, "No space left on device", "out/report.html")
+    said = os_error_line(full)
+    assert (
+        said
+        == "out/report.html: No space left on device; the disk is full: free some space and run the same command again"
+    )
+    assert "--resume" in os_error_line(full, trains=True) and "--resume" not in said

@@ -476,6 +476,8 @@ def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path
     text.write_text("not an image")
     broken = tmp_path / "broken.png"
     broken.write_bytes(good.read_bytes()[:100])
+    pipe = tmp_path / "pipe.png"  # a named pipe would block a reader for ever
+    os.mkfifo(pipe)
     code = main(
         [
             "predict",
@@ -486,6 +488,7 @@ def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path
             str(text),
             str(broken),
             str(tmp_path / "missing.png"),
+            str(pipe),
         ]
     )
     captured = capsys.readouterr()
@@ -493,12 +496,13 @@ def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path
     models, answer = captured.out.splitlines()[:2]
     assert models.startswith("models: ") and answer.startswith(f"{good}: ")
     errors = captured.err.strip().splitlines()
-    assert len(errors) == 4
+    assert len(errors) == 5
     assert (
         "blank" in errors[0]
         and "not an image" in errors[1]
         and "unreadable" in errors[2]
         and "no such file" in errors[3]
+        and errors[4] == f"{pipe}: error: not a regular file (a pipe or a device), not an image"
     )
     assert prepare_file(blank).error == "the image is blank (no ink found)"
 

@@ -198,6 +198,10 @@ def exported_by_us(path: Path) -> bool:
 def _check_target(out: Path) -> None:
     if out.is_dir():
         raise LetterbenchError(f"--out {out} is a folder; name a file, e.g. {out / 'model.onnx'}")
+    if out.exists() and not out.is_file():  # a device (/dev/full, /dev/zero), a pipe, a socket
+        raise LetterbenchError(
+            f"--out {out} is not a regular file (a device or a pipe); name a file, e.g. model.onnx"
+        )
     if out.exists() and not exported_by_us(out):
         raise LetterbenchError(
             f"--out {out} exists and is not a model letterbench exported; it was left untouched: "

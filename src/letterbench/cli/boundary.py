@@ -24,10 +24,9 @@ EXIT_ERROR = 1
 EXIT_BUG = 70  # EX_SOFTWARE
 EXIT_INTERRUPTED = 130
 
-_DISK_FULL = (
-    "the disk is full: free some space and run the same command again "
-    "(a training run keeps its last finished epoch; continue it with --resume)"
-)
+_DISK_FULL = "the disk is full: free some space and run the same command again"
+TRAINS = ("cmd_train", "cmd_run")  # the commands whose disk-full advice adds how training resumes
+_RESUMES = " (a training run keeps its last finished epoch; continue it with --resume)"
 OS_FIXES = {
     errno.ENOSPC: _DISK_FULL,
     errno.EDQUOT: _DISK_FULL,
@@ -44,11 +43,14 @@ OS_FIXES = {
 }
 
 
-def os_error_line(exc: OSError) -> str:
-    """``<path>: <what the system said>; <the fix>`` for an OSError."""
+def os_error_line(exc: OSError, trains: bool = False) -> str:
+    """``<path>: <what the system said>; <the fix>`` for an OSError (``trains``: the command
+    trains, so a full disk's advice says how training resumes)."""
     where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
     what = exc.strerror or str(exc) or type(exc).__name__
     fix = OS_FIXES.get(exc.errno, "")
+    if fix == _DISK_FULL and trains:
+        fix += _RESUMES
     return f"{where + ': ' if where else ''}{what}" + (f"; {fix}" if fix else "")
 
 
@@ -69,7 +71,7 @@ def run_command(func, args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
     except OSError as exc:
-        error(os_error_line(exc))
+        error(os_error_line(exc, getattr(func, "__name__", "") in TRAINS))
     except Exception:
         traceback.print_exc()
         print(

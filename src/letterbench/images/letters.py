@@ -278,6 +278,9 @@ def _pieces(image: np.ndarray) -> int:
 
 
 def prepare_file(path: Path) -> Prepared:
+    if path.exists() and not path.is_file():  # a pipe would block for ever, a device never end
+        what = "a folder" if path.is_dir() else "not a regular file (a pipe or a device)"
+        return Prepared(path, None, f"{what}, not an image")
     try:
         with Image.open(path) as img:
             img.load()
