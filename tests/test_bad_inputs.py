@@ -482,7 +482,7 @@ def _(tmp, w):
     return ["report", str(run), str(run), "--out", "out"]
 
 
-@case("run-same-model-twice", "twice")
+@case("run-same-model-twice", "--models names resnet18 twice; name each model once")
 def _(tmp, w):
     return ["run", "--preset", "smoke", "--models", "resnet18,resnet18", "--out", "s"]
 
@@ -551,7 +551,7 @@ def _(tmp, w):
     return ["data", "import", "new", "--data-dir", "data"]
 
 
-@case("resume-config-seed-not-a-number", "seed")
+@case("resume-config-seed-not-a-number", "config.json is damaged (seed: input should be a valid integer")
 def _(tmp, w):
     import json
 
@@ -598,7 +598,7 @@ def _(tmp, w):
     return ["train", "--recipe", "nothere.toml", "--out", "r"]
 
 
-@case("report-run-not-evaluated", "evaluate")
+@case("report-run-not-evaluated", "has no predictions (no metrics.json); run `letterbench evaluate")
 def _(tmp, w):
     run = copy_run(tmp, w)
     (run / "metrics.json").unlink()

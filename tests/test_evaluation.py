@@ -181,8 +181,9 @@ def test_report_has_every_section_embedded_images_and_valid_html(two_runs, tmp_p
     parser = _Collector()
     parser.feed(page)
     assert page.startswith("<!DOCTYPE html>") and not parser.errors and not parser.stack
-    assert {"comparison", "ranking", "pros-cons", "confused"} <= set(parser.ids)
-    assert len(parser.images) == 1 + 4 * 2 and all(
+    assert {"comparison", "ranking", "pros-cons", "confused", "time"} <= set(parser.ids)
+    # accuracy against cost, where the time went, and each run's 4 plots
+    assert len(parser.images) == 2 + 4 * 2 and all(
         src.startswith("data:image/png;base64,") for src in parser.images
     )
     # seconds of training on a few images each: not yet useful, and the page says so first
@@ -278,7 +279,7 @@ def test_report_reads_on_a_desktop_and_a_phone_in_headless_chromium(two_runs, tm
     build_report([two_runs / "r10", two_runs / "xc"], out)
     seen = _seen_in_chromium(out / "report.html", width, tmp_path)
     assert seen["viewport"] == width and seen["rows"] == 4, seen  # 3 columns and the ensemble
-    assert (seen["images"], seen["broken"]) == (9, 0), seen
+    assert (seen["images"], seen["broken"]) == (10, 0), seen
     assert seen["order"] == 1 and seen["width"] <= width, seen
     assert seen["accuracy"] == 4, seen
     if width >= 1280:

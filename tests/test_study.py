@@ -130,8 +130,8 @@ def check_real_world_rows(out: Path, summary: dict) -> None:
     members = json.loads((out / "ensemble.json").read_text())["members"]
     folders = {"resnet18": "resnet18", "timm:resnet10t": "timm-resnet10t"}
     read = [RunDir(out / "runs" / folders[m]).load_real_world("train") for m in members]
-    labels = read[0][1]
-    right = np.mean([probs for probs, _, _ in read], 0).argmax(1) == labels
+    labels = read[0].labels
+    right = np.mean([r.probs for r in read], 0).argmax(1) == labels
     assert rows["real_world_top1"]["values"][-1] == pytest.approx(right.mean())
 
 
