@@ -124,8 +124,8 @@ MUTANTS = [
         "resume-without-optimizer",
         "a resumed run continues to the weights of an uninterrupted one (its optimiser state restored)",
         "training/engine.py",
-        '        self.optimizer.load_state_dict(ckpt["optimizer"])\n',
-        "",
+        '            self.optimizer.load_state_dict(ckpt["optimizer"])\n',
+        "            pass\n",
         ("tests/test_training.py", "-k", "killed_run_resumes"),
     ),
 ]
