@@ -403,6 +403,12 @@ def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_pa
     expected = [(names[i], float(mean[i])) for i in mean.argsort(descending=True)[:3]]
     assert [t["letter"] for t in tta] == [c for c, _ in expected] and tta != answer["top3"]
     assert [t["probability"] for t in tta] == pytest.approx([p for _, p in expected], abs=1e-4)
+    # without TTA: the one view's softmax of logits / T
+    with torch.no_grad():
+        plain = torch.softmax(model.float()(prepare(image)) / calibration["temperature"], 1)[0]
+    assert [t["probability"] for t in answer["top3"]] == pytest.approx(
+        plain.sort(descending=True).values[:3].tolist(), abs=1e-4
+    )
     with pytest.raises(SystemExit) as exited:
         main(["predict", "--run", str(run.path), "--unsure-below", "2", str(tmp_path / "l.png")])
     assert exited.value.code != 0

@@ -59,6 +59,18 @@ def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_images():
     assert widths[1] < widths[0] / 3  # about sqrt(25) = 5 times narrower
 
 
+def test_bootstrap_interval_has_the_width_binomial_theory_gives():
+    """Resampling the test images: the accuracy's 95% interval is about 2 x 1.96 x sqrt(p(1-p)/n)
+    wide (the normal approximation, which is close at n = 4000), whatever the number of classes."""
+    n, p = 4000, 0.8
+    probs, labels = _probs(n, p, seed=5)
+    accuracy = float((probs.argmax(1) == labels).mean())
+    lo, hi = bootstrap_intervals(probs, labels)["accuracy"]
+    theory = 2 * 1.96 * np.sqrt(accuracy * (1 - accuracy) / n)
+    assert hi - lo == pytest.approx(theory, rel=0.15)
+    assert (lo + hi) / 2 == pytest.approx(accuracy, abs=theory / 4)
+
+
 def test_bootstrap_is_seeded():
     probs, labels = _probs(500, 0.7)
     assert bootstrap_intervals(probs, labels, seed=3) == bootstrap_intervals(probs, labels, seed=3)

@@ -486,3 +486,45 @@ def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_lett
         assert loss == pytest.approx(min(losses), rel=1e-4), name
     last = run.load_checkpoint("last")
     assert last["trainer"]["global_epoch"] == history[-1]["global_epoch"]
+
+
+def test_resume_restores_the_random_state_the_checkpoint_holds(tiny_letters, tmp_path):
+    """Whatever random state the resuming process starts with, a resumed trainer's next draws are
+    the ones the interrupted run would have made (dropout masks and anything else drawn from the
+    global generator), for a one-phase recipe as for the two-phase one above."""
+    data = tiny_train_data(tiny_letters, per_class=4)
+    recipe = resolve_recipe("smallcnn", overrides=["batch_size=26"])
+    run = RunDir(tmp_path)
+    trainer = Trainer(recipe, create_model("smallcnn"), data, CPU, run, seed=0)
+    trainer.start_phase(0)
+    trainer.train_epoch()
+    state = trainer.checkpoint_state()
+    run.save_checkpoint("last", state)
+    expected = torch.rand(8)  # the interrupted run's next draws
+    torch.manual_seed(12345)  # a different process, a different state
+    again = Trainer(recipe, create_model("smallcnn"), data, CPU, run, seed=0)
+    again.resume()
+    assert torch.equal(torch.rand(8), expected)
+
+
+def test_compile_trains_the_same_model_through_torch_compile(tiny_letters, tmp_path):
+    """--compile runs the training step through torch.compile (TorchDynamo captures graphs), keeps
+    the checkpoints' parameter names plain (evaluate and resume read them), and learns what the
+    eager run learns, to float rounding."""
+    import torch._dynamo
+
+    common = ["--model", "smallcnn", "--quiet", "--data-dir", tiny_letters, "--epochs", "1"]
+    common += ["--set", "val_fraction=0.25"]
+    assert cli("train", *common, "--out", tmp_path / "eager") == 0
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    assert cli("train", *common, "--compile", "--out", tmp_path / "compiled") == 0
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    torch._dynamo.reset()
+    eager = RunDir(tmp_path / "eager").load_checkpoint("last")
+    compiled = RunDir(tmp_path / "compiled").load_checkpoint("last")
+    assert list(compiled["model"]) == list(eager["model"])  # no "_orig_mod." prefix
+    for key, tensor in eager["model"].items():
+        assert torch.allclose(compiled["model"][key].float(), tensor.float(), atol=2e-3), key
+    losses = [[h["val_loss"] for h in c["trainer"]["history"]] for c in (eager, compiled)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
