@@ -73,7 +73,11 @@ def test_the_same_seed_gives_the_same_weights_and_predictions(again):
     with np.load(again / "predictions-train.npz") as a, np.load(FIXTURE / "predictions-train.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for key in b.files:
-            assert np.allclose(a[key], b[key], atol=1e-6) if a[key].dtype.kind == "f" else (a[key] == b[key]).all()
+            assert (
+                np.allclose(a[key], b[key], atol=1e-6)
+                if a[key].dtype.kind == "f"
+                else (a[key] == b[key]).all()
+            )
 
 
 def test_a_run_folder_written_by_main_still_loads(tmp_path, capsys):
