@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from letterbench.evaluation.evaluate import predict_probs
+from letterbench.evaluation.inference import predict_probabilities
 from letterbench.runs.rundir import RunDir, default_run_dir
 from letterbench.runs.runtime import Runtime
 from letterbench.training.recipes import resolve_recipe
@@ -52,7 +52,7 @@ def main() -> None:
     assert len(rows) == 9600, "the partial copy should hold every official test index below 9,600"
     model = run.build_model()
     run.load_weights_into(model, "best")
-    probs = predict_probs(model, data.test_images[rows], runtime)
+    probs = torch.from_numpy(predict_probabilities(model, data.test_images[rows], runtime))
     accuracy = (probs.argmax(1) == data.test_labels[rows]).float().mean().item()
     history = run.read_progress()["history"]
     train_minutes = sum(h["train_time_s"] for h in history) / 60

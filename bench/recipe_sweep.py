@@ -38,7 +38,7 @@ from real_world import class_indices, load_set, prepare  # noqa: E402
 
 from letterbench.data.emnist import load_emnist  # noqa: E402
 from letterbench.data.splits import make_split
-from letterbench.evaluation.evaluate import predict_logits  # noqa: E402
+from letterbench.evaluation.inference import predict_logits  # noqa: E402
 from letterbench.reporting.tables import format_table  # noqa: E402
 from letterbench.runs.rundir import RunDir  # noqa: E402
 from letterbench.runs.runtime import Runtime  # noqa: E402

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from letterbench.apps.predict import Predictor, Scorer, choose_runs, torch_scorers
+from letterbench.apps.predict import Predictor, choose_runs
 from letterbench.apps.serve import create_app, page_title, serving
+from letterbench.evaluation.inference import Scorer, torch_scorers
 from letterbench.models import create_model, model_names
 from letterbench.runs.runtime import Runtime
 
@@ -50,7 +51,7 @@ def drawn_letter(side: int = 360) -> bytes:
 
 def untrained_scorers(models: list[str], runtime: Runtime, tta: bool) -> list[Scorer]:
     """The architectures with random weights, run as ``torch_scorers`` runs a trained model."""
-    from letterbench.evaluation.evaluate import predict_logits
+    from letterbench.evaluation.inference import predict_probabilities
     from letterbench.images.transforms import test_time_views
 
     views = test_time_views() if tta else None
@@ -58,10 +59,10 @@ def untrained_scorers(models: list[str], runtime: Runtime, tta: bool) -> list[Sc
     for name in models:
         model = create_model(name).eval()
 
-        def logits(images: np.ndarray, model=model) -> np.ndarray:
-            return predict_logits(model, torch.from_numpy(images), runtime, views=views).numpy()
+        def probabilities(images: np.ndarray, model=model) -> np.ndarray:
+            return predict_probabilities(model, torch.from_numpy(images), runtime, views=views)
 
-        scorers.append(Scorer(name, list(string.ascii_lowercase), 1.0, logits))
+        scorers.append(Scorer(name, list(string.ascii_lowercase), 1.0, probabilities))
     return scorers
 
 

@@ -18,7 +18,7 @@ GPU as many steps as make about 0.75 s at the warm-up's rate (at least 20, at mo
 It prints the median img/s with the range of the repeats, and the ratios engine/loader and
 engine/ceiling. Goals (issue 11): on a GPU, ResNet-18 at batch 64 at
 least 25,000 img/s; at batch 1024 at least 0.8x the ceiling and 4x the loader; on the CPU at least
-1.0x the loader. ``--inference`` adds predict_probs against a DataLoader inference loop (``--batches none``: only that).
+1.0x the loader. ``--inference`` adds predict_probabilities against a DataLoader inference loop (``--batches none``: only that).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
-from letterbench.evaluation.evaluate import predict_probs
+from letterbench.evaluation.inference import predict_probabilities
 from letterbench.models import create_model, model_names
 from letterbench.reporting.tables import format_table
 from letterbench.runs.rundir import RunDir
@@ -179,7 +179,7 @@ def engine_loop(recipe, runtime: Runtime, images, labels, repeats, most) -> list
 
 
 def inference_rates(recipe, runtime: Runtime, images, labels, repeats, workers) -> tuple[list, list]:
-    """predict_probs against a DataLoader inference loop, whole passes over ``images`` per window."""
+    """predict_probabilities against a DataLoader inference loop, whole passes over ``images`` per window."""
     model = fresh_model(recipe, runtime).eval()
     batch, count = 256, len(images)
     loader = DataLoader(
@@ -207,7 +207,9 @@ def inference_rates(recipe, runtime: Runtime, images, labels, repeats, workers) 
             times.append(count / (time.perf_counter() - start))
         return times
 
-    return passes(lambda: predict_probs(model, images, runtime, batch)), passes(reference_pass)
+    return passes(lambda: predict_probabilities(model, images, runtime, batch_size=batch)), passes(
+        reference_pass
+    )
 
 
 def rate(samples: list[float]) -> str:
@@ -289,7 +291,7 @@ def main() -> None:
     if rows:
         print(format_table(header + ["engine/ceiling"], rows))
     if infer_rows:
-        print("\ninference, batch 256: predict_probs against a DataLoader loop")
+        print("\ninference, batch 256: predict_probabilities against a DataLoader loop")
         print(format_table(["model", "engine img/s", "loader img/s", "ratio"], infer_rows))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from letterbench.evaluation.calibration import calibrate, calibration_error, fit_temperature, nll, softmax
+from letterbench.evaluation.calibration import calibrate, calibration_error, fit_temperature, nll
+from letterbench.evaluation.inference import softmax
 
 
 def _overconfident(n: int = 4000, classes: int = 26, true_t: float = 2.5, seed: int = 0):

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from letterbench.apps.predict import Predictor, Scorer
+from letterbench.apps.predict import Predictor
 from letterbench.evaluation import ensemble
 from letterbench.evaluation.ensemble import best_subset, held_out_images
+from letterbench.evaluation.inference import Scorer, softmax
 from letterbench.runs.records import EnsembleChoice
 
 
@@ -111,7 +112,7 @@ def test_predictor_ensemble_averages_only_the_chosen_models():
     names = list("abc")
 
     def scorer(name, logits):
-        return Scorer(name, names, 1.0, lambda images, z=logits: np.repeat(z[None], len(images), 0))
+        return Scorer(name, names, 1.0, lambda images, z=logits: softmax(np.repeat(z[None], len(images), 0)))
 
     scorers = [scorer("m1", np.array([4.0, 0, 0])), scorer("m2", np.array([0, 4.0, 0]))]
     scorers.append(scorer("m3", np.array([0, 0, 9.0])))

@@ -293,8 +293,18 @@ def test_ensemble_of_identical_runs_equals_the_single_run(two_runs, tmp_path):
     summary = build_report([two_runs / "r10", tmp_path / "copy"], tmp_path / "rep")
     rows = {row["key"]: row["values"] for row in summary["rows"]}
     assert summary["columns"][-1] == "Ensemble"
-    for key in ("accuracy", "top3_accuracy", "f1_macro", "roc_auc_micro", "log_loss"):
+    for key in ("accuracy", "top3_accuracy", "f1_macro"):
         assert rows[key][-1] == pytest.approx(rows[key][0], abs=1e-6), key
+    # the ensemble averages calibrated probabilities, as predict and serve do: its log loss is the
+    # single run's after dividing by its temperature, not the plain one the model's column shows
+    from letterbench.evaluation.inference import log_loss, recalibrated, run_temperature
+    from letterbench.runs.rundir import RunDir
+
+    run = RunDir(two_runs / "r10")
+    probs, labels = run.load_predictions(run.phases()[-1])
+    calibrated = log_loss(recalibrated(probs, run_temperature(run)), labels)
+    assert run_temperature(run) != 1.0 and calibrated != pytest.approx(rows["log_loss"][0], abs=1e-4)
+    assert rows["log_loss"][-1] == pytest.approx(calibrated, abs=1e-6)
 
 
 def test_report_errors_are_clear(two_runs, tmp_path, capsys):
@@ -364,7 +374,7 @@ def test_speed_figures_carry_the_spread_of_their_samples(two_runs):
 
 
 def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_path, capsys):
-    from letterbench.evaluation.calibration import run_temperature
+    from letterbench.evaluation.inference import run_temperature
     from letterbench.runs.rundir import RunDir
 
     run = RunDir(two_runs / "r10")
@@ -455,7 +465,7 @@ def test_report_links_work_for_a_run_folder_with_spaces(two_runs, tmp_path):
 def test_the_final_test_pass_is_the_inference_speed_measurement():
     """Batches timed in the test pass are the throughput samples (the first, a warm-up, left
     out); fewer than five are topped up by batches run for the measurement alone."""
-    from letterbench.evaluation.evaluate import inference_speed
+    from letterbench.evaluation.inference import inference_speed
     from letterbench.models import create_model
     from letterbench.runs.runtime import Load
 

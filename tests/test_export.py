@@ -15,8 +15,8 @@ from PIL import Image
 from letterbench.cli.main import main
 from letterbench.core.errors import LetterbenchError
 from letterbench.data import load_emnist
-from letterbench.evaluation.calibration import run_temperature
-from letterbench.evaluation.evaluate import evaluate_run, predict_probs
+from letterbench.evaluation.evaluate import evaluate_run
+from letterbench.evaluation.inference import predict_probabilities, run_temperature
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 
@@ -53,7 +53,7 @@ def real_test(real_data_dir) -> np.ndarray:
 
 def _torch_probs(run: RunDir, images: np.ndarray) -> np.ndarray:
     model, _ = run.load_trained_model()
-    return predict_probs(model, torch.from_numpy(images), Runtime(torch.device("cpu"))).numpy()
+    return predict_probabilities(model, torch.from_numpy(images), Runtime(torch.device("cpu")))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -219,7 +219,7 @@ def test_the_graphs_resize_is_preprocess(real_test):
 
 
 def test_predict_onnx_runs_where_device_says():
-    from letterbench.apps.export import onnx_providers
+    from letterbench.apps.exported import onnx_providers
 
     cpu_only, with_cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert onnx_providers("cpu", with_cuda) == cpu_only

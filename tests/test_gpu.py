@@ -109,8 +109,7 @@ def test_resume_with_cuda_graphs_repeats_the_uninterrupted_run(tmp_path, determi
 def test_evaluation_with_a_cuda_graph_equals_eager_evaluation(deterministic):
     """predict_logits replays one graph for every full batch and scores the shorter last batch
     eagerly; the logits are those of the eager pass."""
-    from letterbench.evaluation.evaluate import predict_logits
-    from letterbench.training.graphs import graphed_forward
+    from letterbench.evaluation.inference import graphed_forward, predict_logits
 
     torch.manual_seed(0)
     model = create_model("densenet121", 26).eval()

@@ -41,7 +41,7 @@ def test_the_default_preset_follows_the_device_and_says_why():
     preset, why = choose_preset(None, CPU)
     assert preset.name == "quick" and why.startswith("preset quick: no GPU in use")
     # choosing reads the runtime's device and name only; no GPU is needed to see the choice
-    gpu = types.SimpleNamespace(device=torch.device("cuda"), name="NVIDIA H200")
+    gpu = types.SimpleNamespace(device=torch.device("cuda"), is_cuda=True, name="NVIDIA H200")
     preset, why = choose_preset(None, gpu)
     assert preset.name == "paper" and why == "preset paper: training on a GPU (NVIDIA H200)"
     assert choose_preset("smoke", gpu)[1] == "preset smoke (as asked)"

@@ -23,9 +23,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from letterbench.apps.predict import Predictor, choose_runs, torch_scorers
+from letterbench.apps.predict import Predictor, choose_runs
 from letterbench.apps.serve import create_app, page_title, serving
 from letterbench.cli.main import main
+from letterbench.evaluation.inference import torch_scorers
 from letterbench.images.letters import prepare_image
 from letterbench.runs.runtime import Runtime
 

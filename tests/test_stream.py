@@ -112,6 +112,7 @@ def test_warm_up_leaves_weights_statistics_and_random_state_as_they_were(tiny_le
         [trainer.stream.example(), trainer.stream.example(5)],
         model,
         trainer.optimizer,
+        CPU,
     )
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm statistics and counters too

@@ -465,7 +465,7 @@ def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_lett
     import torch.nn.functional as F
 
     from letterbench.data.splits import recorded_split
-    from letterbench.evaluation.evaluate import predict_logits
+    from letterbench.evaluation.inference import predict_logits
 
     run = RunDir(tmp_path / "r")
     args = [*FAST, "--data-dir", tiny_letters, "--epochs", "6", "--out", run.path]

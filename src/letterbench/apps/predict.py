@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image, PngImagePlugin
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_save, ensure_folder
-from letterbench.evaluation.calibration import run_temperature, softmax
+from letterbench.evaluation.inference import Scorer, mean_probabilities, torch_scorers
 from letterbench.evaluation.thresholds import UNSURE_BELOW
 from letterbench.images.letters import prepare_file
 from letterbench.models import display_name
@@ -76,73 +75,6 @@ def recorded_ensemble(path: Path, runs: dict[str, RunDir]) -> list[str] | None:
 
 
 @dataclass
-class Scorer:
-    """One network, whatever runs it (PyTorch here, ONNX Runtime in ``export``): uint8 images
-    (N, 28, 28) as ``letters`` prepares them -> logits (N, C). ``name`` is the model's name, a
-    further seed's "NAME (seed S)" or a file's; ``temperature`` divides the logits (calibration)."""
-
-    name: str
-    class_names: list[str]
-    temperature: float
-    logits: Callable[[np.ndarray], np.ndarray]
-    trained_on: str | None = None  # what it learned from (``trained_on``); None where not recorded
-    not_useful: str | None = None  # why its measured test accuracy makes it no use yet (``stats.not_useful``)
-
-    @property
-    def model(self) -> str:
-        return model_of(self.name)
-
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(images), self.temperature)
-
-
-def trained_on(recipe: dict) -> str:
-    """What a run's model learned from, in words: EMNIST alone, or with synthetic letters mixed in
-    (the ``reader`` recipe's way, which reads people's letters better)."""
-    share = float((recipe.get("data") or {}).get("synthetic", 0.0))
-    name = recipe.get("name", "?")
-    if share:
-        return f"EMNIST + {100 * share:g}% synthetic letters ({name} recipe)"
-    return f"EMNIST only ({name} recipe)"
-
-
-def measured_usefulness(run: RunDir) -> str | None:
-    """Why the run's final model is not yet useful, by its evaluation; None where it is useful or
-    was never evaluated."""
-    from letterbench.evaluation.stats import not_useful
-
-    stage = run.final_stage()
-    if stage is None:
-        return None
-    metrics = stage["metrics"]
-    return not_useful(
-        metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None
-    )
-
-
-def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
-    """A scorer per run: its final model, with the temperature its evaluation fitted (1 where it
-    was not evaluated), averaging test-time views where ``tta``."""
-    from letterbench.evaluation.evaluate import predict_logits
-    from letterbench.images.transforms import test_time_views
-
-    views = test_time_views() if tta else None
-    scorers = []
-    for name, run in runs.items():
-        model, class_names = run.load_trained_model()
-        temperature = run_temperature(run) or 1.0
-
-        def logits(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
-            return predict_logits(
-                model, torch.from_numpy(images), runtime, views=views, temperature=t
-            ).numpy()
-
-        learned = trained_on(run.read_config()["recipe"])
-        scorers.append(Scorer(name, class_names, temperature, logits, learned, measured_usefulness(run)))
-    return scorers
-
-
-@dataclass
 class Answer:
     """One image's answer: the top 3 of every model (its seeds averaged) and, with more than one
     model, of the ensemble; ``top3`` is the ensemble's where there is one, else the model's."""
@@ -176,7 +108,7 @@ class Predictor:
                 "the chosen models were trained on different classes; they cannot be ensembled"
             )
         self.scorers, self.unsure_below = scorers, unsure_below
-        self.models = list(dict.fromkeys(s.model for s in scorers))
+        self.models = list(dict.fromkeys(model_of(s.name) for s in scorers))
         chosen = [m for m in self.models if m in (ensemble or [])]
         self.ensemble = chosen or self.models  # the models the ensemble averages
         self.chosen = bool(chosen)  # a study's recorded choice, rather than every model
@@ -184,14 +116,14 @@ class Predictor:
     @property
     def trained_on(self) -> dict[str, str]:
         """What each model learned from, where its run recorded it."""
-        return {s.model: s.trained_on for s in self.scorers if s.trained_on}
+        return {model_of(s.name): s.trained_on for s in self.scorers if s.trained_on}
 
     @property
     def caveat(self) -> str | None:
         """One sentence where the models that answer (the ensemble's, or the one model) are not yet
         useful by their measured test accuracy: their answers are guesses, not the drawing's fault."""
         answering = self.ensemble if len(self.models) > 1 else self.models
-        reasons = {s.model: s.not_useful for s in self.scorers if s.model in answering}
+        reasons = {model_of(s.name): s.not_useful for s in self.scorers if model_of(s.name) in answering}
         if not reasons or not all(reasons.values()):
             return None
         which = "; ".join(f"{display_name(m)} is {why}" for m, why in reasons.items())
@@ -212,10 +144,10 @@ class Predictor:
         """Per model (N, C), and "ensemble" where there is more than one model."""
         seeds: dict[str, list[np.ndarray]] = {}
         for scorer in self.scorers:
-            seeds.setdefault(scorer.model, []).append(scorer.probabilities(images))
-        out = {model: np.mean(each, axis=0) for model, each in seeds.items()}
+            seeds.setdefault(model_of(scorer.name), []).append(scorer.probabilities(images))
+        out = {model: mean_probabilities(each) for model, each in seeds.items()}
         if len(out) > 1:
-            out[ENSEMBLE] = np.mean([out[m] for m in self.ensemble], axis=0)
+            out[ENSEMBLE] = mean_probabilities([out[m] for m in self.ensemble])
         return out
 
     def answers(self, images: np.ndarray) -> list[Answer]:

@@ -330,7 +330,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "predict needs one source of models: --run DIR (a run or study directory) or --onnx FILE"
         )
     if args.onnx is not None:
-        from letterbench.apps.export import onnx_scorer
+        from letterbench.apps.exported import onnx_scorer
 
         flags = {"--model": args.model, "--ensemble": args.ensemble, "--tta": args.tta}
         if any(flags.values()):

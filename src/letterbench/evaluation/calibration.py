@@ -9,19 +9,16 @@ fits T and records it with the expected calibration error before and after; ``pr
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.inference import DEFAULT_TEMPERATURE, softmax
 from letterbench.evaluation.thresholds import UNSURE_BELOW
-from letterbench.runs.rundir import RunDir
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 
 
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> float:
     """Mean negative log-likelihood of ``labels`` under softmax(logits / T)."""
     logp = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=1)
     return float(-logp[torch.arange(len(labels)), torch.as_tensor(labels, dtype=torch.long)].mean())
@@ -52,10 +49,6 @@ def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> 
     return float(total / len(labels))
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    return torch.softmax(torch.as_tensor(logits, dtype=torch.float32) / temperature, dim=1).numpy()
-
-
 def calibrate(val_logits: np.ndarray, val_labels: np.ndarray) -> dict[str, float]:
     """The temperature fitted on the validation split, with what it did there: NLL and expected
     calibration error before and after, and the share of images that would be marked unsure."""
@@ -70,26 +63,3 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray) -> dict[str, float
         "unsure_below": UNSURE_BELOW,
         "val_unsure_share": float((after.max(1) < UNSURE_BELOW).mean()),
     }
-
-
-def checked_temperature(value: object, where: str, fix: str) -> float:
-    """A recorded temperature as a float: finite and positive (softmax(logits / T) means nothing
-    else), or one ``LetterbenchError`` naming where it was read and how to make it again."""
-    try:
-        t = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        t = float("nan")
-    if not (math.isfinite(t) and 1e-3 <= t <= 1e3):
-        raise LetterbenchError(f"{where}: damaged temperature {value!r} (a number from 0.001 to 1000); {fix}")
-    return t
-
-
-def run_temperature(run: RunDir) -> float | None:
-    """The temperature evaluation fitted for the run's final model, or None (not evaluated); a
-    damaged one is refused (``checked_temperature``)."""
-    stage = run.final_stage()  # the phase load_trained_model loads
-    calibration = stage.get("calibration") if isinstance(stage, dict) else None
-    if not isinstance(calibration, dict) or "temperature" not in calibration:
-        return None
-    fix = f"run `letterbench evaluate {run.path}` again"
-    return checked_temperature(calibration["temperature"], str(run.metrics_file), fix)

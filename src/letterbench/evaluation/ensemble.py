@@ -25,8 +25,12 @@ import torch
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.data.splits import recorded_split
-from letterbench.evaluation.calibration import run_temperature, softmax
-from letterbench.evaluation.evaluate import predict_logits
+from letterbench.evaluation.inference import (
+    log_loss,
+    mean_probabilities,
+    predict_probabilities,
+    run_temperature,
+)
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
@@ -36,10 +40,6 @@ PER_CLASS = 100  # at most this many held-out images per class are scored (a see
 EXHAUSTIVE = 8  # up to this many models every subset is tried
 
 
-def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
-
-
 def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
     """The subset of models whose mean probability is most accurate on ``labels`` (ties: the
     lower log-loss, then the fewer models), and every subset scored (all of them up to
@@ -47,7 +47,7 @@ def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[
     names = list(probs)
 
     def score(members: tuple[str, ...]) -> dict[str, Any]:
-        mean = np.mean([probs[m] for m in members], 0)
+        mean = mean_probabilities([probs[m] for m in members])
         accuracy = float((mean.argmax(1) == labels).mean())
         return {"members": list(members), "nll": log_loss(mean, labels), "accuracy": accuracy}
 
@@ -157,10 +157,8 @@ def _model_probabilities(runs, configs, images, seed_of, runtime: Runtime) -> di
         if not mine.any():
             continue
         model, _ = run.load_trained_model()
-        logits = predict_logits(model, images[torch.from_numpy(mine)], runtime).numpy()
-        parts.setdefault(config["model"]["name"], []).append(
-            (mine, softmax(logits, run_temperature(run) or 1.0))
-        )
+        probs = predict_probabilities(model, images[torch.from_numpy(mine)], runtime, run_temperature(run))
+        parts.setdefault(config["model"]["name"], []).append((mine, probs))
     probs = {}
     for name, scored in parts.items():
         total = np.zeros((len(images), scored[0][1].shape[1]))

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import statistics
 import string
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,70 +48,15 @@ from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.data.emnist import stratified_subset
 from letterbench.data.splits import recorded_split
-from letterbench.evaluation.calibration import calibrate, calibration_error, softmax
+from letterbench.evaluation.calibration import calibrate, calibration_error
+from letterbench.evaluation.inference import inference_speed, log_loss, predict_logits, softmax
 from letterbench.evaluation.real_world import RealWorldSet, real_world_scores
 from letterbench.evaluation.stats import bootstrap_intervals, spread
-from letterbench.models import LetterModel, count_parameters, display_name, flops_per_image, set_trainable
+from letterbench.models import count_parameters, display_name, flops_per_image, set_trainable
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Load, Runtime
-from letterbench.training.graphs import graphed_forward
 
 SCHEMA = "letterbench-metrics-3"
-GRAPH_MIN_BATCHES = 4  # fewer full batches than this are scored eagerly: a capture would cost more
-
-
-@torch.no_grad()
-def predict_logits(
-    model: LetterModel,
-    images: torch.Tensor,
-    runtime: Runtime,
-    batch_size: int = 512,
-    views: torch.Tensor | None = None,
-    temperature: float = 1.0,
-    timings: list[float] | None = None,
-) -> torch.Tensor:
-    """Logits (N, C), float32 on the CPU, for uint8 images (N, 28, 28). ``views`` (V, 2, 3):
-    affine views of every image whose calibrated softmax (logits / ``temperature``) is averaged
-    (test-time augmentation); T times the log of that mean is returned, so softmax(result / T)
-    is the views' mean calibrated probability. ``timings`` receives the seconds of each full
-    batch, results on the CPU (the test pass doubles as the inference-speed measurement)."""
-    if len(images) == 0:
-        raise LetterbenchError("no images to predict")
-    runtime.prepare_model(model).eval()
-    prepare = runtime.preprocess(model.spec)
-    graphed = None
-    if views is None and runtime.cuda_graphs and len(images) >= GRAPH_MIN_BATCHES * batch_size:
-        graphed = graphed_forward(model, prepare, runtime, images[:batch_size].to(runtime.device))
-    out = []
-    for start in range(0, len(images), batch_size):
-        began = time.perf_counter()
-        chunk = images[start : start + batch_size].to(runtime.device)
-        if timings is not None and len(chunk) == batch_size and views is None and graphed is None:
-            with runtime.autocast():
-                out.append(model(prepare(chunk)).float().cpu())
-            timings.append(time.perf_counter() - began)
-            continue
-        if views is None:
-            if graphed is not None and len(chunk) == graphed.size:
-                out.append(graphed(chunk).cpu())
-                continue
-            with runtime.autocast():
-                out.append(model(prepare(chunk)).float().cpu())
-            continue
-        mean = 0
-        for theta in views.to(runtime.device):
-            with runtime.autocast():
-                logits = model(prepare(chunk, theta.expand(len(chunk), 2, 3))).float()
-            mean = mean + torch.softmax(logits / temperature, dim=1) / len(views)
-        out.append(temperature * torch.log(mean.clamp_min(1e-30)).cpu())
-    return torch.cat(out)
-
-
-def predict_probs(
-    model: LetterModel, images: torch.Tensor, runtime: Runtime, batch_size: int = 512
-) -> torch.Tensor:
-    """Class probabilities (N, C), float32 on the CPU, for uint8 images (N, 28, 28)."""
-    return torch.softmax(predict_logits(model, images, runtime, batch_size), dim=1)
 
 
 # ---------------------------------------------------------------- metrics
@@ -146,7 +90,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
             "f1_weighted": float(f_w),
             "roc_auc_micro": float(skm.roc_auc_score(onehot, probs, average="micro")),
             "roc_auc_macro": float(np.mean(list(per_class_auc.values()))) if per_class_auc else None,
-            "log_loss": float(skm.log_loss(labels, np.clip(probs, 1e-12, 1), labels=classes)),
+            "log_loss": log_loss(probs, labels),
         },
         "per_class": {
             name: {
@@ -192,67 +136,6 @@ def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict
 
 
 # ---------------------------------------------------------------- cost
-
-
-@torch.no_grad()
-def inference_speed(
-    model: LetterModel,
-    runtime: Runtime,
-    batch: int = 256,
-    min_seconds: float = 2.0,
-    measured: tuple[list[float], Any] | None = None,
-) -> dict:
-    """Throughput (images/s) at ``batch`` and single-image latency (ms), each as the median of
-    repeated samples with their interquartile range (a noisy figure is visibly noisy), and the CPU
-    load other processes put on the machine meanwhile. ``measured``: the seconds of each full
-    batch of a test pass at ``batch`` just run, and the load measured over it: its batches after
-    the first (a warm-up) are throughput samples, topped up to five by batches run for it alone
-    (the measurement is the real run)."""
-    runtime.prepare_model(model).eval()
-    images = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=runtime.device)
-    prepare = runtime.preprocess(model.spec)  # the path predict_logits (evaluate, predict) takes
-
-    def run(x):
-        with runtime.autocast():
-            model(prepare(x))
-        runtime.synchronize()
-
-    reused = [batch / t for t in measured[0][1:]] if measured is not None else []  # the first warms up
-    if not reused:
-        run(images)  # warm-up
-    with runtime.measure_load() as load:
-        rates, start = list(reused), time.perf_counter()
-        # a test pass's batches count; at least 5 samples, and 2 s of them where none were given
-        while len(rates) < 50 and (
-            len(rates) < 5 or (not reused and time.perf_counter() - start < min_seconds)
-        ):
-            t = time.perf_counter()
-            run(images)
-            rates.append(batch / (time.perf_counter() - t))
-        latency = _latency(run, images)
-    if reused:
-        load = measured[1]  # the test pass's: most of the samples, if not all, come from it
-    return {**_throughput(rates), **latency, "load": load.to_dict()}
-
-
-def _throughput(rates: list[float]) -> dict[str, Any]:
-    rate = spread(rates)
-    return {
-        "inference_images_per_s": rate["median"],
-        "inference_images_per_s_spread": [rate["q1"], rate["q3"]],
-    }
-
-
-def _latency(run, images: torch.Tensor) -> dict[str, Any]:
-    """One image at a time, 15 times after a warm-up: the median and quartiles, in ms."""
-    run(images[:1])
-    latencies = []
-    for _ in range(15):
-        t = time.perf_counter()
-        run(images[:1])
-        latencies.append((time.perf_counter() - t) * 1000)
-    latency = spread(latencies)
-    return {"latency_ms": latency["median"], "latency_ms_spread": [latency["q1"], latency["q3"]]}
 
 
 def _training_cost(progress: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from letterbench.evaluation.inference import recalibrated, run_temperature
 from letterbench.evaluation.stats import paired_test
 from letterbench.runs.rundir import RunDir
 
@@ -36,6 +37,14 @@ class Column:
     def predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The saved test probabilities and labels of this stage, one pair per seed."""
         return [run.load_predictions(self.stage["phase"]) for run in self.runs()]
+
+    def calibrated_predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predictions``, each seed's divided by its own temperature: what predict and serve
+        average (``inference.recalibrated``)."""
+        return [
+            (recalibrated(probs, run_temperature(run)), labels)
+            for run, (probs, labels) in zip(self.runs(), self.predictions(), strict=True)
+        ]
 
     def test_against(self, other: Column, real_world: bool = False) -> dict[str, Any] | None:
         """The paired test of this column against ``other`` on the same test images (or the same

@@ -1,4 +1,4 @@
-"""The report's ensemble column: the chosen models' test probabilities, averaged.
+"""The report's ensemble column: the chosen models' calibrated test probabilities, averaged.
 
 ``letterbench.evaluation.ensemble`` chooses which models the ensemble averages (on held-out training images);
 this scores that mean on the test images like a model, with a cost that counts every network.
@@ -10,6 +10,7 @@ import numpy as np
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.evaluation.evaluate import classification_metrics
+from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import bootstrap_intervals
 from letterbench.reporting.columns import Column
 from letterbench.reporting.seeds import mean_over_seeds
@@ -27,19 +28,18 @@ def ensemble_members(finals: list[Column], choice: EnsembleChoice | None) -> lis
 def ensemble_column(
     finals: list[Column], class_names: list[str], choice: EnsembleChoice | None = None
 ) -> Column:
-    """The mean of the ensemble's models' saved test probabilities (each model's seeds averaged
-    first, so that every model weighs the same), scored like a model; its cost counts every network
-    it runs. Its models are ``choice``'s where one was made on held-out images, else all. Like the
-    models' columns it is not calibrated (``predict`` averages calibrated probabilities: the same
-    answers up to near ties, other log-losses)."""
+    """The mean of the ensemble's models' saved test probabilities, each seed's calibrated by its
+    own temperature and each model's seeds averaged first (so that every model weighs the same):
+    the answers predict and serve give, scored like a model; its cost counts every network it
+    runs. Its models are ``choice``'s where one was made on held-out images, else all."""
     finals = ensemble_members(finals, choice)
-    predictions = [mean_over_seeds(c.predictions()) for c in finals]
+    predictions = [mean_over_seeds(c.calibrated_predictions()) for c in finals]
     labels = predictions[0][1]
     if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
         raise LetterbenchError(
             "the runs were evaluated on different test sets; evaluate them on the same data"
         )
-    probs = np.mean([p for p, _ in predictions], 0)
+    probs = mean_probabilities([p for p, _ in predictions])
     stage = {
         "label": "Ensemble",
         "phase": "ensemble",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from letterbench.evaluation.inference import mean_probabilities, recalibrated, run_temperature
 from letterbench.evaluation.real_world import real_world_scores
 from letterbench.reporting.columns import Column
 
@@ -24,7 +25,13 @@ def _record(column: Column, probs: list[np.ndarray], labels: np.ndarray, readabl
         },
     }
     column.real_world_outcome = scores["outcome"]
-    column.real_world_probs = np.mean(probs, 0)
+    # what the ensemble averages: each seed's calibrated probabilities, as predict and serve do
+    # (the ensemble's own are calibrated already: it has no runs)
+    runs = column.runs()
+    calibrated = (
+        [recalibrated(p, run_temperature(r)) for p, r in zip(probs, runs, strict=True)] if runs else probs
+    )
+    column.real_world_probs = mean_probabilities(calibrated)
 
 
 def attach_real_world(columns: list[Column], ensemble: Column | None, finals: list[Column]) -> None:
@@ -46,4 +53,4 @@ def attach_real_world(columns: list[Column], ensemble: Column | None, finals: li
     if members and all(c.real_world_probs is not None for c in members):
         labels, readable, folder = read[members[0].label]
         if all(read[c.label][2] == folder and np.array_equal(read[c.label][0], labels) for c in members):
-            _record(ensemble, [np.mean([c.real_world_probs for c in members], 0)], labels, readable)
+            _record(ensemble, [mean_probabilities([c.real_world_probs for c in members])], labels, readable)

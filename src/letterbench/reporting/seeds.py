@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import bootstrap_intervals
 
 
@@ -61,4 +62,4 @@ def seed_stage(
 
 def mean_over_seeds(predictions: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """One model's probabilities averaged over its seeds (its labels are the same for every seed)."""
-    return np.mean([p for p, _ in predictions], 0), predictions[0][1]
+    return mean_probabilities([p for p, _ in predictions]), predictions[0][1]

@@ -84,6 +84,47 @@ class Runtime:
     def close(self) -> None:
         shutdown(self.dist)
 
+    # ------------------------------------------------------------ what this device does
+
+    @property
+    def is_cuda(self) -> bool:
+        """On a CUDA GPU: every "is this CUDA?" question below asks this one."""
+        return self.device.type == "cuda"
+
+    @property
+    def fused_optimizer(self) -> bool:
+        """The optimiser step as one fused kernel (PyTorch has it for CUDA tensors)."""
+        return self.is_cuda
+
+    @property
+    def warms_up(self) -> bool:
+        """Training steps are warmed up (cuDNN autotuning, allocator growth) and, with
+        ``cuda_graphs``, captured before the clock starts."""
+        return self.is_cuda
+
+    @property
+    def asynchronous_sums(self) -> bool:
+        """The running loss and accuracy are copied to the host without waiting for the device."""
+        return self.is_cuda
+
+    @property
+    def progress_every(self) -> int:
+        """Training steps between two reads of the running loss (a read waits for a GPU)."""
+        return 25 if self.is_cuda else 1
+
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """The random state a run's draws come from: the CPU generator's, and this GPU's."""
+        state = {"torch": torch.get_rng_state()}
+        if self.is_cuda:
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put back a state ``rng_state`` returned (a GPU's part only on a GPU)."""
+        torch.set_rng_state(state["torch"])
+        if self.is_cuda and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
     # ------------------------------------------------------------ computing
 
     def autocast(self, cache: bool = True) -> contextlib.AbstractContextManager:
@@ -102,14 +143,14 @@ class Runtime:
         return Preprocess(spec, self.device, self.channels_last)
 
     def synchronize(self) -> None:
-        if self.device.type == "cuda":
+        if self.is_cuda:
             torch.cuda.synchronize(self.device)
 
     # ------------------------------------------------------------ measuring
 
     @property
     def name(self) -> str:
-        if self.device.type == "cuda":
+        if self.is_cuda:
             return torch.cuda.get_device_name(self.device)
         return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
@@ -126,7 +167,7 @@ class Runtime:
     def reset_peak_memory(self) -> None:
         """Start the peak-memory count afresh, so that a run is not charged an earlier run's peak
         (a study trains its models one after another in one process)."""
-        if self.device.type == "cuda":
+        if self.is_cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
             try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)

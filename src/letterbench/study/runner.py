@@ -58,7 +58,7 @@ def ensure_data(data_dir: Path | None, split: str = "letters") -> Path:
 def choose_preset(name: str | None, runtime: Runtime) -> tuple[Preset, str]:
     if name:
         return PRESETS[name], f"preset {name} (as asked)"
-    if runtime.device.type == "cuda":
+    if runtime.is_cuda:
         return PRESETS["paper"], f"preset paper: training on a GPU ({runtime.name})"
     return PRESETS[
         "quick"
@@ -225,7 +225,7 @@ def _run_locked(
             )
     with timing.part("data loading"):
         root = ensure_data(data_dir, split)
-    if preset.name in ("paper", "fast") and runtime.device.type != "cuda":
+    if preset.name in ("paper", "fast") and not runtime.is_cuda:
         from letterbench.data.emnist import load_emnist
 
         images = len(load_emnist(root, split).train_labels)

@@ -29,10 +29,10 @@ class Snapshot:
 
 
 class RunningSums:
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, asynchronous: bool = False):
         self.device = device
         self.sums = torch.zeros(3, device=device, dtype=torch.float64)
-        self.asynchronous = device.type == "cuda"
+        self.asynchronous = asynchronous  # ``Runtime.asynchronous_sums``
         self._pinned = torch.zeros(3, dtype=torch.float64, pin_memory=True) if self.asynchronous else None
         self._pending: tuple[int, torch.cuda.Event] | None = None
 

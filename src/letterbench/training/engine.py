@@ -116,7 +116,7 @@ class Trainer:
             runtime.dist,
             _mix(recipe, data),
         )
-        self.sums = RunningSums(runtime.device)
+        self.sums = RunningSums(runtime.device, asynchronous=runtime.asynchronous_sums)
         self.observers = list(observers)
         self.state = TrainerState()
         self._phase_best_weights: dict[str, torch.Tensor] | None = None  # this phase's best, on the CPU
@@ -152,14 +152,13 @@ class Trainer:
         net: nn.Module = self.model
         if self.rt.dist.enabled:
             # Re-wrapped per phase: DDP fixes the set of trained parameters when it is built.
-            cuda = self.rt.device.type == "cuda"
             net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.rt.device.index] if cuda else None
+                self.model, device_ids=[self.rt.device.index] if self.rt.is_cuda else None
             )
         if self.compile:
             net = torch.compile(net)
         self.net = net
-        self.optimizer = build_optimizer(phase, params, fused=self.rt.device.type == "cuda")
+        self.optimizer = build_optimizer(phase, params, fused=self.rt.fused_optimizer)
         self.schedule = build_scheduler(phase, self.optimizer, self.steps_per_epoch())
         self.step = TrainStep(
             net,
@@ -192,7 +191,7 @@ class Trainer:
         plan = self.stream.epoch(self._epoch_generator())
         steps = len(plan) if max_steps is None else min(max_steps, len(plan))
         self.sums.zero()
-        report_every = 25 if self.rt.device.type == "cuda" else 1
+        report_every = self.rt.progress_every
         self._notify("on_train_epoch_start", self.phase, steps)
         start = time.perf_counter()
         for step, batch in enumerate(itertools.islice(plan, steps), 1):
@@ -265,15 +264,12 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly (``last``)."""
-        rng = {"torch": torch.get_rng_state()}
-        if self.rt.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.rt.device)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
             "trainer": dict(vars(self.state)),
-            "rng": rng,
+            "rng": self.rt.rng_state(),
             "recipe": self.recipe.to_dict(),
             "seed": self.seed,
         }
@@ -304,9 +300,7 @@ class Trainer:
             self._continue_schedule(ckpt["recipe"])
         else:
             self.schedule.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if self.rt.device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.rt.device)
+        self.rt.set_rng_state(ckpt["rng"])
 
     def _continue_schedule(self, trained: dict[str, Any]) -> None:
         """After ``--epochs`` / ``--lr`` on resume: the current phase restarts its schedule from the

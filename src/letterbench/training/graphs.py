@@ -16,15 +16,13 @@ eager step (the epoch's last, shorter batch) zeroes them in place and accumulate
 Warm-up and capture must not change the run: BatchNorm buffers and the CUDA RNG are restored
 afterwards, so a run gives the same numbers with graphs on or off (up to cuDNN's own nondeterminism).
 
-``GraphedForward`` does the same for a model in eval mode (evaluation, prediction, the ensemble's
-choice): preparing the uint8 batch and the forward pass, one launch per full batch. An eval-mode
-model changes no state, so nothing needs restoring.
+(The eval-mode forward pass of evaluation and prediction is graphed the same way, by
+``letterbench.evaluation.inference``.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator
 
 import torch
@@ -37,30 +35,27 @@ WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotunin
 
 
 @contextlib.contextmanager
-def state_kept(model: nn.Module, device: torch.device) -> Iterator[None]:
+def state_kept(model: nn.Module, runtime: Runtime) -> Iterator[None]:
     """Run warm-up steps without changing the run: the model's buffers (BatchNorm statistics and
     counters) and the RNG are put back as they were."""
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    cuda = device.type == "cuda"
-    rng = torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state()
+    rng = runtime.rng_state()
     try:
         yield
     finally:
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
-        if cuda:
-            torch.cuda.set_rng_state(rng, device)
-        else:
-            torch.set_rng_state(rng)
+        runtime.set_rng_state(rng)
 
 
-def warm_up(step: Callable[[Batch], None], batches: list[Batch], model: nn.Module, optimizer) -> None:
+def warm_up(
+    step: Callable[[Batch], None], batches: list[Batch], model: nn.Module, optimizer, runtime: Runtime
+) -> None:
     """Run ``step`` (forward and backward, no optimiser step) on each example batch, leaving the
     run as it was, so that cuDNN's algorithm search and the allocator's growth happen before the
     clock starts instead of in the first epoch."""
-    device = batches[0].index.device
-    with state_kept(model, device):
+    with state_kept(model, runtime):
         for batch in batches:
             optimizer.zero_grad(set_to_none=True)
             step(batch)
@@ -71,8 +66,11 @@ class GraphedStep:
     """``step`` (forward, loss, backward and sums for one batch; no optimiser step) captured for
     batches the size of ``example``. Call it with a batch of that size to replay the graph."""
 
-    def __init__(self, step: Callable[[Batch], None], example: Batch, model: nn.Module, optimizer):
+    def __init__(
+        self, step: Callable[[Batch], None], example: Batch, model: nn.Module, optimizer, runtime: Runtime
+    ):
         device = self.device = example.index.device
+        self.runtime = runtime
         self.size = len(example)
         self.static = Batch(
             *(None if t is None else t.clone() for t in (example.index, example.theta, example.style))
@@ -84,7 +82,7 @@ class GraphedStep:
         device = self.device
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with state_kept(model, device):
+        with state_kept(model, self.runtime):
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_STEPS):
                     optimizer.zero_grad(set_to_none=True)
@@ -103,49 +101,3 @@ class GraphedStep:
             if self.static.style is not None:
                 self.static.style.copy_(batch.style, non_blocking=True)
             self.graph.replay()
-
-
-class GraphedForward:
-    """``forward`` (uint8 images -> float logits, no gradients) captured for batches the size of
-    ``example``. Call it with a batch of that size on the device: the logits, a fresh tensor."""
-
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor):
-        self.device = example.device
-        self.size = len(example)
-        self.static = example.clone()
-        with torch.no_grad(), torch.cuda.device(self.device):  # capture on the GPU the model is on
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                for _ in range(WARMUP_STEPS):
-                    forward(self.static)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.out = forward(self.static)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.cuda.device(self.device):
-            self.static.copy_(images, non_blocking=True)
-            self.graph.replay()
-            return self.out.clone()
-
-
-def graphed_forward(
-    model: nn.Module, prepare, runtime: Runtime, example: torch.Tensor
-) -> GraphedForward | None:
-    """The eval-mode forward pass for batches like ``example``, as a CUDA graph; None (with a
-    warning: the images are then scored eagerly, with the same results) where capture fails."""
-
-    def forward(images: torch.Tensor) -> torch.Tensor:
-        with runtime.autocast(cache=False):
-            return model(prepare(images)).float()
-
-    try:
-        return GraphedForward(forward, example)
-    except RuntimeError as exc:
-        print(
-            f"letterbench: warning: no CUDA graph for {type(model).__name__} ({exc}); scoring eagerly",
-            file=sys.stderr,
-        )
-        return None

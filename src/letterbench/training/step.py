@@ -38,7 +38,7 @@ class TrainStep:
         self.net, self.model, self.optimizer, self.schedule = net, model, optimizer, schedule
         self.stream, self.sums, self.rt, self.label_smoothing = stream, sums, runtime, label_smoothing
         self.graphed: GraphedStep | None = None
-        if runtime.device.type == "cuda":
+        if runtime.warms_up:
             self._prepare(capture and runtime.cuda_graphs)
 
     def _prepare(self, capture: bool) -> None:
@@ -46,11 +46,12 @@ class TrainStep:
         self.net.train()
         stream = self.stream
         sizes = sorted({stream.full_batch_size, stream.last_batch_size})
-        warm_up(self.forward_backward, [stream.example(n) for n in sizes], self.model, self.optimizer)
+        examples = [stream.example(n) for n in sizes]
+        warm_up(self.forward_backward, examples, self.model, self.optimizer, self.rt)
         if capture and stream.shard_size >= stream.batch_size:
             try:
                 self.graphed = GraphedStep(
-                    self.forward_backward, stream.example(), self.model, self.optimizer
+                    self.forward_backward, stream.example(), self.model, self.optimizer, self.rt
                 )
             except RuntimeError as exc:  # an operation a graph cannot hold: train eagerly instead
                 warnings.warn(
