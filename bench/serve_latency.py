@@ -62,7 +62,7 @@ def untrained_scorers(models: list[str], runtime: Runtime, tta: bool) -> list[Sc
         def probabilities(images: np.ndarray, model=model) -> np.ndarray:
             return predict_probabilities(model, torch.from_numpy(images), runtime, views=views)
 
-        scorers.append(Scorer(name, list(string.ascii_lowercase), 1.0, probabilities))
+        scorers.append(Scorer(name, name, list(string.ascii_lowercase), 1.0, probabilities))
     return scorers
 
 

@@ -112,7 +112,9 @@ def test_predictor_ensemble_averages_only_the_chosen_models():
     names = list("abc")
 
     def scorer(name, logits):
-        return Scorer(name, names, 1.0, lambda images, z=logits: softmax(np.repeat(z[None], len(images), 0)))
+        return Scorer(
+            name, name, names, 1.0, lambda images, z=logits: softmax(np.repeat(z[None], len(images), 0))
+        )
 
     scorers = [scorer("m1", np.array([4.0, 0, 0])), scorer("m2", np.array([0, 4.0, 0]))]
     scorers.append(scorer("m3", np.array([0, 0, 9.0])))
@@ -136,10 +138,14 @@ def test_a_recorded_choice_is_read_only_when_it_names_the_study_s_models():
 
 def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path):
     from letterbench.apps.predict import recorded_ensemble
-    from letterbench.runs.studydir import StudyDir
+    from letterbench.runs.studydir import RunKey, StudyDir
 
     study = StudyDir(tmp_path)
-    runs = {"resnet18": None, "xception": None, "resnet18 (seed 1)": None}
+    runs = {
+        RunKey("resnet18", 0): None,
+        RunKey("xception", 0): None,
+        RunKey("resnet18", 1, seeded=True): None,
+    }
     assert recorded_ensemble(tmp_path, runs) is None  # no ensemble.json
     study.write_ensemble(EnsembleChoice(["xception"], 260, "training images").to_dict())
     assert recorded_ensemble(tmp_path, runs) == ["xception"]

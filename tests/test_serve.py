@@ -171,7 +171,9 @@ def servers(stroke_run):
     runtime = Runtime.create("cpu")
     runs = choose_runs(stroke_run, None, ensemble=True)
     [plain] = torch_scorers(runs, runtime)
-    tta = dataclasses.replace(torch_scorers(runs, runtime, tta=True)[0], name="timm:test_resnet-tta")
+    tta = dataclasses.replace(
+        torch_scorers(runs, runtime, tta=True)[0], name="timm:test_resnet-tta", model="timm:test_resnet-tta"
+    )
     one = create_app(Predictor([plain]), "letterbench: test", LIMIT)
     two = create_app(Predictor([plain, tta], unsure_below=1.0), "letterbench: two", LIMIT)
     # as if its evaluation had measured it at chance (``measured_usefulness`` reads metrics.json)

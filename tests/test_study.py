@@ -129,9 +129,14 @@ def check_real_world_rows(out: Path, summary: dict) -> None:
     assert "Real-world top-1" in (out / "report" / "report.html").read_text()
     members = json.loads((out / "ensemble.json").read_text())["members"]
     folders = {"resnet18": "resnet18", "timm:resnet10t": "timm-resnet10t"}
-    read = [RunDir(out / "runs" / folders[m]).load_real_world("train") for m in members]
+    from letterbench.evaluation.inference import recalibrated, run_temperature
+
+    runs = [RunDir(out / "runs" / folders[m]) for m in members]
+    read = [run.load_real_world("train") for run in runs]
     labels = read[0].labels
-    right = np.mean([r.probs for r in read], 0).argmax(1) == labels
+    # each member's calibrated probabilities (divided by its temperature), as predict answers
+    calibrated = [recalibrated(r.probs, run_temperature(run)) for r, run in zip(read, runs, strict=True)]
+    right = np.mean(calibrated, 0).argmax(1) == labels
     assert rows["real_world_top1"]["values"][-1] == pytest.approx(right.mean())
 
 
@@ -185,8 +190,13 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     }
     members = json.loads((out / "ensemble.json").read_text())["members"]
     labels = runs["resnet18"].load_predictions("train")[1]
-    per_model = [  # each seed's probabilities, averaged per model, then over the members
-        np.mean([runs[name].load_predictions("train")[0] for name in models[m]], 0) for m in members
+    from letterbench.evaluation.inference import recalibrated, run_temperature
+
+    def calibrated(name: str) -> np.ndarray:  # as predict answers: divided by the run's temperature
+        return recalibrated(runs[name].load_predictions("train")[0], run_temperature(runs[name]))
+
+    per_model = [  # each seed's calibrated probabilities, averaged per model, then over the members
+        np.mean([calibrated(name) for name in models[m]], 0) for m in members
     ]
     ensemble = np.mean(per_model, 0).argmax(1) == labels
     assert summary["rows"][0]["values"][2] == pytest.approx(ensemble.mean())

@@ -202,8 +202,9 @@ def export_target(path: Path, model: str | None = None) -> RunDir:
     runs = find_runs(path)
     if model is None and len(runs) == 1:
         return next(iter(runs.values()))
+    names = {str(key): run for key, run in runs.items()}
     if model is None:
-        raise LetterbenchError(f"{path} holds runs of {', '.join(runs)}; choose one with --model NAME")
-    if model not in runs:
-        raise LetterbenchError(f"{path} has no run of {model!r}; choose one of: {', '.join(runs)}")
-    return runs[model]
+        raise LetterbenchError(f"{path} holds runs of {', '.join(names)}; choose one with --model NAME")
+    if model not in names:
+        raise LetterbenchError(f"{path} has no run of {model!r}; choose one of: {', '.join(names)}")
+    return names[model]

@@ -143,7 +143,7 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
             )
         return softmax(out, temperature)
 
-    return Scorer(name, class_names, temperature, probabilities)
+    return Scorer(name, name, class_names, temperature, probabilities)
 
 
 def onnx_providers(device: str, available: list[str]) -> list:

@@ -19,7 +19,7 @@ from letterbench.models import display_name
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
-from letterbench.runs.studydir import StudyDir, find_runs, model_of
+from letterbench.runs.studydir import RunKey, StudyDir, find_runs
 
 
 def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
@@ -27,7 +27,7 @@ def top_k(probs: torch.Tensor | np.ndarray, class_names: list[str], k: int = 3) 
     return [(class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
 
 
-def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunDir]:
+def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[RunKey, RunDir]:
     """The runs to predict with: one run directory, or a study's models chosen by name / all."""
     runs = find_runs(path)
     if ensemble:  # every finished model of a study; one still training (or stopped) is left out
@@ -35,20 +35,23 @@ def choose_runs(path: Path, model: str | None, ensemble: bool) -> dict[str, RunD
         left = [k for k in runs if k not in finished]
         if finished and left:
             warnings.warn(
-                f"{path}: {', '.join(left)} not finished, left out; answering with {', '.join(finished)}",
+                f"{path}: {', '.join(map(str, left))} not finished, left out; "
+                f"answering with {', '.join(map(str, finished))}",
                 stacklevel=2,
             )
         return finished or runs  # none finished: each says so when it loads
     if model:  # every seed of it, averaged
-        chosen = {k: run for k, run in runs.items() if model_of(k) == model}
+        chosen = {k: run for k, run in runs.items() if k.model == model}
         if not chosen:
-            raise LetterbenchError(f"{path} has no run of {model}; it has {', '.join(runs)}")
+            raise LetterbenchError(f"{path} has no run of {model}; it has {', '.join(map(str, runs))}")
         return chosen
     if len(runs) == 1:
         return runs
-    if len({model_of(k) for k in runs}) == 1:  # one model, several seeds
+    if len({k.model for k in runs}) == 1:  # one model, several seeds
         return runs
-    raise LetterbenchError(f"{path} holds {', '.join(runs)}: choose one with --model NAME, or --ensemble")
+    raise LetterbenchError(
+        f"{path} holds {', '.join(map(str, runs))}: choose one with --model NAME, or --ensemble"
+    )
 
 
 def torch_predictor(
@@ -58,7 +61,7 @@ def torch_predictor(
     runtime: Runtime,
     tta: bool = False,
     unsure_below: float = UNSURE_BELOW,
-) -> tuple[dict[str, RunDir], Predictor]:
+) -> tuple[dict[RunKey, RunDir], Predictor]:
     """The runs ``choose_runs`` picks and a Predictor over them, whose ensemble averages the
     models the study chose (``recorded_ensemble``)."""
     runs = choose_runs(path, model, ensemble)
@@ -66,10 +69,10 @@ def torch_predictor(
     return runs, Predictor(scorers, unsure_below=unsure_below, ensemble=recorded_ensemble(path, runs))
 
 
-def recorded_ensemble(path: Path, runs: dict[str, RunDir]) -> list[str] | None:
+def recorded_ensemble(path: Path, runs: dict[RunKey, RunDir]) -> list[str] | None:
     """The models a study's ensemble averages, as ``letterbench run`` chose them on held-out
     images (``ensemble``); None where ``path`` is not such a study."""
-    models = list(dict.fromkeys(model_of(k) for k in runs))
+    models = list(dict.fromkeys(k.model for k in runs))
     choice = EnsembleChoice.from_dict(StudyDir(path).read_ensemble(), models)
     return choice.members if choice is not None and choice.images else None
 
@@ -108,7 +111,7 @@ class Predictor:
                 "the chosen models were trained on different classes; they cannot be ensembled"
             )
         self.scorers, self.unsure_below = scorers, unsure_below
-        self.models = list(dict.fromkeys(model_of(s.name) for s in scorers))
+        self.models = list(dict.fromkeys(s.model for s in scorers))
         chosen = [m for m in self.models if m in (ensemble or [])]
         self.ensemble = chosen or self.models  # the models the ensemble averages
         self.chosen = bool(chosen)  # a study's recorded choice, rather than every model
@@ -116,14 +119,14 @@ class Predictor:
     @property
     def trained_on(self) -> dict[str, str]:
         """What each model learned from, where its run recorded it."""
-        return {model_of(s.name): s.trained_on for s in self.scorers if s.trained_on}
+        return {s.model: s.trained_on for s in self.scorers if s.trained_on}
 
     @property
     def caveat(self) -> str | None:
         """One sentence where the models that answer (the ensemble's, or the one model) are not yet
         useful by their measured test accuracy: their answers are guesses, not the drawing's fault."""
         answering = self.ensemble if len(self.models) > 1 else self.models
-        reasons = {model_of(s.name): s.not_useful for s in self.scorers if model_of(s.name) in answering}
+        reasons = {s.model: s.not_useful for s in self.scorers if s.model in answering}
         if not reasons or not all(reasons.values()):
             return None
         which = "; ".join(f"{display_name(m)} is {why}" for m, why in reasons.items())
@@ -144,7 +147,7 @@ class Predictor:
         """Per model (N, C), and "ensemble" where there is more than one model."""
         seeds: dict[str, list[np.ndarray]] = {}
         for scorer in self.scorers:
-            seeds.setdefault(model_of(scorer.name), []).append(scorer.probabilities(images))
+            seeds.setdefault(scorer.model, []).append(scorer.probabilities(images))
         out = {model: mean_probabilities(each) for model, each in seeds.items()}
         if len(out) > 1:
             out[ENSEMBLE] = mean_probabilities([out[m] for m in self.ensemble])

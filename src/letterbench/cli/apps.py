@@ -62,7 +62,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = serve.create_app(
             predictor, serve.page_title(predictor), limit, local=serve.is_loopback(args.host)
         )
-        print(f"serving {', '.join(runs)} on {listening}: open {serve.url(sock)} (Ctrl-C stops)", flush=True)
+        print(
+            f"serving {', '.join(map(str, runs))} on {listening}: open {serve.url(sock)} (Ctrl-C stops)",
+            flush=True,
+        )
         print(predictor.describe(), flush=True)
         if predictor.caveat:
             print(f"note: {predictor.caveat}", flush=True)

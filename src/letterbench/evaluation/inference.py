@@ -32,6 +32,7 @@ from letterbench.evaluation.stats import spread
 from letterbench.models import LetterModel
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.studydir import RunKey
 from letterbench.training.graphs import WARMUP_STEPS
 
 DEFAULT_TEMPERATURE = 1.0  # a run never evaluated: its probabilities are the plain softmax
@@ -266,10 +267,11 @@ def _latency(run, images: torch.Tensor) -> dict[str, Any]:
 class Scorer:
     """One network, whatever runs it (PyTorch here, ONNX Runtime or TorchScript for an exported
     file): uint8 images (N, 28, 28) as ``letters`` prepares them -> calibrated probabilities
-    (N, C). ``name`` is the model's name, a further seed's "NAME (seed S)" or a file's;
-    ``temperature`` is what its logits are divided by."""
+    (N, C). ``name`` names it (a run's ``RunKey``, or a file's model), ``model`` is the model it
+    runs (a model's seeds are averaged); ``temperature`` is what its logits are divided by."""
 
     name: str
+    model: str
     class_names: list[str]
     temperature: float
     probabilities: Callable[[np.ndarray], np.ndarray]
@@ -301,14 +303,14 @@ def measured_usefulness(run: RunDir) -> str | None:
     )
 
 
-def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
+def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
     """A scorer per run: its final model, with the temperature its evaluation fitted (the default
     where it was not evaluated), averaging test-time views where ``tta``."""
     from letterbench.images.transforms import test_time_views
 
     views = test_time_views() if tta else None
     scorers = []
-    for name, run in runs.items():
+    for key, run in runs.items():
         model, class_names = run.load_trained_model()
         temperature = run_temperature(run)
 
@@ -316,7 +318,8 @@ def torch_scorers(runs: dict[str, RunDir], runtime: Runtime, tta: bool = False) 
             return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)
 
         learned = trained_on(run.read_config()["recipe"])
+        usefulness = measured_usefulness(run)
         scorers.append(
-            Scorer(name, class_names, temperature, probabilities, learned, measured_usefulness(run))
+            Scorer(str(key), key.model, class_names, temperature, probabilities, learned, usefulness)
         )
     return scorers

@@ -35,6 +35,7 @@ from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table, human
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
+from letterbench.runs.studydir import RunKey
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
@@ -94,7 +95,7 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
             )
     for group in seed_groups(results):  # several seeds of a model: named by their seed
         for r in group:
-            r.name = r.info["label"] if len(group) == 1 else f"{r.info['label']} (seed {r.info['seed']})"
+            r.name = RunKey(r.info["model"], r.info["seed"], seeded=len(group) > 1).label
     names = [r.name for r in results]
     for r in results:  # two runs of one model otherwise: tell them apart by their folders
         r.name = r.name if names.count(r.name) == 1 else f"{r.name} ({r.run.path})"

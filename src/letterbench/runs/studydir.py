@@ -15,10 +15,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, locked
+from letterbench.models.registry import display_name
 from letterbench.runs.rundir import LOCK_FILE, RunDir, run_slug
 
 
@@ -104,17 +105,26 @@ class StudyDir:
         return [run for run in found if run.path in planned]
 
 
-SEED_MARK = " (seed "  # find_runs names a model's further seeds "NAME (seed S)"
+class RunKey(NamedTuple):
+    """Which run: its model and seed. ``seeded``: named with its seed, as a model's further seeds
+    are wherever several seeds of it are listed ("resnet18 (seed 1)"; the first is "resnet18")."""
+
+    model: str
+    seed: int
+    seeded: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.model} (seed {self.seed})" if self.seeded else self.model
+
+    @property
+    def label(self) -> str:
+        """As the report names it: the model's display name, with the seed where ``seeded``."""
+        return f"{display_name(self.model)} (seed {self.seed})" if self.seeded else display_name(self.model)
 
 
-def model_of(key: str) -> str:
-    """The model a ``find_runs`` key names (``resnet18 (seed 1)`` -> ``resnet18``)."""
-    return key.split(SEED_MARK)[0]
-
-
-def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
-    """Runs by model name: ``path`` itself if it is a run directory, else a study's runs (a model's
-    further seeds as "NAME (seed S)")."""
+def find_runs(path: str | os.PathLike) -> dict[RunKey, RunDir]:
+    """Runs by ``RunKey``: ``path`` itself if it is a run directory, else a study's runs (a
+    model's further seeds named with their seed)."""
     single = RunDir(path)
     runs = [single] if single.is_run() else StudyDir(path).runs()
     if not runs:
@@ -122,9 +132,10 @@ def find_runs(path: str | os.PathLike) -> dict[str, RunDir]:
             f"{path}: neither a run directory nor a study directory with runs/; "
             "train one with `letterbench train` or `letterbench run`"
         )
-    found: dict[str, RunDir] = {}
+    found: dict[RunKey, RunDir] = {}
     for run in runs:  # a study's further seeds of a model: "resnet18 (seed 1)"
         config = run.read_config()
-        name = config["model"]["name"]
-        found[name if name not in found else f"{name}{SEED_MARK}{config['seed']})"] = run
+        model = config["model"]["name"]
+        further = any(key.model == model for key in found)
+        found[RunKey(model, config["seed"], seeded=further)] = run
     return found

@@ -22,7 +22,7 @@ from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import PLOT_FILES, RunDir
 from letterbench.runs.runtime import Runtime
-from letterbench.runs.studydir import StudyDir
+from letterbench.runs.studydir import RunKey, StudyDir
 from letterbench.study.presets import PRESETS, Preset
 from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
@@ -256,7 +256,7 @@ def _run_locked(
         keep_optimizer=plan.keep_optimizer,
     )
     for model, model_seed, run in plan.runs(study):
-        name = model if plan.seeds == 1 else f"{model} (seed {model_seed})"
+        name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
         done = run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES)
         real_world = None if plan.real_world is None else str(plan.real_world.folder)
         if done and (real_world is None or run.has_real_world(real_world)):
