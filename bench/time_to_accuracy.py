@@ -65,7 +65,7 @@ def time_to(model: str, target: float, large_batch: int | None, args, runtime: R
     wall = time.perf_counter() - start
     epoch, seconds, accuracy = observer.curve[-1]
     best = max(a for _, _, a in observer.curve)
-    lr = recipe.phases[0].optimizer["lr"]
+    lr = recipe.phases[0].optimizer.lr
     mode = f"batch {recipe.batch_size}, LR {lr:g}" + (" (large-batch mode)" if large_batch else " (recipe)")
     outcome = f"{seconds:.1f} s" if reached else f"not reached (best {best:.2%})"
     return [model, mode, f"{target:.1%}", outcome, epoch, f"{accuracy:.2%}", f"{wall:.1f} s"]

@@ -110,9 +110,7 @@ def timed_windows(step, runtime: Runtime, batch: int, repeats: int, most: int) -
 
 
 def training_step(model, recipe, runtime: Runtime):
-    optimizer = build_optimizer(
-        recipe.phases[0], list(model.parameters()), fused=runtime.device.type == "cuda"
-    )
+    optimizer = build_optimizer(recipe.phases[0], list(model.parameters()), fused=runtime.fused_optimizer)
 
     def step(x, y):
         with runtime.autocast():
@@ -127,7 +125,7 @@ def training_step(model, recipe, runtime: Runtime):
 def loader_loop(recipe, runtime: Runtime, images, labels, repeats, most, workers) -> list[float]:
     model = fresh_model(recipe, runtime)
     device, cuda, bs = runtime.device, runtime.device.type == "cuda", recipe.batch_size
-    dataset = LetterDataset(images, labels, reference_transforms(model.spec, recipe.augment))
+    dataset = LetterDataset(images, labels, reference_transforms(model.spec, recipe.augment.model_dump()))
     sampler = RandomSampler(dataset, replacement=True, num_samples=bs * (MIN_STEPS + repeats * most + 2))
     loader = iter(
         DataLoader(

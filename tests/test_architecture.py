@@ -69,7 +69,7 @@ def test_one_recipe_resolver_for_every_kind_of_model(tmp_path):
     assert timm.phases == load_recipe("resnet18").phases  # the registry's default recipe for timm models
     x = resolve_recipe("xception", total_epochs=5, lr=0.01, batch_size=16, overrides=["phases.1.epochs=7"])
     assert [p.epochs for p in x.phases] == [3, 7]  # shared out, then --set wins
-    assert [p.optimizer["lr"] for p in x.phases] == pytest.approx([0.01, 0.001])  # ratio kept
+    assert [p.optimizer.lr for p in x.phases] == pytest.approx([0.01, 0.001])  # ratio kept
     assert x.batch_size == 16
     custom = tmp_path / "mine.toml"
     custom.write_text(

@@ -23,7 +23,7 @@ from letterbench.training.recipes import describe_recipe, resolve_recipe, scale_
 from letterbench.training.stream import BatchStream
 
 CPU = Runtime(torch.device("cpu"))
-RESNET18_LR = resolve_recipe("resnet18").phases[0].optimizer["lr"]
+RESNET18_LR = resolve_recipe("resnet18").phases[0].optimizer.lr
 AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
 
 
@@ -142,19 +142,19 @@ def test_a_warm_up_ramps_the_lr_over_its_epochs_then_the_plateau_rule_takes_over
 
 def test_the_large_batch_mode_scales_each_optimisers_lr_by_its_rule_and_warms_up():
     sgd = resolve_recipe("resnet18", large_batch=1024)  # SGD, one-cycle (which warms up already)
-    assert sgd.batch_size == 1024 and sgd.batch_scaling == {"base_batch_size": 64}
-    assert sgd.phases[0].optimizer["lr"] == pytest.approx(RESNET18_LR * 16)
+    assert sgd.batch_size == 1024 and sgd.batch_scaling.base_batch_size == 64
+    assert sgd.phases[0].optimizer.lr == pytest.approx(RESNET18_LR * 16)
     assert sgd.phases[0].schedule == resolve_recipe("resnet18").phases[0].schedule
     adam = resolve_recipe("xception", large_batch=512)  # Adam, reduce-on-plateau, two phases
-    assert [p.optimizer["lr"] for p in adam.phases] == pytest.approx([2e-3, 2e-4])  # x sqrt(512 / 128)
-    assert all(p.schedule["warmup_epochs"] == 1.0 for p in adam.phases)
+    assert [p.optimizer.lr for p in adam.phases] == pytest.approx([2e-3, 2e-4])  # x sqrt(512 / 128)
+    assert all(p.schedule.warmup_epochs == 1.0 for p in adam.phases)
     assert "large-batch mode: the recipe's batch 128 scaled up, LR x2 (square root rule)" in describe_recipe(
         adam
     )
     back = scale_batch(adam, 128)  # scaling is from the recipe's own batch, never compounded
-    assert [p.optimizer["lr"] for p in back.phases] == pytest.approx([1e-3, 1e-4])
+    assert [p.optimizer.lr for p in back.phases] == pytest.approx([1e-3, 1e-4])
     fast = study_recipe("densenet121", PRESETS["fast"])
-    assert fast.batch_size == 1024 and fast.batch_scaling == {"base_batch_size": 128}
+    assert fast.batch_size == 1024 and fast.batch_scaling.base_batch_size == 128
 
 
 def test_train_records_the_large_batch_mode_and_refuses_it_with_a_batch_size(tiny_letters, tmp_path, capsys):

@@ -53,11 +53,9 @@ from letterbench.evaluation.inference import inference_speed, log_loss, predict_
 from letterbench.evaluation.real_world import RealWorldSet, real_world_scores
 from letterbench.evaluation.stats import bootstrap_intervals, spread
 from letterbench.models import count_parameters, display_name, flops_per_image, set_trainable
+from letterbench.runs.records import METRICS_SCHEMA
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Load, Runtime
-
-SCHEMA = "letterbench-metrics-3"
-
 
 # ---------------------------------------------------------------- metrics
 
@@ -261,7 +259,7 @@ def evaluate_run(
             speed = (speed_batch, measured) if measure_speed else None
             cost = _cost(model, stages, progress, config, runtime, speed)
         result = {
-            "schema": SCHEMA,
+            "schema": METRICS_SCHEMA,
             "run": _run_record(run, config, progress, test_per_class, len(labels)),
             "class_names": data.class_names,
             "stages": stages,
@@ -327,29 +325,3 @@ def _run_record(run: RunDir, config, progress, test_per_class: int | None, teste
         "device": config["device"],
         "versions": config["versions"],
     }
-
-
-def is_evaluated(run: RunDir) -> bool:
-    """Whether the run holds a metrics file of the schema this version writes."""
-    try:
-        read_metrics(run)
-    except LetterbenchError:
-        return False
-    return True
-
-
-def read_metrics(run: RunDir) -> dict[str, Any]:
-    """A run's metrics file, checked to be of the schema this version writes."""
-    result = run.read_metrics()
-    trained = result.get("run", {}).get("epochs_trained") if isinstance(result.get("run"), dict) else None
-    if trained is not None and trained != run.read_progress()["history"][-1]["global_epoch"]:
-        raise LetterbenchError(
-            f"{run.metrics_file} is older than the run's checkpoints (it trained further since); "
-            f"run `letterbench evaluate {run}` again"
-        )
-    if result.get("schema") != SCHEMA:
-        raise LetterbenchError(
-            f"{run.metrics_file}: schema {result.get('schema')!r}, expected {SCHEMA}; "
-            f"run `letterbench evaluate {run}` again"
-        )
-    return result

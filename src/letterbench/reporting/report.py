@@ -21,7 +21,6 @@ import numpy as np
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, atomic_write_text, ensure_folder
-from letterbench.evaluation.evaluate import read_metrics
 from letterbench.reporting import document as doc
 from letterbench.reporting.columns import Column, RunResult
 from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
@@ -85,7 +84,7 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
     twice = next((run for run, r in zip(runs, resolved, strict=True) if resolved.count(r) > 1), None)
     if twice is not None:
         raise LetterbenchError(f"{twice} is named twice; name each run directory once")
-    results = [RunResult(run, read_metrics(run), "") for run in runs]
+    results = [RunResult(run, run.read_metrics(), "") for run in runs]
     class_names = results[0].metrics["class_names"]
     for r in results[1:]:
         if r.metrics["class_names"] != class_names:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from letterbench.core.errors import TrainingError
 
+METRICS_SCHEMA = "letterbench-metrics-3"  # what evaluate writes; RunDir.read_metrics reads no other
+
 
 class _Recorded(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)

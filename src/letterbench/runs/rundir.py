@@ -33,7 +33,7 @@ import torch
 
 from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.core.fsutil import atomic_link, atomic_save, atomic_write_json, locked
-from letterbench.runs.records import RunConfig, RunMetrics, RunProgress, checked
+from letterbench.runs.records import METRICS_SCHEMA, RunConfig, RunMetrics, RunProgress, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
@@ -257,19 +257,34 @@ class RunDir:
             raise LetterbenchError(
                 f"{self.metrics_file}: unreadable ({exc}); run `letterbench evaluate {self.path}` again"
             ) from None
-        return checked(
-            self.metrics_file, metrics, RunMetrics, f"run `letterbench evaluate {self.path}` again"
-        )
+        fix = f"run `letterbench evaluate {self.path}` again"
+        checked(self.metrics_file, metrics, RunMetrics, fix)
+        trained = metrics["run"].get("epochs_trained")
+        if trained is not None and trained != self.read_progress()["history"][-1]["global_epoch"]:
+            raise LetterbenchError(
+                f"{self.metrics_file} is older than the run's checkpoints (it trained further since); {fix}"
+            )
+        if metrics["schema"] != METRICS_SCHEMA:
+            raise LetterbenchError(
+                f"{self.metrics_file}: schema {metrics['schema']!r}, expected {METRICS_SCHEMA}; {fix}"
+            )
+        return metrics
+
+    def is_evaluated(self) -> bool:
+        """Whether the run holds a metrics file of the schema this version writes, of its model
+        as it is now."""
+        try:
+            self.read_metrics()
+        except LetterbenchError:
+            return False
+        return True
 
     def final_stage(self) -> dict[str, Any] | None:
         """The metrics of the run's final phase (the model predict, serve and export load), or None
         where the run was never evaluated or its files cannot say which that is."""
         try:
             final = self.phases(self.read_config())[-1]
-            metrics = self.read_metrics()
-            trained = metrics["run"].get("epochs_trained")
-            if trained is not None and trained != self.read_progress()["history"][-1]["global_epoch"]:
-                return None  # evaluated before the run trained further: of another model
+            metrics = self.read_metrics()  # None below where it is stale: of another model
             return next(s for s in metrics["stages"] if s.get("phase") == final)
         except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
             return None

@@ -15,7 +15,7 @@ from letterbench.core import timing
 from letterbench.core.errors import DataError, LetterbenchError
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
-from letterbench.evaluation.evaluate import evaluate_run, is_evaluated
+from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
 from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
@@ -257,7 +257,7 @@ def _run_locked(
     )
     for model, model_seed, run in plan.runs(study):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
-        done = run.status() == "finished" and is_evaluated(run) and len(run.plots()) == len(PLOT_FILES)
+        done = run.status() == "finished" and run.is_evaluated() and len(run.plots()) == len(PLOT_FILES)
         real_world = None if plan.real_world is None else str(plan.real_world.folder)
         if done and (real_world is None or run.has_real_world(real_world)):
             print(f"{name}: finished earlier, skipped")

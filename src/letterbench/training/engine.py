@@ -112,7 +112,7 @@ class Trainer:
             data.train_labels,
             runtime.preprocess(self.model.spec),
             recipe.batch_size,
-            recipe.augment,
+            recipe.augment.model_dump(),
             runtime.dist,
             _mix(recipe, data),
         )
@@ -213,7 +213,7 @@ class Trainer:
                 f"training loss became non-finite ({seen.loss_sum}) in phase {self.phase.name!r}, "
                 f"epoch {self.state.epoch_in_phase + 1}, by step {seen.step}; the last good checkpoint "
                 f"({self.run.checkpoint('last')}) is kept. Resume it with a lower learning rate: "
-                f"letterbench train --resume --out {self.run} --lr {float(self.phase.optimizer['lr']) / 10:g}"
+                f"letterbench train --resume --out {self.run} --lr {self.phase.optimizer.lr / 10:g}"
             )
 
     @torch.no_grad()
@@ -310,7 +310,7 @@ class Trainer:
         s, phase = self.state, self.phase
         lrs = {round(float(g["lr"]), 12) for g in self.optimizer.param_groups}
         trained_lr = trained["phases"][s.phase_index]["optimizer"]["lr"]  # the recipe it trained with
-        lr = float(phase.optimizer["lr"]) if phase.optimizer["lr"] != trained_lr else max(lrs)
+        lr = phase.optimizer.lr if phase.optimizer.lr != trained_lr else max(lrs)
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] = lr
         remaining = max(1, (phase.epochs - s.epoch_in_phase) * self.steps_per_epoch())
@@ -408,13 +408,13 @@ class Trainer:
 
     def _apply_stopping_rules(self, phase: Phase, val_loss: float) -> dict[str, bool]:
         s = self.state
-        stopping = phase.early_stopping or {}
-        improved = val_loss < s.phase_best - float(stopping.get("min_delta", 0.0))
+        stopping = phase.early_stopping
+        improved = val_loss < s.phase_best - (stopping.min_delta if stopping else 0.0)
         flags = {"new_phase_best": val_loss < s.phase_best, "new_best": val_loss < s.best_val_loss}
         s.phase_best = min(s.phase_best, val_loss)
         s.best_val_loss = min(s.best_val_loss, val_loss)
         s.bad_epochs = 0 if improved else s.bad_epochs + 1
-        stop_early = phase.early_stopping is not None and s.bad_epochs >= int(stopping.get("patience", 3))
+        stop_early = stopping is not None and s.bad_epochs >= stopping.patience
         if stop_early:
             s.history[-1]["early_stop"] = True
         s.phase_done = stop_early or s.epoch_in_phase >= phase.epochs

@@ -8,26 +8,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from letterbench.training.recipes import Phase
+from letterbench.training.recipe_schema import SGD, Phase
 
 
 def build_optimizer(phase: Phase, params: list[nn.Parameter], fused: bool = False) -> torch.optim.Optimizer:
     """The phase's optimiser; ``fused`` (on CUDA) does the whole update in one kernel launch, the
     same maths as the default multi-tensor update."""
-    cfg = dict(phase.optimizer)
-    name, lr, wd = cfg.pop("name"), float(cfg.pop("lr")), float(cfg.pop("weight_decay", 0.0))
+    opt = phase.optimizer  # its defaults are the recipe schema's
     extra = {"fused": True} if fused else {}
-    if name == "sgd":
+    if isinstance(opt, SGD):
         return torch.optim.SGD(
             params,
-            lr=lr,
-            momentum=float(cfg.get("momentum", 0.9)),
-            nesterov=bool(cfg.get("nesterov", False)),
-            weight_decay=wd,
+            lr=opt.lr,
+            momentum=opt.momentum,
+            nesterov=opt.nesterov,
+            weight_decay=opt.weight_decay,
             **extra,
         )
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=wd, **extra)
+    cls = torch.optim.AdamW if opt.name == "adamw" else torch.optim.Adam
+    return cls(params, lr=opt.lr, weight_decay=opt.weight_decay, **extra)
 
 
 @dataclass
@@ -68,21 +67,21 @@ class Schedule:
 
 
 def build_scheduler(phase: Phase, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Schedule:
-    cfg = phase.schedule
-    name = cfg["name"]
+    cfg = phase.schedule  # its defaults are the recipe schema's
+    name = cfg.name
     total = phase.epochs * steps_per_epoch
     if name == "onecycle":
         if total < 2:
             return Schedule()  # one step: nothing to schedule
         # Both halves of the cycle must span more than one step, or OneCycleLR divides by zero.
-        warmup = min(max(float(cfg.get("warmup", 0.2)), 1.5 / total), 1 - 0.5 / total)
+        warmup = min(max(cfg.warmup, 1.5 / total), 1 - 0.5 / total)
         lr = optimizer.param_groups[0]["lr"]
         return Schedule(
             torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=warmup),
             per_batch=True,
         )
     if name == "cosine":
-        warmup = max(1, int(float(cfg.get("warmup", 0.05)) * total))
+        warmup = max(1, int(cfg.warmup * total))
         return Schedule(
             torch.optim.lr_scheduler.SequentialLR(
                 optimizer,
@@ -98,12 +97,12 @@ def build_scheduler(phase: Phase, optimizer: torch.optim.Optimizer, steps_per_ep
     if name == "plateau":
         main = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
-            factor=float(cfg.get("factor", 0.5)),
-            patience=int(cfg.get("patience", 2)),
-            min_lr=float(cfg.get("min_lr", 0.0)),
-            threshold=float(cfg.get("threshold", 1e-4)),
+            factor=cfg.factor,
+            patience=cfg.patience,
+            min_lr=cfg.min_lr,
+            threshold=cfg.threshold,
         )
-    steps = min(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch), total)
+    steps = min(round(cfg.warmup_epochs * steps_per_epoch), total)
     # batch k of the warm-up (from 0) runs at (k + 1) / steps of the LR: the full LR from batch steps - 1
     warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0 / steps, 1.0, steps - 1) if steps > 1 else None
     return Schedule(main, False, warmup)

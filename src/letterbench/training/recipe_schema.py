@@ -1,14 +1,18 @@
-"""What a recipe may hold, field by field, with types and ranges (pydantic).
+"""The recipe: what it may hold, field by field, with types, ranges and defaults (pydantic).
 
-A recipe is checked whole against this schema before anything trains, so a wrong type
-(``lr = "fast"``, ``optimizer = "sgd"``, ``precise_bn = "all"``) is refused at once with the
-key it concerns, not after an epoch. Validation is strict: a string is not a number, a number is
-not a string; an integer is accepted where a float is expected. ``check`` returns the recipe as a
-plain dict holding only the keys that were given, so stored recipes read as they were written.
+``Recipe`` is the one recipe type: the training code reads its fields (``phase.optimizer.lr``,
+``recipe.augment``), and every default is written here once. A recipe is checked whole before
+anything trains, so a wrong type (``lr = "fast"``, ``optimizer = "sgd"``, ``precise_bn = "all"``)
+is refused at once with the key it concerns, not after an epoch. Validation is strict: a string
+is not a number, a number is not a string; an integer is accepted where a float is expected.
+``Recipe.to_dict`` records it as it was written (a table holds the keys that were given), and
+``Recipe.updated`` changes it (presets, resume, the large-batch mode) through the same checks.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,7 +21,12 @@ from letterbench.core.errors import LetterbenchError
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def _given(value: Any) -> Any:
+    """A table as recorded: the keys that were given (``{}`` for a table left at its defaults)."""
+    return value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
 
 
 Fraction = Annotated[float, Field(ge=0, lt=1)]
@@ -78,6 +87,9 @@ class Phase(_Schema):
     )
     early_stopping: EarlyStopping | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {name: _given(getattr(self, name)) for name in type(self).model_fields}
+
 
 class Augment(_Schema):
     rotate: Annotated[float, Field(ge=0, le=180)] = 0.0
@@ -96,7 +108,7 @@ class DataMix(_Schema):
     the synthetic letters (``images/synthetic.py``), ``pool`` how many of them a run draws."""
 
     synthetic: Annotated[float, Field(ge=0, le=0.9)] = 0.0
-    pool: Annotated[int, Field(ge=52, le=1_000_000)] = 8320
+    pool: Annotated[int, Field(ge=52, le=1_000_000)] = 8320  # 160 per letter and case
 
 
 class BatchScaling(_Schema):
@@ -125,6 +137,82 @@ class Recipe(_Schema):
     @classmethod
     def _bool_or_word(cls, value: Any) -> Any:  # TOML `pretrained = true` means "true"
         return str(value).lower() if isinstance(value, bool) else value
+
+    def tables(self) -> dict[str, Any]:
+        """The recipe's dict form, to edit: every field, each table with the keys given."""
+        return {
+            name: [p.to_dict() for p in self.phases] if name == "phases" else _given(getattr(self, name))
+            for name in type(self).model_fields
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as a run records it: ``tables``, without ``data`` where it is not given (a
+        recipe without the key records exactly what it recorded before the key existed)."""
+        raw = self.tables()
+        if not raw["data"]:
+            del raw["data"]
+        return raw
+
+    def updated(self, changes: Mapping[tuple[str | int, ...], Any], source: str = "recipe") -> Recipe:
+        """This recipe with the value at each key path replaced (``("phases", 0, "epochs"): 3``),
+        checked whole again. A new optimiser or schedule ``name`` drops the old kind's settings
+        the new one does not take."""
+        raw = self.tables()
+        for path, value in changes.items():
+            set_path(raw, path, value)
+        return Recipe.from_dict(raw, source)
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "recipe") -> Recipe:
+        """A recipe from its TOML/JSON form, checked whole (types, ranges, names)."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise LetterbenchError(
+                f"{source}: " + "; ".join(_message(e) for e in errors[:3]) + more
+            ) from None
+
+    @property
+    def synthetic_share(self) -> float:
+        return self.data.synthetic
+
+    @property
+    def synthetic_pool(self) -> int:
+        return self.data.pool
+
+    @property
+    def pretrained_arg(self) -> bool | str:
+        return {"true": True, "false": False, "auto": "auto"}[self.pretrained]
+
+    def with_epochs(self, epochs: int, first_phase: int = 0) -> dict[tuple, Any]:
+        """The changes that give every phase from ``first_phase`` on ``epochs`` epochs."""
+        return {("phases", i, "epochs"): epochs for i in range(first_phase, len(self.phases))}
+
+    def with_lr(self, lr: float, first_phase: int = 0) -> dict[tuple, Any]:
+        """The changes that give phase ``first_phase`` the LR ``lr``; the later phases keep their
+        ratio to it (a fine-tuning phase at a tenth of the head's LR stays at a tenth)."""
+        base = self.phases[first_phase].optimizer.lr
+        return {
+            ("phases", i, "optimizer", "lr"): lr * self.phases[i].optimizer.lr / base
+            for i in range(first_phase, len(self.phases))
+        }
+
+
+def set_path(raw: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` in a recipe's dict form; after a new optimiser or schedule
+    ``name`` the old kind's settings the new one does not take (SGD's momentum, one-cycle's
+    warm-up) go, the ones both take stay."""
+    node: Any = raw
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = copy.deepcopy(value)
+    if path[-1] == "name" and len(path) >= 2 and path[-2] in KINDS:
+        keys = keys_of(str(path[-2]), str(value))
+        if keys is not None:
+            for key in set(node) - keys:
+                del node[key]
 
 
 def _where(loc: tuple) -> str:
@@ -168,15 +256,3 @@ def _message(err: dict) -> str:
             f"{shown[:40]}... ({len(given)} characters)" if isinstance(given, str) else type(given).__name__
         )
     return f"{where}: {err['msg'].lower()}, got {shown}"
-
-
-def check(raw: Any, source: str) -> dict[str, Any]:
-    """``raw`` validated against the schema, as a plain dict of the given keys; a
-    ``LetterbenchError`` naming every offending key otherwise."""
-    try:
-        recipe = Recipe.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        raise LetterbenchError(f"{source}: " + "; ".join(_message(e) for e in errors[:3]) + more) from None
-    return recipe.model_dump(exclude_unset=True) | {"pretrained": recipe.pretrained}

@@ -1,32 +1,32 @@
-"""Recipes: how a model is trained, as data.
+"""Recipes: how a model is trained, as data, and how one is chosen.
 
 A recipe is a TOML file (the built-in ones live in ``letterbench/recipes/``): the model,
 its weights, batch size, label smoothing, augmentation, and a list of phases. A phase
 says what trains (``all``, ``head``, ``last:N``), the optimiser, the LR schedule, the
 epoch budget and an optional early-stopping rule. Any value can be overridden with
-``--set dotted.key=value`` (``phases.0.epochs=3``, ``augment.flip=true``).
+``--set dotted.key=value`` (``phases.0.epochs=3``, ``augment.flip=true``). Its type, fields and
+defaults are ``recipe_schema.Recipe``'s; here are loading, ``--set``, ``resolve_recipe`` (the one
+way a recipe is chosen) and the words that describe one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.runs.rundir import RESERVED
-from letterbench.training.recipe_schema import KINDS, check, keys_of
+from letterbench.training.recipe_schema import Phase, Recipe, set_path
+
+__all__ = ["Phase", "Recipe"]
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
-
-
-SYNTHETIC_POOL = 8320  # the synthetic letters a run draws unless its recipe says (160 per letter and case)
 
 
 def builtin_recipes() -> tuple[str, ...]:
@@ -35,59 +35,9 @@ def builtin_recipes() -> tuple[str, ...]:
     return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")))
 
 
-@dataclass
-class Phase:
-    name: str
-    trainable: str = "all"
-    epochs: int = 10
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "adam", "lr": 1e-3})
-    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "constant"})
-    early_stopping: dict[str, Any] | None = None
-
-
-@dataclass
-class Recipe:
-    name: str
-    model: str
-    phases: list[Phase]
-    pretrained: str = "false"  # "true" | "false" | "auto"
-    weights: str | None = None
-    dropout: float | None = None
-    batch_size: int = 128
-    label_smoothing: float = 0.0
-    val_fraction: float = 0.1
-    augment: dict[str, Any] = field(default_factory=dict)
-    # Training data beyond EMNIST: {"synthetic": share of each batch, "pool": letters drawn}.
-    data: dict[str, Any] = field(default_factory=dict)
-    # Images used to recompute BatchNorm statistics after each epoch ("precise BN"); 0 = off.
-    precise_bn: int = 0
-    # Set by the large-batch mode (``scale_batch``): {"base_batch_size": the recipe's own batch}.
-    batch_scaling: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        raw = asdict(self)
-        if not raw["data"]:  # a recipe without the key records exactly what it recorded before
-            del raw["data"]
-        return raw
-
-    @property
-    def synthetic_share(self) -> float:
-        return float(self.data.get("synthetic", 0.0))
-
-    @property
-    def synthetic_pool(self) -> int:
-        return int(self.data.get("pool", SYNTHETIC_POOL))
-
-    @property
-    def pretrained_arg(self) -> bool | str:
-        return {"true": True, "false": False, "auto": "auto"}[self.pretrained]
-
-
 def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
     """A recipe from its TOML/JSON form, checked whole (types, ranges, names) before use."""
-    clean = check(raw, source)
-    phases = [Phase(**p) for p in clean.pop("phases")]
-    recipe = Recipe(phases=phases, **clean)
+    recipe = Recipe.from_dict(raw, source)
     validate(recipe, source)
     return recipe
 
@@ -134,45 +84,42 @@ def parse_value(text: str) -> Any:
 
 def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
     """Apply ``dotted.key=value`` overrides (values parsed as JSON, else taken as strings)."""
-    raw = asdict(recipe)
+    raw = recipe.tables()
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise LetterbenchError(f"--set {item!r}: expected KEY=VALUE, e.g. phases.0.epochs=3")
-        node: Any = raw
-        parts = key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            try:
-                if isinstance(node, list) and int(part) < 0:
-                    raise IndexError("counted from the end")  # phases.-1: name the phase by its number
-                node = node[int(part)] if isinstance(node, list) else node[part]
-            except (KeyError, IndexError, ValueError):
-                raise LetterbenchError(
-                    f"--set {item!r}: the recipe has no {key!r} (phases are numbered from 0)"
-                ) from None
-            if node is None:
-                raise LetterbenchError(f"--set {item!r}: {part!r} is not set in this recipe; set it whole")
-            if not isinstance(node, dict | list):
-                raise LetterbenchError(
-                    f"--set {item!r}: {part!r} is a value ({node!r}), not a table with keys; "
-                    f"set it as --set {'.'.join(parts[: depth + 1])}=VALUE"
-                )
-        last = parts[-1]
-        if isinstance(node, list):
-            raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")
-        node[last] = parse_value(value)
-        if last == "name" and len(parts) >= 2 and parts[-2] in KINDS:
-            _drop_foreign_keys(node, parts[-2])
+        set_path(raw, _key_path(raw, item, key), parse_value(value))
     return recipe_from_dict(raw, "recipe with --set overrides")
 
 
-def _drop_foreign_keys(table: dict[str, Any], kind: str) -> None:
-    """After ``--set ...optimizer.name=adam`` (or a schedule's name): the old kind's settings the new
-    one does not take (SGD's momentum, one-cycle's warm-up) go; the ones both take stay."""
-    keys = keys_of(kind, str(table["name"]))
-    if keys is not None:
-        for key in set(table) - keys:
-            del table[key]
+def _key_path(raw: dict[str, Any], item: str, key: str) -> tuple[str | int, ...]:
+    """``phases.0.optimizer.lr`` as the path (``"phases", 0, "optimizer", "lr"``) into a recipe's
+    dict form, refused with one line where the recipe has no such table."""
+    node: Any = raw
+    parts = key.split(".")
+    path: list[str | int] = []
+    for depth, part in enumerate(parts[:-1]):
+        try:
+            if isinstance(node, list) and int(part) < 0:
+                raise IndexError("counted from the end")  # phases.-1: name the phase by its number
+            step = int(part) if isinstance(node, list) else part
+            node = node[step]
+        except (KeyError, IndexError, ValueError):
+            raise LetterbenchError(
+                f"--set {item!r}: the recipe has no {key!r} (phases are numbered from 0)"
+            ) from None
+        if node is None:
+            raise LetterbenchError(f"--set {item!r}: {part!r} is not set in this recipe; set it whole")
+        if not isinstance(node, dict | list):
+            raise LetterbenchError(
+                f"--set {item!r}: {part!r} is a value ({node!r}), not a table with keys; "
+                f"set it as --set {'.'.join(parts[: depth + 1])}=VALUE"
+            )
+        path.append(step)
+    if isinstance(node, list):
+        raise LetterbenchError(f"--set {item!r}: cannot replace a whole phase; set its keys")
+    return (*path, parts[-1])
 
 
 def resolve_recipe(
@@ -202,28 +149,24 @@ def resolve_recipe(
         raise LetterbenchError(f"say what to train: --model {choices_text()}, or --recipe FILE")
     entry = get_model(model) if model is not None else None
     base = load_recipe(recipe if recipe is not None else entry.recipe)
-    changes: list[str] = []
+    changes: dict[tuple, Any] = {}
     if entry is not None and base.model != entry.name:
-        changes.append(f"model={json.dumps(entry.name)}")
+        changes[("model",)] = entry.name
         if recipe is None:
-            changes.append(f"name={json.dumps(entry.name)}")
+            changes[("name",)] = entry.name
     n = len(base.phases)
-    for i, phase in enumerate(base.phases):
-        if epochs is not None:
-            changes.append(f"phases.{i}.epochs={epochs}")
-        elif total_epochs is not None:
-            changes.append(f"phases.{i}.epochs={max(1, total_epochs // n + (i < total_epochs % n))}")
-        if lr is not None:
-            changes.append(
-                f"phases.{i}.optimizer.lr={lr * phase.optimizer['lr'] / base.phases[0].optimizer['lr']}"
-            )
-    if batch_size is not None:
-        changes.append(f"batch_size={batch_size}")
-    if pretrained is not None:
-        changes.append(f"pretrained={pretrained}")
-    if weights is not None:
-        changes.append(f"weights={json.dumps(str(weights))}")
-    resolved = apply_overrides(base, changes) if changes else base
+    if epochs is not None:
+        changes.update(base.with_epochs(epochs))
+    elif total_epochs is not None:
+        changes.update(
+            {("phases", i, "epochs"): max(1, total_epochs // n + (i < total_epochs % n)) for i in range(n)}
+        )
+    if lr is not None:
+        changes.update(base.with_lr(lr))
+    for key, value in (("batch_size", batch_size), ("pretrained", pretrained), ("weights", weights)):
+        if value is not None:
+            changes[(key,)] = str(value) if key == "weights" else value
+    resolved = base.updated(changes, "recipe with --set overrides") if changes else base
     if large_batch is not None:
         resolved = scale_batch(resolved, large_batch)
     if overrides:
@@ -254,22 +197,21 @@ def scale_batch(recipe: Recipe, batch: int) -> Recipe:
     optimiser's rule (``lr_factor``), and a warm-up where the schedule has none of its own
     (one-cycle and cosine warm up already): a linear warm-up over the first epoch. Recorded in the
     recipe as ``batch_scaling``, so the run's config and report say so."""
-    base = (recipe.batch_scaling or {}).get("base_batch_size", recipe.batch_size)
-    changes = [f"batch_size={batch}", f'batch_scaling={{"base_batch_size": {base}}}']
+    base = recipe.batch_scaling.base_batch_size if recipe.batch_scaling else recipe.batch_size
+    changes: dict[tuple, Any] = {("batch_size",): batch, ("batch_scaling",): {"base_batch_size": base}}
     for i, phase in enumerate(recipe.phases):
-        unscaled = float(phase.optimizer["lr"]) / lr_factor(phase.optimizer["name"], base, recipe.batch_size)
-        changes.append(
-            f"phases.{i}.optimizer.lr={unscaled * lr_factor(phase.optimizer['name'], base, batch)}"
-        )
-        if phase.schedule["name"] in ("constant", "plateau"):
-            warm = max(float(phase.schedule.get("warmup_epochs", 0.0)), LARGE_BATCH_WARMUP_EPOCHS)
-            changes.append(f"phases.{i}.schedule.warmup_epochs={warm}")
-    return apply_overrides(recipe, changes)
+        optimizer = phase.optimizer
+        unscaled = optimizer.lr / lr_factor(optimizer.name, base, recipe.batch_size)
+        changes[("phases", i, "optimizer", "lr")] = unscaled * lr_factor(optimizer.name, base, batch)
+        if phase.schedule.name in ("constant", "plateau"):
+            warm = max(phase.schedule.warmup_epochs, LARGE_BATCH_WARMUP_EPOCHS)
+            changes[("phases", i, "schedule", "warmup_epochs")] = warm
+    return recipe.updated(changes, "recipe with --set overrides")
 
 
 def describe_recipe(recipe: Recipe) -> str:
     """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked against it)."""
-    aug = recipe.augment
+    aug = recipe.augment.model_dump()
     augment = ", ".join(
         f"{label} ±{fmt(aug[key])}"
         for key, label, fmt in (
@@ -284,15 +226,15 @@ def describe_recipe(recipe: Recipe) -> str:
         )
         if aug.get(key)
     )
-    scaled = recipe.batch_scaling
+    scaled = recipe.batch_scaling.model_dump() if recipe.batch_scaling else None
     parts = [
         f"batch {recipe.batch_size}"
         + (
             f" (large-batch mode: the recipe's batch {scaled['base_batch_size']} scaled up, LR "
             + ", ".join(
                 dict.fromkeys(
-                    f"x{lr_factor(p.optimizer['name'], scaled['base_batch_size'], recipe.batch_size):.3g} "
-                    f"({LR_RULES[p.optimizer['name']][0]} rule)"
+                    f"x{lr_factor(p.optimizer.name, scaled['base_batch_size'], recipe.batch_size):.3g} "
+                    f"({LR_RULES[p.optimizer.name][0]} rule)"
                     for p in recipe.phases
                 )
             )
@@ -328,22 +270,18 @@ _OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 
 
 def _describe_phase(phase: Phase) -> str:
-    opt = dict(phase.optimizer)
+    opt = phase.optimizer.model_dump(exclude_unset=True)  # the settings the recipe gave
     name = opt.pop("name")
     extras = []
     if opt.get("momentum") is not None and name == "sgd":
         extras.append(f"momentum {opt['momentum']:g}" + (" Nesterov" if opt.get("nesterov") else ""))
     if opt.get("weight_decay"):
         extras.append(f"weight decay {opt['weight_decay']:g}")
-    sched = dict(phase.schedule)
+    sched = phase.schedule.model_dump(exclude_unset=True)
     schedule = _SCHEDULE_NAMES[sched.pop("name")] + (
         " (" + ", ".join(f"{k} {v:g}" for k, v in sched.items()) + ")" if sched else ""
     )
-    stop = (
-        f", early stopping (patience {phase.early_stopping.get('patience', 3)})"
-        if phase.early_stopping
-        else ""
-    )
+    stop = f", early stopping (patience {phase.early_stopping.patience})" if phase.early_stopping else ""
     trains = {"all": "whole network", "head": "head only"}.get(phase.trainable, phase.trainable)
     if phase.trainable.startswith("last:"):
         trains = f"head + last {phase.trainable[5:]} layers"

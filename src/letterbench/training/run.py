@@ -24,7 +24,7 @@ from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
-from letterbench.training.recipes import Recipe, apply_overrides, recipe_from_dict
+from letterbench.training.recipes import Recipe, recipe_from_dict
 
 
 def package_versions() -> dict[str, str]:
@@ -344,14 +344,12 @@ def changed_recipe(recipe: Recipe, phase_index: int, epoch_in_phase: int, change
             f"--epochs {changes.epochs}: phase {phases[phase_index].name!r} has already trained "
             f"{epoch_in_phase} epochs; give at least that many"
         )
-    base_lr = phases[phase_index].optimizer["lr"]
-    overrides = []
-    for i in range(phase_index, len(phases)):
-        if changes.epochs is not None:
-            overrides.append(f"phases.{i}.epochs={changes.epochs}")
-        if changes.lr is not None:
-            overrides.append(f"phases.{i}.optimizer.lr={changes.lr * phases[i].optimizer['lr'] / base_lr}")
-    return apply_overrides(recipe, overrides)
+    updates = {}
+    if changes.epochs is not None:
+        updates.update(recipe.with_epochs(changes.epochs, phase_index))
+    if changes.lr is not None:
+        updates.update(recipe.with_lr(changes.lr, phase_index))
+    return recipe.updated(updates, "recipe with --set overrides")
 
 
 def _record_changes(config: dict[str, Any], recipe: Recipe, changes: ResumeChanges) -> dict[str, Any]:
