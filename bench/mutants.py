@@ -59,8 +59,8 @@ MUTANTS = [
         "always-best",
         "the best checkpoints (overall and per phase) are written only when validation improves",
         "training/observers.py",
-        '("best", record["new_best"]))\n            if new\n',
-        '("best", record["new_best"]))\n',
+        'best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best)) if new]',
+        'best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best))]',
         ("tests/test_training.py", "-k", "best_checkpoints"),
     ),
     Mutant(

@@ -54,7 +54,7 @@ def main() -> None:
     run.load_weights_into(model, "best")
     probs = torch.from_numpy(predict_probabilities(model, data.test_images[rows], runtime))
     accuracy = (probs.argmax(1) == data.test_labels[rows]).float().mean().item()
-    history = run.read_progress()["history"]
+    history = run.read_progress().to_json()["history"]
     train_minutes = sum(h["train_time_s"] for h in history) / 60
     print(
         f"resnet18 default recipe: test accuracy on classes a..l (official test indices 0..9599): "

@@ -3,6 +3,7 @@ modes, and the TensorBoard observer read back by TensorBoard's own reader."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -107,7 +108,7 @@ def test_run_and_study_directories(tmp_path):
     assert (run.path / "thesis.txt").read_text() == "mine"
     (run.path / "thesis.txt").unlink()
     # What an epoch interrupted while writing its checkpoints leaves: all letterbench's, all removed.
-    run.write_config({"recipe": {}})
+    run.config_file.write_text(json.dumps({"recipe": {}}))  # a config cut short
     run.save_checkpoint("train", {"model": {}})
     run.save_checkpoint("best", {"model": {}})
     (run.checkpoint_dir / ".last.pt.abc.tmp").write_bytes(b"half")
@@ -183,7 +184,7 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
         "--tensorboard",
     ]
     assert main(args) == 0
-    history = run.read_progress()["history"]
+    history = run.read_progress().to_json()["history"]
     events = EventAccumulator(str(run.tensorboard_dir / "train"))
     events.Reload()
     assert set(events.Tags()["scalars"]) == {

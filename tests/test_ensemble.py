@@ -59,24 +59,41 @@ def test_beyond_the_exhaustive_limit_a_greedy_path_still_beats_the_best_single_m
     )
 
 
+def _config(model: str = "resnet18", seed: int = 0, per_class: int | None = None):
+    """A run's config as held_out_images reads it (its recipe's split, seed and training subset)."""
+    from letterbench.runs.records import RunConfig
+
+    return RunConfig.model_validate(
+        {
+            "recipe": {"name": model, "model": model, "phases": [{"name": "train"}], "val_fraction": 0.25},
+            "seed": seed,
+            "model": {"name": model, "pretrained": "none", "notes": []},
+            "data": {
+                "split": "letters",
+                "sha256": {},
+                "data_dir": "-",
+                "train_per_class": per_class,
+                "class_names": list("abcdefghijklmnopqrstuvwxyz"),
+            },
+        }
+    )
+
+
 def test_held_out_images_are_those_no_run_trained_or_validated_on(tiny_letters):
     from letterbench.data.emnist import load_emnist
     from letterbench.data.splits import make_split
 
     data = load_emnist(tiny_letters, "letters")
-    configs = [{"recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": n}} for n in (4, 8)]
+    configs = [_config(per_class=n) for n in (4, 8)]
     held, what, seed_of = held_out_images(data, configs)
     used = set()
     for c in configs:
-        split = make_split(data, 0.25, 0, c["data"]["train_per_class"])
+        split = make_split(data, 0.25, 0, c.data.train_per_class)
         used |= set(split.train.tolist()) | set(split.val.tolist())
     assert set(held.tolist()) == set(range(len(data.train_labels))) - used
     assert what == "training images no model trained on" and seed_of is None
 
-    everything = [
-        {"model": {"name": m}, "recipe": {"val_fraction": 0.25}, "seed": 0, "data": {"train_per_class": None}}
-        for m in ("resnet18", "densenet121")
-    ]
+    everything = [_config(m) for m in ("resnet18", "densenet121")]
     held, what, seed_of = held_out_images(data, everything)  # all the data, one split: its validation images
     assert set(held.tolist()) == set(make_split(data, 0.25, 0, None).val.tolist())
     assert what.startswith("validation images no model trained on") and seed_of is None
@@ -89,11 +106,7 @@ def test_seeds_with_their_own_splits_score_each_seed_s_validation_images_with_th
     data = load_emnist(tiny_letters, "letters")
     # two models, three seeds, all the data: each seed draws its own validation split, so almost
     # no image is held out by every run, and none is left unused
-    configs = [
-        {"model": {"name": m}, "recipe": {"val_fraction": 0.25}, "seed": s, "data": {"train_per_class": None}}
-        for s in (0, 1, 2)
-        for m in ("resnet18", "densenet121")
-    ]
+    configs = [_config(m, s) for s in (0, 1, 2) for m in ("resnet18", "densenet121")]
     held, what, seed_of = held_out_images(data, configs)
     vals = {s: set(make_split(data, 0.25, s, None).val.tolist()) for s in (0, 1, 2)}
     assert what.startswith("validation images of each seed's runs")

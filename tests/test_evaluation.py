@@ -86,7 +86,9 @@ def test_overfitting_numbers():
             "val_loss": 0.7,
         },
     ]
-    result = overfitting(history)
+    from letterbench.runs.records import EpochRecord
+
+    result = overfitting([EpochRecord.model_construct(**h) for h in history])
     assert result["at_best"]["epoch"] == 2 and result["at_best"]["accuracy_gap"] == pytest.approx(0.1)
     assert result["at_end"]["epoch"] == 3 and result["at_end"]["loss_gap"] == pytest.approx(0.65)
 
@@ -378,7 +380,7 @@ def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_pa
     from letterbench.runs.rundir import RunDir
 
     run = RunDir(two_runs / "r10")
-    calibration = run.read_metrics()["stages"][-1]["calibration"]
+    calibration = run.read_metrics().stages[-1].calibration
     assert calibration["val_nll_after"] <= calibration["val_nll_before"] + 1e-9
     assert {"test_ece_before", "test_ece_after", "unsure_below"} <= set(calibration)
     assert run_temperature(run) == pytest.approx(calibration["temperature"])

@@ -75,7 +75,7 @@ def test_a_run_with_cuda_graphs_equals_the_same_run_without(tmp_path, determinis
 
 class StopAfterFirstEpoch(Observer):
     def on_epoch_end(self, trainer, record):
-        if record["global_epoch"] == 1:
+        if record.record.global_epoch == 1:
             raise KeyboardInterrupt
 
 

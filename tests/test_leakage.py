@@ -58,9 +58,9 @@ def test_the_ensemble_is_chosen_without_the_test_set(two_models, request):
 
 def test_the_temperature_is_fitted_without_the_test_set(two_models, request):
     run = two_models[0]
-    honest = evaluate_run(run, CPU, measure_speed=False).metrics["stages"][-1]
+    honest = evaluate_run(run, CPU, measure_speed=False).metrics.stages[-1].to_json()
     request.getfixturevalue("poisoned_test_set")
-    poisoned = evaluate_run(run, CPU, measure_speed=False).metrics["stages"][-1]
+    poisoned = evaluate_run(run, CPU, measure_speed=False).metrics.stages[-1].to_json()
     assert poisoned["metrics"]["accuracy"] != honest["metrics"]["accuracy"]  # the test set did change
     assert poisoned["calibration"]["temperature"] == honest["calibration"]["temperature"]
     assert poisoned["calibration"]["val_nll_after"] == honest["calibration"]["val_nll_after"]

@@ -71,7 +71,7 @@ class StopAfter(Observer):
         self.epoch = epoch
 
     def on_epoch_end(self, trainer, record):
-        if record["global_epoch"] == self.epoch:
+        if record.record.global_epoch == self.epoch:
             raise KeyboardInterrupt
 
 
@@ -99,7 +99,7 @@ def test_resume_purges_tensorboard_events_of_epochs_trained_again(tiny_letters, 
     events.Reload()
     steps = [e.step for e in events.Scalars("loss/train")]
     assert steps == [1, 2, 3], steps
-    last = run.read_progress()["history"][-1]
+    last = run.read_progress().to_json()["history"][-1]
     assert events.Scalars("loss/train")[-1].value == pytest.approx(last["train_loss"], rel=1e-6)
 
 
@@ -113,13 +113,13 @@ def test_resume_with_a_new_lr_keeps_the_later_phases_ratio_to_it(tiny_letters, t
     recipe = resolve_recipe(None, str(_two_phase_recipe(tmp_path)), overrides=two_phases)
     with pytest.raises(KeyboardInterrupt):
         train(recipe, RunDir(run), CPU, options)
-    recipe_before = RunDir(run).read_config()["recipe"]
+    recipe_before = RunDir(run).read_config().to_json()["recipe"]
     assert [p["optimizer"]["lr"] for p in recipe_before["phases"]] == [0.01, 0.002]
     assert main(["train", "--resume", "--out", str(run), "--lr", "0.05", "--quiet"]) == 0
-    phases = RunDir(run).read_config()["recipe"]["phases"]
+    phases = RunDir(run).read_config().to_json()["recipe"]["phases"]
     assert phases[0]["optimizer"]["lr"] == pytest.approx(0.05)
     assert phases[1]["optimizer"]["lr"] == pytest.approx(0.01)
-    second = [h for h in RunDir(run).read_progress()["history"] if h["phase"] == "second"]
+    second = [h for h in RunDir(run).read_progress().to_json()["history"] if h["phase"] == "second"]
     assert second and second[0]["lr"] == pytest.approx(0.01)  # a constant schedule: its LR as set
 
 

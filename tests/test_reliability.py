@@ -153,12 +153,12 @@ def test_resume_trains_more_epochs_at_a_new_learning_rate_and_records_it(tiny_le
     assert cli("train", "--resume", "--out", run.path, "--epochs", "4", "--lr", "0.01", "--quiet") == 0
     # The test metrics of the 2-epoch model are not reported as the 4-epoch model's.
     assert cli("report", run.path, "--out", tmp_path / "report") == 1
-    history = run.read_progress()["history"]
+    history = run.read_progress().to_json()["history"]
     assert [h["global_epoch"] for h in history] == [1, 2, 3, 4]
     # The schedule is rebuilt: a cosine from the new LR over the 2 epochs left, no second warm-up.
     assert history[2]["lr"] == pytest.approx(0.005, rel=1e-6)
     assert history[3]["lr"] == pytest.approx(0.0, abs=1e-9)
-    config = run.read_config()
+    config = run.read_config().to_json()
     assert config["recipe"]["phases"][0]["epochs"] == 4
     assert config["recipe"]["phases"][0]["optimizer"]["lr"] == pytest.approx(0.01)
     (change,) = config["history"]
@@ -192,7 +192,7 @@ def test_a_finished_run_keeps_what_later_commands_need_and_no_more(tiny_letters,
         "warning: the optimiser's running state (momentum, Adam's moments) was dropped"
         in capsys.readouterr().err
     )
-    assert [h["global_epoch"] for h in lean.read_progress()["history"]] == [1, 2, 3]
+    assert [h["global_epoch"] for h in lean.read_progress().to_json()["history"]] == [1, 2, 3]
     assert lean.status() == "finished" and lean.load_checkpoint("last")["optimizer"] is None
 
 

@@ -16,10 +16,11 @@ import pytest
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.evaluation.evaluate import classification_metrics
-from letterbench.reporting.columns import Column
+from letterbench.reporting.columns import Column, ColumnCost
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.pros_cons import pros_cons
 from letterbench.reporting.ranking import ROWS, best_columns, ranking, recommend
+from letterbench.runs.records import Stage
 from letterbench.runs.rundir import RunDir
 
 ROW = {row.key: row for row in ROWS}
@@ -42,25 +43,26 @@ def make_column(
     """A final-phase column; costs not named are equal across columns, so they decide nothing."""
     metrics = {key: accuracy for key in METRIC_KEYS}
     metrics.update(accuracy=accuracy, roc_auc_micro=0.99, roc_auc_macro=0.99, log_loss=log_loss)
+    fit = {"epoch": 1, "train_acc": None, "val_acc": None, "accuracy_gap": gap}
     stage = {
         "phase": "train",
         "label": label,
-        "metrics": metrics,
-        "overfitting": {"at_best": {"accuracy_gap": gap}},
+        "metrics": {**metrics, "test_images": 1000},
+        "overfitting": {"at_best": fit, "at_end": fit},
         "most_confused": [],
     }
-    cost = {
-        "flops_per_image": flops,
-        "parameters": 1_000_000,
-        "train_time_s": train_time_s,
-        "latency_ms": latency_ms,
-        "inference_images_per_s": images_per_s,
-        "peak_memory_bytes": 2**30,
-        "train_images_per_s": 1000.0,
-        "train_load": {"under_load": False},
-        "inference_load": {"under_load": inference_under_load},
-    }
-    return Column(label, run, stage, cost)
+    cost = ColumnCost(
+        flops_per_image=flops,
+        parameters=1_000_000,
+        train_time_s=train_time_s,
+        latency_ms=latency_ms,
+        inference_images_per_s=images_per_s,
+        peak_memory_bytes=2**30,
+        train_images_per_s=1000.0,
+        train_load={"under_load": False},
+        inference_load={"under_load": inference_under_load},
+    )
+    return Column(label, run, Stage.model_validate(stage, strict=False), cost)
 
 
 # ---------------------------------------------------------------- the ★
@@ -201,8 +203,8 @@ def test_star_marks_every_accuracy_not_significantly_below_the_best():
     for c, (value, bounds) in zip(
         cols, [(0.97, [0.95, 0.99]), (0.95, [0.93, 0.97]), (0.93, [0.91, 0.96])], strict=True
     ):
-        c.m["top3_accuracy"] = value
-        c.stage["intervals"] = {"top3_accuracy": bounds}
+        c.m.top3_accuracy = value
+        c.stage.intervals = {"top3_accuracy": bounds}
     assert best_columns(ROW["top3_accuracy"], cols) == {0, 1}
 
 
@@ -219,14 +221,14 @@ def test_ranking_orders_and_per_point_winners():
         make_column("C", 0.850, 4.2e9, gap=-0.18, train_time_s=300),
     ]
     result = ranking(singles, None)
-    assert result["most_accurate"] == {"model": "A", "accuracy": 0.940}
-    assert result["order_by_accuracy"] == [("A", 0.940), ("B", 0.901), ("C", 0.850)]
-    assert result["cheapest_per_accuracy_point"]["model"] == "B"
-    assert result["cheapest_per_accuracy_point"]["all"]["B"] == pytest.approx(1.8e9 / 90.1)
-    assert result["fastest_training_per_accuracy_point"]["model"] == "C"
-    assert result["smallest_train_val_gap"]["model"] == "B"
-    assert result["recommendation"] == "A"  # the most accurate; no per-image outcomes to test against
-    items = dict(result["items"])
+    assert result.most_accurate == {"model": "A", "accuracy": 0.940}
+    assert result.order_by_accuracy == [("A", 0.940), ("B", 0.901), ("C", 0.850)]
+    assert result.cheapest_per_accuracy_point.model == "B"
+    assert result.cheapest_per_accuracy_point.all["B"] == pytest.approx(1.8e9 / 90.1)
+    assert result.fastest_training_per_accuracy_point.model == "C"
+    assert result.smallest_train_val_gap.model == "B"
+    assert result.recommendation == "A"  # the most accurate; no per-image outcomes to test against
+    items = dict(result.items)
     gap_text = items["Smallest train − validation gap:"]
     assert gap_text.startswith("B (A +5.00, B +1.00, C -18.00 points at the best epoch).")
     assert "a negative one (validation above training accuracy)" in gap_text
@@ -306,9 +308,9 @@ def test_ensemble_is_scored_from_mean_of_saved_probabilities(tmp_path):
     top3 = np.argsort(-mean, axis=1)[:, :3]
     expected_top3 = np.mean([label in row for label, row in zip(labels, top3, strict=True)])
     assert ensemble.accuracy == pytest.approx(expected_accuracy)
-    assert ensemble.m["top3_accuracy"] == pytest.approx(expected_top3)
+    assert ensemble.m.top3_accuracy == pytest.approx(expected_top3)
     assert ensemble.members == ["One", "Two"]
-    assert ensemble.cost["flops_per_image"] == 2e9  # 1e9 + 1e9
+    assert ensemble.cost.flops_per_image == 2e9  # 1e9 + 1e9
 
     runs[1].save_predictions("train", p2, (labels + 1) % 5, class_names)
     with pytest.raises(LetterbenchError, match="different test sets"):
@@ -364,8 +366,8 @@ def test_macro_auc_skips_a_class_with_no_examples():
 
 
 def _tested(column: Column, images: int, classes: int = 26) -> Column:
-    column.m["test_images"] = images
-    column.stage["per_class"] = {chr(97 + k): {} for k in range(classes)}
+    column.m.test_images = images
+    column.stage.per_class = {chr(97 + k): {} for k in range(classes)}
     return column
 
 
@@ -381,39 +383,34 @@ def test_no_model_is_recommended_where_even_the_best_is_not_yet_useful(accuracy,
     singles = [_tested(make_column("A", accuracy), images), _tested(make_column("B", accuracy * 0.9), images)]
     result = ranking(singles, None)
     if verdict is None:
-        assert result["recommendation"] == "A" and result["not_useful"] is None
+        assert result.recommendation == "A" and result.not_useful is None
         return
-    assert result["recommendation"] == "none" and verdict in result["not_useful"]
-    assert result["why"].startswith(
-        "these models are not yet useful, so none is recommended: the best, A, is"
-    )
-    assert "--preset quick" in result["why"]
+    assert result.recommendation == "none" and verdict in result.not_useful
+    assert result.why.startswith("these models are not yet useful, so none is recommended: the best, A, is")
+    assert "--preset quick" in result.why
 
 
 # ---------------------------------------------------------------- the report's details
 
 
 def test_a_difference_that_rounds_to_zero_is_printed_without_a_sign():
-    from letterbench.reporting.comparisons import _cell
+    from letterbench.reporting.comparisons import Comparison, _cell
 
     # -1e-9 points rounds to 0.00: "0.00", never "-0.00"; a real difference keeps its sign
-    assert (
-        _cell({"difference": -1e-11, "interval": [-1e-11, 0.0], "p": 1.0}, 1)
-        == "0.00 pts (0.0 to 0.0), p = 1"
-    )
-    assert _cell({"difference": -0.0156, "interval": [-0.094, 0.062], "p": 1.0}, 1) == (
+    assert _cell(Comparison("A", "B", -1e-11, [-1e-11, 0.0], 1.0, {}), 1) == "0.00 pts (0.0 to 0.0), p = 1"
+    assert _cell(Comparison("A", "B", -0.0156, [-0.094, 0.062], 1.0, {}), 1) == (
         "-1.56 pts (-9.4 to +6.2), p = 1"
     )
 
 
 def test_the_inference_row_names_the_batch_its_speeds_were_measured_at():
     a, b = make_column("A", 0.9), make_column("B", 0.8)
-    a.cost["inference_batch"] = b.cost["inference_batch"] = 16  # the smoke preset's
+    a.cost.inference_batch = b.cost.inference_batch = 16  # the smoke preset's
     assert (
         ROW["inference_images_per_s"].label_for([a, b])
         == "Inference throughput (batch 16; median, quartiles)"
     )
-    b.cost["inference_batch"] = 256
+    b.cost.inference_batch = 256
     assert ROW["inference_images_per_s"].label_for([a, b]).startswith("Inference throughput (batch 16/256;")
     assert "batch" not in ROW["inference_images_per_s"].text(a)  # said once, in the label
 

@@ -198,12 +198,12 @@ def test_an_error_mid_run_leaves_its_folder_written_failed_and_resumable(tiny_le
     )
     with pytest.raises(ObserverFault):
         train(recipe, RunDir(folder), CPU, options)
-    progress = RunDir(folder).read_progress()
+    progress = RunDir(folder).read_progress().to_json()
     assert progress["status"] == "failed" and progress["epochs_done"] == 1
     assert torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"] == 1
     train(None, RunDir(folder), CPU, TrainOptions(tiny_letters, progress=False), resume=True)
-    assert RunDir(folder).read_progress()["status"] == "finished"
-    assert RunDir(folder).read_progress()["epochs_done"] == 2
+    assert RunDir(folder).read_progress().to_json()["status"] == "finished"
+    assert RunDir(folder).read_progress().to_json()["epochs_done"] == 2
 
 
 def test_the_error_that_ended_a_run_is_the_one_raised_when_recording_it_fails(
@@ -228,7 +228,7 @@ def test_a_failed_run_never_counts_an_epoch_whose_checkpoint_was_not_queued(
     checkpoint = CheckpointObserver.on_epoch_end
 
     def fails_at_the_second_epoch(self, trainer, record):
-        if record["global_epoch"] == 2:
+        if record.record.global_epoch == 2:
             raise ObserverFault
         checkpoint(self, trainer, record)
 
@@ -237,7 +237,7 @@ def test_a_failed_run_never_counts_an_epoch_whose_checkpoint_was_not_queued(
     recipe = resolve_recipe("timm:resnet10t", epochs=3, overrides=["val_fraction=0.25"])
     with pytest.raises(ObserverFault):
         train(recipe, RunDir(folder), CPU, TrainOptions(tiny_letters, train_per_class=12, progress=False))
-    progress = RunDir(folder).read_progress()
+    progress = RunDir(folder).read_progress().to_json()
     assert progress["status"] == "failed" and progress["epochs_done"] == 1 and len(progress["history"]) == 1
     assert torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"] == 1
 
@@ -257,7 +257,7 @@ def test_a_checkpoint_that_fails_to_write_is_never_counted(tiny_letters, tmp_pat
     recipe = resolve_recipe("timm:resnet10t", epochs=3, overrides=["val_fraction=0.25"])
     with pytest.raises(OSError, match="No space left"):
         train(recipe, RunDir(folder), CPU, TrainOptions(tiny_letters, train_per_class=12, progress=False))
-    progress = RunDir(folder).read_progress()
+    progress = RunDir(folder).read_progress().to_json()
     last = torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["trainer"]["global_epoch"]
     assert progress["status"] == "failed" and progress["epochs_done"] == last == 1
 
@@ -464,19 +464,18 @@ def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_lett
     validation loss again), while last.pt moves on."""
     import torch.nn.functional as F
 
-    from letterbench.data.splits import recorded_split
     from letterbench.evaluation.inference import predict_logits
 
     run = RunDir(tmp_path / "r")
     args = [*FAST, "--data-dir", tiny_letters, "--epochs", "6", "--out", run.path]
     assert cli("train", *args, "--set", "phases.0.schedule.name=constant", "--lr", "0.1") == 0
-    history = run.read_progress()["history"]
+    history = run.read_progress().to_json()["history"]
     losses = [h["val_loss"] for h in history]
     best_epoch = history[losses.index(min(losses))]["global_epoch"]
     assert best_epoch < history[-1]["global_epoch"]  # the premise: the best epoch is not the last
     config = run.read_config()
     data = run.load_data(None, config)
-    val = recorded_split(data, config).val
+    val = config.split(data).val
     for name in ("best", "train"):
         model = run.build_model(config)
         kept = run.load_weights_into(model, name)

@@ -24,10 +24,3 @@ def make_split(data: EmnistData, val_fraction: float, seed: int, train_per_class
         pool = stratified_subset(data.train_labels, train_per_class, seed)
     train, val = stratified_split(data.train_labels[pool], val_fraction, seed)
     return Split(pool[train], pool[val])
-
-
-def recorded_split(data: EmnistData, config: dict) -> Split:
-    """The split a run trained with, drawn again from its config (recipe, seed, training subset)."""
-    return make_split(
-        data, config["recipe"]["val_fraction"], config["seed"], config["data"]["train_per_class"]
-    )

@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
-from letterbench.data.splits import recorded_split
 from letterbench.evaluation.inference import (
     log_loss,
     mean_probabilities,
     predict_probabilities,
     run_temperature,
 )
-from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.records import EnsembleChoice, RunConfig
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 
@@ -66,13 +65,13 @@ def best_subset(probs: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[
     return [n for n in names if n in best["members"]], tried
 
 
-def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, str, torch.Tensor | None]:
+def held_out_images(data, configs: list[RunConfig]) -> tuple[torch.Tensor, str, torch.Tensor | None]:
     """Indices of training images no run trained on or validated with; else of the validation
     images every run held out; else, where each seed has one run of every model and the seeds
     drew different splits, of the validation images of each seed's runs, scored by that seed's
     runs only. Also what they are, and (for the last) the seed that scores each image."""
     n = len(data.train_labels)
-    splits = [recorded_split(data, config) for config in configs]
+    splits = [config.split(data) for config in configs]
     trained, validated, shared_val = _mask(n), _mask(n), ~_mask(n)
     for split in splits:
         trained[split.train] = True
@@ -90,8 +89,8 @@ def held_out_images(data, configs: list[dict[str, Any]]) -> tuple[torch.Tensor, 
             None,
         )
     seed_of = torch.full((n,), -1, dtype=torch.long)
-    for seed in dict.fromkeys(c["seed"] for c in configs):
-        same = [split for split, c in zip(splits, configs, strict=True) if c["seed"] == seed]
+    for seed in dict.fromkeys(c.seed for c in configs):
+        same = [split for split, c in zip(splits, configs, strict=True) if c.seed == seed]
         free = ~_mask(n)
         for split in same:
             free &= _mask(n, split.val)  # every run of this seed held it out for validation
@@ -108,13 +107,12 @@ def _mask(n: int, indices: torch.Tensor | None = None) -> torch.Tensor:
     return mask
 
 
-def _seed_sets(configs: list[dict[str, Any]]) -> bool:
+def _seed_sets(configs: list[RunConfig]) -> bool:
     """Whether the runs are seed sets: every seed has runs of the same models."""
-    models = sorted(c["model"]["name"] for c in configs if c["seed"] == configs[0]["seed"])
-    seeds = {c["seed"] for c in configs}
-    return len(seeds) > 1 and all(
-        sorted(c["model"]["name"] for c in configs if c["seed"] == seed) == models for seed in seeds
-    )
+    keys = [c.key for c in configs]
+    models = sorted(k.model for k in keys if k.seed == keys[0].seed)
+    seeds = {k.seed for k in keys}
+    return len(seeds) > 1 and all(sorted(k.model for k in keys if k.seed == seed) == models for seed in seeds)
 
 
 def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> EnsembleChoice | None:
@@ -124,11 +122,11 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
     size, ``PER_CLASS`` for the whole test set; at least ``MIN_PER_CLASS``); None with fewer
     than two models."""
     configs = [run.read_config() for run in runs]
-    models = list(dict.fromkeys(c["model"]["name"] for c in configs))
+    models = list(dict.fromkeys(c.model.name for c in configs))
     if len(models) < 2:
         return None
-    per_class = runs[0].read_metrics()["run"]["data"].get("test_per_class") or PER_CLASS
-    if len({repr(c["data"]["sha256"]) for c in configs}) > 1:
+    per_class = runs[0].read_metrics().run.data.test_per_class or PER_CLASS
+    if len({repr(c.data.sha256) for c in configs}) > 1:
         return EnsembleChoice(models, 0, "the models were trained on different data")
     try:
         data = runs[0].load_data(data_dir, configs[0])
@@ -153,12 +151,12 @@ def _model_probabilities(runs, configs, images, seed_of, runtime: Runtime) -> di
     ``seed_of`` names the seed that scores each image, that seed's run's."""
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for run, config in zip(runs, configs, strict=True):
-        mine = np.ones(len(images), bool) if seed_of is None else (seed_of == config["seed"]).numpy()
+        mine = np.ones(len(images), bool) if seed_of is None else (seed_of == config.seed).numpy()
         if not mine.any():
             continue
         model, _ = run.load_trained_model()
         probs = predict_probabilities(model, images[torch.from_numpy(mine)], runtime, run_temperature(run))
-        parts.setdefault(config["model"]["name"], []).append((mine, probs))
+        parts.setdefault(config.model.name, []).append((mine, probs))
     probs = {}
     for name, scored in parts.items():
         total = np.zeros((len(images), scored[0][1].shape[1]))

@@ -38,7 +38,7 @@ import statistics
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,13 +47,12 @@ from sklearn import metrics as skm
 from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.data.emnist import stratified_subset
-from letterbench.data.splits import recorded_split
 from letterbench.evaluation.calibration import calibrate, calibration_error
 from letterbench.evaluation.inference import inference_speed, log_loss, predict_logits, softmax
 from letterbench.evaluation.real_world import RealWorldSet, real_world_scores
 from letterbench.evaluation.stats import bootstrap_intervals, spread
-from letterbench.models import count_parameters, display_name, flops_per_image, set_trainable
-from letterbench.runs.records import METRICS_SCHEMA
+from letterbench.models import count_parameters, flops_per_image, set_trainable
+from letterbench.runs.records import METRICS_SCHEMA, EpochRecord, RunConfig, RunMetrics, RunProgress
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Load, Runtime
 
@@ -113,39 +112,41 @@ def most_confused(cm: np.ndarray, class_names: list[str], top: int = 10) -> list
     return [{"true": class_names[i], "predicted": class_names[j], "count": c} for c, i, j in pairs[:top]]
 
 
-def overfitting(history: list[dict[str, Any]], phase: str | None = None) -> dict[str, Any]:
+def overfitting(history: list[EpochRecord], phase: str | None = None) -> dict[str, Any]:
     """Train vs validation accuracy and loss at the best epoch (lowest val loss) and at the end."""
-    rows = [h for h in history if phase is None or h["phase"] == phase]
+    rows = [h for h in history if phase is None or h.phase == phase]
     if not rows:
         return {}
 
-    def pick(h):
+    def pick(h: EpochRecord) -> dict[str, Any]:
         return {
-            "epoch": h["global_epoch"],
-            "train_acc": h["train_acc"],
-            "val_acc": h["val_acc"],
-            "train_loss": h["train_loss"],
-            "val_loss": h["val_loss"],
-            "accuracy_gap": h["train_acc"] - h["val_acc"],
-            "loss_gap": h["val_loss"] - h["train_loss"],
+            "epoch": h.global_epoch,
+            "train_acc": h.train_acc,
+            "val_acc": h.val_acc,
+            "train_loss": h.train_loss,
+            "val_loss": h.val_loss,
+            "accuracy_gap": h.train_acc - h.val_acc,
+            "loss_gap": h.val_loss - h.train_loss,
         }
 
-    return {"at_best": pick(min(rows, key=lambda h: h["val_loss"])), "at_end": pick(rows[-1])}
+    return {"at_best": pick(min(rows, key=lambda h: h.val_loss)), "at_end": pick(rows[-1])}
 
 
 # ---------------------------------------------------------------- cost
 
 
-def _training_cost(progress: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    history = progress["history"]
-    loads = [h["other_cpu_cores"] for h in history if h.get("other_cpu_cores") is not None]
+def _training_cost(progress: RunProgress, config: RunConfig) -> dict[str, Any]:
+    history = progress.history
+    loads = [h.other_cpu_cores for h in history if h.other_cpu_cores is not None]
+    speeds = spread([h.images_per_s for h in history])
+    peak = progress.peak_memory or {}
     return {
-        "train_time_s": {**progress["phase_times_s"], "total": sum(progress["phase_times_s"].values())},
-        "train_images_per_s": statistics.median(h["images_per_s"] for h in history),
-        "train_images_per_s_spread": [*map(spread([h["images_per_s"] for h in history]).get, ("q1", "q3"))],
-        "train_device": config["device"]["name"],
-        "peak_memory_bytes": progress.get("peak_memory", {}).get("bytes"),
-        "peak_memory_kind": progress.get("peak_memory", {}).get("kind"),
+        "train_time_s": {**progress.phase_times_s, "total": sum(progress.phase_times_s.values())},
+        "train_images_per_s": statistics.median(h.images_per_s for h in history),
+        "train_images_per_s_spread": [speeds["q1"], speeds["q3"]],
+        "train_device": (config.device or {}).get("name"),
+        "peak_memory_bytes": peak.get("bytes"),
+        "peak_memory_kind": peak.get("kind"),
         "train_load": Load(statistics.median(loads) if loads else None).to_dict(),
     }
 
@@ -158,21 +159,29 @@ class Evaluation:
     """What ``evaluate_run`` computed: the metrics file's contents, and the test images with the
     last stage's probabilities (for plots)."""
 
-    metrics: dict[str, Any]
+    metrics: RunMetrics
     test_images: np.ndarray
     probs: np.ndarray
     labels: np.ndarray
 
 
-def _stages(run: RunDir, config: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    label = display_name(config["model"]["name"])
+class StagePlan(NamedTuple):
+    """A phase to score: its name, its column's label, and what it really trained (all, where a
+    frozen base had no pretrained weights)."""
+
+    phase: str
+    label: str
+    trainable: str
+
+
+def _stages(run: RunDir, config: RunConfig, history: list[EpochRecord]) -> list[StagePlan]:
+    label = config.key.label
     return [
-        {
-            "phase": phase,
-            "label": label if i == 0 else f"{label} {phase}",
-            # what the phase really trained (all, where a frozen base had no pretrained weights)
-            "trainable": next(h["trainable"] for h in history if h["phase"] == phase),
-        }
+        StagePlan(
+            phase,
+            label if i == 0 else f"{label} {phase}",
+            next(h.trainable for h in history if h.phase == phase),
+        )
         for i, phase in enumerate(run.phases(config))
         if run.has_checkpoint(phase)
     ]
@@ -185,13 +194,13 @@ def _test_set(data, test_per_class: int | None) -> tuple[torch.Tensor, torch.Ten
     return data.test_images[rows], data.test_labels[rows]
 
 
-def _validation_split(run: RunDir, data, config: dict[str, Any]) -> torch.Tensor:
+def _validation_split(run: RunDir, data, config: RunConfig) -> torch.Tensor:
     """The indices of the run's validation images, drawn again as training drew them."""
-    val = recorded_split(data, config).val
-    if len(val) != config["data"]["val_used"]:
+    val = config.split(data).val
+    if len(val) != config.data.val_used:
         raise LetterbenchError(
             f"{run}: the validation split drawn again has {len(val)} images, training used "
-            f"{config['data']['val_used']}; the data changed since: evaluate with the data it trained on"
+            f"{config.data.val_used}; the data changed since: evaluate with the data it trained on"
         )
     return val
 
@@ -201,9 +210,11 @@ def _calibration(model, data, val, runtime: Runtime, test_logits: np.ndarray, la
     record = calibrate(
         predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()
     )
-    record["test_ece_before"] = calibration_error(softmax(test_logits), labels)
-    record["test_ece_after"] = calibration_error(softmax(test_logits, record["temperature"]), labels)
-    return record
+    before, after = softmax(test_logits), softmax(test_logits, record["temperature"])
+    return record | {
+        "test_ece_before": calibration_error(before, labels),
+        "test_ece_after": calibration_error(after, labels),
+    }
 
 
 def _read_real_world(run: RunDir, phase: str, model, folder: RealWorldSet, runtime: Runtime) -> dict:
@@ -211,8 +222,7 @@ def _read_real_world(run: RunDir, phase: str, model, folder: RealWorldSet, runti
     probs = softmax(predict_logits(model, folder.images, runtime).numpy())
     run.save_real_world(phase, probs, folder.labels, folder.readable, str(folder.folder))
     scores = real_world_scores(probs, folder.labels, folder.readable)
-    del scores["outcome"]
-    return {"folder": str(folder.folder), **scores}
+    return {"folder": str(folder.folder), **scores.record()}
 
 
 def evaluate_run(
@@ -229,32 +239,33 @@ def evaluate_run(
     evaluation's time budget). Inference throughput is measured at ``speed_batch`` (recorded as
     ``inference_batch``)."""
     config = run.require_finished()
-    if real_world is not None and list(config["data"]["class_names"]) != list(string.ascii_lowercase):
+    if real_world is not None and list(config.data.class_names) != list(string.ascii_lowercase):
         raise LetterbenchError(
             f"--real-world holds letters a..z, and {run} was trained on other classes "
-            f"({''.join(config['data']['class_names'][:12])}...); read it with a run of EMNIST Letters"
+            f"({''.join(config.data.class_names[:12])}...); read it with a run of EMNIST Letters"
         )
     with timing.scope(run.path.name), timing.spent_inside() as spent:
         with timing.part("data loading"):
             data = run.load_data(data_dir, config)
         progress = run.read_progress()
         model = run.build_model(config)
-        stages = _stages(run, config, progress["history"])
-        if not stages:
+        plans = _stages(run, config, progress.history)
+        if not plans:
             raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
         if real_world is None:
             run.forget_real_world()  # readings of an earlier evaluation: stale once this one writes
         test_images, test_labels = _test_set(data, test_per_class)
         labels = test_labels.numpy()
         val = _validation_split(run, data, config)
-        measured = None
-        for stage in stages:
+        stages = []
+        for plan in plans:
             # the final model's test pass runs at the speed batch and is its throughput measurement
-            timed = speed_batch if measure_speed and stage is stages[-1] else None
-            probs, measured = _score_stage(
-                run, stage, model, data, val, (test_images, labels), runtime, real_world, timed
+            timed = speed_batch if measure_speed and plan is plans[-1] else None
+            test = (test_images, labels)
+            stage, probs, measured = _score_stage(
+                run, plan, model, data, val, test, runtime, real_world, timed
             )
-            stage["overfitting"] = overfitting(progress["history"], stage["phase"])
+            stages.append({**stage, "overfitting": overfitting(progress.history, plan.phase)})
         with timing.part("cost measurement"):
             speed = (speed_batch, measured) if measure_speed else None
             cost = _cost(model, stages, progress, config, runtime, speed)
@@ -265,40 +276,45 @@ def evaluate_run(
             "stages": stages,
             "cost": cost,
         }
-    run.write_metrics({**result, "time_budget": spent})
-    return Evaluation(result, test_images.numpy(), probs, labels)
+    record = RunMetrics.model_validate({**result, "time_budget": spent}, strict=False)
+    run.write_metrics(record)
+    return Evaluation(record, test_images.numpy(), probs, labels)
 
 
-def _score_stage(run, stage, model, data, val, test, runtime, real_world, speed_batch=None) -> tuple:
-    """One phase's best weights on the test images: predictions, metrics, intervals, calibration
-    (on the validation split), the real-world set; the test probabilities, and (at
-    ``speed_batch``) the seconds of each full batch of the test pass with the load meanwhile."""
+def _score_stage(
+    run, plan: StagePlan, model, data, val, test, runtime, real_world, speed_batch=None
+) -> tuple:
+    """One phase's best weights on the test images: (its stage record: predictions, metrics,
+    intervals, calibration on the validation split, the real-world set; the test probabilities;
+    at ``speed_batch``, the seconds of each full batch of the test pass with the load meanwhile)."""
     test_images, labels = test
-    ckpt = run.load_weights_into(model, stage["phase"])
+    ckpt = run.load_weights_into(model, plan.phase)
     timings = [] if speed_batch else None
     with timing.part("testing"), runtime.measure_load() as load:
         logits = predict_logits(model, test_images, runtime, batch_size=speed_batch or 512, timings=timings)
         logits = logits.numpy()
         probs = softmax(logits)
     with timing.part("calibration"):
-        stage["calibration"] = _calibration(model, data, val, runtime, logits, labels)
+        calibration = _calibration(model, data, val, runtime, logits, labels)
     with timing.part("testing"):
-        stage["predictions"] = run.save_predictions(stage["phase"], probs, labels, data.class_names).name
-        stage.update(classification_metrics(probs, labels, data.class_names))
-        stage["intervals"] = bootstrap_intervals(probs, labels)
+        saved = run.save_predictions(plan.phase, probs, labels, data.class_names).name
+        scored = classification_metrics(probs, labels, data.class_names)
+        intervals = bootstrap_intervals(probs, labels)
+    reading = {}
     if real_world is not None:
         with timing.part("real-world set"):
-            stage["real_world"] = _read_real_world(run, stage["phase"], model, real_world, runtime)
-    stage["epoch"] = ckpt["trainer"]["global_epoch"]
-    set_trainable(model, stage["trainable"])
-    stage["trainable_parameters"] = count_parameters(model)[1]
-    return probs, (timings, load)
+            reading = {"real_world": _read_real_world(run, plan.phase, model, real_world, runtime)}
+    set_trainable(model, plan.trainable)
+    stage = {**plan._asdict(), "calibration": calibration, "predictions": saved, **scored}
+    stage |= {"intervals": intervals, **reading, "epoch": ckpt["trainer"]["global_epoch"]}
+    return {**stage, "trainable_parameters": count_parameters(model)[1]}, probs, (timings, load)
 
 
 def _cost(model, stages, progress, config, runtime: Runtime, speed: tuple | None) -> dict[str, Any]:
+    trained = {s["phase"]: s["trainable_parameters"] for s in stages}
     cost = {
         "parameters": count_parameters(model)[0],
-        "trainable_parameters": {s["phase"]: s["trainable_parameters"] for s in stages},
+        "trainable_parameters": trained,
         "flops_per_image": flops_per_image(model),
         **_training_cost(progress, config),
         "device": runtime.name,
@@ -314,14 +330,14 @@ def _cost(model, stages, progress, config, runtime: Runtime, speed: tuple | None
 def _run_record(run: RunDir, config, progress, test_per_class: int | None, tested: int) -> dict[str, Any]:
     return {
         "dir": str(run.path),
-        "model": config["model"]["name"],
-        "label": display_name(config["model"]["name"]),
-        "recipe": config["recipe"],
-        "seed": config["seed"],
-        "epochs_trained": progress["history"][-1]["global_epoch"],
-        "pretrained": config["model"]["pretrained"],
-        "notes": config["model"]["notes"],
-        "data": {**config["data"], "test_per_class": test_per_class, "test_used": tested},
-        "device": config["device"],
-        "versions": config["versions"],
+        "model": config.model.name,
+        "label": config.key.label,
+        "recipe": config.recipe.to_json(),
+        "seed": config.seed,
+        "epochs_trained": progress.last.global_epoch,
+        "pretrained": config.model.pretrained,
+        "notes": config.model.notes,
+        "data": {**config.data.to_json(), "test_per_class": test_per_class, "test_used": tested},
+        "device": config.device,
+        "versions": config.versions,
     }

@@ -82,11 +82,10 @@ def fitted_temperature(run: RunDir) -> float | None:
     """The temperature evaluation fitted for the run's final model, or None (not evaluated); a
     damaged one is refused (``checked_temperature``)."""
     stage = run.final_stage()  # the phase load_trained_model loads
-    calibration = stage.get("calibration") if isinstance(stage, dict) else None
-    if not isinstance(calibration, dict) or "temperature" not in calibration:
+    if stage is None or stage.calibration is None or "temperature" not in stage.calibration:
         return None
     fix = f"run `letterbench evaluate {run.path}` again"
-    return checked_temperature(calibration["temperature"], str(run.metrics_file), fix)
+    return checked_temperature(stage.temperature, str(run.metrics_file), fix)
 
 
 def run_temperature(run: RunDir) -> float:
@@ -297,10 +296,7 @@ def measured_usefulness(run: RunDir) -> str | None:
     stage = run.final_stage()
     if stage is None:
         return None
-    metrics = stage["metrics"]
-    return not_useful(
-        metrics["accuracy"], metrics.get("test_images"), len(stage.get("per_class") or {}) or None
-    )
+    return not_useful(stage.metrics.accuracy, stage.metrics.test_images, len(stage.per_class or {}) or None)
 
 
 def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
@@ -317,7 +313,7 @@ def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = Fals
         def probabilities(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
             return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)
 
-        learned = trained_on(run.read_config()["recipe"])
+        learned = trained_on(run.read_config().recipe.to_json())
         usefulness = measured_usefulness(run)
         scorers.append(
             Scorer(str(key), key.model, class_names, temperature, probabilities, learned, usefulness)

@@ -19,12 +19,13 @@ import string
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import LEVEL, RESAMPLES, SEED, _interval
 from letterbench.images.letters import prepare_file
 
@@ -109,24 +110,32 @@ def load_real_world(folder: str | Path) -> RealWorldSet:
     return RealWorldSet(folder, torch.from_numpy(images), labels, readable)
 
 
+class RealWorldScores(NamedTuple):
+    """A reading of a --real-world folder: top-1 and top-3 accuracy with their 95% bootstrap
+    intervals over the images, and the per-image top-1 outcome (for paired tests)."""
+
+    images: int
+    top1: float
+    top3: float
+    top1_interval: list[float]
+    top3_interval: list[float]
+    outcome: np.ndarray
+
+    def record(self) -> dict[str, Any]:
+        """As metrics.json keeps it: the figures and their intervals (not the per-image outcome)."""
+        intervals = {"top1": self.top1_interval, "top3": self.top3_interval}
+        return {"images": self.images, "top1": self.top1, "top3": self.top3, "intervals": intervals}
+
+
 def real_world_scores(
     probs: np.ndarray | list[np.ndarray], labels: np.ndarray, readable: np.ndarray | None = None
-) -> dict[str, Any]:
-    """Top-1 and top-3 accuracy of the probabilities (of several seeds': their mean), an image
-    that could not be prepared counted wrong, with 95% bootstrap intervals over the images and the
-    per-image top-1 outcome (for paired tests)."""
-    mean = np.mean(probs if isinstance(probs, list) else [probs], 0)
+) -> RealWorldScores:
+    """The scores of the probabilities (of several seeds': their mean), an image that could not be
+    prepared counted wrong."""
+    mean = mean_probabilities(probs if isinstance(probs, list) else [probs])
     ok = np.ones(len(labels), bool) if readable is None else readable
     right = (mean.argmax(1) == labels) & ok
     right3 = (np.argsort(-mean, axis=1)[:, :3] == labels[:, None]).any(1) & ok
     index = np.random.default_rng(SEED).integers(len(labels), size=(RESAMPLES, len(labels)))
-    return {
-        "images": len(labels),
-        "top1": float(right.mean()),
-        "top3": float(right3.mean()),
-        "intervals": {
-            "top1": _interval(right[index].mean(1), LEVEL),
-            "top3": _interval(right3[index].mean(1), LEVEL),
-        },
-        "outcome": right,
-    }
+    top1, top3 = _interval(right[index].mean(1), LEVEL), _interval(right3[index].mean(1), LEVEL)
+    return RealWorldScores(len(labels), float(right.mean()), float(right3.mean()), top1, top3, right)

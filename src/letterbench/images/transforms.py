@@ -17,51 +17,49 @@ import math
 import torch
 import torch.nn.functional as F
 
+from letterbench.images.augment import Augment
 from letterbench.models import InputSpec
 
-AFFINE_KEYS = ("rotate", "zoom", "shift", "flip", "shear")
-# What a pen and a camera change: stroke thickness (pixels of dilation or erosion, +/-), blur
-# (share of a sigma-1 blur, 0..), contrast (gamma in 1/(1+c)..1+c) and elastic distortion
-# (random displacements at 4x4 control points, as a share of the image's half-width).
-STYLE_KEYS = ("thickness", "blur", "contrast", "elastic")
 ELASTIC_GRID = 4
 STYLE_WIDTH = 3 + 2 * ELASTIC_GRID**2
 
 
-def augments(augment: dict | None) -> bool:
+def augments(augment: Augment | dict | None) -> bool:
     """Whether ``augment`` asks for any change at all."""
-    return bool(augment) and any(float(augment.get(k, 0) or 0) for k in AFFINE_KEYS + STYLE_KEYS)
+    return augment is not None and Augment.of(augment).changes
 
 
-def styles(augment: dict | None) -> bool:
-    """Whether ``augment`` asks for a change of the strokes' look (``STYLE_KEYS``)."""
-    return bool(augment) and any(float(augment.get(k, 0) or 0) for k in STYLE_KEYS)
+def styles(augment: Augment | dict | None) -> bool:
+    """Whether ``augment`` asks for a change of the strokes' look (``augment.STYLE_KEYS``)."""
+    return augment is not None and Augment.of(augment).restyles
 
 
-def random_style(n: int, augment: dict, generator: torch.Generator | None) -> torch.Tensor:
+def random_style(n: int, augment: Augment | dict, generator: torch.Generator | None) -> torch.Tensor:
     """``n`` rows of style parameters (n, STYLE_WIDTH), drawn on the CPU like ``random_affine``:
     thickness in pixels, blur share, log gamma, then the elastic displacements. Zeros change nothing."""
+    aug = Augment.of(augment)
     u = torch.rand(n, 3, generator=generator)
-    thickness = (u[:, 0] * 2 - 1) * float(augment.get("thickness", 0.0))
-    blur = u[:, 1] * float(augment.get("blur", 0.0))
-    log_gamma = (u[:, 2] * 2 - 1) * math.log1p(float(augment.get("contrast", 0.0)))
-    elastic = torch.randn(n, 2 * ELASTIC_GRID**2, generator=generator) * float(augment.get("elastic", 0.0))
+    thickness = (u[:, 0] * 2 - 1) * aug.thickness
+    blur = u[:, 1] * aug.blur
+    log_gamma = (u[:, 2] * 2 - 1) * math.log1p(aug.contrast)
+    elastic = torch.randn(n, 2 * ELASTIC_GRID**2, generator=generator) * aug.elastic
     return torch.cat([torch.stack([thickness, blur, log_gamma], 1), elastic], 1)
 
 
 def random_affine(
-    n: int, augment: dict, generator: torch.Generator | None, device: torch.device | str = "cpu"
+    n: int, augment: Augment | dict, generator: torch.Generator | None, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """``n`` random 2x3 affine matrices (output -> input coordinates), drawn on the CPU so a seed
     gives the same augmentation on any device. Drawing ``a + b`` matrices at once gives the same
     matrices as drawing ``a`` then ``b`` (the generator is read in order)."""
-    shear = float(augment.get("shear", 0.0) or 0.0)
+    aug = Augment.of(augment)
+    shear = aug.shear
     # a sixth column only where shear is asked for: recipes without it draw what they always drew
     u = torch.rand(n, 6 if shear else 5, generator=generator) * 2 - 1  # uniform in [-1, 1)
-    angle = u[:, 0] * math.radians(float(augment.get("rotate", 0.0)))
-    scale = 1 + u[:, 1] * float(augment.get("zoom", 0.0))
-    shift = u[:, 2:4] * 2 * float(augment.get("shift", 0.0))  # grid coordinates span 2
-    flip = torch.where(u[:, 4] < 0, -1.0, 1.0) if augment.get("flip") else torch.ones(n)
+    angle = u[:, 0] * math.radians(aug.rotate)
+    scale = 1 + u[:, 1] * aug.zoom
+    shift = u[:, 2:4] * 2 * aug.shift  # grid coordinates span 2
+    flip = torch.where(u[:, 4] < 0, -1.0, 1.0) if aug.flip else torch.ones(n)
     slant = u[:, 5] * shear if shear else torch.zeros(n)  # x_in += slant * y: letters lean
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(

@@ -11,7 +11,44 @@ import numpy as np
 
 from letterbench.evaluation.inference import recalibrated, run_temperature
 from letterbench.evaluation.stats import paired_test
+from letterbench.runs.records import Cost, RunInfo, RunMetrics, Stage, StageMetrics
 from letterbench.runs.rundir import RunDir
+
+
+@dataclass
+class ColumnCost:
+    """A column's cost as the report shows it: the run's ``Cost`` with this phase's cumulative
+    training time and trained parameters (for the ensemble, its models' together). Speeds carry
+    the quartiles of their samples (``*_spread``) and the load they were measured under."""
+
+    parameters: float | None = None
+    trainable: float | None = None
+    flops_per_image: float | None = None
+    train_time_s: float | None = None
+    train_images_per_s: float | None = None
+    train_images_per_s_spread: list[float] | None = None
+    inference_images_per_s: float | None = None
+    inference_images_per_s_spread: list[float] | None = None
+    latency_ms: float | None = None
+    latency_ms_spread: list[float] | None = None
+    peak_memory_bytes: float | None = None
+    inference_batch: int | None = None
+    train_load: dict[str, Any] | None = None
+    inference_load: dict[str, Any] | None = None
+
+    @classmethod
+    def of_stage(cls, cost: Cost, phase: str, train_time_s: float) -> ColumnCost:
+        fields = {name: getattr(cost, name, None) for name in cls.__dataclass_fields__}
+        trainable = (cost.trainable_parameters or {}).get(phase)
+        return cls(**{**fields, "train_time_s": train_time_s, "trainable": trainable})
+
+    def spread(self, key: str) -> list[float] | None:
+        """The quartiles of the samples behind the speed figure ``key``, where recorded."""
+        return getattr(self, f"{key}_spread", None)
+
+    def under_load(self, which: str) -> bool:
+        """Whether a speed figure (``train_load`` or ``inference_load``) was measured under load."""
+        return bool((getattr(self, which) or {}).get("under_load"))
 
 
 @dataclass
@@ -20,8 +57,8 @@ class Column:
 
     label: str
     run: RunDir | None
-    stage: dict[str, Any]
-    cost: dict[str, Any]
+    stage: Stage
+    cost: ColumnCost
     is_final: bool = True
     members: list[str] = field(default_factory=list)
     outcome: np.ndarray | None = None  # per test image: right or wrong (the share of seeds right)
@@ -36,7 +73,7 @@ class Column:
 
     def predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The saved test probabilities and labels of this stage, one pair per seed."""
-        return [run.load_predictions(self.stage["phase"]) for run in self.runs()]
+        return [run.load_predictions(self.stage.phase) for run in self.runs()]
 
     def calibrated_predictions(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``predictions``, each seed's divided by its own temperature: what predict and serve
@@ -64,28 +101,28 @@ class Column:
         return None if test is None else test["p"]
 
     @property
-    def m(self) -> dict[str, Any]:
-        return self.stage["metrics"]
+    def m(self) -> StageMetrics:
+        return self.stage.metrics
 
     @property
     def accuracy(self) -> float:
-        return self.m["accuracy"]
+        return self.m.accuracy
 
     @property
     def gap(self) -> float | None:
-        return self.stage.get("overfitting", {}).get("at_best", {}).get("accuracy_gap")
+        return self.stage.gap
 
     def under_load(self, which: str) -> bool:
         """Whether a speed figure (``train_load`` or ``inference_load``) was measured under load."""
-        return bool((self.cost.get(which) or {}).get("under_load"))
+        return self.cost.under_load(which)
 
 
 @dataclass
 class RunResult:
     run: RunDir
-    metrics: dict[str, Any]
+    metrics: RunMetrics
     name: str  # unique among the report's runs: labels and plot files use it
 
     @property
-    def info(self) -> dict[str, Any]:
-        return self.metrics["run"]
+    def info(self) -> RunInfo:
+        return self.metrics.run

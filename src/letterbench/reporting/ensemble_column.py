@@ -12,9 +12,9 @@ from letterbench.core.errors import LetterbenchError
 from letterbench.evaluation.evaluate import classification_metrics
 from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import bootstrap_intervals
-from letterbench.reporting.columns import Column
+from letterbench.reporting.columns import Column, ColumnCost
 from letterbench.reporting.seeds import mean_over_seeds
-from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.records import EnsembleChoice, Stage
 
 
 def ensemble_members(finals: list[Column], choice: EnsembleChoice | None) -> list[Column]:
@@ -40,31 +40,36 @@ def ensemble_column(
             "the runs were evaluated on different test sets; evaluate them on the same data"
         )
     probs = mean_probabilities([p for p, _ in predictions])
-    stage = {
-        "label": "Ensemble",
-        "phase": "ensemble",
-        **classification_metrics(probs, labels, class_names),
-        "intervals": bootstrap_intervals(probs, labels),
-        "chosen": choice.to_dict() if choice is not None else None,
-    }
+    stage = Stage.model_validate(
+        {
+            "label": "Ensemble",
+            "phase": "ensemble",
+            **classification_metrics(probs, labels, class_names),
+            "intervals": bootstrap_intervals(probs, labels),
+            "chosen": choice.to_dict() if choice is not None else None,
+        },
+        strict=False,
+    )
+    right = probs.argmax(1) == labels
+    return Column("Ensemble", None, stage, _cost(finals), members=[c.label for c in finals], outcome=right)
 
-    def total(key):
-        values = [c.cost.get(key) for c in finals]
-        return sum(v * len(c.runs()) for v, c in zip(values, finals, strict=True)) if all(values) else None
+
+def _cost(finals: list[Column]) -> ColumnCost:
+    """What the ensemble costs: every network it runs (each model's seeds too), one after another."""
+
+    def total(values: list[float | None]) -> float | None:
+        if not all(values):
+            return None
+        return sum(v * len(c.runs()) for v, c in zip(values, finals, strict=True))
 
     inference = [
-        c.cost.get("inference_images_per_s") / len(c.runs())
-        for c in finals
-        if c.cost.get("inference_images_per_s")
+        c.cost.inference_images_per_s / len(c.runs()) for c in finals if c.cost.inference_images_per_s
     ]
-    inference = inference if len(inference) == len(finals) else [None]
-    cost = {
-        "parameters": total("parameters"),
-        "flops_per_image": total("flops_per_image"),
-        "train_time_s": total("train_time_s"),
-        "inference_images_per_s": 1 / sum(1 / v for v in inference) if all(inference) else None,
-        "latency_ms": total("latency_ms"),
-        "inference_load": {"under_load": any(c.under_load("inference_load") for c in finals)},
-    }
-    right = probs.argmax(1) == labels
-    return Column("Ensemble", None, stage, cost, members=[c.label for c in finals], outcome=right)
+    return ColumnCost(
+        parameters=total([c.cost.parameters for c in finals]),
+        flops_per_image=total([c.cost.flops_per_image for c in finals]),
+        train_time_s=total([c.cost.train_time_s for c in finals]),
+        inference_images_per_s=1 / sum(1 / v for v in inference) if len(inference) == len(finals) else None,
+        latency_ms=total([c.cost.latency_ms for c in finals]),
+        inference_load={"under_load": any(c.under_load("inference_load") for c in finals)},
+    )

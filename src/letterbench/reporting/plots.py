@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -18,6 +17,7 @@ from sklearn.preprocessing import label_binarize  # noqa: E402
 from letterbench.core import timing  # noqa: E402
 from letterbench.core.fsutil import atomic_write_bytes  # noqa: E402
 from letterbench.evaluation.evaluate import Evaluation  # noqa: E402
+from letterbench.runs.records import EpochRecord, Stage  # noqa: E402
 from letterbench.runs.rundir import RunDir  # noqa: E402
 
 
@@ -29,17 +29,17 @@ def save_figure(fig, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_curves(history: list[dict[str, Any]], title: str, path: Path) -> None:
+def plot_curves(history: list[EpochRecord], title: str, path: Path) -> None:
     """Accuracy and loss, train and validation, per epoch; later phases (fine-tuning) shaded and named."""
-    epochs = [h["global_epoch"] for h in history]
+    epochs = [h.global_epoch for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, name in ((axes[0], "acc", "accuracy"), (axes[1], "loss", "loss")):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", ms=3, label=f"train {name}")
-        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", ms=3, label=f"validation {name}")
-        phases = list(dict.fromkeys(h["phase"] for h in history))
+        ax.plot(epochs, [getattr(h, f"train_{key}") for h in history], "o-", ms=3, label=f"train {name}")
+        ax.plot(epochs, [getattr(h, f"val_{key}") for h in history], "s-", ms=3, label=f"validation {name}")
+        phases = list(dict.fromkeys(h.phase for h in history))
         for phase in phases[1:]:
-            first = min(h["global_epoch"] for h in history if h["phase"] == phase)
-            last = max(h["global_epoch"] for h in history if h["phase"] == phase)
+            first = min(h.global_epoch for h in history if h.phase == phase)
+            last = max(h.global_epoch for h in history if h.phase == phase)
             ax.axvspan(first - 0.5, last + 0.5, color="orange", alpha=0.12)
             ax.axvline(first - 0.5, color="orange", ls="--", lw=1)
             ax.text(
@@ -78,9 +78,7 @@ def plot_confusion(cm: list[list[int]], class_names: list[str], title: str, path
     save_figure(fig, path)
 
 
-def plot_roc(
-    probs: np.ndarray, labels: np.ndarray, class_names: list[str], stage: dict[str, Any], path: Path
-) -> None:
+def plot_roc(probs: np.ndarray, labels: np.ndarray, class_names: list[str], stage: Stage, path: Path) -> None:
     """Per-class ROC curves (thin), the micro average and the macro average (mean TPR over classes)."""
     onehot = label_binarize(labels, classes=np.arange(len(class_names)))
     fig, ax = plt.subplots(figsize=(6.5, 6))
@@ -92,17 +90,17 @@ def plot_roc(
             ax.plot(fpr, tpr, lw=0.6, alpha=0.35, color="gray")
             tprs.append(np.interp(grid, fpr, tpr))
     fpr, tpr, _ = roc_curve(onehot.ravel(), probs.ravel())
-    m = stage["metrics"]
-    ax.plot(fpr, tpr, lw=2, label=f"micro average (AUC {m['roc_auc_micro']:.4f})")
+    m = stage.metrics
+    ax.plot(fpr, tpr, lw=2, label=f"micro average (AUC {m.roc_auc_micro:.4f})")
     if tprs:
-        ax.plot(grid, np.mean(tprs, 0), lw=2, ls="--", label=f"macro average (AUC {m['roc_auc_macro']:.4f})")
+        ax.plot(grid, np.mean(tprs, 0), lw=2, ls="--", label=f"macro average (AUC {m.roc_auc_macro:.4f})")
     ax.plot([0, 1], [0, 1], ":", color="black", lw=0.8)
     ax.plot([], [], lw=0.6, color="gray", label="each class")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(f"ROC, {stage['label']}")
+    ax.set_title(f"ROC, {stage.label}")
     ax.legend(loc="lower right")
-    if m["roc_auc_micro"] > 0.95:
+    if m.roc_auc_micro > 0.95:
         # Good curves hug the top-left corner; an inset in the empty lower right magnifies it.
         inset = ax.inset_axes([0.38, 0.3, 0.57, 0.4])
         inset.plot(fpr, tpr, lw=1.5)
@@ -151,13 +149,11 @@ def plot_errors(
 def plot_run(run: RunDir, evaluation: Evaluation) -> dict[str, Path]:
     """All plots of an evaluated run, for its last (headline) stage; returns their paths by kind."""
     result = evaluation.metrics
-    stage = result["stages"][-1]
-    label = result["run"]["label"]
-    names = result["class_names"]
-    history = run.read_progress()["history"]
-    plot_curves(history, f"{label}: learning curves", run.plot_file("curves"))
+    stage = result.stages[-1]
+    names = result.class_names
+    plot_curves(run.read_progress().history, f"{result.run.label}: learning curves", run.plot_file("curves"))
     plot_confusion(
-        stage["confusion_matrix"], names, f"Confusion matrix, {stage['label']}", run.plot_file("confusion")
+        stage.confusion_matrix, names, f"Confusion matrix, {stage.label}", run.plot_file("confusion")
     )
     plot_roc(evaluation.probs, evaluation.labels, names, stage, run.plot_file("roc"))
     plot_errors(
@@ -165,7 +161,7 @@ def plot_run(run: RunDir, evaluation: Evaluation) -> dict[str, Path]:
         evaluation.labels,
         evaluation.probs,
         names,
-        stage["label"],
+        stage.label,
         run.plot_file("errors"),
     )
     return run.plots()

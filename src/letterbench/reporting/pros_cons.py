@@ -15,7 +15,7 @@ def _ratio_sentence(
     c: Column, ref: Column, key: str, load: str | None, better: str, worse: str
 ) -> tuple[str, str] | None:
     """("pro" | "con", sentence) comparing ``c`` with ``ref`` on a cost where lower is better."""
-    a, b = c.cost.get(key), ref.cost.get(key)
+    a, b = getattr(c.cost, key), getattr(ref.cost, key)
     if not a or not b or (load and (c.under_load(load) or ref.under_load(load))):
         return None
     ratio = b / a  # > 1: c needs less

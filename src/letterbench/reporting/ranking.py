@@ -11,7 +11,7 @@ macro F1 where the value's 95% bootstrap interval reaches the best value.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from letterbench.evaluation.stats import ALPHA, not_useful
@@ -49,7 +49,7 @@ class Row:
         """The label, with the batch the inference speeds were measured at where the row says one."""
         if self.key != "inference_images_per_s":
             return self.label
-        batches = sorted({c.cost["inference_batch"] for c in columns if c.cost.get("inference_batch")})
+        batches = sorted({c.cost.inference_batch for c in columns if c.cost.inference_batch})
         said = f"batch {batches[0]}" if len(batches) == 1 else "batch " + "/".join(map(str, batches))
         return self.label.replace("batch 256", said) if batches else self.label.replace("batch 256; ", "")
 
@@ -62,28 +62,28 @@ class Row:
 
     def bounds(self, column: Column) -> list[float] | None:
         """The figure's bootstrap interval, where it has one."""
-        return column.stage.get("intervals", {}).get(self.key) if self.interval else None
+        return (column.stage.intervals or {}).get(self.key) if self.interval else None
 
     def text(self, column: Column) -> str:
         value = self.get(column)
         dagger = " †" if value is not None and self.load and column.under_load(self.load) else ""
         bounds = self.bounds(column)
         ci = f" ({100 * bounds[0]:.1f}–{100 * bounds[1]:.1f})" if bounds and value is not None else ""
-        std = column.stage.get("seed_std", {}).get(self.key)
+        std = (column.stage.seed_std or {}).get(self.key)
         if std is not None and value is not None and self.fmt is pct:  # several seeds: mean ± sd
             ci = f" ± {100 * std:.2f}" + ci
-        quartiles = column.cost.get(f"{self.key}_spread") if self.load else None
+        quartiles = column.cost.spread(self.key) if self.load else None
         if quartiles and value is not None:  # a timed figure: the interquartile range of its samples
             ci = f" ({self.fmt(quartiles[0]).split()[0]}–{self.fmt(quartiles[1])})"
         return self.fmt(value) + ci + dagger
 
 
 ROWS: list[Row] = [
-    Row("accuracy", "Accuracy (95% interval)", lambda c: c.m["accuracy"], True, pct, interval=True),
+    Row("accuracy", "Accuracy (95% interval)", lambda c: c.m.accuracy, True, pct, interval=True),
     Row(
         "top3_accuracy",
         "Top-3 accuracy (95% interval)",
-        lambda c: c.m["top3_accuracy"],
+        lambda c: c.m.top3_accuracy,
         True,
         pct,
         interval=True,
@@ -91,7 +91,7 @@ ROWS: list[Row] = [
     Row(
         "real_world_top1",
         "Real-world top-1 (your letters, 95% interval)",
-        lambda c: c.stage.get("real_world_top1"),
+        lambda c: c.stage.real_world_top1,
         True,
         pct,
         interval=True,
@@ -99,18 +99,18 @@ ROWS: list[Row] = [
     Row(
         "real_world_top3",
         "Real-world top-3 (your letters, 95% interval)",
-        lambda c: c.stage.get("real_world_top3"),
+        lambda c: c.stage.real_world_top3,
         True,
         pct,
         interval=True,
     ),
-    Row("precision_macro", "Precision (macro)", lambda c: c.m["precision_macro"], True, pct),
-    Row("recall_macro", "Recall (macro)", lambda c: c.m["recall_macro"], True, pct),
-    Row("f1_macro", "F1 (macro, 95% interval)", lambda c: c.m["f1_macro"], True, pct, interval=True),
-    Row("f1_weighted", "F1 (weighted)", lambda c: c.m["f1_weighted"], True, pct),
-    Row("roc_auc_micro", "ROC AUC (micro)", lambda c: c.m["roc_auc_micro"], True, _num),
-    Row("roc_auc_macro", "ROC AUC (macro)", lambda c: c.m["roc_auc_macro"], True, _num),
-    Row("log_loss", "Test log loss", lambda c: c.m["log_loss"], False, _num),
+    Row("precision_macro", "Precision (macro)", lambda c: c.m.precision_macro, True, pct),
+    Row("recall_macro", "Recall (macro)", lambda c: c.m.recall_macro, True, pct),
+    Row("f1_macro", "F1 (macro, 95% interval)", lambda c: c.m.f1_macro, True, pct, interval=True),
+    Row("f1_weighted", "F1 (weighted)", lambda c: c.m.f1_weighted, True, pct),
+    Row("roc_auc_micro", "ROC AUC (micro)", lambda c: c.m.roc_auc_micro, True, _num),
+    Row("roc_auc_macro", "ROC AUC (macro)", lambda c: c.m.roc_auc_macro, True, _num),
+    Row("log_loss", "Test log loss", lambda c: c.m.log_loss, False, _num),
     Row(
         "accuracy_gap",
         "Train − validation accuracy (best epoch)",
@@ -119,19 +119,19 @@ ROWS: list[Row] = [
         _or_na(lambda x: f"{100 * x:+.2f} pts"),
         magnitude=True,
     ),
-    Row("parameters", "Parameters", lambda c: c.cost.get("parameters"), False, _or_na(human)),
+    Row("parameters", "Parameters", lambda c: c.cost.parameters, False, _or_na(human)),
     Row(
         "trainable_parameters",
         "Trained parameters (this phase)",
-        lambda c: c.cost.get("trainable"),
+        lambda c: c.cost.trainable,
         False,
         _or_na(human),
     ),
-    Row("flops_per_image", "FLOPs per image", lambda c: c.cost.get("flops_per_image"), False, _or_na(human)),
+    Row("flops_per_image", "FLOPs per image", lambda c: c.cost.flops_per_image, False, _or_na(human)),
     Row(
         "train_time_s",
         "Training time (cumulative)",
-        lambda c: c.cost.get("train_time_s"),
+        lambda c: c.cost.train_time_s,
         False,
         _or_na(lambda x: f"{x / 60:.1f} min"),
         load="train_load",
@@ -139,7 +139,7 @@ ROWS: list[Row] = [
     Row(
         "train_images_per_s",
         "Training throughput (median, quartiles)",
-        lambda c: c.cost.get("train_images_per_s"),
+        lambda c: c.cost.train_images_per_s,
         True,
         _or_na(lambda x: f"{x:,.0f} img/s"),
         load="train_load",
@@ -147,7 +147,7 @@ ROWS: list[Row] = [
     Row(
         "inference_images_per_s",
         "Inference throughput (batch 256; median, quartiles)",
-        lambda c: c.cost.get("inference_images_per_s"),
+        lambda c: c.cost.inference_images_per_s,
         True,
         _or_na(lambda x: f"{x:,.0f} img/s"),
         load="inference_load",
@@ -155,7 +155,7 @@ ROWS: list[Row] = [
     Row(
         "latency_ms",
         "Latency, one image (median, quartiles)",
-        lambda c: c.cost.get("latency_ms"),
+        lambda c: c.cost.latency_ms,
         False,
         _or_na(lambda x: f"{x:.1f} ms"),
         load="inference_load",
@@ -163,7 +163,7 @@ ROWS: list[Row] = [
     Row(
         "peak_memory_bytes",
         "Peak memory (training)",
-        lambda c: c.cost.get("peak_memory_bytes"),
+        lambda c: c.cost.peak_memory_bytes,
         False,
         _or_na(lambda x: human(x, "B")),
     ),
@@ -213,13 +213,13 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
         return top, f"the only model here: {pct(top.accuracy)} of the test letters right"
     p = {c.label: c.p_against(top) for c in singles if c is not top}
     alike = [c for c in singles if c is not top and p[c.label] is not None and p[c.label] >= ALPHA]
-    cheaper = [c for c in alike if c.cost["flops_per_image"] < top.cost["flops_per_image"]]
+    cheaper = [c for c in alike if c.cost.flops_per_image < top.cost.flops_per_image]
     if cheaper:
-        pick = min(cheaper, key=lambda c: c.cost["flops_per_image"])
+        pick = min(cheaper, key=lambda c: c.cost.flops_per_image)
         return pick, (
             f"{pick.label} is not significantly less accurate than {top.label} ({pct(pick.accuracy)} vs "
             f"{pct(top.accuracy)}, {_test_name(pick, top)} p = {p[pick.label]:.2g}) and needs "
-            f"{pick.cost['flops_per_image'] / top.cost['flops_per_image']:.0%} of its FLOPs per image"
+            f"{pick.cost.flops_per_image / top.cost.flops_per_image:.0%} of its FLOPs per image"
         )
     why = f"{top.label} has the highest test accuracy ({pct(top.accuracy)})"
     if alike:
@@ -235,11 +235,11 @@ def recommend(singles: list[Column]) -> tuple[Column, str]:
     return top, f"{why}; no paired test was possible (no per-image predictions)"
 
 
-def _per_point(c: Column, key: str, load: str | None = None) -> float | None:
+def _per_point(c: Column, cost: float | None, load: str | None = None) -> float | None:
     """Cost per accuracy point; None where unknown or (for a speed) measured under load."""
-    if not c.cost.get(key) or not c.accuracy or (load and c.under_load(load)):
+    if not cost or not c.accuracy or (load and c.under_load(load)):
         return None
-    return c.cost[key] / (100 * c.accuracy)
+    return cost / (100 * c.accuracy)
 
 
 def _argmin(values: dict[str, float | None]) -> str | None:
@@ -256,96 +256,122 @@ UNTRAINED_ADVICE = (
 
 def usefulness(column: Column) -> str | None:
     """Why the column's model is not yet useful (``stats.not_useful``), or None."""
-    classes = len(column.stage.get("per_class") or {}) or None
-    return not_useful(column.accuracy, column.m.get("test_images"), classes)
+    classes = len(column.stage.per_class or {}) or None
+    return not_useful(column.accuracy, column.m.test_images, classes)
 
 
-def ranking(singles: list[Column], ensemble: Column | None) -> dict[str, Any]:
-    """Every ranking the report states, as data (``summary.json``) and as sentences (``items``).
-    Where even the most accurate model is not yet useful, no model is recommended."""
+@dataclass
+class Leader:
+    model: str | None  # the column with the least of the figure per point (None: none known)
+    all: dict[str, float | None]
+
+
+@dataclass
+class EnsembleGain:
+    accuracy: float
+    gain_over_best_points: float
+    flops_per_image: float | None
+    members: list[str]
+
+
+@dataclass
+class Ranking:
+    """Every ranking the report states: as data (``summary``: summary.json) and as sentences
+    (``items``). ``recommendation`` is "none" where even the best model is not yet useful."""
+
+    recommendation: str
+    why: str
+    not_useful: str | None
+    rule: str
+    order_by_accuracy: list[tuple[str, float]]
+    p_against_most_accurate: dict[str, float | None]
+    most_accurate: dict[str, Any]  # model, accuracy
+    cheapest_per_accuracy_point: Leader
+    fastest_training_per_accuracy_point: Leader
+    smallest_train_val_gap: Leader | None
+    ensemble: EnsembleGain | None = None
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "items"}
+        return out if self.ensemble is not None else {k: v for k, v in out.items() if k != "ensemble"}
+
+
+def ranking(singles: list[Column], ensemble: Column | None) -> Ranking:
+    """The rankings of ``singles`` (and the ensemble's gain). Where even the most accurate model is
+    not yet useful, no model is recommended."""
     by_acc = sorted(singles, key=lambda c: -c.accuracy)
     pick, why = recommend(singles)
     verdict = usefulness(by_acc[0])
     if verdict is not None:
         pick = None
         why = f"these models are not yet useful, so none is recommended: the best, {by_acc[0].label}, is {verdict}; {UNTRAINED_ADVICE}"
-    flops_pp = {c.label: _per_point(c, "flops_per_image") for c in singles}
-    time_pp = {c.label: _per_point(c, "train_time_s", "train_load") for c in singles}
+    flops_pp = {c.label: _per_point(c, c.cost.flops_per_image) for c in singles}
+    time_pp = {c.label: _per_point(c, c.cost.train_time_s, "train_load") for c in singles}
     gaps = {c.label: c.gap for c in singles}
     closest = _argmin({k: None if v is None else abs(v) for k, v in gaps.items()})
-    result: dict[str, Any] = {
-        "recommendation": "none" if pick is None else pick.label,
-        "why": why,
-        "not_useful": verdict,
-        "rule": RULE,
-        "order_by_accuracy": [(c.label, c.accuracy) for c in by_acc],
-        "p_against_most_accurate": {c.label: c.p_against(by_acc[0]) for c in by_acc[1:]},
-        "most_accurate": {"model": by_acc[0].label, "accuracy": by_acc[0].accuracy},
-        "cheapest_per_accuracy_point": {"model": _argmin(flops_pp), "all": flops_pp},
-        "fastest_training_per_accuracy_point": {"model": _argmin(time_pp), "all": time_pp},
-        "smallest_train_val_gap": {"model": closest, "all": gaps} if closest else None,
-    }
+    result = Ranking(
+        recommendation="none" if pick is None else pick.label,
+        why=why,
+        not_useful=verdict,
+        rule=RULE,
+        order_by_accuracy=[(c.label, c.accuracy) for c in by_acc],
+        p_against_most_accurate={c.label: c.p_against(by_acc[0]) for c in by_acc[1:]},
+        most_accurate={"model": by_acc[0].label, "accuracy": by_acc[0].accuracy},
+        cheapest_per_accuracy_point=Leader(_argmin(flops_pp), flops_pp),
+        fastest_training_per_accuracy_point=Leader(_argmin(time_pp), time_pp),
+        smallest_train_val_gap=Leader(closest, gaps) if closest else None,
+    )
     if ensemble is not None:
-        result["ensemble"] = {
-            "accuracy": ensemble.accuracy,
-            "gain_over_best_points": 100 * (ensemble.accuracy - by_acc[0].accuracy),
-            "flops_per_image": ensemble.cost["flops_per_image"],
-            "members": ensemble.members,
-        }
-    result["items"] = _ranking_items(result)
+        gain = 100 * (ensemble.accuracy - by_acc[0].accuracy)
+        result.ensemble = EnsembleGain(
+            ensemble.accuracy, gain, ensemble.cost.flops_per_image, ensemble.members
+        )
+    result.items = _ranking_items(result)
     return result
 
 
-def _ranking_items(r: dict[str, Any]) -> list[tuple[str, str]]:
+def _ranking_items(r: Ranking) -> list[tuple[str, str]]:
     """The ranking as (lead, sentence) pairs, in order; both writers render these."""
-    items = [("Most accurate:", f"{r['most_accurate']['model']} ({pct(r['most_accurate']['accuracy'])}).")]
-    cheap = r["cheapest_per_accuracy_point"]
-    if cheap["model"]:
+    items = [("Most accurate:", f"{r.most_accurate['model']} ({pct(r.most_accurate['accuracy'])}).")]
+    cheap, fast, gap = (
+        r.cheapest_per_accuracy_point,
+        r.fastest_training_per_accuracy_point,
+        r.smallest_train_val_gap,
+    )
+    if cheap.model:
+        figures = ", ".join(f"{k} {human(v)}FLOPs" for k, v in cheap.all.items() if v)
         items.append(
-            (
-                "Cheapest per point of accuracy:",
-                f"{cheap['model']} ("
-                + ", ".join(f"{k} {human(v)}FLOPs" for k, v in cheap["all"].items() if v)
-                + " per image per accuracy point).",
-            )
+            ("Cheapest per point of accuracy:", f"{cheap.model} ({figures} per image per accuracy point).")
         )
-    fast = r["fastest_training_per_accuracy_point"]
-    if fast["model"]:
-        items.append(
-            (
-                "Least training time per point of accuracy:",
-                f"{fast['model']} ("
-                + ", ".join(f"{k} {v:.1f} s" for k, v in fast["all"].items() if v)
-                + " per point).",
-            )
-        )
-    gap = r["smallest_train_val_gap"]
+    if fast.model:
+        figures = ", ".join(f"{k} {v:.1f} s" for k, v in fast.all.items() if v)
+        items.append(("Least training time per point of accuracy:", f"{fast.model} ({figures} per point)."))
     if gap:
         items.append(
             (
                 "Smallest train − validation gap:",
-                f"{gap['model']} ("
-                + ", ".join(f"{k} {100 * v:+.2f}" for k, v in gap["all"].items() if v is not None)
+                f"{gap.model} ("
+                + ", ".join(f"{k} {100 * v:+.2f}" for k, v in gap.all.items() if v is not None)
                 + " points at the best epoch). A positive gap is overfitting; a negative one (validation "
                 "above training accuracy) means augmentation and dropout, active only in training, make "
                 "training harder: it is not less overfitting, and a large one hints at underfitting.",
             )
         )
-    if "ensemble" in r:
-        e = r["ensemble"]
+    if r.ensemble is not None:
+        e = r.ensemble
         items.append(
             (
                 "Ensemble:",
-                f"{pct(e['accuracy'])} ({', '.join(e.get('members', []))}), "
-                f"{e['gain_over_best_points']:+.2f} points over the best single "
-                f"model, at {human(e['flops_per_image'])}FLOPs per image.",
+                f"{pct(e.accuracy)} ({', '.join(e.members)}), {e.gain_over_best_points:+.2f} points over "
+                f"the best single model, at {human(e.flops_per_image)}FLOPs per image.",
             )
         )
-    p = r.get("p_against_most_accurate", {})
+    p = r.p_against_most_accurate
     order = " > ".join(
         f"{k} ({pct(v)}" + (f", p = {p[k]:.2g} against the first" if p.get(k) is not None else "") + ")"
-        for k, v in r["order_by_accuracy"]
+        for k, v in r.order_by_accuracy
     )
     items.append(("Order by test accuracy:", order + "."))
-    items.append(("Rule:", r["rule"][0].upper() + r["rule"][1:] + "."))
+    items.append(("Rule:", r.rule[0].upper() + r.rule[1:] + "."))
     return items

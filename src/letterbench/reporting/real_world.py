@@ -13,18 +13,20 @@ from letterbench.reporting.columns import Column
 
 def _record(column: Column, probs: list[np.ndarray], labels: np.ndarray, readable: np.ndarray) -> None:
     scores = real_world_scores(probs, labels, readable)
-    column.stage = {
-        **column.stage,
-        "real_world_top1": scores["top1"],
-        "real_world_top3": scores["top3"],
-        "real_world_images": scores["images"],
-        "intervals": {
-            **column.stage.get("intervals", {}),
-            "real_world_top1": scores["intervals"]["top1"],
-            "real_world_top3": scores["intervals"]["top3"],
-        },
+    intervals = {
+        **(column.stage.intervals or {}),
+        "real_world_top1": scores.top1_interval,
+        "real_world_top3": scores.top3_interval,
     }
-    column.real_world_outcome = scores["outcome"]
+    column.stage = column.stage.model_copy(
+        update={
+            "real_world_top1": scores.top1,
+            "real_world_top3": scores.top3,
+            "real_world_images": scores.images,
+            "intervals": intervals,
+        }
+    )
+    column.real_world_outcome = scores.outcome
     # what the ensemble averages: each seed's calibrated probabilities, as predict and serve do
     # (the ensemble's own are calibrated already: it has no runs)
     runs = column.runs()
@@ -39,7 +41,7 @@ def attach_real_world(columns: list[Column], ensemble: Column | None, finals: li
     the ensemble's from its models' mean probabilities, where each of them has them."""
     read = {}
     for column in columns:
-        loaded = [run.load_real_world(column.stage["phase"]) for run in column.runs()]
+        loaded = [run.load_real_world(column.stage.phase) for run in column.runs()]
         if not loaded or any(x is None for x in loaded):
             continue
         labels, readable, folder = loaded[0].labels, loaded[0].readable, loaded[0].folder

@@ -22,19 +22,23 @@ import numpy as np
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, atomic_write_text, ensure_folder
 from letterbench.reporting import document as doc
-from letterbench.reporting.columns import Column, RunResult
-from letterbench.reporting.comparisons import attach_outcomes, comparison_section, paired_comparisons
+from letterbench.reporting.columns import Column, ColumnCost, RunResult
+from letterbench.reporting.comparisons import (
+    Comparison,
+    attach_outcomes,
+    comparison_section,
+    paired_comparisons,
+)
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
 from letterbench.reporting.plots import plot_accuracy_against_cost, plot_time_budget
 from letterbench.reporting.pros_cons import pros_cons
-from letterbench.reporting.ranking import ROWS, best_columns, ranking
+from letterbench.reporting.ranking import ROWS, Ranking, best_columns, ranking
 from letterbench.reporting.real_world import attach_real_world
 from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.reporting.tables import format_table, human
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.studydir import RunKey
 from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 TITLE = "letterbench comparison report"
@@ -46,28 +50,47 @@ def report_page(out: Path) -> Path:
 
 
 @dataclass
+class ReportRow:
+    """One row of the comparison: a figure of every column, its text, and the columns with a ★."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    values: list[float | None]
+    text: list[str]
+    best: set[int]
+    intervals: list[list[float] | None]
+    seed_std: list[float | None]
+
+    def summary(self) -> dict[str, Any]:
+        """As summary.json holds it."""
+        fields = {k: getattr(self, k) for k in ("key", "label", "higher_is_better", "values", "intervals")}
+        return {**fields, "seed_std": self.seed_std, "best": sorted(self.best)}
+
+
+@dataclass
 class ReportData:
     results: list[RunResult]
     columns: list[Column]  # every phase of every run, then the ensemble
     finals: list[Column]  # the last phase of each run: the models that are ranked
     ensemble: Column | None
-    ranking: dict[str, Any]
+    ranking: Ranking
     pros_cons: dict[str, dict[str, list[str]]]
     warnings: list[str]
-    comparisons: list[dict[str, Any]]
+    comparisons: list[Comparison]
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[ReportRow]:
         return [
-            {
-                "key": row.key,
-                "label": row.label_for(self.columns),
-                "higher_is_better": row.higher,
-                "values": [row.value(c) for c in self.columns],
-                "text": [row.text(c) for c in self.columns],
-                "best": best_columns(row, self.columns),
-                "intervals": [row.bounds(c) for c in self.columns],
-                "seed_std": [c.stage.get("seed_std", {}).get(row.key) for c in self.columns],
-            }
+            ReportRow(
+                row.key,
+                row.label_for(self.columns),
+                row.higher,
+                [row.value(c) for c in self.columns],
+                [row.text(c) for c in self.columns],
+                best_columns(row, self.columns),
+                [row.bounds(c) for c in self.columns],
+                [(c.stage.seed_std or {}).get(row.key) for c in self.columns],
+            )
             for row in ROWS
             if not row.key.startswith("real_world") or any(row.value(c) is not None for c in self.columns)
         ]
@@ -85,16 +108,16 @@ def load_results(run_dirs: list[Path]) -> list[RunResult]:
     if twice is not None:
         raise LetterbenchError(f"{twice} is named twice; name each run directory once")
     results = [RunResult(run, run.read_metrics(), "") for run in runs]
-    class_names = results[0].metrics["class_names"]
+    class_names = results[0].metrics.class_names
     for r in results[1:]:
-        if r.metrics["class_names"] != class_names:
+        if r.metrics.class_names != class_names:
             raise LetterbenchError(
-                f"{r.run} has classes {''.join(r.metrics['class_names'])}, {results[0].run} has "
+                f"{r.run} has classes {''.join(r.metrics.class_names)}, {results[0].run} has "
                 f"{''.join(class_names)}; only runs on the same split can be compared"
             )
     for group in seed_groups(results):  # several seeds of a model: named by their seed
         for r in group:
-            r.name = RunKey(r.info["model"], r.info["seed"], seeded=len(group) > 1).label
+            r.name = r.info.key._replace(seeded=len(group) > 1).label
     names = [r.name for r in results]
     for r in results:  # two runs of one model otherwise: tell them apart by their folders
         r.name = r.name if names.count(r.name) == 1 else f"{r.name} ({r.run.path})"
@@ -105,28 +128,23 @@ def _columns(results: list[RunResult]) -> list[Column]:
     """A column per phase of each model: of its run, or of its seeds' runs together (``seeds.py``)."""
     columns = []
     groups = seed_groups(results)
-    names = [g[0].name if len(g) == 1 else g[0].info["label"] for g in groups]
+    names = [g[0].name if len(g) == 1 else g[0].info.label for g in groups]
     for group, name in zip(groups, names, strict=True):
         r, n = group[0], len(group)
         if names.count(name) > 1:  # two seed groups of one model (other recipes or data): their folders
             name = f"{name} ({r.run.path}, {n} seeds)"
         elapsed = np.zeros(n)
-        stages = r.metrics["stages"]
+        stages = r.metrics.stages
         for i, stage in enumerate(stages):
-            elapsed += [m.metrics["cost"]["train_time_s"].get(stage["phase"], 0.0) for m in group]
-            label = name if i == 0 else f"{name} {stage['phase']}"
-            cost = r.metrics["cost"]
-            stage_cost = {
-                **cost,
-                "train_time_s": float(elapsed.mean()),
-                "trainable": cost["trainable_parameters"].get(stage["phase"]),
-            }
+            elapsed += [m.metrics.cost.train_time_s.get(stage.phase, 0.0) for m in group]
+            label = name if i == 0 else f"{name} {stage.phase}"
+            stage_cost = ColumnCost.of_stage(r.metrics.cost, stage.phase, float(elapsed.mean()))
             column = Column(
-                label, r.run, stage, stage_cost, is_final=i == len(stages) - 1, model=r.info["model"]
+                label, r.run, stage, stage_cost, is_final=i == len(stages) - 1, model=r.info.model
             )
             column.seed_runs = [m.run for m in group[1:]]
             if n > 1:
-                column.stage = seed_stage([m.metrics["stages"][i] for m in group], column.predictions())
+                column.stage = seed_stage([m.metrics.stages[i] for m in group], column.predictions())
             columns.append(column)
     return columns
 
@@ -134,7 +152,7 @@ def _columns(results: list[RunResult]) -> list[Column]:
 def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) -> ReportData:
     columns = _columns(results)
     finals = [c for c in columns if c.is_final]
-    class_names = results[0].metrics["class_names"]
+    class_names = results[0].metrics.class_names
     ensemble = ensemble_column(finals, class_names, choice) if len(finals) > 1 else None
     all_columns = columns + ([ensemble] if ensemble else [])
     attach_outcomes(all_columns)  # reads every run's saved test predictions
@@ -155,20 +173,21 @@ def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) 
 
 
 def _provenance(r: RunResult) -> list[tuple[str, str]]:
-    info, data = r.info, r.info["data"]
-    recipe = recipe_from_dict(info["recipe"], f"{r.run.path} recipe")
+    info, data = r.info, r.info.data
+    recipe = recipe_from_dict(info.recipe.to_json(), f"{r.run.path} recipe")
+    device = info.device or {}
     return [
-        ("run", info["dir"]),
+        ("run", info.dir),
         (
             "data",
-            f"{data['split']}: trained on {data['train_used']:,} images, validated on {data['val_used']:,}, "
-            f"tested on {data['test_used']:,}; {data['verdict']}",
+            f"{data.split}: trained on {data.train_used:,} images, validated on {data.val_used:,}, "
+            f"tested on {data.test_used:,}; {data.verdict}",
         ),
-        ("weights", info["pretrained"] + ("; " + "; ".join(info["notes"]) if info["notes"] else "")),
+        ("weights", info.pretrained + ("; " + "; ".join(info.notes) if info.notes else "")),
         ("recipe", f"{recipe.name}: {describe_recipe(recipe)}"),
-        ("seed", str(info["seed"])),
-        ("trained on", f"{info['device']['name']} (world size {info['device']['world_size']})"),
-        ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items() if k != "platform")),
+        ("seed", str(info.seed)),
+        ("trained on", f"{device.get('name')} (world size {device.get('world_size')})"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in info.versions.items() if k != "platform")),
     ]
 
 
@@ -178,13 +197,13 @@ def time_budgets(results: list[RunResult]) -> dict[str, dict[str, float]]:
     bars: dict[str, dict[str, float]] = {}
     for r in results:
         try:
-            trained = r.run.read_progress().get("time_budget") or {}
+            trained = r.run.read_progress().time_budget or {}
         except LetterbenchError:
             trained = {}
-        spent = [trained, r.metrics.get("time_budget") or {}]
+        spent = [trained, r.metrics.time_budget or {}]
         if not any(spent):
             continue
-        bar = bars.setdefault(r.info["label"], {})
+        bar = bars.setdefault(r.info.label, {})
         for part in spent:
             for name, seconds in part.items():
                 bar[name] = bar.get(name, 0.0) + seconds
@@ -204,7 +223,7 @@ def sections(
         "top-3 accuracy and macro F1, the value's 95% interval reaches the best value. Intervals: 95% "
         "bootstrap over the test images (2,000 resamples)."
     )
-    seeded = sorted({c.stage["seeds"] for c in data.finals if c.stage.get("seeds")})
+    seeded = sorted({c.stage.seeds for c in data.finals if c.stage.seeds})
     if seeded:
         legend += (
             f" Models trained with several seeds ({'/'.join(map(str, seeded))}): each figure is the mean "
@@ -213,17 +232,17 @@ def sections(
             "each image's share of seeds right."
         )
     if data.ensemble:
-        chosen = data.ensemble.stage.get("chosen")
+        chosen = data.ensemble.stage.chosen
         how = EnsembleChoice(**chosen).describe() if chosen else "the mean of all models"
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
     r = data.ranking
     # First the answer (or that there is none yet), then every model at a glance, then the
     # caveats in one box; the full comparison follows.
-    why = r["why"][:1].upper() + r["why"][1:] + "."
-    if r.get("not_useful"):  # these models do not read letters yet
+    why = r.why[:1].upper() + r.why[1:] + "."
+    if r.not_useful:  # these models do not read letters yet
         answer = doc.Para(why, "Not yet useful:", "note")
     else:
-        answer = doc.Para(why, f"Recommendation: {r['recommendation']}.", "recommendation")
+        answer = doc.Para(why, f"Recommendation: {r.recommendation}.", "recommendation")
     header, cells, best = glance(data)
     top = [answer, doc.Table(header, cells, best, compact=True)]
     if data.warnings:
@@ -231,8 +250,7 @@ def sections(
     confused = [
         (
             f"{c.label}:",
-            ", ".join(f"{p['true']}→{p['predicted']} ({p['count']})" for p in c.stage["most_confused"][:5])
-            or "none",
+            ", ".join(f"{p.true}→{p.predicted} ({p.count})" for p in c.stage.most_confused[:5]) or "none",
         )
         for c in data.columns
     ]
@@ -243,8 +261,8 @@ def sections(
             [
                 doc.Table(
                     ["metric", *[c.label for c in data.columns]],
-                    [[row["label"], *row["text"]] for row in rows],
-                    [row["best"] for row in rows],
+                    [[row.label, *row.text] for row in rows],
+                    [row.best for row in rows],
                 ),
                 doc.Para(legend),
                 doc.Figure(comparison_plot, "accuracy against cost"),
@@ -252,7 +270,7 @@ def sections(
             "comparison",
         ),
         *filter(None, [comparison_section(data.comparisons)]),
-        doc.Section("Ranking", [doc.Items(r["items"])], "ranking"),
+        doc.Section("Ranking", [doc.Items(r.items)], "ranking"),
         doc.Section(
             "Pros and cons (measured)",
             [
@@ -314,26 +332,23 @@ def _copy_plots(results: list[RunResult], img: Path) -> dict[str, dict[str, Path
 def _summary(data: ReportData) -> dict[str, Any]:
     return {
         "columns": [c.label for c in data.columns],
-        "rows": [
-            {k: v for k, v in row.items() if k not in ("text", "best")} | {"best": sorted(row["best"])}
-            for row in data.rows()
-        ],
-        "ranking": {k: v for k, v in data.ranking.items() if k != "items"},
+        "rows": [row.summary() for row in data.rows()],
+        "ranking": data.ranking.summary(),
         "pros_cons": data.pros_cons,
         "warnings": data.warnings,
-        "comparisons": data.comparisons,
+        "comparisons": [c.summary() for c in data.comparisons],
         "runs": [
             {
                 "dir": str(r.run.path),
                 "name": r.name,
-                **{k: r.info[k] for k in ("model", "label", "seed", "pretrained", "notes")},
-                "recipe": r.info["recipe"]["name"],
-                "data": {k: v for k, v in r.info["data"].items() if k != "class_names"},
+                **{k: getattr(r.info, k) for k in ("model", "label", "seed", "pretrained", "notes")},
+                "recipe": r.info.recipe.name,
+                "data": {k: v for k, v in r.info.data.to_json().items() if k != "class_names"},
             }
             for r in data.results
         ],
-        "most_confused": {c.label: c.stage["most_confused"][:5] for c in data.columns},
-        "ensemble": {"members": data.ensemble.members, "chosen": data.ensemble.stage.get("chosen")}
+        "most_confused": {c.label: [p.to_json() for p in c.stage.most_confused[:5]] for c in data.columns},
+        "ensemble": {"members": data.ensemble.members, "chosen": data.ensemble.stage.chosen}
         if data.ensemble
         else None,
     }
@@ -343,19 +358,19 @@ def glance(data: ReportData) -> tuple[list[str], list[list[str]], list[set[int]]
     """A model a row: accuracy and top-3 (with their ★), real-world top-1 where the models read a
     --real-world folder, FLOPs per image and training time. The report's first table and the
     terminal's summary; every other figure is in the report's full comparison."""
-    rows = {row["key"]: row for row in data.rows()}
+    rows = {row.key: row for row in data.rows()}
     keys = ["accuracy", "top3_accuracy"] + (["real_world_top1"] if "real_world_top1" in rows else [])
     header = ["model", "accuracy", "top-3"] + (["real-world"] if "real_world_top1" in rows else [])
     cells, best = [], []
     for i, c in enumerate(data.columns):
         line = [c.label]
         for key in keys:
-            value = rows[key]["values"][i]
+            value = rows[key].values[i]
             line.append("n/a" if value is None else f"{100 * value:.2f}%")
-        flops, seconds = c.cost.get("flops_per_image"), c.cost.get("train_time_s")
+        flops, seconds = c.cost.flops_per_image, c.cost.train_time_s
         line += [human(flops) if flops else "n/a", f"{seconds / 60:.1f} min" if seconds else "n/a"]
         cells.append(line)
-        best.append({k for k, key in enumerate(keys) if i in rows[key]["best"]})
+        best.append({k for k, key in enumerate(keys) if i in rows[key].best})
     return [*header, "FLOPs/image", "training"], cells, best
 
 
@@ -414,10 +429,10 @@ def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | Non
     if bars:
         plot_time_budget(bars, budget_plot)
     comparison_plot = img / "comparison.png"
-    points = [(c.label, c.cost["flops_per_image"], c.accuracy, False) for c in data.finals]
+    points = [(c.label, c.cost.flops_per_image, c.accuracy, False) for c in data.finals]
     if data.ensemble:
-        points.append(("Ensemble", data.ensemble.cost["flops_per_image"], data.ensemble.accuracy, True))
-    classes = data.results[0].info["data"].get("class_names")
+        points.append(("Ensemble", data.ensemble.cost.flops_per_image, data.ensemble.accuracy, True))
+    classes = data.results[0].metrics.class_names
     plot_accuracy_against_cost(points, comparison_plot, chance=1 / len(classes) if classes else None)
     page = sections(data, _copy_plots(data.results, img), comparison_plot, budget_plot if bars else None)
     summary = _summary(data)

@@ -12,17 +12,19 @@ each seed keeps its own section in the report.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
 from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import bootstrap_intervals
+from letterbench.runs.records import RunInfo, Stage, StageMetrics
 
 
-def _key(info: dict[str, Any]) -> str:
-    data = {k: info["data"].get(k) for k in ("split", "train_used", "val_used", "test_used")}
-    return json.dumps([info["label"], info["recipe"], data], sort_keys=True, default=str)
+def _key(info: RunInfo) -> str:
+    """Everything but the seed: the model, the recipe and the data (``RunKey`` without its seed)."""
+    data = info.data
+    used = [data.split, data.train_used, data.val_used, data.test_used]
+    return json.dumps([info.label, info.recipe.to_json(), used], sort_keys=True, default=str)
 
 
 def seed_groups(results: list) -> list[list]:
@@ -33,31 +35,25 @@ def seed_groups(results: list) -> list[list]:
         groups.setdefault(_key(r.info), []).append(r)
     found = []
     for members in groups.values():
-        seeds = [m.info["seed"] for m in members]
+        seeds = [m.info.seed for m in members]
         found.extend([members] if len(set(seeds)) == len(seeds) else [[m] for m in members])
     return found
 
 
-def seed_stage(
-    stages: list[dict[str, Any]], predictions: list[tuple[np.ndarray, np.ndarray]]
-) -> dict[str, Any]:
+def seed_stage(stages: list[Stage], predictions: list[tuple[np.ndarray, np.ndarray]]) -> Stage:
     """One stage of a model trained with several seeds: the mean of each test figure over the
     seeds, its standard deviation (``seed_std``) and bootstrap intervals of the seed-averaged model."""
     metrics, spread = {}, {}
-    for key, value in stages[0]["metrics"].items():
-        values = [s["metrics"].get(key) for s in stages]
+    for key, value in stages[0].metrics.to_json().items():
+        values = [getattr(s.metrics, key, None) for s in stages]
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             metrics[key], spread[key] = float(np.mean(values)), float(np.std(values, ddof=1))
         else:
             metrics[key] = value
     labels = predictions[0][1]
-    return {
-        **stages[0],
-        "metrics": metrics,
-        "seed_std": spread,
-        "seeds": len(stages),
-        "intervals": bootstrap_intervals([p for p, _ in predictions], labels),
-    }
+    intervals = bootstrap_intervals([p for p, _ in predictions], labels)
+    changes = {"metrics": StageMetrics.model_validate(metrics, strict=False), "seed_std": spread}
+    return stages[0].model_copy(update={**changes, "seeds": len(stages), "intervals": intervals})
 
 
 def mean_over_seeds(predictions: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

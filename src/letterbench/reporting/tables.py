@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from letterbench.runs.records import RunMetrics
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
@@ -70,30 +74,30 @@ def models_table(names: Sequence[str], num_classes: int = 26) -> str:
     return format_table(header, rows, "lllrrrll")
 
 
-def run_summary(result: dict) -> str:
+def run_summary(result: RunMetrics) -> str:
     """An evaluated run in a few terminal lines: metrics per phase, then its measured cost."""
     rows = []
-    for stage in result["stages"]:
-        m = stage["metrics"]
+    for stage in result.stages:
+        m = stage.metrics
         rows.append(
             [
-                stage["label"],
-                f"{m['accuracy']:.2%}",
-                f"{m['top3_accuracy']:.2%}",
-                f"{m['f1_macro']:.2%}",
-                f"{m['roc_auc_macro']:.4f}" if m["roc_auc_macro"] is not None else "n/a",
-                f"{m['test_images']:,}",
+                stage.label,
+                f"{m.accuracy:.2%}",
+                f"{m.top3_accuracy:.2%}",
+                f"{m.f1_macro:.2%}",
+                f"{m.roc_auc_macro:.4f}" if m.roc_auc_macro is not None else "n/a",
+                f"{m.test_images:,}",
             ]
         )
     table = format_table(["model", "accuracy", "top-3", "F1 macro", "AUC macro", "test images"], rows)
-    cost = result["cost"]
+    cost = result.cost
     speed = (
-        f"inference {cost['inference_images_per_s']:,.0f} img/s, latency {cost['latency_ms']:.1f} ms"
-        + (" (measured under load)" if cost.get("inference_load", {}).get("under_load") else "")
-        if "latency_ms" in cost
+        f"inference {cost.inference_images_per_s:,.0f} img/s, latency {cost.latency_ms:.1f} ms"
+        + (" (measured under load)" if (cost.inference_load or {}).get("under_load") else "")
+        if cost.latency_ms is not None
         else "speed not measured"
     )
     return (
-        f"{table}\ncost: {human(cost['parameters'])} parameters, {human(cost['flops_per_image'])}FLOPs/image, "
-        f"training {cost['train_time_s']['total'] / 60:.1f} min, {speed}"
+        f"{table}\ncost: {human(cost.parameters)} parameters, {human(cost.flops_per_image)}FLOPs/image, "
+        f"training {cost.train_time_s['total'] / 60:.1f} min, {speed}"
     )

@@ -33,7 +33,7 @@ import torch
 
 from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.core.fsutil import atomic_link, atomic_save, atomic_write_json, locked
-from letterbench.runs.records import METRICS_SCHEMA, RunConfig, RunMetrics, RunProgress, checked
+from letterbench.runs.records import METRICS_SCHEMA, RunConfig, RunMetrics, RunProgress, Stage, checked
 
 CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
@@ -223,29 +223,24 @@ class RunDir:
 
     # ------------------------------------------------------------ config, progress, metrics
 
-    def read_config(self) -> dict[str, Any]:
+    def read_config(self) -> RunConfig:
         if not self.config_file.is_file():
             raise TrainingError(f"{self.path}: not a letterbench run directory (no {self.config_file.name})")
         config = _read_json(self.config_file, "run configuration")
-        checked(
-            self.config_file,
-            config,
-            RunConfig,
-            "restore config.json from a backup, or train again into another --out",
-        )
-        return config
+        fix = "restore config.json from a backup, or train again into another --out"
+        return checked(self.config_file, config, RunConfig, fix)
 
-    def write_config(self, config: dict[str, Any]) -> None:
-        atomic_write_json(self.config_file, config)
+    def write_config(self, config: RunConfig) -> None:
+        atomic_write_json(self.config_file, config.to_json())
 
-    def read_progress(self) -> dict[str, Any]:
+    def read_progress(self) -> RunProgress:
         progress = _read_json(self.progress_file, "progress file")
         return checked(self.progress_file, progress, RunProgress, "restore it from a backup, or train again")
 
     def write_progress(self, progress: dict[str, Any]) -> None:
         atomic_write_json(self.progress_file, progress)
 
-    def read_metrics(self) -> dict[str, Any]:
+    def read_metrics(self) -> RunMetrics:
         if not self.metrics_file.is_file():
             raise LetterbenchError(
                 f"{self.path} has no predictions (no {self.metrics_file.name}); "
@@ -258,17 +253,17 @@ class RunDir:
                 f"{self.metrics_file}: unreadable ({exc}); run `letterbench evaluate {self.path}` again"
             ) from None
         fix = f"run `letterbench evaluate {self.path}` again"
-        checked(self.metrics_file, metrics, RunMetrics, fix)
-        trained = metrics["run"].get("epochs_trained")
-        if trained is not None and trained != self.read_progress()["history"][-1]["global_epoch"]:
+        record = checked(self.metrics_file, metrics, RunMetrics, fix)
+        trained = record.run.epochs_trained
+        if trained is not None and trained != self.read_progress().last.global_epoch:
             raise LetterbenchError(
                 f"{self.metrics_file} is older than the run's checkpoints (it trained further since); {fix}"
             )
-        if metrics["schema"] != METRICS_SCHEMA:
+        if record.schema_ != METRICS_SCHEMA:
             raise LetterbenchError(
-                f"{self.metrics_file}: schema {metrics['schema']!r}, expected {METRICS_SCHEMA}; {fix}"
+                f"{self.metrics_file}: schema {record.schema_!r}, expected {METRICS_SCHEMA}; {fix}"
             )
-        return metrics
+        return record
 
     def is_evaluated(self) -> bool:
         """Whether the run holds a metrics file of the schema this version writes, of its model
@@ -279,18 +274,20 @@ class RunDir:
             return False
         return True
 
-    def final_stage(self) -> dict[str, Any] | None:
+    def final_stage(self) -> Stage | None:
         """The metrics of the run's final phase (the model predict, serve and export load), or None
         where the run was never evaluated or its files cannot say which that is."""
         try:
             final = self.phases(self.read_config())[-1]
             metrics = self.read_metrics()  # None below where it is stale: of another model
-            return next(s for s in metrics["stages"] if s.get("phase") == final)
+            return next(s for s in metrics.stages if s.phase == final)
         except (LetterbenchError, KeyError, TypeError, AttributeError, StopIteration):
             return None
 
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
-        atomic_write_json(self.metrics_file, metrics)
+    def write_metrics(self, metrics: RunMetrics | dict[str, Any]) -> None:
+        atomic_write_json(
+            self.metrics_file, metrics.to_json() if isinstance(metrics, RunMetrics) else metrics
+        )
 
     def add_evaluation_time(self, spent: dict[str, float]) -> None:
         """Add seconds by part (the plots, drawn after the metrics were written) to the
@@ -301,7 +298,7 @@ class RunDir:
             budget[name] = budget.get(name, 0.0) + seconds
         self.write_metrics({**metrics, "time_budget": budget})
 
-    def require_finished(self) -> dict[str, Any]:
+    def require_finished(self) -> RunConfig:
         """The config of a run whose training has finished; a clear error otherwise."""
         config = self.read_config()
         status = self.status()
@@ -340,7 +337,7 @@ class RunDir:
         """A best checkpoint missing or damaged: no other file holds its epoch's weights, so the
         way back is a backup or training the run again, by the command that made it."""
         try:
-            command = shlex.join(["letterbench", *self.read_config()["command"][1:]])
+            command = shlex.join(["letterbench", *(self.read_config().command or ["-"])[1:]])
         except (LetterbenchError, KeyError, TypeError, IndexError):
             command = "letterbench train ..."
         return TrainingError(
@@ -385,35 +382,30 @@ class RunDir:
 
     # ------------------------------------------------------------ what the run trained
 
-    def phases(self, config: dict[str, Any] | None = None) -> list[str]:
-        config = config or self.read_config()
-        return [p["name"] for p in config["recipe"]["phases"]]
+    def phases(self, config: RunConfig | None = None) -> list[str]:
+        return (config or self.read_config()).recipe.phase_names
 
-    def load_data(self, data_dir: str | os.PathLike | None = None, config: dict[str, Any] | None = None):
+    def load_data(self, data_dir: str | os.PathLike | None = None, config: RunConfig | None = None):
         """The data the run was trained on (its recorded folder unless ``data_dir`` is given),
         checked by SHA-256."""
         from letterbench.data.emnist import load_emnist, resolve_data_dir
 
-        config = config or self.read_config()
-        data_dir = data_dir or config["data"]["data_dir"]
-        data = load_emnist(data_dir, config["data"]["split"])
-        if data.checksums != config["data"]["sha256"]:
+        recorded = (config or self.read_config()).data
+        data_dir = data_dir or recorded.data_dir
+        data = load_emnist(data_dir, recorded.split)
+        if data.checksums != recorded.sha256:
             raise TrainingError(
                 f"the data in {resolve_data_dir(data_dir)} differs from the data {self.path} was trained on "
                 "(SHA-256 mismatch); pass the same --data-dir"
             )
         return data
 
-    def build_model(self, config: dict[str, Any] | None = None):
+    def build_model(self, config: RunConfig | None = None):
         """An untrained model of the architecture the run recorded (weights come from its checkpoints)."""
         from letterbench.models import create_model
 
         config = config or self.read_config()
-        return create_model(
-            config["model"]["name"],
-            len(config["data"]["class_names"]),
-            dropout=config["recipe"].get("dropout"),
-        )
+        return create_model(config.model.name, len(config.data.class_names), dropout=config.recipe.dropout)
 
     def load_trained_model(self, phase: str | None = None):
         """(model in eval mode, class names) of a finished run: the best checkpoint of ``phase``,
@@ -421,7 +413,7 @@ class RunDir:
         config = self.require_finished()
         model = self.build_model(config)
         self.load_weights_into(model, phase or self.phases(config)[-1])
-        return model.eval(), config["data"]["class_names"]
+        return model.eval(), config.data.class_names
 
     # ------------------------------------------------------------ predictions
 

@@ -15,12 +15,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, locked
-from letterbench.models.registry import display_name
+from letterbench.runs.records import RunKey
 from letterbench.runs.rundir import LOCK_FILE, RunDir, run_slug
+
+__all__ = ["RunKey", "StudyDir", "find_runs"]
 
 
 @dataclass(frozen=True)
@@ -105,23 +107,6 @@ class StudyDir:
         return [run for run in found if run.path in planned]
 
 
-class RunKey(NamedTuple):
-    """Which run: its model and seed. ``seeded``: named with its seed, as a model's further seeds
-    are wherever several seeds of it are listed ("resnet18 (seed 1)"; the first is "resnet18")."""
-
-    model: str
-    seed: int
-    seeded: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.model} (seed {self.seed})" if self.seeded else self.model
-
-    @property
-    def label(self) -> str:
-        """As the report names it: the model's display name, with the seed where ``seeded``."""
-        return f"{display_name(self.model)} (seed {self.seed})" if self.seeded else display_name(self.model)
-
-
 def find_runs(path: str | os.PathLike) -> dict[RunKey, RunDir]:
     """Runs by ``RunKey``: ``path`` itself if it is a run directory, else a study's runs (a
     model's further seeds named with their seed)."""
@@ -134,8 +119,6 @@ def find_runs(path: str | os.PathLike) -> dict[RunKey, RunDir]:
         )
     found: dict[RunKey, RunDir] = {}
     for run in runs:  # a study's further seeds of a model: "resnet18 (seed 1)"
-        config = run.read_config()
-        model = config["model"]["name"]
-        further = any(key.model == model for key in found)
-        found[RunKey(model, config["seed"], seeded=further)] = run
+        key = run.read_config().key
+        found[key._replace(seeded=any(k.model == key.model for k in found))] = run
     return found

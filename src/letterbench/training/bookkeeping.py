@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from letterbench.core.distributed import DistInfo, all_reduce_sum
+from letterbench.runs.records import EpochRecord
 
 
 @dataclass
@@ -68,3 +69,15 @@ class RunningSums:
         """The epoch's sums over every rank (waits for the device: once per epoch)."""
         self._pending = None
         return Snapshot(step, *all_reduce_sum(self.sums.clone(), dist).tolist())
+
+
+@dataclass
+class EpochEnd:
+    """What the observers hear after an epoch: its record (as progress.json's history keeps it),
+    whether its weights are the phase's or the run's best so far, and whether early stopping ended
+    the phase there."""
+
+    new_phase_best: bool
+    new_best: bool
+    early_stop: bool = False
+    record: EpochRecord | None = None

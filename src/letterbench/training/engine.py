@@ -36,9 +36,10 @@ from letterbench.core.distributed import all_reduce_sum, barrier
 from letterbench.core.errors import TrainingError
 from letterbench.models import LetterModel, set_trainable
 from letterbench.models.base import check_trainable
+from letterbench.runs.records import EpochRecord
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
-from letterbench.training.bookkeeping import RunningSums, Snapshot
+from letterbench.training.bookkeeping import EpochEnd, RunningSums, Snapshot
 from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.recipes import Phase, Recipe
@@ -112,7 +113,7 @@ class Trainer:
             data.train_labels,
             runtime.preprocess(self.model.spec),
             recipe.batch_size,
-            recipe.augment.model_dump(),
+            recipe.augment,
             runtime.dist,
             _mix(recipe, data),
         )
@@ -367,7 +368,7 @@ class Trainer:
             self.start_phase(s.phase_index)
             self._notify("on_phase_start", self.phase, False)
 
-    def run_epoch(self) -> dict[str, Any]:
+    def run_epoch(self) -> EpochRecord:
         """Train one epoch, validate, apply the schedule and stopping rules, tell the observers."""
         s, phase = self.state, self.phase
         with timing.part("training"), self.rt.measure_load() as load:
@@ -382,43 +383,35 @@ class Trainer:
         s.global_epoch += 1
         s.phase_times[phase.name] = s.phase_times.get(phase.name, 0.0) + train_time
         s.peak_memory = self.rt.peak_memory(s.peak_memory)
-        record = {
-            "phase": phase.name,
-            "epoch": s.epoch_in_phase,
-            "global_epoch": s.global_epoch,
-            "train_loss": train.loss,
-            "train_acc": train.accuracy,
-            "val_loss": val.loss,
-            "val_acc": val.accuracy,
-            "lr": lr,
-            "images_per_s": train.count / train_time,
-            "train_time_s": train_time,
-            "other_cpu_cores": load.other_cpu_cores,
-            "trainable": self.phase_trainables[s.phase_index],
-        }
-        s.history.append(record)
-        flags = self._apply_stopping_rules(phase, val.loss)
-        if flags["new_phase_best"]:
+        end = self._apply_stopping_rules(phase, val.loss)
+        fields = dict(phase=phase.name, epoch=s.epoch_in_phase, global_epoch=s.global_epoch)
+        fields |= dict(
+            train_loss=train.loss, train_acc=train.accuracy, val_loss=val.loss, val_acc=val.accuracy
+        )
+        fields |= dict(lr=lr, images_per_s=train.count / train_time, train_time_s=train_time)
+        fields |= dict(other_cpu_cores=load.other_cpu_cores, trainable=self.phase_trainables[s.phase_index])
+        # built, not checked: a non-finite loss is the engine's to report (``_check_finite``)
+        end.record = EpochRecord.model_construct(**fields, **({"early_stop": True} if end.early_stop else {}))
+        s.history.append(end.record.to_json())
+        if end.new_phase_best:
             self._phase_best_weights = {
                 k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
             }
-        self._notify("on_epoch_end", {**record, **flags})
+        self._notify("on_epoch_end", end)
         barrier(self.rt.dist)  # other ranks read the phase's best weights when the next phase starts
-        return record
+        return end.record
 
-    def _apply_stopping_rules(self, phase: Phase, val_loss: float) -> dict[str, bool]:
+    def _apply_stopping_rules(self, phase: Phase, val_loss: float) -> EpochEnd:
         s = self.state
         stopping = phase.early_stopping
         improved = val_loss < s.phase_best - (stopping.min_delta if stopping else 0.0)
-        flags = {"new_phase_best": val_loss < s.phase_best, "new_best": val_loss < s.best_val_loss}
+        end = EpochEnd(new_phase_best=val_loss < s.phase_best, new_best=val_loss < s.best_val_loss)
         s.phase_best = min(s.phase_best, val_loss)
         s.best_val_loss = min(s.best_val_loss, val_loss)
         s.bad_epochs = 0 if improved else s.bad_epochs + 1
-        stop_early = stopping is not None and s.bad_epochs >= stopping.patience
-        if stop_early:
-            s.history[-1]["early_stop"] = True
-        s.phase_done = stop_early or s.epoch_in_phase >= phase.epochs
-        return flags
+        end.early_stop = stopping is not None and s.bad_epochs >= stopping.patience
+        s.phase_done = end.early_stop or s.epoch_in_phase >= phase.epochs
+        return end
 
 
 def _raise_interrupt(signum, frame):

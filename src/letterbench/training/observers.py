@@ -22,6 +22,7 @@ from letterbench.core.fsutil import BackgroundWriter
 from letterbench.runs.rundir import RunDir
 
 if TYPE_CHECKING:
+    from letterbench.training.bookkeeping import EpochEnd
     from letterbench.training.recipes import Phase, Recipe
 
 
@@ -48,7 +49,7 @@ class Observer:
 
     def on_train_steps(self, trainer: Trainer, done: int, mean_loss: float) -> None: ...
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, end: EpochEnd) -> None: ...
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
 
@@ -85,17 +86,13 @@ class CheckpointObserver(Observer):
         if not resumed and trainer.state.phase_index > 0:
             self._save(["last"], cpu_copy(trainer.checkpoint_state()))
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer, end):
         last = cpu_copy(trainer.checkpoint_state())  # the weights are copied once, for every file
         s = trainer.state
         self.epochs_seen += 1
         if s.phase_done and s.phase_index == len(trainer.recipe.phases) - 1 and not self.keep_optimizer:
             last["optimizer"] = None  # the run's last epoch: what later commands need, no more
-        best = [
-            name
-            for name, new in ((record["phase"], record["new_phase_best"]), ("best", record["new_best"]))
-            if new
-        ]
+        best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best)) if new]
         if best:
             self._save(best, {**trainer.weights_state(), "model": last["model"]})
         self._save(["last"], last)
@@ -157,10 +154,10 @@ class ProgressObserver(Observer):
 
     def on_fit_start(self, trainer, resumed):
         if resumed:
-            self.spent_before = self.run.read_progress().get("time_budget") or {}
+            self.spent_before = self.run.read_progress().time_budget or {}
         self.counted = self._progress(trainer, "running")  # the epochs done when this process began
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer, end):
         self._submit(self._progress(trainer, "running"))
 
     def on_fit_end(self, trainer, status):
@@ -200,14 +197,15 @@ class ConsoleObserver(Observer):
             self.bar.close()
             self.bar = None
 
-    def on_epoch_end(self, trainer, r):
+    def on_epoch_end(self, trainer, end):
         self._close()
         epochs = trainer.recipe.phases[trainer.state.phase_index].epochs
+        r = end.record
         tqdm.write(
-            f"{r['phase']} epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} "
-            f"acc {r['train_acc']:.4f} | val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} | "
-            f"lr {r['lr']:.2e} | {r['images_per_s']:.0f} img/s, {r['train_time_s']:.1f} s"
-            + (" | early stop" if r.get("early_stop") else "")
+            f"{r.phase} epoch {r.epoch}/{epochs}: train loss {r.train_loss:.4f} "
+            f"acc {r.train_acc:.4f} | val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | "
+            f"lr {r.lr:.2e} | {r.images_per_s:.0f} img/s, {r.train_time_s:.1f} s"
+            + (" | early stop" if end.early_stop else "")
         )
 
     def on_fit_end(self, trainer, status):
@@ -240,10 +238,11 @@ class TensorBoardObserver(Observer):
             self.writers[phase] = self.SummaryWriter(str(self.log_dir / phase), purge_step=record_epoch)
         return self.writers[phase]
 
-    def on_epoch_end(self, trainer, record):
-        writer = self._writer(record["phase"], record["global_epoch"])
+    def on_epoch_end(self, trainer, end):
+        record = end.record
+        writer = self._writer(record.phase, record.global_epoch)
         for tag, key in self.SCALARS.items():
-            writer.add_scalar(tag, record[key], record["global_epoch"])
+            writer.add_scalar(tag, getattr(record, key), record.global_epoch)
         writer.flush()
 
     def on_fit_end(self, trainer, status):

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.images.augment import Augment
+from letterbench.runs.records import Issue
 
 
 class _Schema(BaseModel):
@@ -91,18 +93,6 @@ class Phase(_Schema):
         return {name: _given(getattr(self, name)) for name in type(self).model_fields}
 
 
-class Augment(_Schema):
-    rotate: Annotated[float, Field(ge=0, le=180)] = 0.0
-    zoom: Fraction = 0.0
-    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0
-    flip: bool = False
-    shear: Annotated[float, Field(ge=0, le=1)] = 0.0  # horizontal shear (slant), tan of the lean, +/-
-    thickness: Annotated[float, Field(ge=0, le=2)] = 0.0  # pixels of dilation/erosion, +/-
-    blur: Annotated[float, Field(ge=0, le=1)] = 0.0  # share of a sigma-1 blur, 0..blur
-    contrast: Annotated[float, Field(ge=0, le=3)] = 0.0  # gamma in 1/(1+c) .. 1+c
-    elastic: Annotated[float, Field(ge=0, le=0.3)] = 0.0  # control-point displacement, share of half-width
-
-
 class DataMix(_Schema):
     """Training data beyond EMNIST: ``synthetic`` is the share of every training batch drawn from
     the synthetic letters (``images/synthetic.py``), ``pool`` how many of them a run draws."""
@@ -168,10 +158,10 @@ class Recipe(_Schema):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            issues = Issue.all_of(exc)
+            more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
             raise LetterbenchError(
-                f"{source}: " + "; ".join(_message(e) for e in errors[:3]) + more
+                f"{source}: " + "; ".join(_message(e) for e in issues[:3]) + more
             ) from None
 
     @property
@@ -238,21 +228,21 @@ def keys_of(table: str, kind: str) -> set[str] | None:
     return None if model is None else set(model.model_fields)
 
 
-def _message(err: dict) -> str:
-    where = _where(err["loc"])
-    if err["type"] == "string_pattern_mismatch" and str(err["loc"][-1]) in PATTERN_HINTS:
-        return f"{where}: {PATTERN_HINTS[str(err['loc'][-1])]}, got {err['input']!r}"
-    if err["type"] == "union_tag_invalid":
-        ctx = err["ctx"]
-        return f"{where}.name: must be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
-    if err["type"] == "extra_forbidden":
+def _message(issue: Issue) -> str:
+    where, last = _where(issue.loc), str(issue.loc[-1]) if issue.loc else ""
+    if issue.type == "string_pattern_mismatch" and last in PATTERN_HINTS:
+        return f"{where}: {PATTERN_HINTS[last]}, got {issue.input!r}"
+    if issue.type == "union_tag_invalid":
+        tags, tag = (issue.ctx or {}).get("expected_tags"), (issue.ctx or {}).get("tag")
+        return f"{where}.name: must be one of {tags}, got {tag!r}"
+    if issue.type == "extra_forbidden":
         return f"unknown key {where!r}"
-    if err["type"] == "missing":
+    if issue.type == "missing":
         return f"missing required key {where!r}"
-    given = err.get("input")
-    shown = repr(given)
+    shown = repr(issue.input)
     if len(shown) >= 60:  # a long value: its start, or its type
+        given = issue.input
         shown = (
             f"{shown[:40]}... ({len(given)} characters)" if isinstance(given, str) else type(given).__name__
         )
-    return f"{where}: {err['msg'].lower()}, got {shown}"
+    return f"{where}: {issue.msg.lower()}, got {shown}"

@@ -20,6 +20,7 @@ from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
 from letterbench.data.splits import Split, make_split
 from letterbench.images.synthetic import synthetic_letters
 from letterbench.models import LetterModel, count_parameters, create_model
+from letterbench.runs.records import RunConfig
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
@@ -134,14 +135,17 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
     if not given:
         return changes
     config = run.read_config()
-    recorded = {"seed": config["seed"], "split": config["data"]["split"]}
-    recorded["train_per_class"] = config["data"]["train_per_class"]
+    recorded = {
+        "seed": config.seed,
+        "split": config.data.split,
+        "train_per_class": config.data.train_per_class,
+    }
     for name in recorded.keys() & given.keys():
         if given[name] != recorded[name]:
             _refuse_change(
                 out, f"--{name.replace('_', '-')}: recorded {recorded[name]!r}, given {given[name]!r}"
             )
-    kept = recipe_from_dict(config["recipe"], str(run.config_file)).to_dict()
+    kept = recipe_from_dict(config.recipe.to_json(), str(run.config_file)).to_dict()
     if "model" in given and given["model"] != kept["model"]:
         _refuse_change(out, f"--model: recorded {kept['model']!r}, given {given['model']!r}")
     if given.keys() & {"model", "recipe"}:
@@ -260,15 +264,15 @@ def _restart_recorded(
     config = run.read_config()
     if runtime.dist.is_main:
         print(f"{run}: no finished epoch to resume from; starting the run again from its recorded recipe")
-    recipe = recipe_from_dict(config["recipe"], str(run.config_file))
+    recipe = recipe_from_dict(config.recipe.to_json(), str(run.config_file))
     if changes:
         recipe = changed_recipe(recipe, 0, 0, changes)
     recorded = replace(
         options,
-        split=config["data"]["split"],
-        seed=config["seed"],
-        train_per_class=config["data"]["train_per_class"],
-        data_dir=options.data_dir or config["data"]["data_dir"],
+        split=config.data.split,
+        seed=config.seed,
+        train_per_class=config.data.train_per_class,
+        data_dir=options.data_dir or config.data.data_dir,
     )
     _clear_unstarted(run, runtime, say=False)
     return recipe, recorded
@@ -299,13 +303,13 @@ def _train_locked(
 ) -> None:
     if resume:
         config = run.read_config()
-        recipe = recipe_from_dict(config["recipe"], str(run.config_file))
+        recipe = recipe_from_dict(config.recipe.to_json(), str(run.config_file))
         if changes:
             state = run.load_checkpoint("last")["trainer"]
             recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)
         with timing.part("data loading"):
             data = run.load_data(options.data_dir, config)
-        seed, per_class = config["seed"], config["data"]["train_per_class"]
+        seed, per_class = config.seed, config.data.train_per_class
     else:
         with timing.part("data loading"):
             data = load_emnist(options.data_dir, options.split)
@@ -352,19 +356,20 @@ def changed_recipe(recipe: Recipe, phase_index: int, epoch_in_phase: int, change
     return recipe.updated(updates, "recipe with --set overrides")
 
 
-def _record_changes(config: dict[str, Any], recipe: Recipe, changes: ResumeChanges) -> dict[str, Any]:
+def _record_changes(config: RunConfig, recipe: Recipe, changes: ResumeChanges) -> RunConfig:
     """The config with the changed recipe, and what changed when in its ``history``."""
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": sys.argv,
         "changes": changes.given(),
-        "recipe_before": config["recipe"],
+        "recipe_before": config.recipe.to_json(),
     }
-    return {**config, "recipe": recipe.to_dict(), "history": [*config.get("history", []), entry]}
+    changed = {"recipe": recipe.to_dict(), "history": [*(config.history or []), entry]}
+    return RunConfig.model_validate({**config.to_json(), **changed})
 
 
 def _model_and_tensors(
-    recipe: Recipe, data: EmnistData, chosen: Split, seed: int, resumed: dict | None, runtime: Runtime
+    recipe: Recipe, data: EmnistData, chosen: Split, seed: int, resumed: RunConfig | None, runtime: Runtime
 ) -> tuple[LetterModel, TrainData]:
     """The model to train (initialised from the seed; a resumed run's weights come from its
     checkpoint) and its training and validation images on the training device."""
@@ -377,7 +382,7 @@ def _model_and_tensors(
         dropout=recipe.dropout,
     )
     if resumed:  # a resumed run's config (its weights come from the checkpoint)
-        model.pretrained, model.notes = resumed["model"]["pretrained"], resumed["model"]["notes"]
+        model.pretrained, model.notes = resumed.model.pretrained, resumed.model.notes
     dev = runtime.device
     tensors = TrainData(
         data.train_images[chosen.train].to(dev),
@@ -411,7 +416,7 @@ def _config(
     chosen: Split,
     options: TrainOptions,
     runtime: Runtime,
-) -> dict[str, Any]:
+) -> RunConfig:
     """What a run records about itself in its config file."""
     substituted = trainer.substituted_phases()
     notes = list(model.notes)
@@ -420,28 +425,30 @@ def _config(
             f"base not pretrained: phase(s) {', '.join(substituted)} trained the whole network "
             "instead of a frozen base"
         )
-    return {
-        "letterbench": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": sys.argv,
-        "seed": options.seed,
-        "recipe": recipe.to_dict(),
-        "model": {
-            "name": model.name,
-            "input": model.spec.to_dict(),
-            "parameters": count_parameters(model)[0],
-            "pretrained": model.pretrained,
-            "notes": notes,
-            "substituted_phases": substituted,
-        },
-        "data": {
-            **data.provenance(),
-            "data_dir": str(resolve_data_dir(options.data_dir).resolve()),
-            "train_per_class": options.train_per_class,
-            "train_used": len(chosen.train),
-            "val_used": len(chosen.val),
-            "class_names": data.class_names,
-        },
-        "device": runtime.describe(),
-        "versions": package_versions(),
-    }
+    return RunConfig.model_validate(
+        {
+            "letterbench": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": sys.argv,
+            "seed": options.seed,
+            "recipe": recipe.to_dict(),
+            "model": {
+                "name": model.name,
+                "input": model.spec.to_dict(),
+                "parameters": count_parameters(model)[0],
+                "pretrained": model.pretrained,
+                "notes": notes,
+                "substituted_phases": substituted,
+            },
+            "data": {
+                **data.provenance(),
+                "data_dir": str(resolve_data_dir(options.data_dir).resolve()),
+                "train_per_class": options.train_per_class,
+                "train_used": len(chosen.train),
+                "val_used": len(chosen.val),
+                "class_names": data.class_names,
+            },
+            "device": runtime.describe(),
+            "versions": package_versions(),
+        }
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from letterbench.core.distributed import DistInfo
+from letterbench.images.augment import Augment
 from letterbench.images.transforms import (
     STYLE_WIDTH,
     Preprocess,
@@ -93,7 +94,7 @@ class BatchStream:
         labels: torch.Tensor,
         preprocess: Preprocess,
         batch_size: int,
-        augment: dict | None = None,
+        augment: Augment | dict | None = None,
         dist: DistInfo | None = None,
         mix: Mix | None = None,
     ):
@@ -102,7 +103,7 @@ class BatchStream:
             images, labels = torch.cat([images, mix.images]), torch.cat([labels, mix.labels])
         self.images, self.labels, self.preprocess = images, labels, preprocess
         self.batch_size = batch_size
-        self.augment = augment if augments(augment) else None
+        self.augment = Augment.of(augment) if augments(augment) else None
         self.dist = dist or DistInfo()
         self.mix = mix
 
