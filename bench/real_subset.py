@@ -20,6 +20,7 @@ import torch
 from letterbench.evaluation.inference import predict_probabilities
 from letterbench.runs.rundir import RunDir, default_run_dir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import run_data, untrained_model
 from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
@@ -46,11 +47,11 @@ def main() -> None:
     train(recipe, run, runtime, TrainOptions(args.data_dir), resume=run.has_checkpoint("last"))
     minutes = (time.perf_counter() - start) / 60
 
-    data = run.load_data(args.data_dir)
+    data = run_data(run, args.data_dir)
     indices = np.loadtxt(args.data_dir / "emnist-letters-test-indices.txt", dtype=np.int64)
     rows = torch.from_numpy(np.flatnonzero(indices < 9600))
     assert len(rows) == 9600, "the partial copy should hold every official test index below 9,600"
-    model = run.build_model()
+    model = untrained_model(run)
     run.load_weights_into(model, "best")
     probs = torch.from_numpy(predict_probabilities(model, data.test_images[rows], runtime))
     accuracy = (probs.argmax(1) == data.test_labels[rows]).float().mean().item()

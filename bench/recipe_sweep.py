@@ -42,6 +42,7 @@ from letterbench.evaluation.inference import predict_logits  # noqa: E402
 from letterbench.reporting.tables import format_table  # noqa: E402
 from letterbench.runs.rundir import RunDir  # noqa: E402
 from letterbench.runs.runtime import Runtime  # noqa: E402
+from letterbench.runs.trained import trained_model
 from letterbench.training.recipes import resolve_recipe  # noqa: E402
 from letterbench.training.run import TrainOptions, train  # noqa: E402
 
@@ -99,7 +100,7 @@ def one_run(name, overrides, seed, args, runtime, data, real_world, folder: Path
     start = time.perf_counter()
     run = train(recipe, RunDir(folder / f"{name}-seed{seed}"), runtime, options)
     seconds = time.perf_counter() - start
-    model, _ = run.load_trained_model()
+    model, _ = trained_model(run)
     shutil.rmtree(run.path)  # the sweep's own temporary run: only its scores are kept
     split = make_split(data, recipe.val_fraction, seed, args.train_per_class)
 

@@ -19,6 +19,7 @@ from letterbench.evaluation.evaluate import classification_metrics, overfitting
 from letterbench.reporting.report import build_report
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import trained_model
 
 
 def test_metrics_on_hand_made_predictions():
@@ -406,7 +407,7 @@ def test_evaluation_records_the_temperature_and_predict_uses_it(two_runs, tmp_pa
     from letterbench.images.letters import prepare_file
     from letterbench.images.transforms import Preprocess, test_time_views
 
-    model, names = run.load_trained_model()
+    model, names = trained_model(run)
     image = torch.from_numpy(prepare_file(tmp_path / "l.png").image[None])
     prepare = Preprocess(model.spec, "cpu", channels_last=False)
     with torch.no_grad():

@@ -19,6 +19,7 @@ from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.inference import predict_probabilities, run_temperature
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import trained_model
 
 if os.environ.get("CI"):  # CI installs the export extra: a missing one is a broken set-up, not a skip
     import onnx
@@ -52,7 +53,7 @@ def real_test(real_data_dir) -> np.ndarray:
 
 
 def _torch_probs(run: RunDir, images: np.ndarray) -> np.ndarray:
-    model, _ = run.load_trained_model()
+    model, _ = trained_model(run)
     return predict_probabilities(model, torch.from_numpy(images), Runtime(torch.device("cpu")))
 
 

@@ -22,6 +22,7 @@ from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model, layer_units, set_trainable
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import run_data, untrained_model
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
 from letterbench.training.recipes import load_recipe, resolve_recipe
@@ -474,10 +475,10 @@ def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_lett
     best_epoch = history[losses.index(min(losses))]["global_epoch"]
     assert best_epoch < history[-1]["global_epoch"]  # the premise: the best epoch is not the last
     config = run.read_config()
-    data = run.load_data(None, config)
+    data = run_data(run, None, config)
     val = config.split(data).val
     for name in ("best", "train"):
-        model = run.build_model(config)
+        model = untrained_model(run, config)
         kept = run.load_weights_into(model, name)
         assert kept["trainer"]["global_epoch"] == best_epoch, name
         logits = predict_logits(model, data.train_images[val], CPU)

@@ -44,6 +44,7 @@ from letterbench.evaluation.inference import predict_probabilities
 from letterbench.models import LetterModel
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import find_runs
+from letterbench.runs.trained import run_data, trained_model
 
 FORMATS = ("onnx", "torchscript")
 PARITY_LIMIT = 1e-4  # max |p_exported - p_torch| the exported file may show
@@ -157,7 +158,7 @@ def _check_target(out: Path) -> None:
 def parity_images(run: RunDir, data_dir: Path | None) -> np.ndarray:
     """``PARITY_IMAGES`` of the run's test images, spread over the test set."""
     try:
-        test = run.load_data(data_dir, run.read_config()).test_images
+        test = run_data(run, data_dir, run.read_config()).test_images
     except LetterbenchError as exc:
         raise LetterbenchError(
             f"export checks the exported file against PyTorch on the run's test images, which cannot be "
@@ -176,7 +177,7 @@ def export_run(run: RunDir, out: Path, fmt: str, data_dir: Path | None = None) -
         raise LetterbenchError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     _check_target(out)
-    model, class_names = run.load_trained_model()
+    model, class_names = trained_model(run)
     images = parity_images(run, data_dir)  # before the slow part: a missing data folder fails fast
     meta = export_metadata(run, model, class_names)
     module = ExportedModel(model).eval()

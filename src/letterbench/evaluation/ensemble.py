@@ -33,6 +33,7 @@ from letterbench.evaluation.inference import (
 from letterbench.runs.records import EnsembleChoice, RunConfig
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import run_data, trained_model
 
 MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all
 PER_CLASS = 100  # at most this many held-out images per class are scored (a seeded sample)
@@ -129,7 +130,7 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
     if len({repr(c.data.sha256) for c in configs}) > 1:
         return EnsembleChoice(models, 0, "the models were trained on different data")
     try:
-        data = runs[0].load_data(data_dir, configs[0])
+        data = run_data(runs[0], data_dir, configs[0])
     except LetterbenchError as exc:
         return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
     held, what, seed_of = held_out_images(data, configs)
@@ -154,7 +155,7 @@ def _model_probabilities(runs, configs, images, seed_of, runtime: Runtime) -> di
         mine = np.ones(len(images), bool) if seed_of is None else (seed_of == config.seed).numpy()
         if not mine.any():
             continue
-        model, _ = run.load_trained_model()
+        model, _ = trained_model(run)
         probs = predict_probabilities(model, images[torch.from_numpy(mine)], runtime, run_temperature(run))
         parts.setdefault(config.model.name, []).append((mine, probs))
     probs = {}

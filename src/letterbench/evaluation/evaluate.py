@@ -55,6 +55,7 @@ from letterbench.models import count_parameters, flops_per_image, set_trainable
 from letterbench.runs.records import METRICS_SCHEMA, EpochRecord, RunConfig, RunMetrics, RunProgress
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Load, Runtime
+from letterbench.runs.trained import run_data, untrained_model
 
 # ---------------------------------------------------------------- metrics
 
@@ -246,9 +247,9 @@ def evaluate_run(
         )
     with timing.scope(run.path.name), timing.spent_inside() as spent:
         with timing.part("data loading"):
-            data = run.load_data(data_dir, config)
+            data = run_data(run, data_dir, config)
         progress = run.read_progress()
-        model = run.build_model(config)
+        model = untrained_model(run, config)
         plans = _stages(run, config, progress.history)
         if not plans:
             raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")

@@ -33,6 +33,7 @@ from letterbench.models import LetterModel
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey
+from letterbench.runs.trained import trained_model
 from letterbench.training.graphs import WARMUP_STEPS
 
 DEFAULT_TEMPERATURE = 1.0  # a run never evaluated: its probabilities are the plain softmax
@@ -307,7 +308,7 @@ def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = Fals
     views = test_time_views() if tta else None
     scorers = []
     for key, run in runs.items():
-        model, class_names = run.load_trained_model()
+        model, class_names = trained_model(run)
         temperature = run_temperature(run)
 
         def probabilities(images: np.ndarray, model=model, t=temperature) -> np.ndarray:

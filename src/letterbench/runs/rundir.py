@@ -385,36 +385,6 @@ class RunDir:
     def phases(self, config: RunConfig | None = None) -> list[str]:
         return (config or self.read_config()).recipe.phase_names
 
-    def load_data(self, data_dir: str | os.PathLike | None = None, config: RunConfig | None = None):
-        """The data the run was trained on (its recorded folder unless ``data_dir`` is given),
-        checked by SHA-256."""
-        from letterbench.data.emnist import load_emnist, resolve_data_dir
-
-        recorded = (config or self.read_config()).data
-        data_dir = data_dir or recorded.data_dir
-        data = load_emnist(data_dir, recorded.split)
-        if data.checksums != recorded.sha256:
-            raise TrainingError(
-                f"the data in {resolve_data_dir(data_dir)} differs from the data {self.path} was trained on "
-                "(SHA-256 mismatch); pass the same --data-dir"
-            )
-        return data
-
-    def build_model(self, config: RunConfig | None = None):
-        """An untrained model of the architecture the run recorded (weights come from its checkpoints)."""
-        from letterbench.models import create_model
-
-        config = config or self.read_config()
-        return create_model(config.model.name, len(config.data.class_names), dropout=config.recipe.dropout)
-
-    def load_trained_model(self, phase: str | None = None):
-        """(model in eval mode, class names) of a finished run: the best checkpoint of ``phase``,
-        by default the last phase (the fine-tuned model, where there is one)."""
-        config = self.require_finished()
-        model = self.build_model(config)
-        self.load_weights_into(model, phase or self.phases(config)[-1])
-        return model.eval(), config.data.class_names
-
     # ------------------------------------------------------------ predictions
 
     def save_predictions(self, phase: str, probs: np.ndarray, labels: np.ndarray, class_names) -> Path:

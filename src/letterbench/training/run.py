@@ -23,6 +23,7 @@ from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.runs.records import RunConfig
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
+from letterbench.runs.trained import run_data
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
 from letterbench.training.recipes import Recipe, recipe_from_dict
@@ -308,7 +309,7 @@ def _train_locked(
             state = run.load_checkpoint("last")["trainer"]
             recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)
         with timing.part("data loading"):
-            data = run.load_data(options.data_dir, config)
+            data = run_data(run, options.data_dir, config)
         seed, per_class = config.seed, config.data.train_per_class
     else:
         with timing.part("data loading"):
