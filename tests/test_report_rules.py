@@ -19,7 +19,8 @@ from letterbench.evaluation.evaluate import classification_metrics
 from letterbench.reporting.columns import Column, ColumnCost
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.pros_cons import pros_cons
-from letterbench.reporting.ranking import ROWS, best_columns, ranking, recommend
+from letterbench.reporting.ranking import ranking, recommend
+from letterbench.reporting.rows import ROWS, best_columns
 from letterbench.runs.records import Stage
 from letterbench.runs.rundir import RunDir
 

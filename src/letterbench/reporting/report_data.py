@@ -16,8 +16,9 @@ from letterbench.reporting.comparisons import Comparison, attach_outcomes, paire
 from letterbench.reporting.ensemble_column import ensemble_column
 from letterbench.reporting.notes import report_notes
 from letterbench.reporting.pros_cons import pros_cons
-from letterbench.reporting.ranking import ROWS, Ranking, best_columns, ranking
+from letterbench.reporting.ranking import Ranking, ranking
 from letterbench.reporting.real_world import attach_real_world
+from letterbench.reporting.rows import ROWS, best_columns
 from letterbench.reporting.seeds import seed_groups, seed_stage
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir

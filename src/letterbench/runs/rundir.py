@@ -18,35 +18,20 @@ for paths and contents; none spells a file name.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-import shlex
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
-import torch
+from typing import Any
 
 from letterbench.core.errors import LetterbenchError, TrainingError
-from letterbench.core.fsutil import atomic_link, atomic_save, atomic_write_json, locked
+from letterbench.core.fsutil import atomic_write_json, locked
+from letterbench.runs.checkpoints import CheckpointFiles
+from letterbench.runs.readings import SavedReadings
 from letterbench.runs.records import METRICS_SCHEMA, RunConfig, RunMetrics, RunProgress, Stage, checked
 
-CHECKPOINT_FORMAT = "letterbench-checkpoint-1"
 RESERVED = ("last", "best")  # checkpoint names that are not phases
-
-
-class RealWorldReading(NamedTuple):
-    """A phase's reading of a ``--real-world`` folder: probabilities, labels, which images could
-    be prepared, and the folder (empty where an older version did not record it)."""
-
-    probs: np.ndarray
-    labels: np.ndarray
-    readable: np.ndarray
-    folder: str
 
 
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
@@ -72,7 +57,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class RunDir:
+class RunDir(CheckpointFiles, SavedReadings):
     """One training run on disk."""
 
     path: Path
@@ -309,77 +294,6 @@ class RunDir:
             )
         return config
 
-    # ------------------------------------------------------------ checkpoints
-
-    def save_checkpoint(self, which: str | list[str], state: dict[str, Any]) -> None:
-        """Write the first checkpoint named (temp file + fsync + rename: a crash leaves the old
-        file); the others name the same file (a hard link: ``best`` and the phase's best are one
-        file on disk, not two copies)."""
-        buffer = io.BytesIO()
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
-        first, *others = [which] if isinstance(which, str) else which
-        atomic_save(self.checkpoint(first), lambda handle: handle.write(buffer.getbuffer()))
-        for name in others:
-            atomic_link(self.checkpoint(first), self.checkpoint(name))
-
-    def drop_optimizer_state(self) -> int:
-        """Rewrite ``last`` without the optimiser's running state (momentum, Adam's moments: as
-        large as the weights, twice for Adam) once the run has finished; the bytes saved."""
-        path = self.checkpoint("last")
-        state = self.load_checkpoint("last")
-        if state.get("optimizer") is None:
-            return 0
-        before = path.stat().st_size
-        self.save_checkpoint("last", {**state, "optimizer": None})
-        return before - path.stat().st_size
-
-    def _lost_best(self, which: str, problem: str) -> TrainingError:
-        """A best checkpoint missing or damaged: no other file holds its epoch's weights, so the
-        way back is a backup or training the run again, by the command that made it."""
-        try:
-            command = shlex.join(["letterbench", *(self.read_config().command or ["-"])[1:]])
-        except (LetterbenchError, KeyError, TypeError, IndexError):
-            command = "letterbench train ..."
-        return TrainingError(
-            f"{self.checkpoint(which)}: {problem}; it held the best epoch's weights, which no other file "
-            f"holds: restore it from a backup, or train the model again into a new folder: `{command}` "
-            "with another --out"
-        )
-
-    def load_checkpoint(self, which: str) -> dict[str, Any]:
-        path = self.checkpoint(which)
-        if not path.is_file():
-            if which != "last" and self.has_checkpoint("last"):
-                raise self._lost_best(which, "checkpoint not found")
-            raise TrainingError(f"{path}: checkpoint not found; the run has no finished epoch to resume from")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            if which != "last":
-                raise self._lost_best(
-                    which, f"checkpoint is corrupt or truncated ({type(exc).__name__})"
-                ) from None
-            raise TrainingError(
-                f"{path}: checkpoint is corrupt or truncated ({type(exc).__name__}); "
-                "delete it to restart the run, or restore it from a backup"
-            ) from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else "?"
-            raise TrainingError(f"{path}: not a letterbench checkpoint (format {found})")
-        return state
-
-    def load_weights_into(self, model: torch.nn.Module, which: str) -> dict[str, Any]:
-        """Load a checkpoint's weights into ``model``; a clear error if they belong to another model."""
-        state = self.load_checkpoint(which)
-        try:
-            model.load_state_dict(state["model"])
-        except (RuntimeError, KeyError) as exc:
-            raise TrainingError(
-                f"{self.checkpoint(which)}: does not fit model {getattr(model, 'name', '?')}: "
-                f"{str(exc).splitlines()[0][:200]}"
-            ) from None
-        return state
-
     # ------------------------------------------------------------ what the run trained
 
     def phases(self, config: RunConfig | None = None) -> list[str]:
@@ -387,60 +301,8 @@ class RunDir:
 
     # ------------------------------------------------------------ predictions
 
-    def save_predictions(self, phase: str, probs: np.ndarray, labels: np.ndarray, class_names) -> Path:
-        path = self.predictions_file(phase)
-        atomic_save(
-            path,
-            lambda f: np.savez_compressed(
-                f, probs=probs.astype(np.float32), labels=labels, class_names=np.array(class_names)
-            ),
-        )
-        return path
-
-    def save_real_world(
-        self, phase: str, probs: np.ndarray, labels: np.ndarray, readable: np.ndarray, folder: str = ""
-    ) -> Path:
-        """A phase's probabilities on a ``--real-world`` folder's images (``readable``: prepared)."""
-        path = self.real_world_file(phase)
-        atomic_save(
-            path,
-            lambda f: np.savez_compressed(
-                f, probs=probs.astype(np.float32), labels=labels, readable=readable, folder=np.array(folder)
-            ),
-        )
-        return path
-
-    def load_real_world(self, phase: str) -> RealWorldReading | None:
-        """What ``save_real_world`` saved, or None where this phase was not read on such a folder."""
-        path = self.real_world_file(phase)
-        if not path.exists():
-            return None
-        advice = f"run `letterbench evaluate {self.path} --real-world DIR` again"
-        keys = ("probs", "labels", "readable", "folder?")
-        probs, labels, readable, folder = self._read_npz(path, keys, "real-world readings", advice)
-        return RealWorldReading(probs, labels, readable, "" if folder is None else str(folder))
-
     def forget_real_world(self) -> None:
         """Remove the run's readings of a ``--real-world`` folder (its own files): an evaluation
         without one makes them stale, and a report must not show them."""
         for path in self.path.glob("real-world-*.npz"):
             path.unlink()
-
-    def _read_npz(self, path: Path, keys: tuple[str, ...], what: str, advice: str) -> list:
-        """The arrays ``keys`` of an npz file (a key ending in ``?`` may be absent: None), or one
-        clear error naming the file."""
-        try:
-            with open(path, "rb") as handle, np.load(handle) as npz:
-                return [
-                    (npz[k[:-1]] if k[:-1] in npz.files else None) if k.endswith("?") else npz[k]
-                    for k in keys
-                ]
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise LetterbenchError(f"{path}: {what} missing or unreadable ({exc}); {advice}") from None
-
-    def load_predictions(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
-        advice = f"run `letterbench evaluate {self.path}` again"
-        probs, labels = self._read_npz(
-            self.predictions_file(phase), ("probs", "labels"), "predictions", advice
-        )
-        return probs, labels

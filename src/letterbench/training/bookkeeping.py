@@ -9,7 +9,9 @@ never drains. On the CPU there is nothing to wait for and ``poll()`` reads the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -81,3 +83,30 @@ class EpochEnd:
     new_best: bool
     early_stop: bool = False
     record: EpochRecord | None = None
+
+
+@dataclass
+class TrainData:
+    """Train and validation images (uint8, N x 28 x 28) and labels, on the training device."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    # letters from beyond EMNIST that the recipe's ``data.synthetic`` share of each batch is drawn from
+    synthetic_images: torch.Tensor | None = None
+    synthetic_labels: torch.Tensor | None = None
+
+
+@dataclass
+class TrainerState:
+    phase_index: int = 0
+    epoch_in_phase: int = 0  # epochs finished in the current phase
+    global_epoch: int = 0  # epochs finished in the whole run
+    phase_best: float = math.inf
+    bad_epochs: int = 0
+    phase_done: bool = False
+    best_val_loss: float = math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+    phase_times: dict[str, float] = field(default_factory=dict)
+    peak_memory: dict[str, Any] = field(default_factory=dict)  # {"bytes": int, "kind": str}

@@ -21,64 +21,29 @@ from __future__ import annotations
 
 import itertools
 import math
-import signal
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from letterbench.core import timing
-from letterbench.core.distributed import all_reduce_sum, barrier
+from letterbench.core.distributed import barrier
 from letterbench.core.errors import TrainingError
+from letterbench.core.signals import sigterm_as_interrupt
 from letterbench.models import LetterModel, set_trainable
 from letterbench.models.base import check_trainable
 from letterbench.runs.records import EpochRecord
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.runtime import Runtime
-from letterbench.training.bookkeeping import EpochEnd, RunningSums, Snapshot
+from letterbench.training.bookkeeping import EpochEnd, RunningSums, Snapshot, TrainData, TrainerState
 from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.recipes import Phase, Recipe
 from letterbench.training.step import TrainStep
 from letterbench.training.stream import BatchStream, Mix
-
-
-@dataclass
-class TrainData:
-    """Train and validation images (uint8, N x 28 x 28) and labels, on the training device."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    val_images: torch.Tensor
-    val_labels: torch.Tensor
-    # letters from beyond EMNIST that the recipe's ``data.synthetic`` share of each batch is drawn from
-    synthetic_images: torch.Tensor | None = None
-    synthetic_labels: torch.Tensor | None = None
-
-
-@dataclass
-class EpochStats:
-    loss: float
-    accuracy: float
-    count: int
-
-
-@dataclass
-class TrainerState:
-    phase_index: int = 0
-    epoch_in_phase: int = 0  # epochs finished in the current phase
-    global_epoch: int = 0  # epochs finished in the whole run
-    phase_best: float = math.inf
-    bad_epochs: int = 0
-    phase_done: bool = False
-    best_val_loss: float = math.inf
-    history: list[dict[str, Any]] = field(default_factory=list)
-    phase_times: dict[str, float] = field(default_factory=dict)
-    peak_memory: dict[str, Any] = field(default_factory=dict)  # {"bytes": int, "kind": str}
+from letterbench.training.validation import EpochStats, precise_bn, validate
 
 
 def _mix(recipe: Recipe, data: TrainData) -> Mix | None:
@@ -217,49 +182,14 @@ class Trainer:
                 f"letterbench train --resume --out {self.run} --lr {self.phase.optimizer.lr / 10:g}"
             )
 
-    @torch.no_grad()
     def recompute_bn_stats(self, count: int) -> None:
-        """Replace the running statistics of the trained BatchNorm layers by exact averages over the
-        first ``count`` training images, computed with the weights as they are now ("precise BN").
+        """Precise BN over the first ``count`` training images (``validation.precise_bn``)."""
+        precise_bn(self.model, self.stream, self.rt, count)
 
-        The usual running averages lag behind weights that still move fast (a network trained from
-        scratch for few epochs): evaluation then normalises with stale statistics and can collapse to
-        one class while the training accuracy climbs. Only the base runs (no dropout, no RNG draw), on
-        unaugmented images, so the result is deterministic.
-        """
-        layers = [
-            m
-            for m in self.model.base.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and any(p.requires_grad for p in m.parameters())
-        ]
-        if count <= 0 or not layers:
-            return
-        momenta = [m.momentum for m in layers]
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-        self.model.train()
-        for x, _ in self.stream.in_order(count):
-            with self.rt.autocast():
-                self.model.base(x)
-        for m, momentum in zip(layers, momenta, strict=True):
-            m.momentum = momentum
-
-    @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> EpochStats:
-        """Mean cross-entropy and accuracy; under DDP each rank takes every world-th image and the
-        sums are reduced, so the result equals a single process's on the same weights."""
-        self.model.eval()
+        """Mean cross-entropy and accuracy on ``images`` (``validation.validate``)."""
         stream = BatchStream(images, labels, self.stream.preprocess, batch_size, dist=self.rt.dist)
-        sums = torch.zeros(3, device=self.rt.device, dtype=torch.float64)
-        for x, y in stream.in_order(shard=True):
-            with self.rt.autocast():
-                logits = self.model(x).float()
-            sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
-            sums[1] += (logits.argmax(1) == y).sum()
-            sums[2] += len(y)
-        loss_sum, correct, count = all_reduce_sum(sums, self.rt.dist).tolist()
-        return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), int(count))
+        return validate(self.model, stream, self.rt)
 
     # ------------------------------------------------------------ checkpoint contents
 
@@ -334,23 +264,20 @@ class Trainer:
         self.rt.reset_peak_memory()
         self._notify("on_fit_start", resume)
         self._notify("on_phase_start", self.phase, resume)
-        previous = _install_sigterm_handler()
         try:
-            while self.state.phase_index < len(self.recipe.phases):
-                if self.state.phase_done:
-                    self._next_phase()
-                else:
-                    self.run_epoch()
-            self._notify("on_fit_end", "finished")  # its failure (the last write's) fails the run
+            with sigterm_as_interrupt():
+                while self.state.phase_index < len(self.recipe.phases):
+                    if self.state.phase_done:
+                        self._next_phase()
+                    else:
+                        self.run_epoch()
+                self._notify("on_fit_end", "finished")  # its failure (the last write's) fails the run
         except KeyboardInterrupt:
             end_observers(self, "interrupted")
             raise
         except Exception:  # a non-finite loss, or any other error (an observer's, the device's)
             end_observers(self, "failed")
             raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
         return self.state
 
     def _next_phase(self) -> None:
@@ -412,14 +339,3 @@ class Trainer:
         end.early_stop = stopping is not None and s.bad_epochs >= stopping.patience
         s.phase_done = end.early_stop or s.epoch_in_phase >= phase.epochs
         return end
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _install_sigterm_handler():
-    try:
-        return signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        return None

@@ -1,0 +1,48 @@
+"""A study's records: the ensemble's choice (``ensemble.json``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class EnsembleChoice:
+    members: list[str]  # model names, in the order given
+    images: int  # held-out images the choice was made on (0: not chosen, the mean of all)
+    held_out: str  # which images those were, or why none
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # members, nll, accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: Any, models: list[str]) -> EnsembleChoice | None:
+        """A recorded choice, if it is well formed and names only ``models`` (else None)."""
+        try:
+            choice = cls(**record)
+        except TypeError:
+            return None
+        members, images = choice.members, choice.images
+        if not (isinstance(members, list) and members and all(isinstance(m, str) for m in members)):
+            return None
+        if not set(members) <= set(models) or not isinstance(images, int) or isinstance(images, bool):
+            return None
+        return choice
+
+    def _accuracy(self) -> str:
+        scored = {frozenset(c["members"]): c["accuracy"] for c in self.candidates}
+        chosen = scored.get(frozenset(self.members))
+        singles = [v for k, v in scored.items() if len(k) == 1]
+        if chosen is None or not singles:
+            return "no scores recorded"
+        return f"{100 * chosen:.1f}% against {100 * max(singles):.1f}% for the best single model"
+
+    def describe(self) -> str:
+        """How the members were chosen, in a clause: "the mean of all models (why)" or which images."""
+        if not self.images:
+            return f"the mean of all models ({self.held_out})"
+        return (
+            f"the subset of the models whose mean was the most accurate on {self.images:,} "
+            f"{self.held_out} ({self._accuracy()})"
+        )
