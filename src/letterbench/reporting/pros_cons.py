@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from letterbench.reporting.columns import Column
-from letterbench.reporting.ranking import pct
+from letterbench.reporting.rows import pct
 
 # A ratio closer to 1 than this is "about the same" and not worth a sentence.
 NOTABLE_RATIO = 1.1
