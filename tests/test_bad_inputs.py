@@ -388,7 +388,7 @@ def _foreign_checkpoint(tmp: Path, w: World) -> Path:
     import torch
 
     from letterbench.models import create_model
-    from letterbench.runs.rundir import CHECKPOINT_FORMAT
+    from letterbench.runs.checkpoints import CHECKPOINT_FORMAT
 
     run = copy_run(tmp, w)
     other = create_model("timm:test_efficientnet", 26).state_dict()

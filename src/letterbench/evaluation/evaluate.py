@@ -249,37 +249,42 @@ def evaluate_run(
         with timing.part("data loading"):
             data = run_data(run, data_dir, config)
         progress = run.read_progress()
-        model = untrained_model(run, config)
         plans = _stages(run, config, progress.history)
         if not plans:
             raise LetterbenchError(f"{run}: no best checkpoint of any phase; the run holds no trained model")
         if real_world is None:
             run.forget_real_world()  # readings of an earlier evaluation: stale once this one writes
         test_images, test_labels = _test_set(data, test_per_class)
-        labels = test_labels.numpy()
-        val = _validation_split(run, data, config)
-        stages = []
-        for plan in plans:
-            # the final model's test pass runs at the speed batch and is its throughput measurement
-            timed = speed_batch if measure_speed and plan is plans[-1] else None
-            test = (test_images, labels)
-            stage, probs, measured = _score_stage(
-                run, plan, model, data, val, test, runtime, real_world, timed
-            )
-            stages.append({**stage, "overfitting": overfitting(progress.history, plan.phase)})
-        with timing.part("cost measurement"):
-            speed = (speed_batch, measured) if measure_speed else None
-            cost = _cost(model, stages, progress, config, runtime, speed)
+        test = (test_images, test_labels.numpy())
+        model = untrained_model(run, config)
+        speed = speed_batch if measure_speed else None
+        stages, probs, cost = _score_stages(run, plans, model, data, test, runtime, real_world, speed)
         result = {
             "schema": METRICS_SCHEMA,
-            "run": _run_record(run, config, progress, test_per_class, len(labels)),
+            "run": _run_record(run, config, progress, test_per_class, len(test[1])),
             "class_names": data.class_names,
             "stages": stages,
             "cost": cost,
         }
     record = RunMetrics.model_validate({**result, "time_budget": spent}, strict=False)
     run.write_metrics(record)
-    return Evaluation(record, test_images.numpy(), probs, labels)
+    return Evaluation(record, test_images.numpy(), probs, test[1])
+
+
+def _score_stages(run, plans, model, data, test, runtime, real_world, speed_batch: int | None) -> tuple:
+    """(every phase's stage record, the last phase's test probabilities, the run's cost); the
+    final model's test pass runs at ``speed_batch`` and is its throughput measurement."""
+    config, progress = run.read_config(), run.read_progress()
+    val = _validation_split(run, data, config)
+    stages = []
+    for plan in plans:
+        timed = speed_batch if plan is plans[-1] else None
+        stage, probs, measured = _score_stage(run, plan, model, data, val, test, runtime, real_world, timed)
+        stages.append({**stage, "overfitting": overfitting(progress.history, plan.phase)})
+    with timing.part("cost measurement"):
+        speed = (speed_batch, measured) if speed_batch else None
+        cost = _cost(model, stages, progress, config, runtime, speed)
+    return stages, probs, cost
 
 
 def _score_stage(

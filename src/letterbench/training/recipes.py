@@ -154,15 +154,7 @@ def resolve_recipe(
         changes[("model",)] = entry.name
         if recipe is None:
             changes[("name",)] = entry.name
-    n = len(base.phases)
-    if epochs is not None:
-        changes.update(base.with_epochs(epochs))
-    elif total_epochs is not None:
-        changes.update(
-            {("phases", i, "epochs"): max(1, total_epochs // n + (i < total_epochs % n)) for i in range(n)}
-        )
-    if lr is not None:
-        changes.update(base.with_lr(lr))
+    changes.update(_option_changes(base, epochs, total_epochs, lr))
     for key, value in (("batch_size", batch_size), ("pretrained", pretrained), ("weights", weights)):
         if value is not None:
             changes[(key,)] = str(value) if key == "weights" else value
@@ -171,15 +163,32 @@ def resolve_recipe(
         resolved = scale_batch(resolved, large_batch)
     if overrides:
         resolved = apply_overrides(resolved, list(overrides))
-    if resolved.weights is not None and Path(resolved.weights).is_dir():
-        raise LetterbenchError(
-            f"--weights {resolved.weights}: a folder, not a file; give a safetensors or state-dict file"
-        )
-    if resolved.weights is not None and not Path(resolved.weights).is_file():
-        raise LetterbenchError(
-            f"--weights {resolved.weights}: no such file; give a safetensors or state-dict file"
-        )
+    _check_weights(resolved.weights)
     return resolved
+
+
+def _option_changes(base: Recipe, epochs: int | None, total_epochs: int | None, lr: float | None) -> dict:
+    """``--epochs`` (every phase), ``--total-epochs`` (shared out over the phases) and ``--lr``
+    (the first phase's; the later phases keep their ratio to it) as changes to ``base``."""
+    n, changes = len(base.phases), {}
+    if epochs is not None:
+        changes.update(base.with_epochs(epochs))
+    elif total_epochs is not None:
+        changes.update(
+            {("phases", i, "epochs"): max(1, total_epochs // n + (i < total_epochs % n)) for i in range(n)}
+        )
+    if lr is not None:
+        changes.update(base.with_lr(lr))
+    return changes
+
+
+def _check_weights(weights: str | None) -> None:
+    if weights is not None and Path(weights).is_dir():
+        raise LetterbenchError(
+            f"--weights {weights}: a folder, not a file; give a safetensors or state-dict file"
+        )
+    if weights is not None and not Path(weights).is_file():
+        raise LetterbenchError(f"--weights {weights}: no such file; give a safetensors or state-dict file")
 
 
 LR_RULES = {"sgd": ("linear", 1.0), "adam": ("square root", 0.5), "adamw": ("square root", 0.5)}
