@@ -131,9 +131,14 @@ def test_bootstrap_over_seeds_averages_each_resample_over_the_seeds():
 def test_runs_that_differ_only_in_their_seed_form_one_group():
     from letterbench.reporting.seeds import seed_groups
 
+    from letterbench.runs.records import RunInfo
+
     class Result:
         def __init__(self, label, seed, recipe="r"):
-            self.info = {"label": label, "seed": seed, "recipe": recipe, "data": {"split": "letters"}}
+            data = {"split": "letters", "train_used": 10, "val_used": 2, "test_used": 5, "verdict": "partial"}
+            info = {"dir": "-", "model": label, "label": label, "seed": seed, "pretrained": "none"}
+            info |= {"notes": [], "recipe": {"name": recipe, "model": label, "phases": [{}]}, "versions": {}}
+            self.info = RunInfo.model_validate({**info, "data": data})
 
     a0, a1, b0, a1_again, c1 = (
         Result("A", 0),
