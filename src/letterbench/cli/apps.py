@@ -1,13 +1,15 @@
-"""The commands that take a trained model to its users: ``export`` (ONNX, TorchScript) and
-``serve`` (a local draw-a-letter page). Thin: the work is in ``letterbench.apps.export`` and
-``letterbench.apps.serve``."""
+"""The commands that take a trained model to its users: ``predict`` (a user's images), ``export``
+(ONNX, TorchScript) and ``serve`` (a local draw-a-letter page). Thin: the work is in
+``letterbench.apps``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
-from letterbench.cli.data import add_data_dir
+from letterbench.cli.options import add_answer_options, add_data_dir, add_device, runtime
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -116,7 +118,7 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
         help="default 127.0.0.1 (this machine only); 0.0.0.0 makes the page reachable from the network",
     )
     serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free one")
-    serve.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, ...")
+    add_device(serve)
     serve.add_argument(
         "--max-upload-mb",
         type=_upload_mb,
@@ -128,18 +130,66 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
-def add_answer_options(parser: argparse.ArgumentParser) -> None:
-    """``--tta`` and ``--unsure-below``, as ``predict`` and ``serve`` take them."""
-    from letterbench.cli.boundary import probability
-    from letterbench.evaluation.thresholds import UNSURE_BELOW
+def cmd_predict(args: argparse.Namespace) -> int:
+    from letterbench.apps.predict import (
+        Predictor,
+        answer_line,
+        predict_files,
+        records_json,
+        save_inputs,
+        torch_predictor,
+    )
+    from letterbench.core.errors import LetterbenchError
 
-    parser.add_argument(
-        "--tta", action="store_true", help="average 5 views of each image (test-time augmentation; 5x slower)"
+    if (args.run is None) == (args.onnx is None):
+        raise LetterbenchError(
+            "predict needs one source of models: --run DIR (a run or study directory) or --onnx FILE"
+        )
+    if args.onnx is not None:
+        from letterbench.apps.exported import onnx_scorer
+
+        flags = {"--model": args.model, "--ensemble": args.ensemble, "--tta": args.tta}
+        if any(flags.values()):
+            used = ", ".join(f for f, on in flags.items() if on)
+            raise LetterbenchError(f"{used}: only with --run; --onnx runs the one model in the file")
+        predictor = Predictor([onnx_scorer(args.onnx, args.device)], unsure_below=args.unsure_below)
+    else:
+        ensemble = args.ensemble or args.model is None  # as serve: a study's ensemble unless --model
+        _, predictor = torch_predictor(
+            args.run, args.model, ensemble, runtime(args), args.tta, args.unsure_below
+        )
+    if not args.json:
+        print(predictor.describe())
+        if predictor.caveat:
+            print(f"note: {predictor.caveat}")
+    records = predict_files(args.images, predictor)
+    if args.show_input:
+        save_inputs(records, args.show_input)
+    for record in records:
+        if "error" in record:
+            print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
+        elif not args.json:
+            print(f"{record['file']}: {answer_line(record['answer'])}")
+    if args.json:
+        print(json.dumps(records_json(records, predictor), indent=2))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def build_predict(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser("predict", help="classify images of single handwritten letters")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images of one letter each")
+    predict.add_argument("--run", type=Path, help="a run directory, or a study directory")
+    predict.add_argument(
+        "--onnx", type=Path, metavar="FILE", help="a model `letterbench export` wrote, instead of --run"
     )
-    parser.add_argument(
-        "--unsure-below",
-        type=probability,
-        default=UNSURE_BELOW,
-        metavar="P",
-        help=f"mark answers whose calibrated probability is below P as unsure (default {UNSURE_BELOW})",
+    predict.add_argument("--model", help="which model of a study directory")
+    predict.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="average the study's ensemble (its finished models; the default without --model)",
     )
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
+    add_device(predict)
+    add_answer_options(predict)
+    predict.set_defaults(func=cmd_predict)

@@ -7,18 +7,9 @@ import argparse
 from pathlib import Path
 
 from letterbench.cli.boundary import min2_int
+from letterbench.cli.options import add_data_dir
 from letterbench.core.errors import LetterbenchError
 from letterbench.models import choices_text
-
-
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="folder with the EMNIST IDX files (default: $LETTERBENCH_DATA, else ~/.cache/letterbench)",
-    )
-
 
 # ---------------------------------------------------------------- data
 

@@ -26,14 +26,7 @@ from letterbench.runs.trained import run_data
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
 from letterbench.training.recipes import Recipe, recipe_from_dict
-from letterbench.training.resume import (  # noqa: F401  (the train command's names, re-exported for the CLI)
-    FIXED_ON_RESUME,
-    ResumeChanges,
-    changed_recipe,
-    record_changes,
-    refuse_on_resume,
-    resume_options,
-)
+from letterbench.training.resume import ResumeChanges, changed_recipe, record_changes
 
 
 def package_versions() -> dict[str, str]:

@@ -1,0 +1,94 @@
+"""`letterbench run`: the whole study, resumable (data, training, evaluation, the report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from letterbench.cli.boundary import nonneg_int, positive_int
+from letterbench.cli.evaluate import print_outcome
+from letterbench.cli.options import add_data_dir, add_device, runtime
+from letterbench.cli.train import KEEP_HELP
+from letterbench.models import choices_text
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from letterbench.reporting.report import report_page
+    from letterbench.runs.studydir import StudyDir
+    from letterbench.study.runner import run_study
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models is not None else None
+    if models == []:
+        from letterbench.core.errors import LetterbenchError
+
+        raise LetterbenchError(f"--models {args.models!r} names no model; name one or more: {choices_text()}")
+    try:
+        summary = run_study(
+            args.out,
+            runtime(args),
+            args.preset,
+            models,
+            args.data_dir,
+            args.seed,
+            args.split,
+            progress=not args.quiet,
+            tensorboard=args.tensorboard,
+            seeds=args.seeds,
+            real_world=args.real_world,
+            keep_optimizer=args.keep_optimizer_state,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"letterbench: interrupted; run the same command again to resume the study in {args.out}",
+            file=sys.stderr,
+        )
+        return 130
+    print()
+    print_outcome(summary, report_page(StudyDir(args.out).report_dir), args.out)
+    return 0
+
+
+def build_run(sub: argparse._SubParsersAction) -> None:
+    from letterbench.data.catalog import SPLITS
+    from letterbench.study.presets import PRESETS, STUDY_MODELS
+
+    run = sub.add_parser("run", help="the whole study: data, training, evaluation, report (resumable)")
+    run.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="first (one small model that reads letters, about 3 min on a CPU), smoke (seconds; "
+        "checks the tool, its models are untrained), quick (the study on a CPU, about 15 min), paper "
+        "(full recipes; GPU), fast (paper at batch 1024, LR scaled; GPU). Default: paper with a GPU, "
+        "else quick",
+    )
+    run.add_argument(
+        "--models",
+        help=f"comma-separated: {choices_text()} (default: the preset's; the study's "
+        f"{','.join(STUDY_MODELS)} in all but first, which trains smallcnn)",
+    )
+    run.add_argument("--split", choices=list(SPLITS), default="letters", help="the EMNIST split to study")
+    run.add_argument("--out", type=Path, default=Path("study"), help="study directory (default ./study)")
+    add_device(run, graphs=True)
+    run.add_argument("--seed", type=nonneg_int, default=0, help="the first seed (default 0)")
+    run.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="train each model N times, seeds --seed, --seed + 1, ...; the report shows mean ± sd over "
+        "them (default: 1 for smoke and quick, 3 for paper and fast); a rerun with more adds seeds",
+    )
+    run.add_argument(
+        "--real-world",
+        type=Path,
+        metavar="DIR",
+        help="a folder of your own labelled letters (labels.csv with file,label columns, or one sub-folder "
+        "per letter a..z) that every model also reads: top-1/top-3 rows in the report"
+        " (default for the quick preset: bench/real-world, where it was built)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    run.add_argument(
+        "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
+    )
+    run.add_argument("--keep-optimizer-state", action="store_true", help=KEEP_HELP)
+    add_data_dir(run)
+    run.set_defaults(func=cmd_run)
