@@ -130,7 +130,6 @@ def test_bootstrap_over_seeds_averages_each_resample_over_the_seeds():
 
 def test_runs_that_differ_only_in_their_seed_form_one_group():
     from letterbench.reporting.seeds import seed_groups
-
     from letterbench.runs.records import RunInfo
 
     class Result:
