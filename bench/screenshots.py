@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.apps.predict import torch_predictor
-from letterbench.apps.serve import create_app, page_title, serving
+from letterbench.apps.serve import create_app, page_title
+from letterbench.apps.server import serving
 from letterbench.images.strokes import STROKES, flatten
 from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import StudyDir

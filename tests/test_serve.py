@@ -24,7 +24,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from letterbench.apps.predict import Predictor, choose_runs
-from letterbench.apps.serve import create_app, page_title, serving
+from letterbench.apps.serve import create_app, page_title
+from letterbench.apps.server import serving
 from letterbench.cli.main import main
 from letterbench.evaluation.inference import torch_scorers
 from letterbench.images.letters import prepare_image
@@ -537,7 +538,7 @@ def test_serve_command_refuses_a_busy_port_and_warns_off_localhost(stroke_run, c
 def test_serve_names_where_it_listens_for_a_wildcard_host():
     """`--host 0` is 0.0.0.0, every interface: the warning and the address line say so, not
     "port 0" or a loopback address alone."""
-    from letterbench.apps.serve import bind, is_loopback, listening, url
+    from letterbench.apps.server import bind, is_loopback, listening, url
 
     for host in ("0", "0.0.0.0"):
         with bind(host, 0) as sock:

@@ -6,23 +6,18 @@ a time (on a few CPU cores one answer after another is faster than several side 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at run time.
 
 import base64
-import contextlib
-import errno
 import html
 import io
-import ipaddress
 import json
-import os
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from importlib import resources
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from letterbench.apps.predict import Answer, Predictor, top3_json
+from letterbench.apps.server import is_loopback
 from letterbench.core.errors import LetterbenchError
 from letterbench.images.letters import WORK_SIDE, BlankImage, prepare_image
 from letterbench.models import display_name
@@ -233,10 +228,8 @@ def create_app(
     At most ``PREPARED_AT_ONCE`` uploads are decoded at a time (a decoded photo can take hundreds
     of megabytes); one that waits longer than ``busy_wait_s`` is answered 503."""
     require_web()
-    from fastapi import FastAPI, File, HTTPException, UploadFile
-    from fastapi.exceptions import RequestValidationError
+    from fastapi import FastAPI, File, UploadFile
     from fastapi.responses import HTMLResponse, JSONResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
@@ -247,6 +240,35 @@ def create_app(
     app.state.preparing = threading.BoundedSemaphore(PREPARED_AT_ONCE)
     with lock:  # the first answer as fast as the rest
         predictor.answers(np.zeros((1, 28, 28), np.uint8))
+
+    _add_error_handlers(app)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return HTMLResponse(body, headers=SECURITY_HEADERS)
+
+    @app.get("/health")
+    def health():
+        return _health(predictor, max_upload_bytes)
+
+    @app.post("/predict")
+    def predict(image: UploadFile = File(...)):
+        start = time.perf_counter()
+        seen = _prepared(app, image, max_upload_bytes, busy_wait_s)
+        with lock:
+            answer = predictor.answers(seen[None])[0]
+        timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
+        said = answer_json(answer, seen, predictor.trained_on, predictor.caveat, predictor.ensemble)
+        return JSONResponse(said, headers=timing)
+
+    return app
+
+
+def _add_error_handlers(app) -> None:
+    """Every refusal as ``{"error": one line}``, with the fix where the form was wrong."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and Starlette's own (a bad form)
     async def refused(request, exc: StarletteHTTPException):
@@ -259,135 +281,36 @@ def create_app(
     async def malformed(request, exc: RequestValidationError):
         return JSONResponse({"error": f"no image in the request: {SEND_AS}"}, 400)
 
-    @app.get("/", response_class=HTMLResponse)
-    def index():
-        return HTMLResponse(body, headers=SECURITY_HEADERS)
 
-    @app.get("/health")
-    def health():
-        return {
-            "status": "ok",
-            "models": predictor.models,
-            "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
-            "trained_on": predictor.trained_on,
-            "not_useful": predictor.caveat,
-            "max_upload_bytes": max_upload_bytes,
-        }
-
-    @app.post("/predict")
-    def predict(image: UploadFile = File(...)):
-        start = time.perf_counter()
-        data = image.file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, too_large(max_upload_bytes))
-        if not data:
-            raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
-        if not app.state.preparing.acquire(timeout=busy_wait_s):
-            raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
-        try:
-            seen = prepare_image(read_image(data))
-        except LetterbenchError as exc:
-            blank = isinstance(exc, BlankImage)
-            raise HTTPException(
-                422 if blank else 400, NO_INK if blank else NOT_AN_IMAGE.format(what=exc)
-            ) from None
-        finally:
-            app.state.preparing.release()
-        with lock:
-            answer = predictor.answers(seen[None])[0]
-        timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
-        said = answer_json(answer, seen, predictor.trained_on, predictor.caveat, predictor.ensemble)
-        return JSONResponse(said, headers=timing)
-
-    return app
+def _health(predictor: Predictor, max_upload_bytes: int) -> dict:
+    return {
+        "status": "ok",
+        "models": predictor.models,
+        "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
+        "trained_on": predictor.trained_on,
+        "not_useful": predictor.caveat,
+        "max_upload_bytes": max_upload_bytes,
+    }
 
 
-# ---------------------------------------------------------------- serving
+def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> np.ndarray:
+    """The upload read (at most the limit), decoded and prepared as EMNIST's 28x28 letter, with at
+    most ``PREPARED_AT_ONCE`` uploads decoded at a time; an HTTP error otherwise."""
+    from fastapi import HTTPException
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only."""
-    if host == "localhost":
-        return True
+    data = image.file.read(max_upload_bytes + 1)
+    if len(data) > max_upload_bytes:
+        raise HTTPException(413, too_large(max_upload_bytes))
+    if not data:
+        raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
+    if not app.state.preparing.acquire(timeout=busy_wait_s):
+        raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host``:``port`` (0: any free port); LetterbenchError if it is taken."""
-    try:
-        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise LetterbenchError(f"cannot listen on --host {host}: {exc.strerror}; use 127.0.0.1") from None
-    family, kind, proto, _, address = found[0]
-    sock = socket.socket(family, kind, proto)
-    if os.name != "nt":  # elsewhere it lets a restarted server take its port back at once
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise LetterbenchError(
-                f"port {port} on {host} is already in use (another server, or an earlier serve still "
-                "running): choose another with --port"
-            ) from None
-        raise LetterbenchError(
-            f"cannot listen on {host} port {port}: {exc.strerror}; check --host and --port"
+        return prepare_image(read_image(data))
+    except LetterbenchError as exc:
+        blank = isinstance(exc, BlankImage)
+        raise HTTPException(
+            422 if blank else 400, NO_INK if blank else NOT_AN_IMAGE.format(what=exc)
         ) from None
-    return sock
-
-
-def listening(sock: socket.socket) -> str:
-    """Where ``sock`` listens, in words: ``127.0.0.1:8000``, or ``every network interface
-    (0.0.0.0), port 8000`` for a wildcard address (``--host 0``, ``--host 0.0.0.0``, ``::``)."""
-    host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        return f"every network interface ({host}), port {port}"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-
-
-def _server(app):
-    import uvicorn
-
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-
-
-def run_server(app, host: str = "127.0.0.1", port: int = 8000, sock: socket.socket | None = None) -> None:
-    """Serve ``app`` until Ctrl-C, on ``sock`` if given (see ``bind``), else on ``host``:``port``."""
-    sock = sock or bind(host, port)
-    try:
-        _server(app).run(sockets=[sock])
     finally:
-        sock.close()
-
-
-@contextlib.contextmanager
-def serving(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` from a background thread while the block runs; yields its URL (tests, benches)."""
-    sock = bind(host, port)
-    server = _server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise LetterbenchError("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        app.state.preparing.release()

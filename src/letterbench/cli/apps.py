@@ -42,12 +42,12 @@ def build_export(sub: argparse._SubParsersAction) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import sys
 
-    from letterbench.apps import serve
+    from letterbench.apps import serve, server
 
     serve.require_web()
-    sock = serve.bind(args.host, args.port)  # before the models load: a taken port fails at once
-    listening = serve.listening(sock)
-    if not serve.is_loopback(sock.getsockname()[0]):
+    sock = server.bind(args.host, args.port)  # before the models load: a taken port fails at once
+    listening = server.listening(sock)
+    if not server.is_loopback(sock.getsockname()[0]):
         print(
             f"letterbench: warning: listening on {listening}: the page is reachable from the network, "
             "by anyone who can reach that port of this machine, with no login",
@@ -62,16 +62,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         limit = round(args.max_upload_mb * 2**20)
         app = serve.create_app(
-            predictor, serve.page_title(predictor), limit, local=serve.is_loopback(args.host)
+            predictor, serve.page_title(predictor), limit, local=server.is_loopback(args.host)
         )
         print(
-            f"serving {', '.join(map(str, runs))} on {listening}: open {serve.url(sock)} (Ctrl-C stops)",
+            f"serving {', '.join(map(str, runs))} on {listening}: open {server.url(sock)} (Ctrl-C stops)",
             flush=True,
         )
         print(predictor.describe(), flush=True)
         if predictor.caveat:
             print(f"note: {predictor.caveat}", flush=True)
-        serve.run_server(app, sock=sock)
+        server.run_server(app, sock=sock)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
         pass
     finally:
