@@ -72,14 +72,32 @@ def _fetch_into(url: str, part: Path, size: int | None, timeout: float, progress
         have = 0
     if size is not None and have == size:
         return
+    response = _open(url, have, size, timeout)
+    if response is None:  # the server says the file is complete
+        return
+    with response:
+        if "text/html" in response.headers.get("Content-Type", ""):
+            raise _html_error(url)
+        if response.status != 206:  # the server ignored Range: start from byte 0
+            have = 0
+        total = size or (have + int(response.headers.get("Content-Length", 0)) or None)
+        _copy(response, url, part, have, total, progress)
+    got = part.stat().st_size
+    if size is not None and got < size:
+        raise _Transient(f"got {got:,} of {size:,} bytes")
+
+
+def _open(url: str, have: int, size: int | None, timeout: float):
+    """The server's answer to a request from byte ``have`` on; None where it says nothing is left.
+    A server error or a broken connection is ``_Transient`` (retried); the rest one clear error."""
     request = urllib.request.Request(url, headers={"User-Agent": "letterbench"})
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and size is not None and have == size:
-            return
+            return None
         if exc.code >= 500:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
         raise DataError(f"{url}: the server answered HTTP {exc.code} {exc.reason}; check --url") from None
@@ -92,37 +110,30 @@ def _fetch_into(url: str, part: Path, size: int | None, timeout: float, progress
                 "on a machine with internet and run `letterbench data import gzip.zip`"
             ) from None
         raise _Transient(str(reason)) from None
-    with response:
-        if "text/html" in response.headers.get("Content-Type", ""):
-            raise _html_error(url)
-        if response.status != 206:  # the server ignored Range: start from byte 0
-            have = 0
-        total = size or (have + int(response.headers.get("Content-Length", 0)) or None)
-        mode = "ab" if have else "wb"
-        with (
-            open(part, mode) as out,
-            tqdm(
-                total=total,
-                initial=have,
-                unit="B",
-                unit_scale=True,
-                disable=not progress or not sys.stderr.isatty(),
-                desc=part.name,
-            ) as bar,
-        ):
-            first = not have
-            try:
-                while block := response.read(CHUNK):
-                    if first and block.lstrip()[:1] == b"<":
-                        raise _html_error(url)
-                    first = False
-                    out.write(block)
-                    bar.update(len(block))
-            except (http.client.IncompleteRead, TimeoutError, ConnectionError, OSError) as exc:
-                raise _Transient(f"connection broke off: {exc}") from None
-    got = part.stat().st_size
-    if size is not None and got < size:
-        raise _Transient(f"got {got:,} of {size:,} bytes")
+
+
+def _copy(response, url: str, part: Path, have: int, total: int | None, progress: bool) -> None:
+    """The answer's bytes appended to ``part`` (written afresh from byte 0), with a progress bar on
+    a terminal; an HTML page instead of the archive is refused."""
+    bar = tqdm(
+        total=total,
+        initial=have,
+        unit="B",
+        unit_scale=True,
+        disable=not progress or not sys.stderr.isatty(),
+        desc=part.name,
+    )
+    with open(part, "ab" if have else "wb") as out, bar:
+        first = not have
+        try:
+            while block := response.read(CHUNK):
+                if first and block.lstrip()[:1] == b"<":
+                    raise _html_error(url)
+                first = False
+                out.write(block)
+                bar.update(len(block))
+        except (http.client.IncompleteRead, TimeoutError, ConnectionError, OSError) as exc:
+            raise _Transient(f"connection broke off: {exc}") from None
 
 
 def download(
