@@ -75,13 +75,13 @@ def main() -> None:
     parser.add_argument("--args", default="", help="more options for letterbench run, as one string")
     args = parser.parse_args()
     if args.study:
-        print(table(StudyDir(args.study).read()["time_budget"], None))
+        print(table(StudyDir(args.study).read().time_budget, None))
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "study"
         outside, _ = run_study(args.preset, args.data_dir, out, args.args.split())
         print(f"letterbench run --preset {args.preset} {args.args}".strip())
-        print(table(StudyDir(out).read()["time_budget"], outside))
+        print(table(StudyDir(out).read().time_budget, outside))
 
 
 if __name__ == "__main__":

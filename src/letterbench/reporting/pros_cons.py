@@ -36,6 +36,35 @@ def _accuracy_sentences(c: Column, ref: Column, top: Column) -> tuple[str, str, 
     return "con", f"{-d:.2f} points less accurate than {ref.label} {both}", d
 
 
+# The costs compared, lower is better: (cost, the load that makes it noise, the pro, the con).
+COSTS = (
+    (
+        "flops_per_image",
+        None,
+        "{r:.1f}x fewer FLOPs per image than {ref} for {more_less}",
+        "{r:.1f}x the FLOPs per image of {ref}",
+    ),
+    (
+        "train_time_s",
+        "train_load",
+        "trains {r:.1f}x faster than {ref}",
+        "takes {r:.1f}x longer to train than {ref}",
+    ),
+    (
+        "latency_ms",
+        "inference_load",
+        "answers one image {r:.1f}x faster than {ref}",
+        "{r:.1f}x the single-image latency of {ref}",
+    ),
+    (
+        "peak_memory_bytes",
+        None,
+        "needs {r:.1f}x less memory to train than {ref}",
+        "needs {r:.1f}x the training memory of {ref}",
+    ),
+)
+
+
 def pros_cons(singles: list[Column]) -> dict[str, dict[str, list[str]]]:
     """A few measured, comparative sentences per model: each model against the most accurate one
     (the most accurate against the runner-up)."""
@@ -47,42 +76,10 @@ def pros_cons(singles: list[Column]) -> dict[str, dict[str, list[str]]]:
     for c in singles:
         ref = by_acc[1] if c is top else top
         kind, sentence, d = _accuracy_sentences(c, ref, top)
-        found = [(kind, sentence)]
         more_less = f"{abs(d):.1f} points {'more' if d > 0 else 'less'} accuracy"
-        found += [
-            _ratio_sentence(
-                c,
-                ref,
-                "flops_per_image",
-                None,
-                "{r:.1f}x fewer FLOPs per image than {ref} for " + more_less,
-                "{r:.1f}x the FLOPs per image of {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "train_time_s",
-                "train_load",
-                "trains {r:.1f}x faster than {ref}",
-                "takes {r:.1f}x longer to train than {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "latency_ms",
-                "inference_load",
-                "answers one image {r:.1f}x faster than {ref}",
-                "{r:.1f}x the single-image latency of {ref}",
-            ),
-            _ratio_sentence(
-                c,
-                ref,
-                "peak_memory_bytes",
-                None,
-                "needs {r:.1f}x less memory to train than {ref}",
-                "needs {r:.1f}x the training memory of {ref}",
-            ),
-        ]
+        found = [(kind, sentence)]
+        for key, load, better, worse in COSTS:
+            found.append(_ratio_sentence(c, ref, key, load, better.replace("{more_less}", more_less), worse))
         for kind, sentence in filter(None, found):
             out[c.label]["pros" if kind == "pro" else "cons"].append(sentence)
     _gap_sentences(singles, out)

@@ -19,7 +19,7 @@ from typing import Any
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, locked
-from letterbench.runs.records import RunKey
+from letterbench.runs.records import RunKey, StudyFile, checked
 from letterbench.runs.rundir import LOCK_FILE, RunDir, run_slug
 
 __all__ = ["RunKey", "StudyDir", "find_runs"]
@@ -67,7 +67,7 @@ class StudyDir:
     def exists(self) -> bool:
         return self.study_file.is_file()
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> StudyFile:
         try:
             study = json.loads(self.study_file.read_text())
         except (OSError, ValueError) as exc:
@@ -76,7 +76,7 @@ class StudyDir:
             ) from None
         if not isinstance(study, dict):
             raise LetterbenchError(f"{self.study_file}: not a letterbench study file; pass another --out")
-        return study
+        return checked(self.study_file, study, StudyFile, "pass another --out")
 
     def foreign_files(self) -> list[str]:
         """What is in the folder although it is not a study (empty when it is one, or is empty)."""
@@ -84,8 +84,8 @@ class StudyDir:
             return []
         return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
 
-    def write(self, study: dict[str, Any]) -> None:
-        atomic_write_json(self.study_file, study)
+    def write(self, study: StudyFile) -> None:
+        atomic_write_json(self.study_file, study.to_json())
 
     def lock(self):
         """Exclusive use of this study directory for the block (see ``fsutil.locked``)."""
@@ -99,11 +99,13 @@ class StudyDir:
             return []
         found = [RunDir(p) for p in sorted(self.runs_dir.iterdir()) if RunDir(p).is_run()]
         try:
-            study = self.read() if self.exists() else {}
-            models, seed, seeds = study["models"], int(study.get("seed", 0)), int(study.get("seeds", 1))
-            planned = {self.run(m, None if k == 0 else seed + k).path for m in models for k in range(seeds)}
-        except (LetterbenchError, KeyError, TypeError, ValueError):
+            study = self.read() if self.exists() else StudyFile()
+        except LetterbenchError:
             return found
+        if not study.models:
+            return found
+        seeds = range(study.seeds)
+        planned = {self.run(m, None if k == 0 else study.seed + k).path for m in study.models for k in seeds}
         return [run for run in found if run.path in planned]
 
 

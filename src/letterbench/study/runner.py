@@ -19,7 +19,7 @@ from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
 from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
-from letterbench.runs.records import EnsembleChoice
+from letterbench.runs.records import EnsembleChoice, StudyFile
 from letterbench.runs.rundir import PLOT_FILES, RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey, StudyDir
@@ -125,12 +125,10 @@ def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
     if not study.exists():
         return
     previous = study.read()
-    asked = {"preset": plan.preset.name, "seed": plan.seed, "split": plan.split}
-    recorded = {k: previous.get(k, "letters" if k == "split" else None) for k in asked}
-    if recorded != asked:
+    if (previous.preset, previous.seed, previous.split) != (plan.preset.name, plan.seed, plan.split):
         raise LetterbenchError(
-            f"{study.path} holds a study with preset {recorded['preset']}, seed {recorded['seed']}, split "
-            f"{recorded['split']}; continue it with the same options, or pass another --out"
+            f"{study.path} holds a study with preset {previous.preset}, seed {previous.seed}, split "
+            f"{previous.split}; continue it with the same options, or pass another --out"
         )
 
 
@@ -186,10 +184,8 @@ def run_study(
     if twice:
         raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
     # Resolving every recipe first refuses an unknown model before anything is written.
-    recorded = StudyDir(out).read().get("seeds", 1) if StudyDir(out).exists() else None
-    recorded = (
-        recorded if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded > 0 else None
-    )
+    recorded = StudyDir(out).read().seeds if StudyDir(out).exists() else None
+    recorded = recorded if recorded is not None and recorded > 0 else None
     seeds = seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
     print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
@@ -215,37 +211,15 @@ def _run_locked(
     tensorboard: bool,
 ) -> dict:
     _check_previous(study, plan)
+    _refuse_foreign_files(study, plan)
     preset, split, seed, models = plan.preset, plan.split, plan.seed, list(plan.recipes)
-    for _, _, run in plan.runs(study):  # refuse now, not after the models before it have trained
-        foreign = run.foreign_files()
-        if foreign:
-            raise LetterbenchError(
-                f"{run} holds files letterbench did not write ({', '.join(foreign[:5])}); "
-                "move them elsewhere or choose another --out (nothing was changed)"
-            )
     with timing.part("data loading"):
         root = ensure_data(data_dir, split)
-    if preset.name in ("paper", "fast") and not runtime.is_cuda:
-        from letterbench.data.emnist import load_emnist
-
-        images = len(load_emnist(root, split).train_labels)
-        minutes = estimate_minutes(list(plan.recipes.values()), images, runtime) * plan.seeds
-        print(
-            f"the {preset.name} preset on this machine: about {minutes / 60:.1f} hours of training for "
-            f"{plan.seeds} seed(s) per model (measured estimate); "
-            "Ctrl-C stops it, the same command resumes it"
-        )
-    study.write(
-        {
-            "preset": preset.name,
-            "preset_settings": asdict(preset),
-            "seed": seed,
-            "seeds": plan.seeds,
-            "split": split,
-            "models": models,
-            "data_dir": str(root.resolve()),
-        }
+    _say_the_estimate(plan, root, runtime)
+    record = dict(
+        preset=preset.name, preset_settings=asdict(preset), seed=seed, seeds=plan.seeds, split=split
     )
+    study.write(StudyFile.model_validate({**record, "models": models, "data_dir": str(root.resolve())}))
     options = TrainOptions(
         root,
         split,
@@ -273,5 +247,30 @@ def _run_locked(
         summary = build_report([run.path for run in runs], study.report_dir, choice)
     spent = timing.current()
     if spent is not None:  # this command's wall clock, part by part, run by run
-        study.write({**study.read(), "time_budget": spent.record()})
+        study.write(study.read().model_copy(update={"time_budget": spent.record()}))
     return summary
+
+
+def _refuse_foreign_files(study: StudyDir, plan: StudyPlan) -> None:
+    """Refuse now, not after the models before it have trained, a run folder with others' files."""
+    for _, _, run in plan.runs(study):
+        foreign = run.foreign_files()
+        if foreign:
+            raise LetterbenchError(
+                f"{run} holds files letterbench did not write ({', '.join(foreign[:5])}); "
+                "move them elsewhere or choose another --out (nothing was changed)"
+            )
+
+
+def _say_the_estimate(plan: StudyPlan, root: Path, runtime: Runtime) -> None:
+    """A GPU preset on a CPU: how long it would take here, measured, before it starts."""
+    if plan.preset.name not in ("paper", "fast") or runtime.is_cuda:
+        return
+    from letterbench.data.emnist import load_emnist
+
+    images = len(load_emnist(root, plan.split).train_labels)
+    minutes = estimate_minutes(list(plan.recipes.values()), images, runtime) * plan.seeds
+    print(
+        f"the {plan.preset.name} preset on this machine: about {minutes / 60:.1f} hours of training for "
+        f"{plan.seeds} seed(s) per model (measured estimate); Ctrl-C stops it, the same command resumes it"
+    )

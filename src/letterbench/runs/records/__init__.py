@@ -30,7 +30,7 @@ from letterbench.runs.records.run import (
     RunConfig,
     RunProgress,
 )
-from letterbench.runs.records.study import EnsembleChoice
+from letterbench.runs.records.study import EnsembleChoice, StudyFile
 
 __all__ = [
     "METRICS_SCHEMA",
@@ -53,5 +53,6 @@ __all__ = [
     "RunProgress",
     "Stage",
     "StageMetrics",
+    "StudyFile",
     "checked",
 ]

@@ -1,9 +1,26 @@
-"""A study's records: the ensemble's choice (``ensemble.json``)."""
+"""A study's records: the study itself (``study.json``) and the ensemble's choice
+(``ensemble.json``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from letterbench.runs.records.base import _Recorded
+
+
+class StudyFile(_Recorded):
+    """A study's study.json: what `letterbench run` was asked for (a rerun must ask the same), the
+    models and seeds it trains, where its data is, and (once it has run) its wall clock by part."""
+
+    preset: str | None = None
+    models: list[str] = []  # empty in a study written before it knew them: every run under runs/
+    seed: int = 0  # the first seed; further seeds are seed + 1, ...
+    seeds: int = 1
+    split: str = "letters"
+    preset_settings: dict[str, Any] = None
+    data_dir: str = None
+    time_budget: dict[str, Any] = None  # the command's parts, run by run (``core.timing``)
 
 
 @dataclass
