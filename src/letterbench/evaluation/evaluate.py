@@ -5,31 +5,8 @@ the fine-tuned one, the study's two columns), saves the test predictions in the 
 that every figure can be recomputed without the model, and writes the run's metrics file. It
 computes; rendering (plots, reports) is ``letterbench.reporting``'s.
 
-Metrics file (schema ``letterbench-metrics-3``)::
-
-    run:     dir, model, label, recipe, seed, pretrained, notes, data (counts, checksums, partial,
-             test subset), device, versions
-    stages:  one per phase, in order, each with
-             phase, label, trainable, predictions (file in the run directory), epoch (global epoch of the best checkpoint), trainable_parameters,
-             metrics: accuracy, top3_accuracy, precision/recall/f1 _macro and _weighted,
-                      roc_auc_micro, roc_auc_macro, log_loss, test_images
-             intervals: 95% bootstrap intervals of accuracy, top3_accuracy, f1_macro over the test
-                        images (level, resamples, seed; see ``letterbench.evaluation.stats``)
-             per_class: {class: precision, recall, f1, support, roc_auc (null where undefined)}
-             confusion_matrix: rows = true class, columns = predicted, in class_names order
-             most_confused: [{true, predicted, count}], largest first
-             overfitting: at_best and at_end: epoch, train/val accuracy and loss, accuracy_gap, loss_gap
-             calibration: temperature fitted on the validation split (``letterbench.evaluation.calibration``),
-                          val NLL and expected calibration error before/after, the unsure
-                          threshold and the validation share below it, test ECE before/after
-    cost:    parameters, trainable_parameters (per phase), flops_per_image, train_time_s (per phase
-             and total), train_images_per_s, inference_images_per_s (batch 256), latency_ms (one
-             image, median), peak_memory_bytes + peak_memory_kind (training), device, train_device,
-             *_spread: [q1, q3] of the repeated samples behind a speed figure (per-epoch throughputs,
-             timed inference rounds, single-image latencies),
-             train_load, inference_load: other_cpu_cores (CPU other processes used while the
-             speed was measured, in cores), under_load (true: the speed figures are noise)
-    class_names
+The metrics file is a ``letterbench.runs.records.RunMetrics`` record (schema ``METRICS_SCHEMA``):
+its fields, and theirs, say what each figure is.
 """
 
 from __future__ import annotations

@@ -222,8 +222,8 @@ class RunDir(CheckpointFiles, SavedReadings):
         progress = _read_json(self.progress_file, "progress file")
         return checked(self.progress_file, progress, RunProgress, "restore it from a backup, or train again")
 
-    def write_progress(self, progress: dict[str, Any]) -> None:
-        atomic_write_json(self.progress_file, progress)
+    def write_progress(self, progress: RunProgress) -> None:
+        atomic_write_json(self.progress_file, progress.to_json())
 
     def read_metrics(self) -> RunMetrics:
         if not self.metrics_file.is_file():

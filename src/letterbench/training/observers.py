@@ -19,6 +19,7 @@ from tqdm import tqdm
 from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import BackgroundWriter
+from letterbench.runs.records import RunProgress
 from letterbench.runs.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -128,24 +129,24 @@ class ProgressObserver(Observer):
 
     def __init__(self, run: RunDir, writer: BackgroundWriter | None = None):
         self.run, self.writer = run, writer or BackgroundWriter()
-        self.counted: dict[str, Any] | None = None  # what progress.json says
+        self.counted: RunProgress | None = None  # what progress.json says
         self.spent_before: dict[str, float] = {}  # the run's time budget from commands before this one
 
-    def _progress(self, trainer: Trainer, status: str) -> dict[str, Any]:
+    def _progress(self, trainer: Trainer, status: str) -> RunProgress:
         s = trainer.state
         phases = trainer.recipe.phases
-        return {
-            "time_budget": timing.merged(self.spent_before, timing.spent_here()),
-            "status": status,
-            "phase": phases[min(s.phase_index, len(phases) - 1)].name,
-            "epochs_done": s.global_epoch,
-            "best_val_loss": s.best_val_loss,
-            "phase_times_s": dict(s.phase_times),
-            "peak_memory": dict(s.peak_memory),
-            "history": [dict(r) for r in s.history],
-        }
+        return RunProgress.built(
+            [dict(r) for r in s.history],
+            time_budget=timing.merged(self.spent_before, timing.spent_here()),
+            status=status,
+            phase=phases[min(s.phase_index, len(phases) - 1)].name,
+            epochs_done=s.global_epoch,
+            best_val_loss=s.best_val_loss,
+            phase_times_s=dict(s.phase_times),
+            peak_memory=dict(s.peak_memory),
+        )
 
-    def _submit(self, progress: dict[str, Any]) -> None:
+    def _submit(self, progress: RunProgress) -> None:
         def write() -> None:  # behind the checkpoint it counts; skipped if that failed
             self.run.write_progress(progress)
             self.counted = progress
@@ -169,7 +170,7 @@ class ProgressObserver(Observer):
         try:
             self.writer.flush()
         finally:  # the count last written, whose checkpoint is on disk
-            self.run.write_progress({**self.counted, "status": status})
+            self.run.write_progress(self.counted.with_status(status))
 
 
 class ConsoleObserver(Observer):

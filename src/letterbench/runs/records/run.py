@@ -55,6 +55,18 @@ class RunProgress(_Recorded):
     phase_times_s: dict[str, NonNegative]  # seconds of training per phase
     time_budget: dict[str, NonNegative] = None  # seconds by part of the run's wall clock
     peak_memory: dict[str, Any] = None  # bytes and what kind of peak (GPU allocated, process RSS)
+    phase: str = None  # the phase it is in (or ended in)
+    epochs_done: int = None  # epochs finished, each behind its checkpoint
+    best_val_loss: float = None  # the lowest validation loss so far (Infinity before the first epoch)
+
+    @classmethod
+    def built(cls, history: list[dict[str, Any]], **fields: Any) -> RunProgress:
+        """What the trainer writes, built as it stands (before the first epoch too: no history, an
+        infinite best loss); reading it back checks it."""
+        return cls.model_construct(history=[EpochRecord.model_construct(**h) for h in history], **fields)
+
+    def with_status(self, status: str) -> RunProgress:
+        return self.model_copy(update={"status": status})
 
     @property
     def last(self) -> EpochRecord:
