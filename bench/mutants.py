@@ -66,7 +66,7 @@ MUTANTS = [
     Mutant(
         "evaluate-without-lock",
         "evaluate holds its run folder's lock",
-        "cli/main.py",
+        "cli/evaluate.py",
         "    with run.lock():\n        evaluation = evaluate_run(",
         "    with run.lock(take=False):\n        evaluation = evaluate_run(",
         ("tests/test_reliability.py", "-k", "evaluate_takes"),
@@ -75,8 +75,10 @@ MUTANTS = [
         "export-checked-against-itself",
         "the export parity check compares against the PyTorch model",
         "apps/export.py",
-        'reference = predict_probabilities(model, torch.from_numpy(images), Runtime.create("cpu"), scorer.temperature)',
-        "reference = scorer.probabilities(images)",
+        "    reference = predict_probabilities(\n"
+        '        model, torch.from_numpy(images), Runtime.create("cpu"), scorer.temperature\n'
+        "    )\n",
+        "    reference = scorer.probabilities(images)\n",
         ("tests/test_export.py", "-k", "differs"),
     ),
     Mutant(

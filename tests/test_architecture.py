@@ -278,3 +278,19 @@ def test_no_module_imports_itself_through_others():
         check=True,
     )
     assert "\ncircles 0" in done.stdout, done.stdout  # lazy and type-only imports count too
+
+
+def test_every_mutant_still_finds_the_line_it_breaks():
+    """bench/mutants.py breaks each guarantee by replacing one exact piece of code: after a refactor
+    that moves the piece, the mutant would be "not applied" (and count as a survivor) unless its
+    text follows. Each text occurs exactly once in its file."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_mutants", REPO / "bench" / "mutants.py")
+    mutants = importlib.util.module_from_spec(spec)
+    sys.modules["bench_mutants"] = mutants  # its dataclasses look their module up
+    spec.loader.exec_module(mutants)
+    for mutant in mutants.MUTANTS:
+        text = (REPO / "src" / "letterbench" / mutant.file).read_text()
+        assert text.count(mutant.old) == 1, f"{mutant.name}: its text occurs {text.count(mutant.old)} times"
