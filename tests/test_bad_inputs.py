@@ -39,6 +39,7 @@ class World:
 
     data: Path
     run: Path
+    digest: dict[str, str] | None = None  # every file of both, as the cases found them
 
 
 @dataclass
@@ -903,7 +904,7 @@ def world(tmp_path_factory) -> World:
     assert main(["evaluate", str(run), *common[1:]]) == 0
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
-    return World(data, run)
+    return World(data, run, _tree(root))
 
 
 @pytest.fixture(scope="module")
@@ -929,3 +930,10 @@ def test_bad_input_gives_one_clear_line_and_loses_nothing(name, outcomes):
     assert out.returncode == 1, shown
     changed = [p for p, digest in out.before.items() if out.after.get(p) != digest]
     assert not changed, f"changed or removed: {changed}\n{shown}"
+
+
+def test_the_shared_data_and_run_are_unchanged_by_every_case(world, outcomes):
+    """Cases without --data-dir read the shared data folder ($LETTERBENCH_DATA), and many copy the
+    shared run: after every case has run, both hold exactly the files they held before."""
+    assert len(outcomes) == len(CASES)
+    assert _tree(world.data.parent) == world.digest
