@@ -155,6 +155,14 @@ MUTANTS = [
         ("tests/test_evaluation.py", "-k", "temperature_and_predict"),
     ),
     Mutant(
+        "held-best-dropped",
+        "with checkpoints by time, best.pt holds the best epoch even when it was not checkpointed itself",
+        "training/observers.py",
+        "            self._save([name], self.held[name])\n",
+        "            pass\n",
+        ("tests/test_training.py", "-k", "checkpoints_by_time"),
+    ),
+    Mutant(
         "resume-without-optimizer",
         "a resumed run continues to the weights of an uninterrupted one (its optimiser state restored)",
         "training/engine.py",

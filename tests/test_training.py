@@ -528,3 +528,64 @@ def test_compile_trains_the_same_model_through_torch_compile(tiny_letters, tmp_p
         assert torch.allclose(compiled["model"][key].float(), tensor.float(), atol=2e-3), key
     losses = [[h["val_loss"] for h in c["trainer"]["history"]] for c in (eager, compiled)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
+class TickingClock(Observer):
+    """The trainer's clock, one second per epoch (read once an epoch, when the trainer asks
+    whether to checkpoint): checkpoints by time, on a schedule a test can count on."""
+
+    def on_fit_start(self, trainer, resumed):
+        ticks = iter(range(1, 10_000))
+        trainer.clock, trainer.checkpointed_at = lambda: float(next(ticks)), 0.0
+
+
+class InterruptAt(Observer):
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, end):
+        if end.record.global_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_checkpoints_by_time_resume_to_the_same_weights_and_keep_the_best_epoch(tiny_letters, tmp_path):
+    """--checkpoint-every: a checkpoint once that many seconds have passed (here every 2 epochs of
+    a one-second-per-epoch clock) and at the phase's end, instead of after every epoch. Killed
+    after epoch 3 (checkpointed at 2), the run keeps epoch 2 and counts 2; resumed, it trains
+    epoch 3 again and ends at the weights of a run checkpointed every epoch. best.pt, written with
+    the checkpoints, holds the epoch of the lowest validation loss even when that epoch was not
+    itself checkpointed."""
+    import dataclasses
+
+    recipe = resolve_recipe(
+        "timm:resnet10t", epochs=6, lr=0.1, overrides=["val_fraction=0.25", "phases.0.schedule.name=constant"]
+    )
+    options = TrainOptions(tiny_letters, train_per_class=12, progress=False)
+    train(recipe, RunDir(tmp_path / "every"), CPU, options)
+    timed = dataclasses.replace(options, checkpoint_every=2.0)
+    writes = []
+    run = RunDir(tmp_path / "timed")
+    save = RunDir.save_checkpoint
+
+    def counted(self, which, state):  # the real write, counted
+        writes.append((which, state["trainer"]["global_epoch"]))
+        save(self, which, state)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunDir, "save_checkpoint", counted)
+        with pytest.raises(KeyboardInterrupt):
+            train(recipe, run, CPU, dataclasses.replace(timed, observers=(TickingClock(), InterruptAt(3))))
+    assert [epoch for which, epoch in writes if "last" in ([which] if isinstance(which, str) else which)] == [
+        2
+    ]
+    assert run.read_progress().to_json()["epochs_done"] == 2  # epoch 3 was trained, never counted
+    train(None, run, CPU, dataclasses.replace(timed, observers=(TickingClock(),)), resume=True)
+    a, b = RunDir(tmp_path / "every").load_checkpoint("last"), run.load_checkpoint("last")
+    assert a["trainer"]["global_epoch"] == b["trainer"]["global_epoch"] == 6
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    losses = [h["val_loss"] for h in run.read_progress().to_json()["history"]]
+    best_epoch = losses.index(min(losses)) + 1
+    assert best_epoch % 2 == 1  # the premise: the best epoch was not itself checkpointed (2, 4, 6 were)
+    assert run.load_checkpoint("best")["trainer"]["global_epoch"] == best_epoch
+    assert RunDir(tmp_path / "every").load_checkpoint("best")["trainer"]["global_epoch"] == best_epoch

@@ -136,6 +136,10 @@ def nonneg_int(text: str) -> int:
     return _number(int, text, 0, False, "a whole number >= 0")
 
 
+def nonneg_float(text: str) -> float:
+    return _number(float, text, 0.0, False, "a number >= 0")
+
+
 def positive_float(text: str) -> float:
     return _number(float, text, 0.0, True, "a number > 0")
 

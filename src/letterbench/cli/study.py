@@ -9,7 +9,7 @@ from pathlib import Path
 from letterbench.cli.boundary import nonneg_int, positive_int
 from letterbench.cli.evaluate import print_outcome
 from letterbench.cli.options import add_data_dir, add_device, runtime
-from letterbench.cli.train import KEEP_HELP
+from letterbench.cli.train import KEEP_HELP, add_checkpoint_every
 from letterbench.models import choices_text
 
 
@@ -37,6 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             real_world=args.real_world,
             keep_optimizer=args.keep_optimizer_state,
+            checkpoint_every=args.checkpoint_every,
         )
     except KeyboardInterrupt:
         print(
@@ -90,5 +91,6 @@ def build_run(sub: argparse._SubParsersAction) -> None:
         "--tensorboard", action="store_true", help="log each run for TensorBoard (runs/*/tensorboard/)"
     )
     run.add_argument("--keep-optimizer-state", action="store_true", help=KEEP_HELP)
+    add_checkpoint_every(run, "every 30 s for paper and fast, after every epoch for the others")
     add_data_dir(run)
     run.set_defaults(func=cmd_run)

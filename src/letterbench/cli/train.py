@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from letterbench.cli.boundary import min2_int, nonneg_int, positive_float, positive_int
+from letterbench.cli.boundary import min2_int, nonneg_float, nonneg_int, positive_float, positive_int
 from letterbench.cli.options import add_data_dir, add_device, runtime
 from letterbench.models import choices_text
 
@@ -78,6 +78,17 @@ def _options(args: argparse.Namespace):
         compile=args.compile,
         tensorboard=args.tensorboard,
         keep_optimizer=args.keep_optimizer_state,
+        checkpoint_every=args.checkpoint_every or 0.0,
+    )
+
+
+def add_checkpoint_every(parser: argparse.ArgumentParser, default: str = "after every epoch") -> None:
+    parser.add_argument(
+        "--checkpoint-every",
+        type=nonneg_float,
+        metavar="SECONDS",
+        help=f"write the resumable checkpoint at most this often, and at each phase's end (default: "
+        f"{default}); after a kill the epochs since the last one train again, to the same weights",
     )
 
 
@@ -125,6 +136,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "(open with `tensorboard --logdir RUN`; needs letterbench[tensorboard])",
     )
     parser.add_argument("--keep-optimizer-state", action="store_true", help=KEEP_HELP)
+    add_checkpoint_every(parser)
 
 
 def build_train(sub: argparse._SubParsersAction) -> None:

@@ -21,6 +21,9 @@ class Preset:
     seeds: int = 1  # seeds per model unless --seeds says otherwise
     speed_batch: int = 256  # the batch inference throughput is measured at
     models: tuple[str, ...] = STUDY_MODELS  # what the study trains unless --models says
+    # seconds between checkpoints (0: every epoch): a GPU's epochs take a second or less, and
+    # writing a checkpoint after each would cost more than training it
+    checkpoint_every: float = 0.0
 
 
 PRESETS = {
@@ -61,6 +64,7 @@ PRESETS = {
         "the study's full recipes on the full data, ImageNet weights where they can be had, three seeds "
         "per model (a GPU affords them)",
         seeds=3,
+        checkpoint_every=30.0,
     ),
     "fast": Preset(
         "fast",
@@ -68,5 +72,6 @@ PRESETS = {
         "scaled to it (linear for SGD, square root for Adam) with a warm-up, three seeds per model",
         large_batch=1024,
         seeds=3,
+        checkpoint_every=30.0,
     ),
 }

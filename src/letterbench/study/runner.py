@@ -87,6 +87,7 @@ class StudyPlan:
     seeds: int = 1  # each model trains with seeds seed, seed + 1, ...
     real_world: RealWorldSet | None = None  # a folder of labelled letters every model also reads
     keep_optimizer: bool = False  # finished runs keep the optimiser's state in their last checkpoint
+    checkpoint_every: float = 0.0  # seconds between checkpoints (0: every epoch)
 
     def runs(self, study: StudyDir) -> list[tuple[str, int, RunDir]]:
         """(model, seed, run directory) of every run, model by model: the first seed in
@@ -168,6 +169,7 @@ def run_study(
     seeds: int | None = None,
     real_world: Path | None = None,
     keep_optimizer: bool = False,
+    checkpoint_every: float | None = None,
 ) -> dict:
     """Train, evaluate and compare ``models`` (default: the preset's) into ``out``, each
     with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
@@ -191,6 +193,7 @@ def run_study(
     plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
     plan.real_world = _real_world_set(real_world, preset, split)
     plan.keep_optimizer = keep_optimizer
+    plan.checkpoint_every = preset.checkpoint_every if checkpoint_every is None else checkpoint_every
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -228,6 +231,7 @@ def _run_locked(
         progress,
         tensorboard=tensorboard,
         keep_optimizer=plan.keep_optimizer,
+        checkpoint_every=plan.checkpoint_every,
     )
     for model, model_seed, run in plan.runs(study):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))

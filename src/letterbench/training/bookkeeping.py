@@ -83,6 +83,7 @@ class EpochEnd:
     new_best: bool
     early_stop: bool = False
     record: EpochRecord | None = None
+    checkpoint: bool = True  # written now (with its progress), or held until a later checkpoint
 
 
 @dataclass

@@ -69,8 +69,12 @@ class Trainer:
         seed: int = 0,
         observers: list[Observer] | tuple[Observer, ...] = (),
         compile: bool = False,
+        checkpoint_every: float = 0.0,
     ):
         self.recipe, self.data, self.rt, self.run = recipe, data, runtime, run
+        # seconds between checkpoints (0: every epoch); a phase's last epoch is always checkpointed
+        self.checkpoint_every, self.clock = checkpoint_every, time.monotonic
+        self.checkpointed_at = self.clock()
         self.model = runtime.prepare_model(model)
         self.seed, self.compile = seed, compile
         self.stream = BatchStream(
@@ -311,6 +315,7 @@ class Trainer:
         s.phase_times[phase.name] = s.phase_times.get(phase.name, 0.0) + train_time
         s.peak_memory = self.rt.peak_memory(s.peak_memory)
         end = self._apply_stopping_rules(phase, val.loss)
+        end.checkpoint = self._checkpoint_due()
         fields = dict(phase=phase.name, epoch=s.epoch_in_phase, global_epoch=s.global_epoch)
         fields |= dict(
             train_loss=train.loss, train_acc=train.accuracy, val_loss=val.loss, val_acc=val.accuracy
@@ -327,6 +332,17 @@ class Trainer:
         self._notify("on_epoch_end", end)
         barrier(self.rt.dist)  # other ranks read the phase's best weights when the next phase starts
         return end.record
+
+    def _checkpoint_due(self) -> bool:
+        """Whether this epoch is checkpointed: every epoch, or with ``checkpoint_every`` once that
+        many seconds have passed since the last checkpoint, and always at a phase's end. An epoch
+        not checkpointed is trained again after a kill, from the checkpoint before it, to the
+        same weights (its random state and batches come from that checkpoint)."""
+        now = self.clock()
+        if self.state.phase_done or now - self.checkpointed_at >= self.checkpoint_every:
+            self.checkpointed_at = now
+            return True
+        return False
 
     def _apply_stopping_rules(self, phase: Phase, val_loss: float) -> EpochEnd:
         s = self.state

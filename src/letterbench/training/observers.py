@@ -67,8 +67,10 @@ def cpu_copy(obj: Any) -> Any:
 
 
 class CheckpointObserver(Observer):
-    """``last`` after every epoch and at a phase change; ``best`` and the phase's best on a new
-    lowest validation loss. Everything needed to continue the run exactly is in ``last``.
+    """``last`` after every checkpointed epoch (every epoch, or by time: ``Trainer.checkpoint_every``)
+    and at a phase change; ``best`` and the phase's best on a new lowest validation loss, written
+    with the checkpoint that follows it (a best reached in between is held in memory until then).
+    Everything needed to continue the run exactly is in ``last``.
 
     The state is snapshotted to the CPU at once and written by a ``BackgroundWriter`` while the next
     epoch trains (shared with the progress file, so ``progress.json`` never counts an epoch whose
@@ -78,6 +80,7 @@ class CheckpointObserver(Observer):
         self.run, self.writer, self.owns_writer = run, writer or BackgroundWriter(), writer is None
         self.keep_optimizer = keep_optimizer  # else a finished run's ``last`` drops the optimiser state
         self.epochs_seen = 0
+        self.held: dict[str, dict[str, Any]] = {}  # best weights reached since the last checkpoint
 
     def _save(self, which: list[str], snapshot: dict[str, Any]) -> None:
         self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
@@ -88,12 +91,20 @@ class CheckpointObserver(Observer):
             self._save(["last"], cpu_copy(trainer.checkpoint_state()))
 
     def on_epoch_end(self, trainer, end):
+        best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best)) if new]
+        if not end.checkpoint:
+            if best:  # held on the CPU until the next checkpoint writes it
+                weights = cpu_copy(trainer.weights_state())
+                self.held.update(dict.fromkeys(best, weights))
+            return
         last = cpu_copy(trainer.checkpoint_state())  # the weights are copied once, for every file
         s = trainer.state
         self.epochs_seen += 1
         if s.phase_done and s.phase_index == len(trainer.recipe.phases) - 1 and not self.keep_optimizer:
             last["optimizer"] = None  # the run's last epoch: what later commands need, no more
-        best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best)) if new]
+        for name in [n for n in self.held if n not in best]:
+            self._save([name], self.held[name])
+        self.held = {}
         if best:
             self._save(best, {**trainer.weights_state(), "model": last["model"]})
         self._save(["last"], last)
@@ -159,7 +170,8 @@ class ProgressObserver(Observer):
         self.counted = self._progress(trainer, "running")  # the epochs done when this process began
 
     def on_epoch_end(self, trainer, end):
-        self._submit(self._progress(trainer, "running"))
+        if end.checkpoint:  # progress.json counts only epochs whose checkpoint is written
+            self._submit(self._progress(trainer, "running"))
 
     def on_fit_end(self, trainer, status):
         if status == "finished" or self.counted is None:

@@ -57,6 +57,7 @@ class TrainOptions:
     compile: bool = False
     tensorboard: bool = False
     keep_optimizer: bool = False  # keep the optimiser's state in a finished run's last checkpoint
+    checkpoint_every: float = 0.0  # seconds between checkpoints; 0: after every epoch
     observers: tuple[Observer, ...] = ()  # a caller's own, told about the run after the standard ones
 
 
@@ -159,7 +160,9 @@ def _train_locked(
         standard_observers(run, options.progress, options.tensorboard, options.keep_optimizer) if main else []
     )
     observers += list(options.observers)
-    trainer = Trainer(recipe, model, tensors, runtime, run, seed, observers, compile=options.compile)
+    trainer = Trainer(
+        recipe, model, tensors, runtime, run, seed, observers, options.compile, options.checkpoint_every
+    )
     if main:
         if not resume:
             run.write_config(_config(recipe, model, trainer, data, chosen, options, runtime))
