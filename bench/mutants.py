@@ -155,8 +155,8 @@ MUTANTS = [
         ("tests/test_evaluation.py", "-k", "temperature_and_predict"),
     ),
     Mutant(
-        "held-best-dropped",
-        "with checkpoints by time, best.pt holds the best epoch even when it was not checkpointed itself",
+        "dropped-held-top-epoch",
+        "with checkpoints by time, the best checkpoint holds the best epoch even when it was not checkpointed itself",
         "training/observers.py",
         "            self._save([name], self.held[name])\n",
         "            pass\n",
