@@ -12,6 +12,10 @@ from letterbench.data.emnist import member_name
 from letterbench.data.idx import encode_idx
 
 REPO = Path(__file__).resolve().parents[1]
+# The suite computes in float32 on every machine (and so do the commands it starts), so that its
+# exact comparisons hold whether or not this CPU has native bf16; tests/test_precision.py runs the
+# bf16 passes on purpose.
+os.environ.setdefault("LETTERBENCH_PRECISION", "float32")
 REAL_DATA = Path(os.environ.get("LETTERBENCH_TEST_DATA", REPO.parent / "shared" / "data" / "emnist"))
 
 

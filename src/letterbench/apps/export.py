@@ -183,9 +183,8 @@ def export_run(run: RunDir, out: Path, fmt: str, data_dir: Path | None = None) -
     module = ExportedModel(model).eval()
     data = _onnx_bytes(module, meta) if fmt == "onnx" else _torchscript_bytes(module, meta)
     scorer = onnx_bytes_scorer(data, str(out)) if fmt == "onnx" else torchscript_scorer(data, str(out))
-    reference = predict_probabilities(
-        model, torch.from_numpy(images), Runtime.create("cpu"), scorer.temperature
-    )
+    full = Runtime.create("cpu", precision="float32")  # the exported file computes in float32
+    reference = predict_probabilities(model, torch.from_numpy(images), full, scorer.temperature)
     diff = float(np.abs(scorer.probabilities(images) - reference).max())
     if not diff < PARITY_LIMIT:  # NaN fails too
         raise LetterbenchError(

@@ -58,7 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from letterbench.runs.runtime import Runtime
 
         runs, predictor = torch_predictor(
-            args.run, args.model, args.model is None, Runtime.create(args.device), args.tta, args.unsure_below
+            args.run,
+            args.model,
+            args.model is None,
+            Runtime.create(args.device, precision=args.precision),
+            args.tta,
+            args.unsure_below,
         )
         limit = round(args.max_upload_mb * 2**20)
         app = serve.create_app(

@@ -130,7 +130,7 @@ def predict_logits(
             out.append(graphed(chunk).cpu())
             continue
         view = None if theta is None else theta.to(runtime.device).expand(len(chunk), 2, 3)
-        with runtime.autocast():
+        with runtime.inference_autocast():
             out.append(model(prepare(chunk, view)).float().cpu())
         if timings is not None and len(chunk) == batch_size:
             timings.append(time.perf_counter() - began)

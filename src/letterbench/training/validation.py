@@ -44,7 +44,7 @@ def precise_bn(model: nn.Module, stream: BatchStream, runtime: Runtime, count: i
         m.momentum = None  # cumulative average over the batches below
     model.train()
     for x, _ in stream.in_order(count):
-        with runtime.autocast():
+        with runtime.inference_autocast():
             model.base(x)
     for m, momentum in zip(layers, momenta, strict=True):
         m.momentum = momentum
@@ -58,7 +58,7 @@ def validate(model: nn.Module, stream: BatchStream, runtime: Runtime) -> EpochSt
     model.eval()
     sums = torch.zeros(3, device=runtime.device, dtype=torch.float64)
     for x, y in stream.in_order(shard=True):
-        with runtime.autocast():
+        with runtime.inference_autocast():
             logits = model(x).float()
         sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
         sums[1] += (logits.argmax(1) == y).sum()
