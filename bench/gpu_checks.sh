@@ -6,12 +6,14 @@
 #
 #   bash bench/gpu_checks.sh [RESULTS_DIR [STEP ...]]   (data: $LETTERBENCH_DATA or ../shared/data/emnist)
 #
-# STEP: tests throughput paper time-to-accuracy throughput-eager inference study-wall (default: all).
-# study-wall: the paper study with one seed, its wall clock part by part (bench/study_wall.py).
+# STEP: tests throughput paper time-to-accuracy throughput-eager inference study-wall seeds-together
+# (default: all). study-wall: the paper study with one seed, its wall clock part by part
+# (bench/study_wall.py). seeds-together: ResNet-18's three paper seeds one after another, then at
+# once (bench/seeds_together.py).
 set -u
 results="${1:-${OUT:-gpu-results}}"
 shift || true
-all=" tests throughput paper time-to-accuracy throughput-eager inference study-wall "
+all=" tests throughput paper time-to-accuracy throughput-eager inference study-wall seeds-together "
 steps=" ${*:-$all} "
 for name in $steps; do
     [[ "$all" == *" $name "* ]] || { echo "gpu_checks.sh: no step '$name'; the steps:$all" >&2; exit 2; }
@@ -40,3 +42,4 @@ step time-to-accuracy 90 "$py" bench/time_to_accuracy.py --data-dir "$data" ${TT
 step throughput-eager 30 "$py" bench/train_throughput.py --models resnet18 --batches recipe --no-cuda-graphs
 step inference 60 "$py" bench/train_throughput.py --batches none --inference
 step study-wall 240 "$py" bench/study_wall.py --preset paper --data-dir "$data" --args "--seeds 1"
+step seeds-together 240 "$py" bench/seeds_together.py --preset paper --models resnet18 --seeds 3 --data-dir "$data"

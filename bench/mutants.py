@@ -75,9 +75,7 @@ MUTANTS = [
         "export-checked-against-itself",
         "the export parity check compares against the PyTorch model",
         "apps/export.py",
-        "    reference = predict_probabilities(\n"
-        '        model, torch.from_numpy(images), Runtime.create("cpu"), scorer.temperature\n'
-        "    )\n",
+        "    reference = predict_probabilities(model, torch.from_numpy(images), full, scorer.temperature)\n",
         "    reference = scorer.probabilities(images)\n",
         ("tests/test_export.py", "-k", "differs"),
     ),
@@ -161,6 +159,22 @@ MUTANTS = [
         "            self._save([name], self.held[name])\n",
         "            pass\n",
         ("tests/test_training.py", "-k", "checkpoints_by_time"),
+    ),
+    Mutant(
+        "bf16-passes-in-float32",
+        "with --precision auto on a CPU with native bf16, predictions are computed in bf16",
+        "evaluation/inference.py",
+        "        with runtime.inference_autocast():\n            out.append(model(prepare(chunk, view)).float().cpu())",
+        "        with runtime.autocast():\n            out.append(model(prepare(chunk, view)).float().cpu())",
+        ("tests/test_precision.py", "-k", "bf16_predictions"),
+    ),
+    Mutant(
+        "seeds-together-unseeded",
+        "each seed trained together is the seed it would be alone, in its own run folder",
+        "study/runner.py",
+        "(name, model, run, plan, root, replace(options, seed=model_seed)),",
+        "(name, model, run, plan, root, options),",
+        ("tests/test_seeds_together.py", "-k", "match"),
     ),
     Mutant(
         "resume-without-optimizer",

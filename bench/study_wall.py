@@ -60,6 +60,13 @@ def table(budget: dict, outside: float | None) -> str:
     training = sum(s.get("training", 0.0) for s in parts.values())
     lines = format_table(["part", *scopes, "total s", "share"], rows)
     said = f"\nwall clock {wall:.1f} s" + (" (outside the process)" if outside else "")
+    if any("seeds together" in part for scope in parts.values() for part in scope):
+        # the seeds' own parts are in their runs' files, and they overlap in time
+        return (
+            lines
+            + said
+            + "; seeds trained together: no training share (--args '--seeds-together 1' gives one)"
+        )
     said += f"; training {training:.1f} s; not training {1 - training / wall:.1%}"
     return lines + said
 

@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             real_world=args.real_world,
             keep_optimizer=args.keep_optimizer_state,
             checkpoint_every=args.checkpoint_every,
+            seeds_together=args.seeds_together,
         )
     except KeyboardInterrupt:
         print(
@@ -77,6 +78,13 @@ def build_run(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help="train each model N times, seeds --seed, --seed + 1, ...; the report shows mean ± sd over "
         "them (default: 1 for smoke and quick, 3 for paper and fast); a rerun with more adds seeds",
+    )
+    run.add_argument(
+        "--seeds-together",
+        type=positive_int,
+        metavar="K",
+        help="train up to K of a model's seeds at once, each in a process of its own with its own run "
+        "folder (default: all of them on a GPU, one at a time on a CPU)",
     )
     run.add_argument(
         "--real-world",

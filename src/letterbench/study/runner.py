@@ -17,6 +17,7 @@ from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, memb
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
+from letterbench.models import display_name
 from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice, StudyFile
@@ -24,6 +25,7 @@ from letterbench.runs.rundir import PLOT_FILES, RunDir
 from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey, StudyDir
 from letterbench.study.presets import PRESETS, Preset
+from letterbench.study.together import Job, run_together
 from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
@@ -88,6 +90,7 @@ class StudyPlan:
     real_world: RealWorldSet | None = None  # a folder of labelled letters every model also reads
     keep_optimizer: bool = False  # finished runs keep the optimiser's state in their last checkpoint
     checkpoint_every: float = 0.0  # seconds between checkpoints (0: every epoch)
+    together: int = 1  # how many of a model's seeds train at once, each in a process (``together``)
 
     def runs(self, study: StudyDir) -> list[tuple[str, int, RunDir]]:
         """(model, seed, run directory) of every run, model by model: the first seed in
@@ -134,8 +137,10 @@ def _check_previous(study: StudyDir, plan: StudyPlan) -> None:
 
 
 def _train_and_evaluate(
-    name: str, model: str, run: RunDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
+    name: str, model: str, run: RunDir, plan: StudyPlan, root: Path, options: TrainOptions, runtime: Runtime
 ) -> None:
+    """Train (or resume) one run, evaluate it and draw its plots; in this process, or in a child of
+    its own (``together``), which passes its own runtime last."""
     start = time.perf_counter()
     if run.status() != "finished":
         resume = run.has_checkpoint("last")
@@ -170,10 +175,13 @@ def run_study(
     real_world: Path | None = None,
     keep_optimizer: bool = False,
     checkpoint_every: float | None = None,
+    seeds_together: int | None = None,
 ) -> dict:
     """Train, evaluate and compare ``models`` (default: the preset's) into ``out``, each
     with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
-    ``real_world`` (default for the quick preset: the project's own set, where it is present)."""
+    ``real_world`` (default for the quick preset: the project's own set, where it is present); up
+    to ``seeds_together`` of a model's seeds train at once (default: all of them on a GPU, one at a
+    time elsewhere)."""
     if runtime.dist.enabled:
         raise LetterbenchError(
             "letterbench run trains its models one after another in one process; under torchrun, "
@@ -194,6 +202,7 @@ def run_study(
     plan.real_world = _real_world_set(real_world, preset, split)
     plan.keep_optimizer = keep_optimizer
     plan.checkpoint_every = preset.checkpoint_every if checkpoint_every is None else checkpoint_every
+    plan.together = seeds_together or (seeds if runtime.is_cuda else 1)
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -233,14 +242,8 @@ def _run_locked(
         keep_optimizer=plan.keep_optimizer,
         checkpoint_every=plan.checkpoint_every,
     )
-    for model, model_seed, run in plan.runs(study):
-        name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
-        done = run.status() == "finished" and run.is_evaluated() and len(run.plots()) == len(PLOT_FILES)
-        real_world = None if plan.real_world is None else str(plan.real_world.folder)
-        if done and (real_world is None or run.has_real_world(real_world)):
-            print(f"{name}: finished earlier, skipped")
-        else:
-            _train_and_evaluate(name, model, run, plan, root, runtime, replace(options, seed=model_seed))
+    for model in plan.recipes:
+        _train_model(model, study, plan, root, runtime, options)
     runs = [run for _, _, run in plan.runs(study)]
     with timing.part("ensemble choice"):
         choice = choose_ensemble_or_all(runs, runtime, root)
@@ -253,6 +256,35 @@ def _run_locked(
     if spent is not None:  # this command's wall clock, part by part, run by run
         study.write(study.read().model_copy(update={"time_budget": spent.record()}))
     return summary
+
+
+def _train_model(
+    model: str, study: StudyDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
+) -> None:
+    """Train and evaluate the model's seeds that are not done: one after another, or up to
+    ``plan.together`` at once, each in a process of its own."""
+    jobs = []
+    for _, model_seed, run in (r for r in plan.runs(study) if r[0] == model):
+        name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
+        done = run.status() == "finished" and run.is_evaluated() and len(run.plots()) == len(PLOT_FILES)
+        real_world = None if plan.real_world is None else str(plan.real_world.folder)
+        if done and (real_world is None or run.has_real_world(real_world)):
+            print(f"{name}: finished earlier, skipped")
+        else:
+            jobs.append(
+                Job(
+                    name,
+                    _train_and_evaluate,
+                    (name, model, run, plan, root, replace(options, seed=model_seed)),
+                )
+            )
+    if plan.together > 1 and len(jobs) > 1:
+        print(f"{display_name(model)}: {len(jobs)} seeds at once, {min(plan.together, len(jobs))} processes")
+        with timing.scope(f"{model} (seeds together)"), timing.part("seeds together"):
+            run_together(jobs, plan.together, runtime)
+        return
+    for job in jobs:
+        job.work(*job.args, runtime)
 
 
 def _refuse_foreign_files(study: StudyDir, plan: StudyPlan) -> None:

@@ -1,0 +1,148 @@
+"""A model's seeds trained at once ("seeds together"), each in a process of its own.
+
+On a GPU, one small model leaves most of the card idle, and the work around its training (data,
+validation, checkpoints, evaluation, plots) leaves it idle too. So ``letterbench run --seeds N``
+trains a model's seeds side by side: each seed is the same ``train`` + ``evaluate`` it would be
+alone, in a child process started with ``spawn`` (safe with CUDA), into its own run folder, under
+its own lock, so it resumes on its own. Each child's lines are prefixed with its run's name. The
+children share the CPU threads (each gets its share); a Ctrl-C (or SIGTERM) of the command stops
+every child at its last finished epoch, and on Linux a child stops so when its parent dies.
+
+Separate processes rather than one batched model (``torch.func.stack_module_state`` + ``vmap``):
+every recipe, the CUDA-graph engine, precise BN and resume work unchanged, and each seed's result
+is the one it would have alone (``tests/test_seeds_together.py`` states the tolerance).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+import torch
+
+from letterbench.core.errors import LetterbenchError
+from letterbench.runs.runtime import Runtime
+
+INTERRUPTED = 130  # a child's exit status after a Ctrl-C or SIGTERM: it stopped at its last epoch
+
+
+@dataclass
+class Job:
+    """One seed's work: ``work(*args)`` in a child process, its lines prefixed with ``name``."""
+
+    name: str
+    work: Callable[..., Any]
+    args: tuple
+
+
+def run_together(jobs: list[Job], at_once: int, runtime: Runtime) -> None:
+    """Run ``jobs``, up to ``at_once`` at a time, each in a child process with a runtime built as
+    ``runtime`` was (the last argument of every ``work``). Raises ``KeyboardInterrupt`` after
+    stopping every child where the user interrupts, and a ``LetterbenchError`` naming each job
+    that failed (its own error is on stderr) once the others have ended."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, torch.get_num_threads() // min(at_once, len(jobs)))
+    waiting, running, failed = list(jobs), {}, []
+    try:
+        while waiting or running:
+            while waiting and len(running) < at_once:
+                job = waiting.pop(0)
+                made = (str(runtime.device), runtime.cuda_graphs, runtime.precision)
+                child = context.Process(target=_child, args=(job, made, threads), name=job.name)
+                child.start()
+                running[child.sentinel] = (child, job)
+            for sentinel in wait(list(running)):
+                child, job = running.pop(sentinel)
+                child.join()
+                if child.exitcode == INTERRUPTED:
+                    raise KeyboardInterrupt(f"{job.name} was interrupted")
+                if child.exitcode:
+                    failed.append(job.name)
+                    waiting.clear()  # start nothing new; let the running ones finish
+    except KeyboardInterrupt:
+        _stop(child for child, _ in running.values())
+        raise
+    if failed:
+        raise LetterbenchError(
+            f"{' and '.join(failed)} stopped on the error above; the other seeds are kept: mend it, then run "
+            "the same command again to resume"
+        )
+
+
+def _stop(children) -> None:
+    """Ask each child still running to stop at its last finished epoch (SIGTERM, which a child
+    takes as Ctrl-C), and wait for it."""
+    children = list(children)
+    for child in children:
+        if child.is_alive():
+            os.kill(child.pid, signal.SIGTERM)
+    for child in children:
+        child.join()
+
+
+class _Prefixed(io.TextIOBase):
+    """A text stream that writes each whole line to ``stream`` after ``prefix``."""
+
+    def __init__(self, stream, prefix: str):
+        self.stream, self.prefix, self.partial = stream, prefix, ""
+
+    def write(self, text: str) -> int:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            self.stream.write(f"{self.prefix}{line}\n" if line else "\n")
+        self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False  # several children share the terminal: lines, not progress bars
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send SIGTERM (stop at the last epoch) when the parent dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (AttributeError, OSError):
+            pass
+
+
+def _child(job: Job, made: tuple[str, bool, str], threads: int) -> None:
+    """A child's body: its own runtime, time budget and share of the CPU threads; one clear line
+    for a letterbench error. A Ctrl-C in the terminal reaches the parent, which passes it on as
+    SIGTERM (so no child is interrupted twice)."""
+    from letterbench.core import timing
+    from letterbench.core.signals import sigterm_as_interrupt
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    sys.stdout = _Prefixed(sys.stdout, f"[{job.name}] ")
+    torch.set_num_threads(threads)
+    try:
+        with sigterm_as_interrupt(), timing.budget():
+            device, cuda_graphs, precision = made
+            job.work(*job.args, Runtime.create(device, cuda_graphs=cuda_graphs, precision=precision))
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+    except (LetterbenchError, OSError) as exc:  # the disk, the data, a run folder: said in one line
+        print(f"letterbench: error: {job.name}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception:
+        traceback.print_exc()
+        print(f"letterbench: internal error in {job.name}: a bug, with its traceback above", file=sys.stderr)
+        sys.exit(70)
+    finally:
+        sys.stdout.flush()
