@@ -20,6 +20,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08}
 
 
+@pytest.fixture(autouse=True)
+def gpu_precision(monkeypatch):
+    """The GPU's own policy here (bf16 autocast), not the float32 the rest of the suite runs in."""
+    monkeypatch.setenv("LETTERBENCH_PRECISION", "auto")
+
+
 def letters(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen), torch.arange(n) % 26
@@ -124,3 +130,21 @@ def test_evaluation_with_a_cuda_graph_equals_eager_evaluation(deterministic):
         once = graphed_forward(model, graphs.preprocess(model.spec), graphs, images[:256].cuda())
         assert once is not None and once.size == 256
         torch.testing.assert_close(once(images[256:512].cuda()).cpu(), plain[256:512], atol=2e-2, rtol=1e-2)
+
+
+def test_a_study_on_a_gpu_trains_a_models_seeds_together(tmp_path, capfd):
+    """On a GPU, `run --seeds 2` trains the two seeds at once by default, each in its own process
+    and run folder, on the GPU, and both finish evaluated."""
+    from conftest import synthetic_letters, write_emnist
+
+    from letterbench.cli.main import main
+
+    data = write_emnist(tmp_path / "emnist", synthetic_letters(20, seed=1), synthetic_letters(6, seed=2))
+    out = tmp_path / "study"
+    args = ["run", "--preset", "smoke", "--models", "smallcnn", "--seeds", "2"]
+    assert main([*args, "--data-dir", str(data), "--out", str(out), "--quiet"]) == 0
+    assert "Small CNN: 2 seeds at once, 2 processes" in capfd.readouterr().out
+    for name, seed in (("smallcnn", 0), ("smallcnn-seed1", 1)):
+        run = RunDir(out / "runs" / name)
+        assert run.read_config().seed == seed and run.status() == "finished" and run.is_evaluated()
+        assert run.read_config().device["type"] == "cuda"
