@@ -41,9 +41,9 @@ def study_args(data: Path, out: Path, *more: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """Letters the small CNN learns in a few epochs: 20 training and 6 test images per class."""
+    """Letters the small CNN learns in a few epochs: 10 training and 6 test images per class."""
     folder = tmp_path_factory.mktemp("letters")
-    return write_emnist(folder, synthetic_letters(20, seed=1), synthetic_letters(6, seed=2))
+    return write_emnist(folder, synthetic_letters(10, seed=1), synthetic_letters(6, seed=2))
 
 
 @pytest.fixture(scope="module")
