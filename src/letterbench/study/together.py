@@ -109,6 +109,19 @@ class _Prefixed(io.TextIOBase):
         return False  # several children share the terminal: lines, not progress bars
 
 
+class _NotATerminal:
+    """``stream`` in all but ``isatty``: no child draws progress bars on the shared terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def isatty(self) -> bool:
+        return False
+
+
 def _die_with_parent() -> None:
     """On Linux, have the kernel send SIGTERM (stop at the last epoch) when the parent dies."""
     if sys.platform.startswith("linux"):
@@ -130,6 +143,7 @@ def _child(job: Job, made: tuple[str, bool, str], threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     sys.stdout = _Prefixed(sys.stdout, f"[{job.name}] ")
+    sys.stderr = _NotATerminal(sys.stderr)
     torch.set_num_threads(threads)
     try:
         with sigterm_as_interrupt(), timing.budget():
