@@ -46,6 +46,21 @@ def letters(per_class: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(images), torch.from_numpy(labels).long()
 
 
+@pytest.mark.parametrize("hardware", [True, False], ids=["cpu-with-bf16", "cpu-without-bf16"])
+def test_auto_chooses_by_the_cpu_on_any_machine(monkeypatch, hardware):
+    """Both of auto's branches, whichever CPU runs the suite: the CPU's answer is replaced (the
+    decision is what is tested; the bf16 passes themselves run for real in the tests below)."""
+    import letterbench.runs.runtime as runtime
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    monkeypatch.setattr(runtime, "native_bf16_cpu", lambda: hardware)
+    auto = Runtime.create("cpu", precision="auto")
+    assert auto.amp_dtype is None  # training stays float32 either way
+    assert auto.inference_dtype == (torch.bfloat16 if hardware else None)
+    assert auto.describe().get("inference_precision") == ("bfloat16" if hardware else None)
+    assert Runtime.create("cpu", precision="float32").inference_dtype is None
+
+
 def test_bf16_predictions_are_computed_in_bf16_and_agree_with_float32():
     model, _ = trained_model(RunDir(RUN))
     images, _ = letters()
