@@ -184,6 +184,25 @@ MUTANTS = [
         "            pass\n",
         ("tests/test_training.py", "-k", "killed_run_resumes"),
     ),
+    Mutant(
+        "forget-every-real-world-file",
+        "evaluate without --real-world removes only the run's own readings, never a user's file",
+        "runs/rundir.py",
+        "        for phase in self.phases():\n"
+        "            path = self.real_world_file(phase)\n"
+        "            if path.is_file() and not path.is_symlink():\n"
+        "                path.unlink()",
+        '        for path in self.path.glob("real-world-*.npz"):\n            path.unlink()',
+        ("tests/test_user_files.py",),
+    ),
+    Mutant(
+        "remove-every-hidden-tmp",
+        "resume removes only the temporaries of letterbench's own atomic writes",
+        "runs/rundir.py",
+        "if path.is_file() and not path.is_symlink() and self.is_own_temporary(path)",
+        'if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")',
+        ("tests/test_user_files.py",),
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,9 +111,12 @@ def test_evaluate_takes_its_run_folders_lock(tiny_letters, tmp_path, capsys):
 def test_resume_removes_what_a_write_killed_halfway_left(tiny_letters, tmp_path, capsys):
     run = RunDir(tmp_path / "run")
     assert cli("train", *FAST, "--epochs", "1", "--data-dir", tiny_letters, "--out", run.path) == 0
-    half = [run.checkpoint_dir / ".best-train.pt.k2j4.tmp", run.path / ".progress.json.x81.tmp"]
-    for path in half:
-        path.write_bytes(b"half a file")
+    half = []  # named as atomic_open names them (mkstemp), beside the file each was to replace
+    for folder, name in ((run.checkpoint_dir, "best-train.pt"), (run.path, "progress.json")):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        os.write(fd, b"half a file")
+        os.close(fd)
+        half.append(Path(tmp))
     (run.path / "notes.tmp").write_text("mine")  # not an atomic write's name: never touched
     assert cli("train", "--resume", "--out", run.path) == 0
     assert not any(p.exists() for p in half) and (run.path / "notes.tmp").read_text() == "mine"

@@ -36,6 +36,14 @@ RESERVED = ("last", "best")  # checkpoint names that are not phases
 
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"
+# a temporary file of an atomic write (``fsutil``): ``.NAME.XXXXXXXX.tmp`` (mkstemp's eight
+# characters) or ``.NAME.PID.link.tmp``, beside the file NAME it was to replace
+OWN_TEMPORARY = re.compile(r"\.(?P<target>.+)\.(?:[a-z0-9_]{8}|\d+\.link)\.tmp")
+OWN_RUN_FILE = re.compile(
+    r"(config|progress|metrics)\.json|(predictions|real-world)-.+\.npz|"
+    + "|".join(re.escape(name) for name in PLOT_FILES.values())
+)
+OWN_CHECKPOINT = re.compile(r"(last|best(-.+)?)\.pt")
 EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}  # `letterbench export`
 
 
@@ -113,12 +121,12 @@ class RunDir(CheckpointFiles, SavedReadings):
     def has_real_world(self, folder: str | None = None) -> bool:
         """Whether the run read a ``--real-world`` folder (``folder``, where given) in every phase
         it has a reading of."""
-        found = list(self.path.glob("real-world-*.npz"))
-        if not found or folder is None:
-            return bool(found)
-        readings = [
-            self.load_real_world(p.name.removeprefix("real-world-").removesuffix(".npz")) for p in found
-        ]
+        if not self.is_run():
+            return False
+        phases = [p for p in self.phases() if self.real_world_file(p).is_file()]
+        if not phases or folder is None:
+            return bool(phases)
+        readings = [self.load_real_world(p) for p in phases]
         return all(r is not None and r.folder == folder for r in readings)
 
     def plot_file(self, kind: str) -> Path:
@@ -151,15 +159,24 @@ class RunDir(CheckpointFiles, SavedReadings):
     def has_checkpoint(self, which: str) -> bool:
         return self.checkpoint(which).is_file()
 
+    def is_own_temporary(self, path: Path) -> bool:
+        """Whether ``path`` is what an atomic write of one of the run's own files, killed halfway,
+        left behind (never a user's ``.notes.tmp`` or anything else ending in ``.tmp``)."""
+        found = OWN_TEMPORARY.fullmatch(path.name)
+        if found is None:
+            return False
+        own = OWN_CHECKPOINT if path.parent == self.checkpoint_dir else OWN_RUN_FILE
+        return path.parent in (self.path, self.checkpoint_dir) and own.fullmatch(found["target"]) is not None
+
     def remove_temporaries(self) -> list[Path]:
-        """Remove what an atomic write killed halfway left here (``.NAME.XXXX.tmp`` beside the file
-        it was to replace, in the run folder and its checkpoints); call it holding the lock."""
+        """Remove what an atomic write killed halfway left here (``.NAME.XXXXXXXX.tmp`` beside the
+        run's own file NAME, in the run folder and its checkpoints); call it holding the lock."""
         found = [
             path
             for folder in (self.path, self.checkpoint_dir)
             if folder.is_dir()
             for path in folder.iterdir()
-            if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")
+            if path.is_file() and not path.is_symlink() and self.is_own_temporary(path)
         ]
         for path in found:
             path.unlink(missing_ok=True)
@@ -167,7 +184,7 @@ class RunDir(CheckpointFiles, SavedReadings):
 
     def _written_by_us(self, path: Path) -> bool:
         """Whether a file in a run that never finished an epoch is one letterbench writes there."""
-        if path.name.startswith(".") and path.name.endswith(".tmp"):  # an interrupted atomic write
+        if self.is_own_temporary(path):  # an interrupted atomic write
             return True
         if path.parent == self.path:
             return path in (self.config_file, self.progress_file)
@@ -302,7 +319,10 @@ class RunDir(CheckpointFiles, SavedReadings):
     # ------------------------------------------------------------ predictions
 
     def forget_real_world(self) -> None:
-        """Remove the run's readings of a ``--real-world`` folder (its own files): an evaluation
-        without one makes them stale, and a report must not show them."""
-        for path in self.path.glob("real-world-*.npz"):
-            path.unlink()
+        """Remove the run's readings of a ``--real-world`` folder, one per phase of its recipe (the
+        files it wrote, no others): an evaluation without one makes them stale, and a report must
+        not show them. A user's ``real-world-old.npz`` or any other file is left alone."""
+        for phase in self.phases():
+            path = self.real_world_file(phase)
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
