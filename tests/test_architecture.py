@@ -111,8 +111,8 @@ def test_run_and_study_directories(tmp_path):
     run.config_file.write_text(json.dumps({"recipe": {}}))  # a config cut short
     run.save_checkpoint("train", {"model": {}})
     run.save_checkpoint("best", {"model": {}})
-    (run.checkpoint_dir / ".last.pt.abc.tmp").write_bytes(b"half")
-    (run.path / ".progress.json.x.tmp").write_text("{")
+    (run.checkpoint_dir / ".last.pt.abc1_x9z.tmp").write_bytes(b"half")
+    (run.path / ".progress.json.x7k2m0qp.tmp").write_text("{")
     run.clear_unstarted()
     assert not run.path.exists() or not any(run.path.iterdir())
     with pytest.raises(LetterbenchError, match="neither a run directory nor a study"):
