@@ -148,9 +148,11 @@ def test_each_batch_holds_the_recipes_share_of_synthetic_letters_on_top_of_the_u
 
 def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
     recipe = resolve_recipe(recipe="reader")
-    assert recipe.synthetic_share == 0.25 and recipe.model == "resnet18"
-    assert "25% of each batch synthetic letters" in describe_recipe(recipe)
-    assert recipe.to_dict()["data"] == {"synthetic": 0.25, "pool": 8320}
+    assert recipe.synthetic_share == 0.5 and recipe.model == "resnet18"
+    assert "50% of each batch extra letters (20,800 drawn, 60% of them real handwriting)" in describe_recipe(
+        recipe
+    )
+    assert recipe.to_dict()["data"] == {"synthetic": 0.5, "pool": 20800, "handwriting": 0.6}
     images, labels = _images()
     extra, extra_labels = synthetic_letters(52, seed=0)
     data = TrainData(
@@ -158,7 +160,7 @@ def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
     )
     trainer = Trainer(recipe, create_model("resnet18"), data, CPU, RunDir(tmp_path / "r"))
     batch = next(iter(trainer.stream.epoch(torch.Generator().manual_seed(0))))
-    assert len(batch) == 85 and int((batch.index >= len(labels)).sum()) == 21  # 64 EMNIST + 21
+    assert len(batch) == 128 and int((batch.index >= len(labels)).sum()) == 64  # 64 EMNIST + 64
     off = resolve_recipe(recipe="reader", overrides=["data.synthetic=0"])
     assert off.synthetic_share == 0
     with pytest.raises(LetterbenchError, match="data.synthetic"):
@@ -194,7 +196,7 @@ def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny
     args = ["train", "--recipe", "reader", "--epochs", "1", "--out", str(run), *common]
     assert main([*args, "--set", "data.pool=104"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["recipe"]["data"] == {"synthetic": 0.25, "pool": 104}
+    assert config["recipe"]["data"] == {"synthetic": 0.5, "pool": 104, "handwriting": 0.6}
     plain = tmp_path / "plain"
     assert main(["train", "--model", "resnet18", "--epochs", "1", "--out", str(plain), *common]) == 0
     assert "data" not in json.loads((plain / "config.json").read_text())["recipe"]
@@ -203,7 +205,9 @@ def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny
     Image.fromarray(255 - np.kron(image[0], np.ones((4, 4), np.uint8))).save(tmp_path / "a.png")
     assert main(["predict", str(tmp_path / "a.png"), "--run", str(run), "--json"]) == 0
     learned = json.loads(capsys.readouterr().out)["trained_on"]
-    assert learned == {"resnet18": "EMNIST + 25% synthetic letters (reader recipe)"}
+    assert learned == {
+        "resnet18": "EMNIST + 50% extra letters, real handwriting and synthetic (reader recipe)"
+    }
     assert main(["predict", str(tmp_path / "a.png"), "--run", str(plain)]) == 0
     assert (
         capsys.readouterr().out.splitlines()[0]
@@ -212,7 +216,8 @@ def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny
     assert main(["evaluate", str(run), "--no-plots", "--data-dir", str(tiny_letters)]) == 0
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     assert (
-        "25% of each batch synthetic letters (104 drawn)" in (tmp_path / "report" / "report.md").read_text()
+        "50% of each batch extra letters (104 drawn, 60% of them real handwriting)"
+        in (tmp_path / "report" / "report.md").read_text()
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,22 @@ def run_temperature(run: RunDir) -> float:
     """The temperature the run's answers are divided by: the fitted one, else the default."""
     fitted = fitted_temperature(run)
     return DEFAULT_TEMPERATURE if fitted is None else fitted
+
+
+def answering_temperature(run: RunDir) -> float:
+    """``run_temperature`` for a run about to answer a user (predict, serve, export), with one
+    warning where there is no evaluation to calibrate it: then the probabilities are the model's
+    own, and its accuracy is unknown."""
+    fitted = fitted_temperature(run)
+    if fitted is None:
+        why = "its metrics.json is damaged" if run.metrics_file.exists() else "it was never evaluated"
+        warnings.warn(
+            f"{run.path}: {why}, so its answers are uncalibrated and its accuracy unknown; "
+            f"run `letterbench evaluate {run.path}`",
+            stacklevel=2,
+        )
+        return DEFAULT_TEMPERATURE
+    return fitted
 
 
 # ---------------------------------------------------------------- the forward pass
@@ -282,8 +299,11 @@ class Scorer:
 def trained_on(recipe: dict) -> str:
     """What a run's model learned from, in words: EMNIST alone, or with synthetic letters mixed in
     (the ``reader`` recipe's way, which reads people's letters better)."""
-    share = float((recipe.get("data") or {}).get("synthetic", 0.0))
+    mix = recipe.get("data") or {}
+    share, real = float(mix.get("synthetic", 0.0)), float(mix.get("handwriting", 0.0))
     name = recipe.get("name", "?")
+    if share and real:
+        return f"EMNIST + {100 * share:g}% extra letters, real handwriting and synthetic ({name} recipe)"
     if share:
         return f"EMNIST + {100 * share:g}% synthetic letters ({name} recipe)"
     return f"EMNIST only ({name} recipe)"
@@ -309,7 +329,7 @@ def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = Fals
     scorers = []
     for key, run in runs.items():
         model, class_names = trained_model(run)
-        temperature = run_temperature(run)
+        temperature = answering_temperature(run)
 
         def probabilities(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
             return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)

@@ -86,7 +86,7 @@ def draw_letter(ch: str, rng: np.random.Generator, shares: Shares = Shares()) ->
         canvas, box = _font_canvas(ch, other if neighbour else None, rng)
     else:
         canvas, box = _pen_canvas(ch, other if neighbour else None, cursive, rng)
-    return _cut(canvas, box)
+    return cut_frame(canvas, box)
 
 
 def _pen_paths(ch: str, cursive: bool, rng: np.random.Generator) -> list[np.ndarray]:
@@ -150,14 +150,14 @@ def _pen_canvas(
     img = Image.new("L", (int(size[0]), int(size[1])), 0)
     draw = ImageDraw.Draw(img)
     for path in paths:
-        _stroke(draw, (path - lo) * WORK, width * WORK, rng)
+        draw_stroke(draw, (path - lo) * WORK, width * WORK, rng)
     pad = 0.5 * width
     x0, y0 = (box[:2] - pad - lo) * WORK
     x1, y1 = (box[2:] + pad - lo) * WORK
     return np.asarray(img, np.float32) / 255.0, (y0, y1, x0, x1)
 
 
-def _stroke(draw: ImageDraw.ImageDraw, px: np.ndarray, width: float, rng: np.random.Generator) -> None:
+def draw_stroke(draw: ImageDraw.ImageDraw, px: np.ndarray, width: float, rng: np.random.Generator) -> None:
     """A path drawn in short pieces whose width follows the pen's pressure, with round joins."""
     keep = np.concatenate([[True], np.linalg.norm(np.diff(px, axis=0), axis=1).cumsum() % 2.0 < 1.0])
     px = px[keep] if keep.sum() >= 2 else px
@@ -203,7 +203,7 @@ def _font_canvas(
     return mask, box
 
 
-def _cut(canvas: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+def cut_frame(canvas: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """EMNIST's frame around the letter's own box: whatever else lies in the frame (a neighbour's
     stroke) stays, at the edges. Drawn crisper than NIST's scans, the canvas is blurred a little
     more than EMNIST's own blur, and the box grows by that blur, as a box found on a blurred scan."""

@@ -35,6 +35,9 @@ PRESETS = {
         "training images and tested on the whole test set; serve it, then run a study",
         models=("smallcnn",),
         speed_batch=64,
+        # the reader recipe's widening: real handwriting and synthetic letters on top of every
+        # batch, and a wider slant, so that the page's first model reads how people write
+        overrides=("data.synthetic=0.25", "data.handwriting=0.6", "augment.shear=0.2"),
     ),
     "smoke": Preset(
         "smoke",

@@ -95,10 +95,13 @@ class Phase(_Schema):
 
 class DataMix(_Schema):
     """Training data beyond EMNIST: ``synthetic`` is the share of every training batch drawn from
-    the synthetic letters (``images/synthetic.py``), ``pool`` how many of them a run draws."""
+    the pool of extra letters, ``pool`` how many of them a run draws, and ``handwriting`` the
+    share of the pool that is real handwriting (UNIPEN's pen trajectories of writers not held
+    out, ``images/pen_letters.py``); the rest are synthetic letters (``images/synthetic.py``)."""
 
     synthetic: Annotated[float, Field(ge=0, le=0.9)] = 0.0
     pool: Annotated[int, Field(ge=52, le=1_000_000)] = 8320  # 160 per letter and case
+    handwriting: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 class BatchScaling(_Schema):

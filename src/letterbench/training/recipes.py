@@ -63,7 +63,7 @@ def load_recipe(name_or_path: str) -> Recipe:
         text = resources.files("letterbench.recipes").joinpath(f"{name_or_path}.toml").read_text()
         source = f"built-in recipe {name_or_path}"
     elif path.suffix == ".toml" and path.is_file():
-        text, source = path.read_text(), str(path)
+        text, source = _recipe_text(path), str(path)
     else:
         raise LetterbenchError(
             f"no recipe {name_or_path!r}: give a built-in name ({', '.join(builtin_recipes())}) or a .toml file"
@@ -73,6 +73,16 @@ def load_recipe(name_or_path: str) -> Recipe:
     except tomllib.TOMLDecodeError as exc:
         raise LetterbenchError(f"{source}: not valid TOML ({exc})") from None
     return recipe_from_dict(raw, source)
+
+
+def _recipe_text(path: Path) -> str:
+    """A recipe file's text: UTF-8, a leading byte-order mark (as some editors save) dropped."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LetterbenchError(
+            f"{path}: not UTF-8 (byte {exc.start + 1} is not UTF-8 text); save it as UTF-8 and try again"
+        ) from None
 
 
 def parse_value(text: str) -> Any:
@@ -261,6 +271,9 @@ def describe_recipe(recipe: Recipe) -> str:
         *(
             [
                 f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters ({recipe.synthetic_pool:,} drawn)"
+                if not recipe.data.handwriting
+                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters ({recipe.synthetic_pool:,} drawn, "
+                f"{100 * recipe.data.handwriting:g}% of them real handwriting)"
             ]
             if recipe.synthetic_share
             else []

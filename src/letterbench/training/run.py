@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from letterbench import __version__
@@ -16,7 +17,9 @@ from letterbench.core import timing
 from letterbench.core.distributed import barrier
 from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
+from letterbench.data.handwriting import pen_letters, training_choice
 from letterbench.data.splits import Split, make_split
+from letterbench.images.pen_letters import pen_letter_images
 from letterbench.images.synthetic import synthetic_letters
 from letterbench.models import LetterModel, count_parameters, create_model
 from letterbench.runs.records import RunConfig
@@ -206,14 +209,20 @@ def _model_and_tensors(
 
 
 def synthetic_pool(recipe: Recipe, data: EmnistData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The synthetic letters a run mixes into its batches: ``data.pool`` of them, drawn from the
-    run's seed (the same on resume)."""
+    """The extra letters a run mixes into its batches: ``data.pool`` of them, drawn from the run's
+    seed (the same on resume): synthetic letters, and a ``data.handwriting`` share of real ones."""
     if tuple(data.class_names) != tuple(string.ascii_lowercase):
         raise LetterbenchError(
             f"the recipe's data.synthetic mixes in letters a..z, but this data has the classes "
             f"{', '.join(data.class_names[:5])}...; train on EMNIST Letters or set data.synthetic=0"
         )
-    images, labels = synthetic_letters(recipe.synthetic_pool, seed)
+    real = int(round(recipe.synthetic_pool * recipe.data.handwriting))
+    images, labels = synthetic_letters(recipe.synthetic_pool - real, seed)
+    if real:  # real handwriting beside the synthetic letters (a recipe without it draws as before)
+        letters = pen_letters()
+        chosen = training_choice(letters, real, seed)
+        images = np.concatenate([images, pen_letter_images(letters, chosen, seed)])
+        labels = np.concatenate([labels, letters.labels[chosen].astype(np.int64)])
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
