@@ -400,8 +400,15 @@ def shown(page, replies) -> dict:
         probs = [float(rows.nth(j).get_attribute("data-probability")) for j in range(3)]
         assert letters == [t["letter"] for t in top] and sum(probs) <= 1 + 1e-6
         assert rows.nth(0).locator(".pct").text_content() == f"{100 * top[0]['probability']:.1f}%"
-    assert page.locator("#best").text_content() == answer["top3"][0]["letter"]
-    assert page.locator("#unsure").is_visible() == (answer["unsure"] or bool(answer["not_useful"]))
+    letter = answer["top3"][0]["letter"]
+    if answer["not_a_letter"]:
+        assert page.locator("#best-p").text_content() == "not a letter"
+        assert "not a single letter (" + answer["not_a_letter_why"] in page.locator("#unsure").text_content()
+    else:  # case-free: both cases shown
+        assert page.locator("#best").text_content() == f"{letter.upper()} / {letter}"
+        assert page.locator("#best").get_attribute("data-letter") == letter
+    unsure = answer["unsure"] or bool(answer["not_useful"]) or answer["not_a_letter"]
+    assert page.locator("#unsure").is_visible() == unsure
     seen = page.evaluate(
         "(() => { const i = document.getElementById('seen'); return [i.complete, i.naturalWidth]; })()"
     )
@@ -516,6 +523,26 @@ def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run)
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0 and out.strip() == "stopped", err
+
+
+@pytest.mark.parametrize("host", ["LOCALHOST", "127.1"])
+def test_a_loopback_host_however_typed_keeps_the_host_check(stroke_run, host):
+    """Local or not is decided by the address the socket is bound to, not by how --host was typed;
+    the refusal names the address serve printed."""
+    command = [sys.executable, "-m", "letterbench", "serve", "--run", str(stroke_run), "--port", "0"]
+    server = subprocess.Popen(
+        [*command, "--host", host], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = server.stdout.readline()
+        url = line.split("open ")[1].split()[0]
+        status, answer, _ = post(url, png(render(place("l"))), headers={"Host": "evil.example"})
+        assert status == 403 and "this machine only" in answer["error"] and url in answer["error"]
+        status, answer, _ = post(url, png(render(place("l"))))
+        assert status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
 
 
 def test_serve_command_refuses_a_busy_port_and_warns_off_localhost(stroke_run, capsys):

@@ -13,7 +13,8 @@ from PIL import Image, PngImagePlugin
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_save, ensure_folder
 from letterbench.evaluation.inference import Scorer, mean_probabilities, torch_scorers
-from letterbench.evaluation.thresholds import UNSURE_BELOW
+from letterbench.evaluation.letterness import judged
+from letterbench.evaluation.thresholds import CASE_NOTE, UNSURE_BELOW
 from letterbench.images.letters import prepare_file
 from letterbench.models import display_name
 from letterbench.runs.records import EnsembleChoice
@@ -85,6 +86,7 @@ class Answer:
     models: dict[str, list[tuple[str, float]]]
     ensemble: list[tuple[str, float]] | None
     unsure_below: float
+    shape: str | None = None  # what the image's ink is instead of a letter (``images.shape``)
 
     @property
     def top3(self) -> list[tuple[str, float]]:
@@ -93,6 +95,13 @@ class Answer:
     @property
     def unsure(self) -> bool:
         return self.top3[0][1] < self.unsure_below
+
+    @property
+    def not_a_letter(self) -> str | None:
+        """Why the image holds no single letter (its shape, or the detector's word:
+        ``evaluation.letterness.judged``), or None: the answer is then "not a single letter", its
+        top 3 still given."""
+        return self.shape
 
 
 class Predictor:
@@ -153,13 +162,17 @@ class Predictor:
             out[ENSEMBLE] = mean_probabilities([out[m] for m in self.ensemble])
         return out
 
-    def answers(self, images: np.ndarray) -> list[Answer]:
+    def answers(self, images: np.ndarray, shapes: list[str | None] | None = None) -> list[Answer]:
+        """One answer per image; ``shapes``: what each image's ink is instead of a letter, where
+        its preparation found that (``images.shape.not_a_letter``)."""
         probs = self.probabilities(images)
+        shapes = judged(images, shapes or [None] * len(images))
         return [
             Answer(
                 {m: top_k(probs[m][i], self.class_names) for m in self.models},
                 top_k(probs[ENSEMBLE][i], self.class_names) if ENSEMBLE in probs else None,
                 self.unsure_below,
+                shapes[i],
             )
             for i in range(len(images))
         ]
@@ -173,7 +186,8 @@ def predict_files(paths: list[Path], predictor: Predictor) -> list[dict]:
     or ``file`` and ``error``."""
     prepared = [prepare_file(Path(p)) for p in paths]
     good = [p for p in prepared if p.image is not None]
-    answers = iter(predictor.answers(np.stack([p.image for p in good])) if good else [])
+    shapes = [p.not_a_letter for p in good]
+    answers = iter(predictor.answers(np.stack([p.image for p in good]), shapes) if good else [])
     return [
         {"file": str(p.path), "error": p.error}
         if p.image is None
@@ -200,6 +214,8 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
                 "file": r["file"],
                 "top3": top3_json(answer.top3),
                 "unsure": answer.unsure,
+                "not_a_letter": answer.not_a_letter is not None,
+                **({"not_a_letter_why": answer.not_a_letter} if answer.not_a_letter else {}),
                 "models": {m: top3_json(top) for m, top in answer.models.items()},
             }
         )
@@ -209,14 +225,18 @@ def records_json(records: list[dict], predictor: Predictor) -> dict:
         "trained_on": predictor.trained_on,
         "not_useful": predictor.caveat,
         "unsure_below": predictor.unsure_below,
+        "case": CASE_NOTE,
         "ensemble": predictor.ensemble if len(predictor.models) > 1 else None,
         "predictions": out,
     }
 
 
 def answer_line(answer: Answer) -> str:
-    """``a 91.2%  o  5.0%  d  1.1%``, and ``(unsure)`` below the threshold."""
+    """``a 91.2%  o  5.0%  d  1.1%``, and ``(unsure)`` below the threshold; ``not a single letter
+    (a dot); closest: o 74.5% ...`` where the image holds none."""
     text = "  ".join(f"{c} {p:6.1%}" for c, p in answer.top3)
+    if answer.not_a_letter:
+        return f"not a single letter ({answer.not_a_letter}); closest: {text}"
     return text + ("  (unsure)" if answer.unsure else "")
 
 

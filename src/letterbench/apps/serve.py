@@ -19,7 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from letterbench.apps.predict import Answer, Predictor, top3_json
 from letterbench.apps.server import is_loopback
 from letterbench.core.errors import LetterbenchError
-from letterbench.images.letters import WORK_SIDE, BlankImage, prepare_image
+from letterbench.evaluation.thresholds import CASE_NOTE
+from letterbench.images.letters import WORK_SIDE, BlankImage, prepare_letter
 from letterbench.models import display_name
 
 DEFAULT_MAX_UPLOAD_MB = 8
@@ -106,8 +107,8 @@ class SameSite:
     loopback only (``local``), and so is any request whose ``Origin`` names another site than its
     ``Host`` (a page elsewhere posting to this one). Tools that send no ``Origin`` (curl) pass."""
 
-    def __init__(self, app, local: bool):
-        self.app, self.local = app, local
+    def __init__(self, app, local: bool, url: str = "http://127.0.0.1:8000"):
+        self.app, self.local, self.url = app, local, url  # url: where serve said the page is
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -122,7 +123,7 @@ class SameSite:
         name = urlsplit(f"//{host}").hostname or ""
         why = None
         if self.local and not is_loopback(name):
-            why = f"this page serves this machine only; open it as http://127.0.0.1 (Host {host!r} refused)"
+            why = f"this page serves this machine only; open it as {self.url} (Host {host!r} refused)"
         elif origin and origin != "null" and urlsplit(origin).netloc != host:
             why = f"a request from another site ({origin}) is refused"
         elif origin == "null":
@@ -187,6 +188,9 @@ def answer_json(
         "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
         "unsure_below": answer.unsure_below,
+        "not_a_letter": answer.not_a_letter is not None,
+        "not_a_letter_why": answer.not_a_letter,
+        "case": CASE_NOTE,
         "input_png": png_data_url(seen),
     }
 
@@ -222,9 +226,11 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20,
     local: bool = True,
     busy_wait_s: float = BUSY_WAIT_S,
+    url: str = "http://127.0.0.1:8000",
 ):
     """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health.
-    ``local``: it listens on loopback only, and answers only requests addressed to this machine.
+    ``local``: it listens on loopback only, and answers only requests addressed to this machine
+    (a refusal names ``url``, the page's address as serve printed it).
     At most ``PREPARED_AT_ONCE`` uploads are decoded at a time (a decoded photo can take hundreds
     of megabytes); one that waits longer than ``busy_wait_s`` is answered 503."""
     require_web()
@@ -235,7 +241,7 @@ def create_app(
     app.add_middleware(
         UploadLimit, limit=max_upload_bytes + FORM_OVERHEAD, message=too_large(max_upload_bytes)
     )
-    app.add_middleware(SameSite, local=local)  # added last: it runs first
+    app.add_middleware(SameSite, local=local, url=url)  # added last: it runs first
     body, lock = page(title, predictor, max_upload_bytes), threading.Lock()
     app.state.preparing = threading.BoundedSemaphore(PREPARED_AT_ONCE)
     with lock:  # the first answer as fast as the rest
@@ -254,9 +260,9 @@ def create_app(
     @app.post("/predict")
     def predict(image: UploadFile = File(...)):
         start = time.perf_counter()
-        seen = _prepared(app, image, max_upload_bytes, busy_wait_s)
+        seen, shape = _prepared(app, image, max_upload_bytes, busy_wait_s)
         with lock:
-            answer = predictor.answers(seen[None])[0]
+            answer = predictor.answers(seen[None], [shape])[0]
         timing = {"Server-Timing": f"predict;dur={(time.perf_counter() - start) * 1000:.1f}"}
         said = answer_json(answer, seen, predictor.trained_on, predictor.caveat, predictor.ensemble)
         return JSONResponse(said, headers=timing)
@@ -293,9 +299,10 @@ def _health(predictor: Predictor, max_upload_bytes: int) -> dict:
     }
 
 
-def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> np.ndarray:
-    """The upload read (at most the limit), decoded and prepared as EMNIST's 28x28 letter, with at
-    most ``PREPARED_AT_ONCE`` uploads decoded at a time; an HTTP error otherwise."""
+def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> tuple[np.ndarray, str | None]:
+    """The upload read (at most the limit), decoded and prepared as EMNIST's 28x28 letter (with
+    what its ink is instead of a letter, or None), with at most ``PREPARED_AT_ONCE`` uploads
+    decoded at a time; an HTTP error otherwise."""
     from fastapi import HTTPException
 
     data = image.file.read(max_upload_bytes + 1)
@@ -306,7 +313,8 @@ def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> np.ndarr
     if not app.state.preparing.acquire(timeout=busy_wait_s):
         raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
     try:
-        return prepare_image(read_image(data))
+        image28, _, _, shape = prepare_letter(read_image(data))
+        return image28, shape
     except LetterbenchError as exc:
         blank = isinstance(exc, BlankImage)
         raise HTTPException(

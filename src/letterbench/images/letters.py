@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.images.lighting import paper
+from letterbench.images.shape import edge_fragment, main_part, not_a_letter
 
 INK_THRESHOLD = 0.25  # of the ink's full contrast: what counts as ink for the bounding box
 MIN_CONTRAST = 0.08  # below this (on 0..1) the image holds no letter
@@ -42,6 +43,7 @@ class Prepared:
     image: np.ndarray | None  # uint8 28x28, ink bright on black, upright
     error: str | None = None
     blank: bool = False  # the error is that no ink was found
+    not_a_letter: str | None = None  # what the ink is instead of one letter ("a dot", ...)
 
 
 def _full_scale(values: np.ndarray) -> np.ndarray:
@@ -169,8 +171,10 @@ def _letter_box(ink: np.ndarray) -> tuple[slice, slice]:
     if count == 0:
         parts, count = ndimage.label(ink > INK_THRESHOLD)
     sizes = ndimage.sum_labels(np.ones_like(ink), parts, index=np.arange(1, count + 1))
-    big = np.isin(parts, 1 + np.flatnonzero(sizes >= SMALLEST_PART * sizes.max()))
-    rows, cols = np.nonzero(big)
+    kept = [k + 1 for k in np.flatnonzero(sizes >= SMALLEST_PART * sizes.max())]
+    main = main_part(parts, sizes)
+    kept = [k for k in kept if not edge_fragment(parts, k, main)]
+    rows, cols = np.nonzero(np.isin(parts, kept))
     return slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
 
 
@@ -253,14 +257,20 @@ def _square(ink: np.ndarray) -> np.ndarray:
     return square
 
 
-def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray:
-    """A gray (0..1, H x W) or colour (H x W x 3) image of one letter, either polarity -> uint8
-    28x28 as EMNIST draws letters: ink bright on black, centred, about EMNIST's stroke width."""
+def letter_ink(pixels: np.ndarray) -> np.ndarray:
+    """A gray (0..1, H x W) or colour (H x W x 3) image, either polarity -> its ink (0..1, the
+    image reduced to ``WORK_SIDE``), paper, light and ruled lines removed; ``BlankImage`` if none."""
     ink = remove_rules(ink_map(_reduce(pixels)))
     contrast = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max())
     if contrast < MIN_CONTRAST:
         raise BlankImage("the image is blank (no ink found)")
-    square = _square(np.clip(ink / contrast, 0, 1))
+    return np.clip(ink / contrast, 0, 1)
+
+
+def framed(ink: np.ndarray, normalise_stroke: bool = True) -> np.ndarray:
+    """The letter of ``ink`` (``letter_ink``) as uint8 28x28 as EMNIST draws letters: ink bright
+    on black, centred, about EMNIST's stroke width."""
+    square = _square(ink)
     out = frame(square)
     width = stroke_width(out)
     if normalise_stroke and (width < 0.8 * EMNIST_STROKE or width > EMNIST_THICKEST):
@@ -268,6 +278,12 @@ def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray
         if _pieces(redrawn) <= _pieces(out):  # not where the redrawing broke strokes apart
             out = redrawn
     return out
+
+
+def emnist_like(pixels: np.ndarray, normalise_stroke: bool = True) -> np.ndarray:
+    """A gray (0..1, H x W) or colour (H x W x 3) image of one letter, either polarity -> uint8
+    28x28 as EMNIST draws letters: ink bright on black, centred, about EMNIST's stroke width."""
+    return framed(letter_ink(pixels), normalise_stroke)
 
 
 def _pieces(image: np.ndarray) -> int:
@@ -284,21 +300,39 @@ def prepare_file(path: Path) -> Prepared:
     try:
         with Image.open(path) as img:
             img.load()
-            return Prepared(path, prepare_image(img))
+            return Prepared(path, *prepare_letter(img))
     except FileNotFoundError:
         return Prepared(path, None, "no such file")
     except UnidentifiedImageError:
-        return Prepared(path, None, "not an image PIL can read")
+        return Prepared(
+            path, None, "not an image letterbench can read (use PNG, JPEG, GIF, BMP, TIFF or WebP)"
+        )
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return Prepared(path, None, f"unreadable image ({exc})")
     except LetterbenchError as exc:
         return Prepared(path, None, str(exc), blank=isinstance(exc, BlankImage))
 
 
-def prepare_image(img: Image.Image) -> np.ndarray:
-    """A PIL image -> uint8 28x28, ink bright on black; LetterbenchError if it holds no letter."""
+def prepare_letter(img: Image.Image) -> tuple[np.ndarray, None, bool, str | None]:
+    """A PIL image -> (uint8 28x28, ink bright on black; no error; not blank; why it is no single
+    letter, or None: ``shape.not_a_letter``); LetterbenchError if it holds no ink."""
     try:
         pixels = _to_pixels(img)
     except (OSError, ValueError) as exc:
         raise LetterbenchError(f"unreadable image ({exc})") from exc
-    return emnist_like(pixels)
+    ink = letter_ink(pixels)
+    return framed(ink), None, False, not_a_letter(letter_mask(ink))
+
+
+def letter_mask(ink: np.ndarray) -> np.ndarray:
+    """The ink of the letter's box (``_letter_box``) as a mask, smoothed as the box was found."""
+    from scipy import ndimage
+
+    rows, cols = _letter_box(ink)
+    mask = ndimage.gaussian_filter(ink, 1.0)[rows, cols] > INK_THRESHOLD
+    return mask if mask.any() else ink[rows, cols] > INK_THRESHOLD
+
+
+def prepare_image(img: Image.Image) -> np.ndarray:
+    """A PIL image -> uint8 28x28, ink bright on black; LetterbenchError if it holds no letter."""
+    return prepare_letter(img)[0]
