@@ -203,6 +203,14 @@ MUTANTS = [
         'if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")',
         ("tests/test_user_files.py",),
     ),
+    Mutant(
+        "local-by-the-typed-host",
+        "serve decides it serves this machine only by the address it is bound to, not by --host's spelling",
+        "cli/apps.py",
+        "local = server.is_loopback(sock.getsockname()[0])",
+        "local = server.is_loopback(args.host)",
+        ("tests/test_serve.py::test_a_loopback_host_however_typed_keeps_the_host_check",),
+    ),
 ]
 
 

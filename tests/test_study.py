@@ -253,6 +253,15 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
             lambda d: ((d / "labels.csv").write_text("file,label\n../etc.png,a\n"), d)[1],
             "no image '../etc.png'",
         ),
+        (  # an iPhone's photos only
+            lambda d: ((d / "a").mkdir(), (d / "a" / "IMG_1.HEIC").write_bytes(b"x"), d)[2],
+            "only files letterbench does not read: .heic; convert them to PNG or JPEG",
+        ),
+        (lambda d: (os.mkfifo(d / "labels.csv"), d)[1], "labels.csv: not a regular file"),
+        (
+            lambda d: ((d / "labels.csv").write_bytes(b"file,label\n" + b"x" * (11 * 2**20)), d)[1],
+            "more than a labels file of letters holds",
+        ),
     ],
 )
 def test_a_malformed_real_world_folder_is_refused_with_one_line_before_anything_trains(
@@ -503,9 +512,12 @@ def test_predict_reports_bad_files_and_processes_the_rest(letter_model, tmp_path
     )
     captured = capsys.readouterr()
     assert code == 1
-    models, answer = captured.out.splitlines()[:2]
+    models, case, answer = captured.out.splitlines()[:3]
     assert models.startswith("models: ") and answer.startswith(f"{good}: ")
-    errors = captured.err.strip().splitlines()
+    assert case.startswith("note: small and capital letters are one class")
+    errors = [
+        line for line in captured.err.strip().splitlines() if "uncalibrated" not in line
+    ]  # (never evaluated)
     assert len(errors) == 5
     assert (
         "blank" in errors[0]
@@ -600,3 +612,49 @@ def test_a_real_world_folder_from_a_spreadsheet_or_a_zip_of_a_mac_reads_as_meant
     rows = ["file,label"] + [f"{p.relative_to(folder)},{p.parent.name}" for p in letters]
     (folder / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
     assert len(load_real_world(folder)) == 26
+
+
+def test_an_empty_real_world_path_is_refused_not_read_as_the_current_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_status:  # a usage error, as argparse ends one
+        main(["run", "--preset", "smoke", "--real-world", "", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_status.value.code == 1 and len(err) == 1 and "--real-world: an empty path" in err[0]
+    assert err[0].startswith("letterbench: error:")
+    assert not (tmp_path / "s").exists()
+
+
+def test_hidden_files_in_letter_folders_are_not_letters_and_unread_formats_are_named(tmp_path):
+    from letterbench.evaluation.real_world import load_real_world
+
+    folder = tmp_path / "set" / "l"
+    folder.mkdir(parents=True)
+    letter = np.full((40, 40), 255, np.uint8)
+    letter[6:34, 17:23] = 0
+    Image.fromarray(letter).save(folder / "one.png")
+    (folder / "._one.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    (folder / "two.heic").write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r"skipped 1 files in formats letterbench does not read \(.heic\)"):
+        found = load_real_world(tmp_path / "set")
+    assert len(found) == 1 and found.readable.all()  # the ._ file is no unreadable letter
+
+
+@pytest.mark.parametrize(
+    "encode, expect",
+    [
+        (lambda text: text.replace("ResNet", "R\xe9sNet").encode("latin-1"), "not UTF-8"),
+        (lambda text: b"\xef\xbb\xbf" + text.encode(), None),  # a byte-order mark: read as UTF-8
+    ],
+)
+def test_a_recipe_saved_in_another_encoding_gets_one_line(tmp_path, capsys, encode, expect):
+    from importlib import resources
+
+    text = "# ResNet\n" + resources.files("letterbench.recipes").joinpath("smallcnn.toml").read_text()
+    (tmp_path / "mine.toml").write_bytes(encode(text))
+    from letterbench.training.recipes import load_recipe
+
+    if expect is None:
+        assert load_recipe(str(tmp_path / "mine.toml")).model == "smallcnn"
+        return
+    code = main(["train", "--recipe", str(tmp_path / "mine.toml"), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and expect in err[0] and "save it as UTF-8" in err[0]

@@ -18,7 +18,7 @@ from letterbench.core.errors import LetterbenchError
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
-    if host == "localhost":
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

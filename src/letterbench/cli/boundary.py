@@ -149,3 +149,11 @@ def probability(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
     return value
+
+
+def given_path(text: str) -> Path:
+    """A path argument that is not empty (``--real-world ""``, an unset shell variable, would
+    otherwise name the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give the folder")
+    return Path(text)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from letterbench.cli.boundary import nonneg_int, positive_int
+from letterbench.cli.boundary import given_path, nonneg_int, positive_int
 from letterbench.cli.evaluate import print_outcome
 from letterbench.cli.options import add_data_dir, add_device, runtime
 from letterbench.cli.train import KEEP_HELP, add_checkpoint_every
@@ -88,7 +88,7 @@ def build_run(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--real-world",
-        type=Path,
+        type=given_path,
         metavar="DIR",
         help="a folder of your own labelled letters (labels.csv with file,label columns, or one sub-folder "
         "per letter a..z) that every model also reads: top-1/top-3 rows in the report"

@@ -54,8 +54,18 @@ def _label(value: str, where: str) -> int:
     return string.ascii_lowercase.index(letter)
 
 
+LABELS_MAX_BYTES = 10 * 1024 * 1024  # a labels.csv of a few hundred thousand rows
+
+
 def _from_csv(folder: Path) -> list[tuple[Path, int]]:
     table = folder / "labels.csv"
+    if not table.is_file():  # a pipe would block for ever, a device never end
+        raise LetterbenchError(f"{table}: not a regular file (a pipe, a device or a folder); {FIX}")
+    if table.stat().st_size > LABELS_MAX_BYTES:
+        raise LetterbenchError(
+            f"{table}: {table.stat().st_size:,} bytes, more than a labels file of letters holds "
+            f"({LABELS_MAX_BYTES // 2**20} MB at most); {FIX}"
+        )
     try:
         with table.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM is no column name
             rows = list(csv.DictReader(f))
@@ -74,19 +84,36 @@ def _from_csv(folder: Path) -> list[tuple[Path, int]]:
 
 
 def _from_folders(folder: Path) -> list[tuple[Path, int]]:
-    items = []
-    # hidden folders and an archiver's own (``__MACOSX``, ``.DS_Store``'s kin) are not letters
+    items, skipped = [], []
+    # hidden folders and an archiver's own (``__MACOSX``, ``.DS_Store``'s kin) are not letters; nor
+    # are hidden files (macOS's ``._a.png`` beside each photo copied to another disk)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))):
         label = _label(sub.name, str(sub))
-        items += [(p, label) for p in sorted(sub.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        files = [p for p in sorted(sub.iterdir()) if not p.name.startswith(".") and not p.is_dir()]
+        items += [(p, label) for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped += [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    formats = ", ".join(sorted({p.suffix.lower() or "no suffix" for p in skipped}))
     if not items:
-        raise LetterbenchError(f"{folder}: no labels.csv and no images in letter folders; {FIX}")
+        unread = (
+            f" (only files letterbench does not read: {formats}; convert them to PNG or JPEG)"
+            if skipped
+            else ""
+        )
+        raise LetterbenchError(f"{folder}: no labels.csv and no images in letter folders{unread}; {FIX}")
+    if skipped:
+        warnings.warn(
+            f"{folder}: skipped {len(skipped)} files in formats letterbench does not read ({formats}); "
+            "convert them to PNG or JPEG to include them",
+            stacklevel=2,
+        )
     return items
 
 
 def load_real_world(folder: str | Path) -> RealWorldSet:
     """The folder's images, prepared, with their labels; one ``LetterbenchError`` line for a folder
     that is missing or labelled wrongly."""
+    if str(folder) == "":
+        raise LetterbenchError(f"--real-world '': an empty path (an unset shell variable?); {FIX}")
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise LetterbenchError(f"--real-world {folder}: no such folder; {FIX}")
