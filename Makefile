@@ -1,7 +1,7 @@
 # Two entry points: `make run` (the study) and `make test` (ruff + pytest); then `make serve`
 # (the draw-a-letter page on ./study), `make tensorboard` and `make extras` (serve, export, TensorBoard).
-# Each creates .venv on first use. torch is pinned to the build this workplace serves
-# from local disk, so set-up takes a minute instead of a multi-gigabyte download.
+# Each creates .venv on first use. torch is pinned to one version (2.14.1) so that set-up installs
+# a known build; the suite's figures were measured with it.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -24,7 +24,8 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# This workplace keeps a (partial) EMNIST copy beside the checkout; use it unless told otherwise.
+# A data copy beside the checkout (../shared/data/emnist), where one exists, is used unless
+# LETTERBENCH_DATA says otherwise; elsewhere `letterbench run` fetches EMNIST itself.
 SHARED_DATA := $(wildcard ../shared/data/emnist/emnist-letters-train-images-idx3-ubyte.gz)
 ifeq ($(origin LETTERBENCH_DATA),undefined)
 ifneq ($(SHARED_DATA),)
@@ -33,7 +34,7 @@ endif
 endif
 
 run: $(VENV)/.base
-	$(VENV)/bin/letterbench run $(ARGS)
+	LETTERBENCH_VIA_MAKE=1 $(VENV)/bin/letterbench run $(ARGS)
 
 extras: $(VENV)/.extras
 

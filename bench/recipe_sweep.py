@@ -67,8 +67,12 @@ def parse_variants(texts: list[str]) -> dict[str, list[str]]:
 def preparation_key(folder: Path) -> str:
     """What the prepared images depend on: the set's labels and the preparation's code."""
     digest = hashlib.sha256((folder / "labels.csv").read_bytes())
-    for module in ("letters.py", "lighting.py"):
-        digest.update((REPO / "src" / "letterbench" / module).read_bytes())
+    import letterbench.images.letters as letters
+    import letterbench.images.lighting as lighting
+    import letterbench.images.shape as shape
+
+    for module in (letters, lighting, shape):  # wherever the package is installed from
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 

@@ -87,7 +87,11 @@ def test_onnx_export_carries_its_contract_and_matches_pytorch_on_real_images(tra
     assert session.run(None, {inp.name: real_test[:1]})[0].shape == (1, 26)  # any batch size
 
 
-def test_predict_onnx_answers_as_predict_run(trained, real_test, tmp_path, capsys):
+def test_predict_onnx_answers_as_predict_run(trained, real_test, tmp_path, capsys, monkeypatch):
+    """One number per picture: predict answers in full precision by its own default (not the
+    suite's), on a CPU with bf16 hardware too, so that it agrees with the ONNX export; the file says
+    what its model learned from."""
+    monkeypatch.delenv("LETTERBENCH_PRECISION", raising=False)
     if not trained.export_file("onnx").is_file():
         assert main(["export", "--run", str(trained)]) == 0
     files = []
@@ -102,6 +106,7 @@ def test_predict_onnx_answers_as_predict_run(trained, real_test, tmp_path, capsy
     onnx_answers, run_answers = answers["--onnx"], answers["--run"]
     assert onnx_answers["models"] == run_answers["models"] == ["timm:resnet10t"]
     assert onnx_answers["temperatures"] == pytest.approx(run_answers["temperatures"])
+    assert onnx_answers["trained_on"] == run_answers["trained_on"] != {}
     for mine, theirs in zip(onnx_answers["predictions"], run_answers["predictions"], strict=True):
         assert [t["letter"] for t in mine["top3"]] == [t["letter"] for t in theirs["top3"]]
         assert [t["probability"] for t in mine["top3"]] == pytest.approx(

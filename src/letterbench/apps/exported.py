@@ -25,7 +25,13 @@ import torch
 
 from letterbench import __version__
 from letterbench.core.errors import LetterbenchError
-from letterbench.evaluation.inference import Scorer, checked_temperature, run_temperature, softmax
+from letterbench.evaluation.inference import (
+    Scorer,
+    answering_temperature,
+    checked_temperature,
+    softmax,
+    trained_on,
+)
 from letterbench.models import LetterModel
 from letterbench.runs.rundir import RunDir
 
@@ -64,7 +70,8 @@ def export_metadata(run: RunDir, model: LetterModel, class_names: list[str]) -> 
         "seed": str(config.seed),
         "split": config.data.split,
         "class_names": json.dumps(class_names),
-        "temperature": repr(run_temperature(run)),
+        "temperature": repr(answering_temperature(run)),
+        "trained_on": trained_on(config.recipe.to_json()),
         "input_size": str(spec.size),
         "input_channels": str(spec.channels),
         "mean": json.dumps(list(spec.mean)),
@@ -143,7 +150,8 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
             )
         return softmax(out, temperature)
 
-    return Scorer(name, name, class_names, temperature, probabilities)
+    learned = meta.get("trained_on") or None  # files exported before it was recorded have none
+    return Scorer(name, name, class_names, temperature, probabilities, learned)
 
 
 def onnx_providers(device: str, available: list[str]) -> list:

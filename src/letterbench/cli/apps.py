@@ -66,8 +66,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.unsure_below,
         )
         limit = round(args.max_upload_mb * 2**20)
+        # "local" by the address the socket is bound to, not by how --host was typed (LOCALHOST, 127.1)
+        local = server.is_loopback(sock.getsockname()[0])
         app = serve.create_app(
-            predictor, serve.page_title(predictor), limit, local=server.is_loopback(args.host)
+            predictor, serve.page_title(predictor), limit, local=local, url=server.url(sock)
         )
         print(
             f"serving {', '.join(map(str, runs))} on {listening}: open {server.url(sock)} (Ctrl-C stops)",
@@ -123,7 +125,7 @@ def build_serve(sub: argparse._SubParsersAction) -> None:
         help="default 127.0.0.1 (this machine only); 0.0.0.0 makes the page reachable from the network",
     )
     serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free one")
-    add_device(serve)
+    add_device(serve, answers=True)
     serve.add_argument(
         "--max-upload-mb",
         type=_upload_mb,
@@ -145,6 +147,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         torch_predictor,
     )
     from letterbench.core.errors import LetterbenchError
+    from letterbench.evaluation.thresholds import CASE_NOTE
 
     if (args.run is None) == (args.onnx is None):
         raise LetterbenchError(
@@ -167,22 +170,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(predictor.describe())
         if predictor.caveat:
             print(f"note: {predictor.caveat}")
-    records = predict_files(args.images, predictor)
+        print(f"note: {CASE_NOTE}")
+    records = predict_files(image_files(args.images), predictor)
     if args.show_input:
         save_inputs(records, args.show_input)
-    for record in records:
+    for record in records:  # in the order given, each error where its file stands
         if "error" in record:
-            print(f"{record['file']}: error: {record['error']}", file=sys.stderr)
+            sys.stdout.flush()
+            print(f"{record['file']}: error: {record['error']}", file=sys.stderr, flush=True)
         elif not args.json:
-            print(f"{record['file']}: {answer_line(record['answer'])}")
+            print(f"{record['file']}: {answer_line(record['answer'])}", flush=True)
     if args.json:
         print(json.dumps(records_json(records, predictor), indent=2))
     return 1 if any("error" in r for r in records) else 0
 
 
+def image_files(paths: list[Path]) -> list[Path]:
+    """The images to read: each file given, and the files of each folder given (sorted, hidden
+    ones such as macOS's ``._`` files left out; a file that is no image is reported by name)."""
+    from letterbench.core.errors import LetterbenchError
+
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if not p.name.startswith(".") and not p.is_dir())
+            if not found:
+                raise LetterbenchError(f"{path}: the folder holds no files; give images, or a folder of them")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
 def build_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="classify images of single handwritten letters")
-    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images of one letter each")
+    predict.add_argument(
+        "images", nargs="+", type=Path, metavar="IMAGE", help="images of one letter each, or folders of them"
+    )
     predict.add_argument("--run", type=Path, help="a run directory, or a study directory")
     predict.add_argument(
         "--onnx", type=Path, metavar="FILE", help="a model `letterbench export` wrote, instead of --run"
@@ -195,6 +219,6 @@ def build_predict(sub: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.add_argument("--show-input", type=Path, metavar="DIR", help="save the 28x28 image each model saw")
-    add_device(predict)
+    add_device(predict, answers=True)
     add_answer_options(predict)
     predict.set_defaults(func=cmd_predict)

@@ -7,7 +7,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from letterbench.cli.boundary import positive_int
+from letterbench.cli.boundary import given_path, positive_int
 from letterbench.cli.options import add_data_dir, add_device, runtime
 
 
@@ -28,8 +28,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.no_plots:
             plot_timed(run, evaluation)
     print(run_summary(evaluation.metrics))
+    for stage in evaluation.metrics.stages:
+        if stage.real_world:
+            print(real_world_line(stage.phase, stage.real_world))
     print(f"wrote {run.metrics_file}, predictions" + ("" if args.no_plots else " and plots"))
     return 0
+
+
+def real_world_line(phase: str, reading: dict) -> str:
+    """``real-world FOLDER (N images), phase P: top-1 91.2% [89.6, 92.7], top-3 ...``."""
+    lo1, hi1 = reading["intervals"]["top1"]
+    lo3, hi3 = reading["intervals"]["top3"]
+    return (
+        f"real-world {reading['folder']} ({reading['images']:,} images), phase {phase}: "
+        f"top-1 {100 * reading['top1']:.1f}% [{100 * lo1:.1f}, {100 * hi1:.1f}], "
+        f"top-3 {100 * reading['top3']:.1f}% [{100 * lo3:.1f}, {100 * hi3:.1f}]"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -58,9 +72,21 @@ def print_outcome(summary: dict, page: Path, study: Path | None = None) -> None:
         )
     print(f"report: {page.resolve()}")
     if study is not None and ranking["recommendation"] != "none":
-        print(
-            f"next: `letterbench serve --run {study}` reads the letters you draw or photograph in a browser"
-        )
+        print(f"next: {serve_hint(study)} reads the letters you draw or photograph in a browser")
+
+
+def serve_hint(study: Path) -> str:
+    """The command that serves ``study`` where the user stands: ``make serve`` after ``make run``
+    (the Makefile says so), else ``letterbench serve``, with the page's parts to install first
+    where FastAPI is missing."""
+    import importlib.util
+    import os
+
+    if os.environ.get("LETTERBENCH_VIA_MAKE"):
+        return f"`make serve STUDY={study}`"
+    if importlib.util.find_spec("fastapi") is None:
+        return f"`pip install 'letterbench[serve]'`, then `letterbench serve --run {study}`"
+    return f"`letterbench serve --run {study}`"
 
 
 def _study_runs(paths: list[Path]) -> list[Path]:
@@ -83,7 +109,7 @@ def build_evaluate(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--no-plots", action="store_true", help="write the metrics and predictions only")
     evaluate.add_argument(
         "--real-world",
-        type=Path,
+        type=given_path,
         metavar="DIR",
         help="a folder of your own labelled letters (labels.csv with file,label columns, or one sub-folder "
         "per letter a..z) that every model also reads: top-1/top-3 rows in the report",

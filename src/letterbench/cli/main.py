@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="letterbench",
         description="Train, evaluate and compare CNNs on handwritten letters (EMNIST), with measured evidence.",
+        epilog="start here: `letterbench run --preset first --out first` trains a first model in a few "
+        "minutes; then `letterbench serve --run first` reads the letters you draw.",
     )
     parser.add_argument("--version", action="version", version=f"letterbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -19,9 +19,13 @@ def describe(data: EmnistData) -> str:
         "  files:",
     ]
     for key, member in data.members.items():
+        official = {"train": info.train_count, "test": info.test_count}.get(key.split("-")[0])
         state = {
             True: "official checksum",
-            False: "differs from official",
+            # a file with fewer images than the official one is a partial copy, not a damaged one
+            False: "partial copy (fewer images than the official file)"
+            if official is not None and member.count < official
+            else "differs from the official file",
             None: "no official checksum on record",
         }
         lines.append(
