@@ -443,6 +443,24 @@ def test_page_answers_a_drawn_letter_and_an_uploaded_photo(servers, browser, tmp
     page.close()
 
 
+def test_page_says_not_a_single_letter_for_a_tap_and_a_dash(servers, browser):
+    page, replies = open_page(browser, servers["one"])
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a single tap
+    answer = shown(page, replies)
+    assert answer["not_a_letter"] and answer["not_a_letter_why"] == "a dot"
+    assert page.locator("#unsure").text_content().startswith("not a single letter (a dot)")
+    page.click("#clear")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.2 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.8 * box["width"], y + 4, steps=8)
+    page.mouse.up()
+    answer = shown(page, replies)
+    assert answer["not_a_letter"] and answer["not_a_letter_why"] == "a dash"
+    page.close()
+
+
 def test_page_shows_every_model_the_ensemble_and_the_unsure_mark(servers, browser):
     page, replies = open_page(browser, servers["two"])
     draw(page, "x")

@@ -658,3 +658,41 @@ def test_a_recipe_saved_in_another_encoding_gets_one_line(tmp_path, capsys, enco
     code = main(["train", "--recipe", str(tmp_path / "mine.toml"), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and expect in err[0] and "save it as UTF-8" in err[0]
+
+
+def _letter_folder(folder: Path, table: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    letter = np.full((40, 40), 255, np.uint8)
+    letter[6:34, 17:23] = 0
+    for name in ("x.png", "y.png"):
+        Image.fromarray(letter).save(folder / name)
+    (folder / "labels.csv").write_bytes(table)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "table, expect",
+    [
+        (b"file,label,label\nx.png,a,b\n", "the column 'label' appears 2 times"),
+        (b"file,label\nx.png,a\ny.png,b\nx.png,c\n", "lines 2 and 4: 'x.png' is labelled both a and c"),
+        (b"file;label\nx.png;a\n", "separate the columns with commas"),
+        (b"file\tlabel\nx.png\ta\n", "separate the columns with commas"),
+        (b"name,letter\nx.png,a\n", "found 'name', 'letter'"),
+        ("file,label\nx.png,\xe9\n".encode("latin-1"), "not UTF-8 text; save it as UTF-8"),
+    ],
+)
+def test_a_labels_file_that_would_mislabel_is_refused_naming_what_it_found(tmp_path, capsys, table, expect):
+    folder = _letter_folder(tmp_path / "set", table)
+    code = main(["run", "--preset", "smoke", "--real-world", str(folder), "--out", str(tmp_path / "study")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("letterbench: error:") and expect in err[0], err
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_labels_file_with_spaced_capital_headers_and_a_repeated_row_is_read(tmp_path):
+    from letterbench.evaluation.real_world import load_real_world
+
+    folder = _letter_folder(tmp_path / "set", b"File , Label\nx.png,l\ny.png,L\nx.png,l\n\n")
+    with pytest.warns(UserWarning, match="line 4 repeats line 2; 'x.png' is counted once"):
+        found = load_real_world(folder)
+    assert len(found) == 2 and list(found.labels) == [11, 11]

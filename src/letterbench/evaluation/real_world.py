@@ -68,19 +68,57 @@ def _from_csv(folder: Path) -> list[tuple[Path, int]]:
         )
     try:
         with table.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM is no column name
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            lines = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise LetterbenchError(f"{table}: not UTF-8 text; save it as UTF-8 (CSV UTF-8); {FIX}") from None
+    except (OSError, csv.Error) as exc:
         raise LetterbenchError(f"{table}: unreadable ({exc}); {FIX}") from None
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise LetterbenchError(f"{table}: needs the columns file and label and at least one row; {FIX}")
-    items = []
-    for number, row in enumerate(rows, 2):
-        name = (row.get("file") or "").strip()
+    file_col, label_col = _columns(table, lines[0] if lines else [])
+    if len(lines) < 2:
+        raise LetterbenchError(f"{table}: no rows under its header; {FIX}")
+    items: list[tuple[Path, int]] = []
+    seen: dict[Path, tuple[int, int]] = {}  # a file's first line and label
+    for number, row in enumerate(lines[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line, as spreadsheets leave at the end
+        name = row[file_col].strip() if file_col < len(row) else ""
         path = (folder / name).resolve()
         if not name or folder.resolve() not in path.parents or not path.is_file():
             raise LetterbenchError(f"{table}, line {number}: no image {name!r} in {folder}; {FIX}")
-        items.append((path, _label(row.get("label") or "", f"{table}, line {number}")))
+        label = _label(row[label_col] if label_col < len(row) else "", f"{table}, line {number}")
+        if path in seen:
+            first, before = seen[path]
+            if before != label:
+                raise LetterbenchError(
+                    f"{table}, lines {first} and {number}: {name!r} is labelled both "
+                    f"{string.ascii_lowercase[before]} and {string.ascii_lowercase[label]}; keep one line per image"
+                )
+            warnings.warn(
+                f"{table}, line {number} repeats line {first}; {name!r} is counted once", stacklevel=3
+            )
+            continue
+        seen[path] = (number, label)
+        items.append((path, label))
     return items
+
+
+def _columns(table: Path, header: list[str]) -> tuple[int, int]:
+    """The positions of the columns ``file`` and ``label`` (any case, spaces around), or one line
+    naming what the header holds instead."""
+    names = [h.strip().lower() for h in header]
+    found = ", ".join(repr(h) for h in header) or "none"
+    for column in ("file", "label"):
+        if names.count(column) > 1:
+            raise LetterbenchError(
+                f"{table}: the column {column!r} appears {names.count(column)} times; keep one; {FIX}"
+            )
+    if "file" in names and "label" in names:
+        return names.index("file"), names.index("label")
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t"):
+        raise LetterbenchError(
+            f"{table}: its header {header[0]!r} is not separated by commas; separate the columns with commas; {FIX}"
+        )
+    raise LetterbenchError(f"{table}: needs the columns file and label; found {found}; {FIX}")
 
 
 def _from_folders(folder: Path) -> list[tuple[Path, int]]:
