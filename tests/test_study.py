@@ -104,6 +104,16 @@ def test_run_resumes_an_interrupted_second_seed_and_reports_mean_and_spread(real
     assert main(args(killed)) == 0
     assert "xception (seed 1): finished earlier, skipped" not in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["schema"] == "letterbench-metrics-3"
+    # export holds one seed: the bare model name is ambiguous, each seed is named
+    capsys.readouterr()
+    assert main(["export", "--run", str(killed), "--model", "xception"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds 2 seeds of xception and an export holds one" in err[0]
+    assert "'xception (seed 0)', 'xception (seed 1)'" in err[0]
+    from letterbench.apps.export import export_target
+
+    assert export_target(killed, "xception (seed 0)").path == killed / "runs" / "xception"
+    assert export_target(killed, "xception (seed 1)").path == run
 
 
 def letters_folder(folder: Path, per_letter: int = 2) -> Path:

@@ -165,6 +165,11 @@ def test_the_reader_recipe_mixes_half_of_each_batch_and_says_so(tmp_path):
     assert off.synthetic_share == 0
     with pytest.raises(LetterbenchError, match="data.synthetic"):
         resolve_recipe(recipe="reader", overrides=["data.synthetic=0.95"])
+    # a share under one letter a batch would be recorded as it is and trained as one letter a batch
+    with pytest.raises(
+        LetterbenchError, match=r"data.synthetic=0.0001 gives less than one extra letter per batch of 64"
+    ):
+        resolve_recipe(recipe="reader", overrides=["data.synthetic=0.0001"])
     with pytest.raises(LetterbenchError, match="synthetic letters"):
         Trainer(
             recipe, create_model("resnet18"), TrainData(images, labels, images, labels), CPU, RunDir(tmp_path)

@@ -205,6 +205,17 @@ def export_target(path: Path, model: str | None = None) -> RunDir:
     names = {str(key): run for key, run in runs.items()}
     if model is None:
         raise LetterbenchError(f"{path} holds runs of {', '.join(names)}; choose one with --model NAME")
+    for key, run in runs.items():  # a model's first seed by its seed: "resnet18 (seed 0)"
+        if not key.seeded and model == f"{key.model} (seed {key.seed})":
+            return run
+    seeds = [name for key, name in zip(runs, names, strict=True) if key.model == model and key.seeded]
     if model not in names:
         raise LetterbenchError(f"{path} has no run of {model!r}; choose one of: {', '.join(names)}")
+    if seeds:  # a model trained with several seeds: one file holds one of them, never silently
+        first = next(key for key in runs if str(key) == model)
+        every = [f"{model} (seed {first.seed})", *seeds]
+        raise LetterbenchError(
+            f"{path} holds {len(every)} seeds of {model} and an export holds one; choose it with "
+            f"--model, quoted: {', '.join(repr(n) for n in every)}"
+        )
     return names[model]

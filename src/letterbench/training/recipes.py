@@ -44,7 +44,14 @@ def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
 
 def validate(recipe: Recipe, source: str = "recipe") -> None:
     """The rules that span fields (the schema checks each field): phase names differ, and none is
-    a checkpoint name of its own."""
+    a checkpoint name of its own; a share of extra letters gives at least one a batch."""
+    share = recipe.data.synthetic
+    if 0 < share and recipe.batch_size * share / (1 - share) < 0.5:
+        least = 1 / (recipe.batch_size + 1)
+        raise LetterbenchError(
+            f"{source}: data.synthetic={share:g} gives less than one extra letter per batch of "
+            f"{recipe.batch_size} (each batch would still get one: {least:.1%}); give at least {least:.3f}, or 0"
+        )
     names = [p.name for p in recipe.phases]
     if len(set(names)) != len(names):
         raise LetterbenchError(f"{source}: phase names must differ, got {names}")
