@@ -211,6 +211,14 @@ MUTANTS = [
         "local = server.is_loopback(args.host)",
         ("tests/test_serve.py::test_a_loopback_host_however_typed_keeps_the_host_check",),
     ),
+    Mutant(
+        "origin-by-host-name-only",
+        "serve refuses a page on another port of the same host (another site) posting to it",
+        "apps/serve.py",
+        'elif origin and origin != "null" and urlsplit(origin).netloc != host:',
+        'elif origin and origin != "null" and urlsplit(origin).hostname != name:',
+        ("tests/test_serve.py::test_other_sites_cannot_use_the_page",),
+    ),
 ]
 
 

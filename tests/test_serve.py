@@ -243,6 +243,11 @@ def test_other_sites_cannot_use_the_page(servers):
     assert status == 403 and "this machine only" in answer["error"]
     status, answer, _ = _send(url + "health", None, {"Host": "evil.example:8000"})
     assert status == 403
+    # another port of this very host is another site: a page on 127.0.0.1:3000 may not post here
+    host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
+    other = f"http://{host}:{int(port) + 1 if int(port) < 65535 else int(port) - 1}"
+    status, answer, _ = post(url, letter, headers={"Origin": other})
+    assert status == 403 and "another site" in answer["error"]
     status, answer, _ = post(url, letter, headers={"Origin": url.rstrip("/")})  # the page itself
     assert status == 200 and answer["top3"][0]["letter"] == "l"
 

@@ -706,3 +706,40 @@ def test_a_labels_file_with_spaced_capital_headers_and_a_repeated_row_is_read(tm
     with pytest.warns(UserWarning, match="line 4 repeats line 2; 'x.png' is counted once"):
         found = load_real_world(folder)
     assert len(found) == 2 and list(found.labels) == [11, 11]
+
+
+@pytest.mark.parametrize(
+    "damage, expect",
+    [
+        (lambda p, lab, r: (p[:, :10], lab, r), "not (images, 26)"),
+        (lambda p, lab, r: (p, lab[:-1], r), "labels (1,)"),
+        (lambda p, lab, r: (np.full_like(p, np.nan), lab, r), "not numbers from 0 to 1"),
+        (lambda p, lab, r: (p[:0], lab[:0], r[:0]), "not (images, 26)"),
+    ],
+)
+def test_damaged_real_world_readings_are_named_in_one_line(tmp_path, capsys, damage, expect):
+    import sys
+
+    fixture = Path(__file__).parent / "fixtures" / "main-run"
+    sys.path.insert(0, str(fixture.parent))
+    from make_main_run import tiny_data
+
+    run = Path(shutil.copytree(fixture, tmp_path / "run"))
+    folder = _letter_folder(tmp_path / "set", b"file,label\nx.png,l\ny.png,i\n")
+    data = tiny_data(tmp_path / "emnist")
+    assert (
+        main(["evaluate", str(run), "--data-dir", str(data), "--no-plots", "--real-world", str(folder)]) == 0
+    )
+    with np.load(run / "real-world-train.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    probs, labels, readable = damage(arrays["probs"], arrays["labels"], arrays["readable"])
+    np.savez(
+        run / "real-world-train.npz", probs=probs, labels=labels, readable=readable, folder=arrays["folder"]
+    )
+    capsys.readouterr()
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1 and err[0].startswith("letterbench: error:") and "damaged real-world readings" in err[0]
+    )
+    assert expect in err[0] and "real-world-train.npz" in err[0]

@@ -60,6 +60,9 @@ class SavedReadings:
         advice = f"run `letterbench evaluate {self.path} --real-world DIR` again"
         keys = ("probs", "labels", "readable", "folder?")
         probs, labels, readable, folder = self._read_npz(path, keys, "real-world readings", advice)
+        why = _damage(probs, labels, readable)
+        if why:
+            raise LetterbenchError(f"{path}: damaged real-world readings ({why}); {advice}")
         return RealWorldReading(probs, labels, readable, "" if folder is None else str(folder))
 
     def _read_npz(self, path: Path, keys: tuple[str, ...], what: str, advice: str) -> list:
@@ -80,3 +83,17 @@ class SavedReadings:
             self.predictions_file(phase), ("probs", "labels"), "predictions", advice
         )
         return probs, labels
+
+
+def _damage(probs: np.ndarray, labels: np.ndarray, readable: np.ndarray) -> str | None:
+    """What is wrong with a reading's arrays, or None: probabilities (images x 26) that are finite
+    and in 0..1, one label (0..25) and one readable flag per image, at least one image."""
+    if probs.ndim != 2 or probs.shape[1] != 26 or len(probs) == 0:
+        return f"probabilities of shape {probs.shape}, not (images, 26)"
+    if labels.shape != (len(probs),) or readable.shape != (len(probs),):
+        return f"{len(probs)} images but labels {labels.shape} and readable {readable.shape}"
+    if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1:
+        return "probabilities that are not numbers from 0 to 1"
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 25:
+        return "labels outside the letters' classes 0..25"
+    return None
