@@ -3,7 +3,8 @@
     python bench/reading.py --run RUN_OR_STUDY [--run ...] --set DIR [--set ...] [--nonletters DIR]
         [--below 0.3,0.4]
 
-Each ``--set`` is a folder of letters, one sub-folder per letter (as ``--real-world`` reads it);
+Each ``--set`` is a folder of letters as ``--real-world`` reads it (``labels.csv``, or one
+sub-folder per letter);
 ``--nonletters`` a folder of images that hold no single letter (``bench/sets/nonletters.py``).
 Every image goes through ``letterbench predict``'s own path (``apps.predict.predict_files``: the
 preparation, the shape check, a study's ensemble or a model's seeds averaged). Per run and set:
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.apps.predict import predict_files, torch_predictor
-from letterbench.evaluation.real_world import IMAGE_SUFFIXES
+from letterbench.evaluation.real_world import IMAGE_SUFFIXES, labelled_images, outcome_interval
 from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import find_runs
 
@@ -31,8 +32,7 @@ def _pct(x: float) -> str:
 
 
 def _interval(outcome: np.ndarray) -> str:
-    index = np.random.default_rng(0).integers(len(outcome), size=(2000, len(outcome)))
-    lo, hi = np.percentile(outcome[index].mean(1), [2.5, 97.5])
+    lo, hi = outcome_interval(outcome)
     return f"[{_pct(lo)}, {_pct(hi)}]"
 
 
@@ -49,13 +49,15 @@ def emnist_slice(run: Path) -> str:
 
 
 def files_of(folder: Path) -> list[Path]:
+    """Every image below ``folder`` (the non-letters: their folders name kinds, not letters)."""
     return sorted(
         p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
 
 
 def read(folder: Path, predictor, below: list[float], letters: bool) -> str:
-    files = files_of(folder)
+    labelled = labelled_images(folder) if letters else [(p, -1) for p in files_of(folder)]
+    files = [p for p, _ in labelled]
     records = predict_files(files, predictor)
     answers = [r.get("answer") for r in records]
     said = np.array([a is None or a.not_a_letter is not None for a in answers])
@@ -64,7 +66,7 @@ def read(folder: Path, predictor, below: list[float], letters: bool) -> str:
     line = f"  {str(folder)[-38:]:38s} {len(files):5d}  not a letter {_pct(said.mean())}  ({limits})"
     if not letters:
         return line
-    labels = [string.ascii_lowercase.index(p.parent.name.lower()) for p in files]
+    labels = [label for _, label in labelled]
     right1 = np.array(
         [
             a is not None and a.top3[0][0] == string.ascii_lowercase[y]

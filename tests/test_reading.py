@@ -48,7 +48,7 @@ def pieces(image: np.ndarray) -> list[np.ndarray]:
 @pytest.mark.parametrize("letter", ["i", "j"])
 def test_the_detached_dot_of_i_and_j_is_kept_above_the_stem(letter):
     stem = [(140, 110), (140, 220)] if letter == "i" else [(150, 110), (150, 230), (120, 250), (100, 235)]
-    image, *_ = prepare_letter(page_drawing([stem], dots=[(stem[0][0], 70)]))
+    image, _ = prepare_letter(page_drawing([stem], dots=[(stem[0][0], 70)]))
     found = sorted(pieces(image), key=lambda p: len(p[0]))
     assert len(found) == 2, "the dot and the stem"
     assert found[0][0].max() < found[1][0].min()  # the dot above the stem
@@ -74,7 +74,7 @@ def judged_images(images: list[Image.Image]) -> list[str | None]:
     out, prepared, shapes = [], [], []
     for img in images:
         try:
-            image, _, _, shape = prepare_letter(img)
+            image, shape = prepare_letter(img)
         except LetterbenchError:  # a dot too small to find: blank
             out.append("blank")
             continue

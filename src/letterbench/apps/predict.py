@@ -86,7 +86,10 @@ class Answer:
     models: dict[str, list[tuple[str, float]]]
     ensemble: list[tuple[str, float]] | None
     unsure_below: float
-    shape: str | None = None  # what the image's ink is instead of a letter (``images.shape``)
+    # why the image holds no single letter (its shape, or the detector's word:
+    # ``evaluation.letterness.judged``), or None; its answer is then "not a single letter", the
+    # top 3 still given
+    not_a_letter: str | None = None
 
     @property
     def top3(self) -> list[tuple[str, float]]:
@@ -95,13 +98,6 @@ class Answer:
     @property
     def unsure(self) -> bool:
         return self.top3[0][1] < self.unsure_below
-
-    @property
-    def not_a_letter(self) -> str | None:
-        """Why the image holds no single letter (its shape, or the detector's word:
-        ``evaluation.letterness.judged``), or None: the answer is then "not a single letter", its
-        top 3 still given."""
-        return self.shape
 
 
 class Predictor:

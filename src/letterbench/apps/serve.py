@@ -313,8 +313,7 @@ def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> tuple[np
     if not app.state.preparing.acquire(timeout=busy_wait_s):
         raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
     try:
-        image28, _, _, shape = prepare_letter(read_image(data))
-        return image28, shape
+        return prepare_letter(read_image(data))
     except LetterbenchError as exc:
         blank = isinstance(exc, BlankImage)
         raise HTTPException(

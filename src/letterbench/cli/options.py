@@ -15,22 +15,17 @@ def add_device(parser: argparse.ArgumentParser, graphs: bool = False, answers: b
     ``answers`` (predict, serve) full precision by default: a picture at a time costs little, and
     predict, its ONNX export and the page then give one number per picture."""
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
-    if answers:
-        parser.add_argument(
-            "--precision",
-            choices=("auto", "float32"),
-            default="float32",
-            help="float32 (the default here): full precision, so that predict, predict --onnx and the page "
-            "give the same probabilities; auto: bf16 where the device computes it (faster for many images)",
-        )
-    else:
-        parser.add_argument(
-            "--precision",
-            choices=("auto", "float32"),
-            help="auto: bf16 on a GPU; on a CPU with native bf16 (AMX, AVX512-BF16) training stays float32 "
-            "and validation, testing and predictions run in bf16, about 2.5x faster; float32: full "
-            "precision throughout (default: $LETTERBENCH_PRECISION, else auto)",
-        )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32"),
+        default="float32" if answers else None,
+        help="float32 (the default here): full precision, so that predict, predict --onnx and the page "
+        "give the same probabilities; auto: bf16 where the device computes it (faster for many images)"
+        if answers
+        else "auto: bf16 on a GPU; on a CPU with native bf16 (AMX, AVX512-BF16) training stays float32 "
+        "and validation, testing and predictions run in bf16, about 2.5x faster; float32: full "
+        "precision throughout (default: $LETTERBENCH_PRECISION, else auto)",
+    )
     if graphs:
         parser.add_argument(
             "--no-cuda-graphs",

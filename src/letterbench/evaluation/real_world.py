@@ -147,15 +147,19 @@ def _from_folders(folder: Path) -> list[tuple[Path, int]]:
     return items
 
 
-def load_real_world(folder: str | Path) -> RealWorldSet:
-    """The folder's images, prepared, with their labels; one ``LetterbenchError`` line for a folder
-    that is missing or labelled wrongly."""
-    if str(folder) == "":
-        raise LetterbenchError(f"--real-world '': an empty path (an unset shell variable?); {FIX}")
+def labelled_images(folder: str | Path) -> list[tuple[Path, int]]:
+    """The folder's images with their classes (0..25), by ``labels.csv`` or by letter folders;
+    one ``LetterbenchError`` line for a folder that is missing or labelled wrongly."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise LetterbenchError(f"--real-world {folder}: no such folder; {FIX}")
-    items = _from_csv(folder) if (folder / "labels.csv").exists() else _from_folders(folder)
+    return _from_csv(folder) if (folder / "labels.csv").exists() else _from_folders(folder)
+
+
+def load_real_world(folder: str | Path) -> RealWorldSet:
+    """The folder's images, prepared, with their labels (``labelled_images``)."""
+    folder = Path(folder).expanduser()
+    items = labelled_images(folder)
     images = np.zeros((len(items), 28, 28), np.uint8)
     readable = np.zeros(len(items), bool)
     for k, (path, _) in enumerate(items):
@@ -201,6 +205,12 @@ def real_world_scores(
     ok = np.ones(len(labels), bool) if readable is None else readable
     right = (mean.argmax(1) == labels) & ok
     right3 = (np.argsort(-mean, axis=1)[:, :3] == labels[:, None]).any(1) & ok
-    index = np.random.default_rng(SEED).integers(len(labels), size=(RESAMPLES, len(labels)))
-    top1, top3 = _interval(right[index].mean(1), LEVEL), _interval(right3[index].mean(1), LEVEL)
+    top1, top3 = outcome_interval(right), outcome_interval(right3)
     return RealWorldScores(len(labels), float(right.mean()), float(right3.mean()), top1, top3, right)
+
+
+def outcome_interval(outcome: np.ndarray) -> list[float]:
+    """The 95% bootstrap interval of the share of ``outcome`` (per image, right or wrong) that is
+    right, resampled with the project's seed."""
+    index = np.random.default_rng(SEED).integers(len(outcome), size=(RESAMPLES, len(outcome)))
+    return _interval(outcome[index].mean(1), LEVEL)

@@ -246,9 +246,10 @@ def _eroded(depth: np.ndarray, by: float, side: float, rounds: int = 2) -> np.nd
     return (depth > min(max(by, 0.0), top)).astype(np.float32)
 
 
-def _square(ink: np.ndarray) -> np.ndarray:
-    """The letter's box of ``ink``, centred in a square that keeps its aspect ratio."""
-    rows, cols = _letter_box(ink)
+def _square(ink: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """The letter's box of ``ink`` (``box``, where already found), centred in a square that keeps
+    its aspect ratio."""
+    rows, cols = box or _letter_box(ink)
     crop = ink[rows, cols]
     side = max(crop.shape)
     square = np.zeros((side, side), np.float32)
@@ -267,10 +268,12 @@ def letter_ink(pixels: np.ndarray) -> np.ndarray:
     return np.clip(ink / contrast, 0, 1)
 
 
-def framed(ink: np.ndarray, normalise_stroke: bool = True) -> np.ndarray:
-    """The letter of ``ink`` (``letter_ink``) as uint8 28x28 as EMNIST draws letters: ink bright
-    on black, centred, about EMNIST's stroke width."""
-    square = _square(ink)
+def framed(
+    ink: np.ndarray, normalise_stroke: bool = True, box: tuple[slice, slice] | None = None
+) -> np.ndarray:
+    """The letter of ``ink`` (``letter_ink``; its box ``box`` where already found) as uint8 28x28
+    as EMNIST draws letters: ink bright on black, centred, about EMNIST's stroke width."""
+    square = _square(ink, box)
     out = frame(square)
     width = stroke_width(out)
     if normalise_stroke and (width < 0.8 * EMNIST_STROKE or width > EMNIST_THICKEST):
@@ -300,7 +303,8 @@ def prepare_file(path: Path) -> Prepared:
     try:
         with Image.open(path) as img:
             img.load()
-            return Prepared(path, *prepare_letter(img))
+            image, reason = prepare_letter(img)
+            return Prepared(path, image, not_a_letter=reason)
     except FileNotFoundError:
         return Prepared(path, None, "no such file")
     except UnidentifiedImageError:
@@ -313,22 +317,23 @@ def prepare_file(path: Path) -> Prepared:
         return Prepared(path, None, str(exc), blank=isinstance(exc, BlankImage))
 
 
-def prepare_letter(img: Image.Image) -> tuple[np.ndarray, None, bool, str | None]:
-    """A PIL image -> (uint8 28x28, ink bright on black; no error; not blank; why it is no single
-    letter, or None: ``shape.not_a_letter``); LetterbenchError if it holds no ink."""
+def prepare_letter(img: Image.Image) -> tuple[np.ndarray, str | None]:
+    """A PIL image -> (uint8 28x28, ink bright on black; why it holds no single letter, or None:
+    ``shape.not_a_letter``); LetterbenchError if it holds no ink."""
     try:
         pixels = _to_pixels(img)
     except (OSError, ValueError) as exc:
         raise LetterbenchError(f"unreadable image ({exc})") from exc
     ink = letter_ink(pixels)
-    return framed(ink), None, False, not_a_letter(letter_mask(ink))
+    box = _letter_box(ink)  # found once, for the framing and the shape check
+    return framed(ink, box=box), not_a_letter(letter_mask(ink, box))
 
 
-def letter_mask(ink: np.ndarray) -> np.ndarray:
+def letter_mask(ink: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
     """The ink of the letter's box (``_letter_box``) as a mask, smoothed as the box was found."""
     from scipy import ndimage
 
-    rows, cols = _letter_box(ink)
+    rows, cols = box
     mask = ndimage.gaussian_filter(ink, 1.0)[rows, cols] > INK_THRESHOLD
     return mask if mask.any() else ink[rows, cols] > INK_THRESHOLD
 

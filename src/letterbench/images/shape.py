@@ -5,10 +5,10 @@ frame (``edge_fragment``).
 Checked on the ink of the user's image (``letters.letter_mask``) before the model reads it, by the
 shape of the letter's box and strokes, measured in units of the ink's own stroke width so that a
 fine pen and a marker, a small drawing and a large photo, are judged alike. What the shapes cannot
-tell (a digit, a symbol) is left to the models' confidence (``apps.predict.Answer``). The limits
-were chosen on letterbench's own non-letters (``images/nonletters.py``) and real letters (EMNIST's
-validation images, the training writers' handwriting), never on a bench set; ``docs/benchmarks.md``
-gives both error rates.
+tell (a scribble drawn over itself, a symbol, a digit) is left to the shipped detector
+(``evaluation/letterness.py``). The limits were chosen on letterbench's own non-letters
+(``images/nonletters.py``, seed 1) and EMNIST's letters, never on a bench set;
+``docs/benchmarks.md`` gives both error rates.
 """
 
 from __future__ import annotations
