@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.apps.predict import predict_files, torch_predictor
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.real_world import IMAGE_SUFFIXES, labelled_images, outcome_interval
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import find_runs
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import predict_probabilities
+from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir, default_run_dir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import run_data, untrained_model
-from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from letterbench.apps.predict import ENSEMBLE, torch_predictor
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.stats import bootstrap_intervals, paired_difference
 from letterbench.images.letters import prepare_file
-from letterbench.runs.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE_KEYS = ("paper", "ruling", "ink", "light", "size", "stroke")

@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from real_world import class_indices, load_set, prepare  # noqa: E402
 
+from letterbench.core.runtime import Runtime  # noqa: E402
 from letterbench.data.emnist import load_emnist  # noqa: E402
 from letterbench.data.splits import make_split
 from letterbench.evaluation.inference import predict_logits  # noqa: E402
+from letterbench.recipes import resolve_recipe  # noqa: E402
 from letterbench.reporting.tables import format_table  # noqa: E402
 from letterbench.runs.rundir import RunDir  # noqa: E402
-from letterbench.runs.runtime import Runtime  # noqa: E402
 from letterbench.runs.trained import trained_model
-from letterbench.training.recipes import resolve_recipe  # noqa: E402
 from letterbench.training.run import TrainOptions, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ import numpy as np
 from letterbench.apps.predict import torch_predictor
 from letterbench.apps.serve import create_app, page_title
 from letterbench.apps.server import serving
+from letterbench.core.runtime import Runtime
 from letterbench.images.strokes import STROKES, flatten
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import StudyDir
 
 REPO = Path(__file__).resolve().parents[1]

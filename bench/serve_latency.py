@@ -29,9 +29,9 @@ from PIL import Image, ImageDraw
 from letterbench.apps.predict import Predictor, choose_runs
 from letterbench.apps.serve import create_app, page_title
 from letterbench.apps.server import serving
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import Scorer, torch_scorers
 from letterbench.models import create_model, model_names
-from letterbench.runs.runtime import Runtime
 
 GOALS_MS = {"one model": 300, "ensemble": 1000}
 

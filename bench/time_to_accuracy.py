@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
+from letterbench.recipes import resolve_recipe
 from letterbench.reporting.tables import format_table
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.observers import Observer
-from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]

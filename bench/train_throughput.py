@@ -35,13 +35,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import predict_probabilities
+from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model, model_names
+from letterbench.recipes import resolve_recipe
 from letterbench.reporting.tables import format_table
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.optim import build_optimizer
-from letterbench.training.recipes import resolve_recipe
 from letterbench.training.throughput import engine_trainer
 
 MIN_STEPS = 20  # per timed window
@@ -152,7 +153,7 @@ def loader_loop(recipe, runtime: Runtime, images, labels, repeats, most, workers
 
 def ceiling_loop(recipe, runtime: Runtime, images, labels, repeats, most) -> list[float]:
     model = fresh_model(recipe, runtime)
-    x = runtime.preprocess(model.spec)(images[: recipe.batch_size].to(runtime.device))
+    x = Preprocess.on(runtime, model.spec)(images[: recipe.batch_size].to(runtime.device))
     y = labels[: recipe.batch_size].to(runtime.device)
     step = training_step(model, recipe, runtime)
     return timed_windows(lambda: step(x, y), runtime, recipe.batch_size, repeats, most)

@@ -14,9 +14,9 @@ from letterbench import LAYERS
 from letterbench.cli.main import main
 from letterbench.core.errors import LetterbenchError
 from letterbench.models import create_model, display_name, get_model, model_names
+from letterbench.recipes import builtin_recipes, describe_recipe, load_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import StudyDir
-from letterbench.training.recipes import builtin_recipes, describe_recipe, load_recipe, resolve_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,9 +130,9 @@ def test_phase_names_cannot_collide_with_run_checkpoints():
 def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny_letters, tmp_path):
     import torch
 
+    from letterbench.core.runtime import Runtime
     from letterbench.data.emnist import load_emnist
     from letterbench.data.splits import make_split
-    from letterbench.runs.runtime import Runtime
     from letterbench.training.engine import TrainData, Trainer
 
     data = load_emnist(tiny_letters)
@@ -248,7 +248,7 @@ def test_load_measurement_sees_another_busy_process():
 
     import torch
 
-    from letterbench.runs.runtime import Runtime
+    from letterbench.core.runtime import Runtime
 
     runtime = Runtime(torch.device("cpu"))
     with runtime.measure_load() as idle:

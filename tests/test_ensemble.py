@@ -169,9 +169,9 @@ def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path
 
 
 def test_a_choice_that_cannot_be_made_falls_back_to_the_mean_of_all_with_the_reason(tmp_path):
+    from letterbench.core.runtime import Runtime
     from letterbench.evaluation.ensemble import choose_ensemble_or_all
     from letterbench.runs.rundir import RunDir
-    from letterbench.runs.runtime import Runtime
 
     choice = choose_ensemble_or_all([RunDir(tmp_path / "a"), RunDir(tmp_path / "b")], Runtime.create("cpu"))
     assert choice.images == 0 and choice.members == []

@@ -15,10 +15,10 @@ import pytest
 
 from letterbench.cli.main import main
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.evaluate import classification_metrics, overfitting
 from letterbench.reporting.report import build_report
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import trained_model
 
 
@@ -468,9 +468,9 @@ def test_report_links_work_for_a_run_folder_with_spaces(two_runs, tmp_path):
 def test_the_final_test_pass_is_the_inference_speed_measurement():
     """Batches timed in the test pass are the throughput samples (the first, a warm-up, left
     out); fewer than five are topped up by batches run for the measurement alone."""
+    from letterbench.core.runtime import Load
     from letterbench.evaluation.inference import inference_speed
     from letterbench.models import create_model
-    from letterbench.runs.runtime import Load
 
     model, runtime = create_model("timm:test_resnet"), Runtime.create("cpu")
     load = Load(0.25)

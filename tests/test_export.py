@@ -14,11 +14,11 @@ from PIL import Image
 
 from letterbench.cli.main import main
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.data import load_emnist
 from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.inference import predict_probabilities, run_temperature
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import trained_model
 
 if os.environ.get("CI"):  # CI installs the export extra: a missing one is a broken set-up, not a skip

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from letterbench.core.runtime import Runtime
 from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model
+from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer
-from letterbench.training.recipes import resolve_recipe
 from letterbench.training.stream import BatchStream
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -127,7 +127,7 @@ def test_evaluation_with_a_cuda_graph_equals_eager_evaluation(deterministic):
         plain = predict_logits(model, images, eager, batch_size=128)
         torch.testing.assert_close(graphed, plain, atol=2e-2, rtol=1e-2)  # bf16 autocast in both
         assert (graphed.argmax(1) == plain.argmax(1)).float().mean() > 0.99
-        once = graphed_forward(model, graphs.preprocess(model.spec), graphs, images[:256].cuda())
+        once = graphed_forward(model, Preprocess.on(graphs, model.spec), graphs, images[:256].cuda())
         assert once is not None and once.size == 256
         torch.testing.assert_close(once(images[256:512].cuda()).cpu(), plain[256:512], atol=2e-2, rtol=1e-2)
 

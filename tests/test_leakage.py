@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from letterbench.cli.main import main
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.ensemble import choose_ensemble
 from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"))
 

@@ -13,10 +13,10 @@ import torch
 from conftest import synthetic_letters
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import PRECISION_ENV, Runtime, native_bf16_cpu
 from letterbench.evaluation.inference import predict_logits
 from letterbench.images.transforms import Preprocess
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import PRECISION_ENV, Runtime, native_bf16_cpu
 from letterbench.runs.trained import trained_model
 from letterbench.training.stream import BatchStream
 from letterbench.training.validation import precise_bn, validate
@@ -50,7 +50,7 @@ def letters(per_class: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
 def test_auto_chooses_by_the_cpu_on_any_machine(monkeypatch, hardware):
     """Both of auto's branches, whichever CPU runs the suite: the CPU's answer is replaced (the
     decision is what is tested; the bf16 passes themselves run for real in the tests below)."""
-    import letterbench.runs.runtime as runtime
+    import letterbench.core.runtime as runtime
 
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     monkeypatch.setattr(runtime, "native_bf16_cpu", lambda: hardware)

@@ -16,12 +16,12 @@ import torch
 
 from letterbench.cli.boundary import run_command
 from letterbench.cli.main import main
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.ensemble import best_subset
+from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.study.runner import choose_preset, estimate_minutes
 from letterbench.training.observers import Observer
-from letterbench.training.recipes import resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
 CPU = Runtime(torch.device("cpu"))

@@ -22,8 +22,8 @@ from letterbench.evaluation.letterness import judged
 from letterbench.images.letters import emnist_like, prepare_letter
 from letterbench.images.nonletters import nonletters
 from letterbench.images.pen_letters import pen_letter_images
+from letterbench.recipes import resolve_recipe
 from letterbench.study.presets import PRESETS
-from letterbench.training.recipes import resolve_recipe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "main-run"
 PAGE_PEN = 280 / 16  # the page's pen on its 280-pixel pad

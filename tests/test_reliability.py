@@ -20,10 +20,10 @@ from test_training import FAST, cli, cli_process
 
 from letterbench.core.fsutil import atomic_open, atomic_write_json
 from letterbench.images.letters import prepare_file
+from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import LOCK_FILE, RunDir
 from letterbench.runs.studydir import StudyDir
 from letterbench.training.optim import build_scheduler
-from letterbench.training.recipes import resolve_recipe
 
 # ---------------------------------------------------------------- locks
 

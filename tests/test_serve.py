@@ -27,9 +27,9 @@ from letterbench.apps.predict import Predictor, choose_runs
 from letterbench.apps.serve import create_app, page_title
 from letterbench.apps.server import serving
 from letterbench.cli.main import main
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import torch_scorers
 from letterbench.images.letters import prepare_image
-from letterbench.runs.runtime import Runtime
 
 LIMIT = 2**20  # the test servers' upload limit: 1 MB
 

@@ -136,7 +136,11 @@ def test_runs_that_differ_only_in_their_seed_form_one_group():
         def __init__(self, label, seed, recipe="r"):
             data = {"split": "letters", "train_used": 10, "val_used": 2, "test_used": 5, "verdict": "partial"}
             info = {"dir": "-", "model": label, "label": label, "seed": seed, "pretrained": "none"}
-            info |= {"notes": [], "recipe": {"name": recipe, "model": label, "phases": [{}]}, "versions": {}}
+            info |= {
+                "notes": [],
+                "recipe": {"name": recipe, "model": label, "phases": [{"name": "p"}]},
+                "versions": {},
+            }
             self.info = RunInfo.model_validate({**info, "data": data})
 
     a0, a1, b0, a1_again, c1 = (

@@ -10,16 +10,16 @@ import torch
 
 from letterbench.cli.main import main
 from letterbench.core.distributed import DistInfo
+from letterbench.core.runtime import Runtime
 from letterbench.images.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 from letterbench.models import create_model
+from letterbench.recipes import describe_recipe, resolve_recipe, scale_batch
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.study.runner import PRESETS, study_recipe
 from letterbench.training.bookkeeping import RunningSums
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.graphs import warm_up
 from letterbench.training.optim import build_scheduler
-from letterbench.training.recipes import describe_recipe, resolve_recipe, scale_batch
 from letterbench.training.stream import BatchStream
 
 CPU = Runtime(torch.device("cpu"))

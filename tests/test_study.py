@@ -549,7 +549,7 @@ def test_predict_needs_a_finished_model(letter_model, tmp_path, capsys):
 
 
 def test_paper_preset_time_estimate_is_measured():
-    from letterbench.runs.runtime import Runtime
+    from letterbench.core.runtime import Runtime
     from letterbench.study.runner import PRESETS, estimate_minutes, study_recipe
     from letterbench.training.throughput import measure_train_throughput
 
@@ -660,7 +660,7 @@ def test_a_recipe_saved_in_another_encoding_gets_one_line(tmp_path, capsys, enco
 
     text = "# ResNet\n" + resources.files("letterbench.recipes").joinpath("smallcnn.toml").read_text()
     (tmp_path / "mine.toml").write_bytes(encode(text))
-    from letterbench.training.recipes import load_recipe
+    from letterbench.recipes import load_recipe
 
     if expect is None:
         assert load_recipe(str(tmp_path / "mine.toml")).model == "smallcnn"

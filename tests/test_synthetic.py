@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
 from letterbench.images.letters import stroke_width
 from letterbench.images.synthetic import Shares, draw_letter, font_paths, synthetic_letters
 from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model
+from letterbench.recipes import describe_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.recipes import describe_recipe, resolve_recipe
 from letterbench.training.stream import BatchStream, Mix
 
 CPU = Runtime(torch.device("cpu"))

@@ -17,16 +17,16 @@ import torch
 import letterbench
 from letterbench.cli.main import main
 from letterbench.core.errors import TrainingError
+from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
 from letterbench.data.splits import make_split
 from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model, layer_units, set_trainable
+from letterbench.recipes import load_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import run_data, untrained_model
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
-from letterbench.training.recipes import load_recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
 CPU = Runtime(torch.device("cpu"))

@@ -7,12 +7,13 @@ own layer and the layers before it, never a later one (``tests/test_architecture
 __version__ = "0.1.0"
 
 LAYERS = (
-    "core",  # errors, atomic writes, torchrun plumbing
+    "core",  # errors, atomic writes, torchrun plumbing, the runtime (device and precision)
     "data",  # EMNIST on disk and in memory, the train/validation split, synthetic letters
     "models",  # the model registry, architectures, weights
     "images",  # pixels to a model's input: photos to EMNIST's look, augmentation, preprocessing
-    "runs",  # run and study folders, their files, the runtime
-    "training",  # recipes, the batch stream, the engine, `letterbench train`
+    "recipes",  # how a model is trained, as data: the schema, loading, --set, the words for one
+    "runs",  # run and study folders, their files
+    "training",  # the batch stream, the engine, `letterbench train`
     "evaluation",  # metrics, intervals and tests, calibration, the ensemble choice
     "reporting",  # the report, its plots and tables
     "study",  # `letterbench run`: presets, the resumable study

@@ -171,7 +171,7 @@ def parity_images(run: RunDir, data_dir: Path | None) -> np.ndarray:
 def export_run(run: RunDir, out: Path, fmt: str, data_dir: Path | None = None) -> ExportResult:
     """Export the run's final model to ``out``; written only if it passes the parity check, which
     always compares with PyTorch in float32 on the CPU (what ``predict --device cpu`` computes)."""
-    from letterbench.runs.runtime import Runtime
+    from letterbench.core.runtime import Runtime
 
     if fmt not in FORMATS:
         raise LetterbenchError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -30,9 +30,9 @@ from letterbench.evaluation.inference import (
     answering_temperature,
     checked_temperature,
     softmax,
-    trained_on,
 )
 from letterbench.models import LetterModel
+from letterbench.recipes import trained_on
 from letterbench.runs.rundir import RunDir
 
 MARK, FORMAT = "letterbench", "letterbench-export-1"  # the metadata entry that says "ours"
@@ -71,7 +71,7 @@ def export_metadata(run: RunDir, model: LetterModel, class_names: list[str]) -> 
         "split": config.data.split,
         "class_names": json.dumps(class_names),
         "temperature": repr(answering_temperature(run)),
-        "trained_on": trained_on(config.recipe.to_json()),
+        "trained_on": trained_on(config.recipe),
         "input_size": str(spec.size),
         "input_channels": str(spec.channels),
         "mean": json.dumps(list(spec.mean)),

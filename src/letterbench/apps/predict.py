@@ -12,6 +12,7 @@ from PIL import Image, PngImagePlugin
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_save, ensure_folder
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import Scorer, mean_probabilities, torch_scorers
 from letterbench.evaluation.letterness import judged
 from letterbench.evaluation.thresholds import CASE_NOTE, UNSURE_BELOW
@@ -19,7 +20,6 @@ from letterbench.images.letters import prepare_file
 from letterbench.models import display_name
 from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey, StudyDir, find_runs
 
 

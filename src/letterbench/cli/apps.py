@@ -55,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     try:
         from letterbench.apps.predict import torch_predictor
-        from letterbench.runs.runtime import Runtime
+        from letterbench.core.runtime import Runtime
 
         runs, predictor = torch_predictor(
             args.run,

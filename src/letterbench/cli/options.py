@@ -47,7 +47,7 @@ def add_data_dir(parser: argparse.ArgumentParser, help: str | None = None) -> No
 
 def runtime(args: argparse.Namespace, distributed: bool = False):
     """The command's runtime from its ``--device`` (and ``--no-cuda-graphs``, where it has one)."""
-    from letterbench.runs.runtime import Runtime
+    from letterbench.core.runtime import Runtime
 
     graphs = not getattr(args, "no_cuda_graphs", False)
     return Runtime.create(args.device, distributed=distributed, cuda_graphs=graphs, precision=args.precision)

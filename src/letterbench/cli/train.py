@@ -51,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _recipe(args: argparse.Namespace):
-    from letterbench.training.recipes import resolve_recipe
+    from letterbench.recipes import resolve_recipe
 
     return resolve_recipe(
         args.model,

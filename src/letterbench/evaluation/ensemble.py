@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import (
     log_loss,
     mean_probabilities,
@@ -32,7 +33,6 @@ from letterbench.evaluation.inference import (
 )
 from letterbench.runs.records import EnsembleChoice, RunConfig
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import run_data, trained_model
 
 MIN_PER_CLASS = 10  # fewer held-out images than this per class: no choice, the mean of all

@@ -23,6 +23,7 @@ from sklearn import metrics as skm
 
 from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Load, Runtime
 from letterbench.data.emnist import stratified_subset
 from letterbench.evaluation.calibration import calibrate, calibration_error
 from letterbench.evaluation.inference import inference_speed, log_loss, predict_logits, softmax
@@ -31,7 +32,6 @@ from letterbench.evaluation.stats import bootstrap_intervals, spread
 from letterbench.models import count_parameters, flops_per_image, set_trainable
 from letterbench.runs.records import METRICS_SCHEMA, EpochRecord, RunConfig, RunMetrics, RunProgress
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Load, Runtime
 from letterbench.runs.trained import run_data, untrained_model
 
 # ---------------------------------------------------------------- metrics
@@ -315,7 +315,7 @@ def _run_record(run: RunDir, config, progress, test_per_class: int | None, teste
         "dir": str(run.path),
         "model": config.model.name,
         "label": config.key.label,
-        "recipe": config.recipe.to_json(),
+        "recipe": config.recipe.to_dict(),
         "seed": config.seed,
         "epochs_trained": progress.last.global_epoch,
         "pretrained": config.model.pretrained,

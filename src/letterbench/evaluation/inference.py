@@ -29,10 +29,12 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.evaluation.stats import spread
+from letterbench.images.transforms import Preprocess
 from letterbench.models import LetterModel
+from letterbench.recipes import trained_on
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey
 from letterbench.runs.trained import trained_model
 from letterbench.training.graphs import WARMUP_STEPS
@@ -130,7 +132,7 @@ def predict_logits(
     if len(images) == 0:
         raise LetterbenchError("no images to predict")
     runtime.prepare_model(model).eval()
-    prepare = runtime.preprocess(model.spec)
+    prepare = Preprocess.on(runtime, model.spec)
     graphed = None
     if (
         theta is None
@@ -296,19 +298,6 @@ class Scorer:
     not_useful: str | None = None  # why its measured test accuracy makes it no use yet (``stats.not_useful``)
 
 
-def trained_on(recipe: dict) -> str:
-    """What a run's model learned from, in words: EMNIST alone, or with synthetic letters mixed in
-    (the ``reader`` recipe's way, which reads people's letters better)."""
-    mix = recipe.get("data") or {}
-    share, real = float(mix.get("synthetic", 0.0)), float(mix.get("handwriting", 0.0))
-    name = recipe.get("name", "?")
-    if share and real:
-        return f"EMNIST + {100 * share:g}% extra letters, real handwriting and synthetic ({name} recipe)"
-    if share:
-        return f"EMNIST + {100 * share:g}% synthetic letters ({name} recipe)"
-    return f"EMNIST only ({name} recipe)"
-
-
 def measured_usefulness(run: RunDir) -> str | None:
     """Why the run's final model is not yet useful, by its evaluation; None where it is useful or
     was never evaluated."""
@@ -334,7 +323,7 @@ def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = Fals
         def probabilities(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
             return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)
 
-        learned = trained_on(run.read_config().recipe.to_json())
+        learned = trained_on(run.read_config().recipe)
         usefulness = measured_usefulness(run)
         scorers.append(
             Scorer(str(key), key.model, class_names, temperature, probabilities, learned, usefulness)

@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from letterbench.core.runtime import Runtime
 from letterbench.images.augment import Augment
 from letterbench.models import InputSpec
 
@@ -99,6 +100,11 @@ class Preprocess:
         self.identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=device)
         g = torch.exp(-(torch.arange(-2.0, 3.0, device=device) ** 2) / 2)
         self.gauss = (g[:, None] * g[None, :] / g.sum() ** 2).view(1, 1, 5, 5)
+
+    @classmethod
+    def on(cls, runtime: Runtime, spec: InputSpec) -> Preprocess:
+        """uint8 batches on ``runtime``'s device -> ``spec``'s input, in its memory format."""
+        return cls(spec, runtime.device, runtime.channels_last)
 
     def __call__(
         self, images: torch.Tensor, theta: torch.Tensor | None = None, style: torch.Tensor | None = None

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from letterbench.recipes import describe_recipe
 from letterbench.reporting import document as doc
 from letterbench.reporting.columns import RunResult
 from letterbench.reporting.comparisons import comparison_section
 from letterbench.reporting.report_data import ReportData
 from letterbench.reporting.tables import format_table, human
 from letterbench.runs.records import EnsembleChoice
-from letterbench.training.recipes import describe_recipe, recipe_from_dict
 
 LEGEND = (
     "★ best in the row (for the train − validation gap: the smallest in size), and every value not "
@@ -129,7 +129,7 @@ def sections(
 
 def _provenance(r: RunResult) -> list[tuple[str, str]]:
     info, data = r.info, r.info.data
-    recipe = recipe_from_dict(info.recipe.to_json(), f"{r.run.path} recipe")
+    recipe = info.recipe
     device = info.device or {}
     return [
         ("run", info.dir),

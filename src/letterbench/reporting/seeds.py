@@ -24,7 +24,7 @@ def _key(info: RunInfo) -> str:
     """Everything but the seed: the model, the recipe and the data (``RunKey`` without its seed)."""
     data = info.data
     used = [data.split, data.train_used, data.val_used, data.test_used]
-    return json.dumps([info.label, info.recipe.to_json(), used], sort_keys=True, default=str)
+    return json.dumps([info.label, info.recipe.to_dict(), used], sort_keys=True, default=str)
 
 
 def seed_groups(results: list) -> list[list]:

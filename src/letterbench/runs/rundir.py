@@ -27,12 +27,10 @@ from typing import Any
 
 from letterbench.core.errors import LetterbenchError, TrainingError
 from letterbench.core.fsutil import atomic_write_json, locked
+from letterbench.recipes import RESERVED
 from letterbench.runs.checkpoints import CheckpointFiles
 from letterbench.runs.readings import SavedReadings
 from letterbench.runs.records import METRICS_SCHEMA, RunConfig, RunMetrics, RunProgress, Stage, checked
-
-RESERVED = ("last", "best")  # checkpoint names that are not phases
-
 
 PLOT_FILES = {"curves": "curves.png", "confusion": "confusion.png", "roc": "roc.png", "errors": "errors.png"}
 LOCK_FILE = ".letterbench.lock"

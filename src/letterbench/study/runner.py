@@ -13,20 +13,20 @@ from pathlib import Path
 
 from letterbench.core import timing
 from letterbench.core.errors import DataError, LetterbenchError
+from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
 from letterbench.models import display_name
+from letterbench.recipes import Recipe, resolve_recipe
 from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice, StudyFile
 from letterbench.runs.rundir import PLOT_FILES, RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.studydir import RunKey, StudyDir
 from letterbench.study.presets import PRESETS, Preset
 from letterbench.study.together import Job, run_together
-from letterbench.training.recipes import Recipe, resolve_recipe
 from letterbench.training.run import TrainOptions, train
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from letterbench.core.errors import LetterbenchError
-from letterbench.runs.runtime import Runtime
+from letterbench.core.runtime import Runtime
 
 INTERRUPTED = 130  # a child's exit status after a Ctrl-C or SIGTERM: it stopped at its last epoch
 

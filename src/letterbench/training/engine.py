@@ -31,16 +31,17 @@ from torch import nn
 from letterbench.core import timing
 from letterbench.core.distributed import barrier
 from letterbench.core.errors import TrainingError
+from letterbench.core.runtime import Runtime
 from letterbench.core.signals import sigterm_as_interrupt
+from letterbench.images.transforms import Preprocess
 from letterbench.models import LetterModel, set_trainable
 from letterbench.models.base import check_trainable
+from letterbench.recipes import Phase, Recipe
 from letterbench.runs.records import EpochRecord
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.bookkeeping import EpochEnd, RunningSums, Snapshot, TrainData, TrainerState
 from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
-from letterbench.training.recipes import Phase, Recipe
 from letterbench.training.step import TrainStep
 from letterbench.training.stream import BatchStream, Mix
 from letterbench.training.validation import EpochStats, precise_bn, validate
@@ -80,7 +81,7 @@ class Trainer:
         self.stream = BatchStream(
             data.train_images,
             data.train_labels,
-            runtime.preprocess(self.model.spec),
+            Preprocess.on(runtime, self.model.spec),
             recipe.batch_size,
             recipe.augment,
             runtime.dist,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from letterbench.runs.runtime import Runtime
+from letterbench.core.runtime import Runtime
 from letterbench.training.stream import Batch
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, allocator growth)

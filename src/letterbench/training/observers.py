@@ -23,8 +23,8 @@ from letterbench.runs.records import RunProgress
 from letterbench.runs.rundir import RunDir
 
 if TYPE_CHECKING:
+    from letterbench.recipes import Phase, Recipe
     from letterbench.training.bookkeeping import EpochEnd
-    from letterbench.training.recipes import Phase, Recipe
 
 
 class Trainer(Protocol):

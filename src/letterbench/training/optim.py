@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from letterbench.training.recipe_schema import SGD, Phase
+from letterbench.recipes.schema import SGD, Phase
 
 
 def build_optimizer(phase: Phase, params: list[nn.Parameter], fused: bool = False) -> torch.optim.Optimizer:

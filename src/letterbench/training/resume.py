@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from letterbench.core.errors import TrainingError
+from letterbench.recipes import Recipe
 from letterbench.runs.records import RunConfig
 from letterbench.runs.rundir import RunDir
-from letterbench.training.recipes import Recipe, recipe_from_dict
 
 
 @dataclass
@@ -102,7 +102,7 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
             _refuse_change(
                 out, f"--{name.replace('_', '-')}: recorded {recorded[name]!r}, given {given[name]!r}"
             )
-    kept = recipe_from_dict(config.recipe.to_json(), str(run.config_file)).to_dict()
+    kept = config.recipe.to_dict()
     if "model" in given and given["model"] != kept["model"]:
         _refuse_change(out, f"--model: recorded {kept['model']!r}, given {given['model']!r}")
     if given.keys() & {"model", "recipe"}:
@@ -115,7 +115,7 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
 
 def _recipe_values(given: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """(option, recipe key, value) of the recipe options given without --model or --recipe."""
-    from letterbench.training.recipes import parse_value
+    from letterbench.recipes.resolve import parse_value
 
     found = [("--set", *item.partition("=")[::2]) for item in given.get("set") or []]
     found = [(option, key, parse_value(value)) for option, key, value in found]
@@ -143,7 +143,7 @@ def _same_recipe(
 ) -> ResumeChanges:
     """With --model or --recipe: the recipe they resolve to must be the recorded one (but for the
     epochs and learning rates --epochs and --lr may change)."""
-    from letterbench.training.recipes import resolve_recipe
+    from letterbench.recipes import resolve_recipe
 
     options = {k: given.get(k) for k in RECIPE_OPTIONS if k not in ("set", "recipe")}
 
@@ -205,7 +205,7 @@ def record_changes(config: RunConfig, recipe: Recipe, changes: ResumeChanges) ->
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": sys.argv,
         "changes": changes.given(),
-        "recipe_before": config.recipe.to_json(),
+        "recipe_before": config.recipe.to_dict(),
     }
     changed = {"recipe": recipe.to_dict(), "history": [*(config.history or []), entry]}
     return RunConfig.model_validate({**config.to_json(), **changed})

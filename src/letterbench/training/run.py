@@ -16,19 +16,19 @@ from letterbench import __version__
 from letterbench.core import timing
 from letterbench.core.distributed import barrier
 from letterbench.core.errors import LetterbenchError, TrainingError
+from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
 from letterbench.data.handwriting import pen_letters, training_choice
 from letterbench.data.splits import Split, make_split
 from letterbench.images.pen_letters import pen_letter_images
 from letterbench.images.synthetic import synthetic_letters
 from letterbench.models import LetterModel, count_parameters, create_model
+from letterbench.recipes import Recipe
 from letterbench.runs.records import RunConfig
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.runs.trained import run_data
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
-from letterbench.training.recipes import Recipe, recipe_from_dict
 from letterbench.training.resume import ResumeChanges, changed_recipe, record_changes
 
 
@@ -103,7 +103,7 @@ def _restart_recorded(
     config = run.read_config()
     if runtime.dist.is_main:
         print(f"{run}: no finished epoch to resume from; starting the run again from its recorded recipe")
-    recipe = recipe_from_dict(config.recipe.to_json(), str(run.config_file))
+    recipe = config.recipe
     if changes:
         recipe = changed_recipe(recipe, 0, 0, changes)
     recorded = replace(
@@ -142,7 +142,7 @@ def _train_locked(
 ) -> None:
     if resume:
         config = run.read_config()
-        recipe = recipe_from_dict(config.recipe.to_json(), str(run.config_file))
+        recipe = config.recipe
         if changes:
             state = run.load_checkpoint("last")["trainer"]
             recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)

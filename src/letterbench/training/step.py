@@ -15,7 +15,7 @@ import warnings
 import torch.nn.functional as F
 from torch import nn
 
-from letterbench.runs.runtime import Runtime
+from letterbench.core.runtime import Runtime
 from letterbench.training.bookkeeping import RunningSums
 from letterbench.training.graphs import GraphedStep, warm_up
 from letterbench.training.optim import Schedule

@@ -10,11 +10,11 @@ import tempfile
 
 import torch
 
+from letterbench.core.runtime import Runtime
 from letterbench.models import create_model
+from letterbench.recipes import Recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.runs.runtime import Runtime
 from letterbench.training.engine import TrainData, Trainer
-from letterbench.training.recipes import Recipe
 
 
 def engine_trainer(

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from letterbench.core.distributed import all_reduce_sum
-from letterbench.runs.runtime import Runtime
+from letterbench.core.runtime import Runtime
 from letterbench.training.stream import BatchStream
 
 

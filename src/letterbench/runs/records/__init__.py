@@ -8,7 +8,7 @@ evaluation. Only what readers rely on is declared; everything else a file holds 
 (``to_json`` gives the file's content back, as it was read).
 """
 
-from letterbench.runs.records.base import Issue, RunKey, checked
+from letterbench.runs.records.base import RunKey, checked
 from letterbench.runs.records.metrics import (
     METRICS_SCHEMA,
     Confused,
@@ -26,7 +26,6 @@ from letterbench.runs.records.run import (
     DataRecord,
     EpochRecord,
     ModelRecord,
-    RecipeRecord,
     RunConfig,
     RunProgress,
 )
@@ -40,11 +39,9 @@ __all__ = [
     "EnsembleChoice",
     "EpochRecord",
     "Fit",
-    "Issue",
     "ModelRecord",
     "Overfitting",
     "PerClass",
-    "RecipeRecord",
     "RunConfig",
     "RunData",
     "RunInfo",

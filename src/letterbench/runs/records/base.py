@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
-from letterbench.core.errors import TrainingError
+from letterbench.core.errors import Issue, TrainingError
+from letterbench.recipes import Recipe
 
 
 class RunKey(NamedTuple):
@@ -32,7 +33,7 @@ class RunKey(NamedTuple):
         return f"{name} (seed {self.seed})" if self.seeded else name
 
 
-class _Recorded(BaseModel):
+class Recorded(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -40,29 +41,14 @@ class _Recorded(BaseModel):
         return self.model_dump(by_alias=True, exclude_unset=True)
 
 
+# A recipe as a run's files hold it: read as the ``Recipe`` it was, checked whole, and written back
+# as it was recorded (``Recipe.to_dict``: the tables with the keys given).
+RecordedRecipe = Annotated[Recipe, PlainSerializer(lambda recipe: recipe.to_dict(), return_type=dict)]
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
-
-
-class Issue(NamedTuple):
-    """One of pydantic's validation errors, as the messages that name it read it."""
-
-    loc: tuple
-    type: str
-    msg: str
-    input: Any = None
-    ctx: dict[str, Any] | None = None
-
-    @classmethod
-    def all_of(cls, exc: ValidationError) -> list[Issue]:
-        return [cls(*(err.get(name) for name in cls._fields)) for err in exc.errors(include_url=False)]
-
-    @property
-    def where(self) -> str:
-        return ".".join(str(p) for p in self.loc)
 
 
 def checked(path: Path, content: Any, model: type[BaseModel], fix: str = "") -> Any:

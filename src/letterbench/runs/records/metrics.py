@@ -7,13 +7,21 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from letterbench.runs.records.base import Count, NonNegative, Pair, Positive, RunKey, Share, _Recorded
-from letterbench.runs.records.run import RecipeRecord
+from letterbench.runs.records.base import (
+    Count,
+    NonNegative,
+    Pair,
+    Positive,
+    Recorded,
+    RecordedRecipe,
+    RunKey,
+    Share,
+)
 
 METRICS_SCHEMA = "letterbench-metrics-3"  # what evaluate writes; RunDir.read_metrics reads no other
 
 
-class StageMetrics(_Recorded):
+class StageMetrics(Recorded):
     """The study's figures of one phase's best model on the test images (scikit-learn's)."""
 
     test_images: Annotated[int, Field(ge=1)]
@@ -28,20 +36,20 @@ class StageMetrics(_Recorded):
     log_loss: NonNegative
 
 
-class PerClass(_Recorded):
+class PerClass(Recorded):
     precision: Share
     recall: Share
     f1: Share
     support: Count
 
 
-class Confused(_Recorded):
+class Confused(Recorded):
     true: str
     predicted: str
     count: Count
 
 
-class Fit(_Recorded):
+class Fit(Recorded):
     """Training against validation at one epoch: accuracies, losses and their gaps."""
 
     epoch: Annotated[int, Field(ge=1)]
@@ -50,14 +58,14 @@ class Fit(_Recorded):
     accuracy_gap: float | None
 
 
-class Overfitting(_Recorded):
+class Overfitting(Recorded):
     at_best: Fit  # the epoch of the lowest validation loss (the one kept)
     at_end: Fit  # the phase's last epoch
 
 
 # A field below without ``| None`` may be absent (a run evaluated by an older version) but not null:
 # where it is present, the report reads it as this shape.
-class Stage(_Recorded):
+class Stage(Recorded):
     """One phase's best checkpoint on the test set (for Xception: the head-only model and the
     fine-tuned one, the study's two columns). The report adds the fields after ``epoch`` to the
     stages it shows (a model's seeds together, the ensemble, a ``--real-world`` reading)."""
@@ -98,7 +106,7 @@ class Stage(_Recorded):
         return self.calibration.get("temperature") if isinstance(self.calibration, dict) else None
 
 
-class Cost(_Recorded):
+class Cost(Recorded):
     """What the run cost: its size, its training time and speeds, measured. Each speed comes with
     ``<name>_spread``, the quartiles [q1, q3] of the repeated samples behind it, and the CPU load
     other processes put on the machine meanwhile (``train_load``, ``inference_load``: under_load
@@ -117,7 +125,7 @@ class Cost(_Recorded):
     inference_load: dict[str, Any] = None
 
 
-class RunData(_Recorded):
+class RunData(Recorded):
     """The data of the run's config, with the test subset it was evaluated on."""
 
     split: str
@@ -132,14 +140,14 @@ class RunData(_Recorded):
     class_names: list[str] = None
 
 
-class RunInfo(_Recorded):
+class RunInfo(Recorded):
     dir: str
     model: str
     label: str
     seed: int
     pretrained: str
     notes: list[str]
-    recipe: RecipeRecord
+    recipe: RecordedRecipe
     data: RunData
     versions: dict[str, str]
     epochs_trained: int | None = None  # the global epoch it was evaluated at (a later one: stale)
@@ -150,7 +158,7 @@ class RunInfo(_Recorded):
         return RunKey(self.model, self.seed)
 
 
-class RunMetrics(_Recorded):
+class RunMetrics(Recorded):
     """A run's metrics.json (schema ``METRICS_SCHEMA``), written by ``letterbench evaluate``: the
     run, a ``Stage`` per phase in order, its ``Cost``, and the class names."""
 

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from letterbench.runs.records.base import NonNegative, RunKey, Share, _Recorded
+from letterbench.runs.records.base import NonNegative, Recorded, RecordedRecipe, RunKey, Share
 
 
-class ModelRecord(_Recorded):
+class ModelRecord(Recorded):
     name: str  # the registered model (``resnet18``) or ``timm:<architecture>``
     pretrained: str  # the weights the base started from: none, or which ImageNet tag / file
     notes: list[str]  # what the model's build said (weights substituted, layers frozen...)
 
 
-class DataRecord(_Recorded):
+class DataRecord(Recorded):
     split: str  # the EMNIST split (letters, balanced, ...)
     sha256: dict[str, str]  # of each of the four files trained and tested on
     data_dir: str  # where they were read from
@@ -28,7 +28,7 @@ class DataRecord(_Recorded):
     val_used: int = None  # images it validated on (held out of them)
 
 
-class EpochRecord(_Recorded):
+class EpochRecord(Recorded):
     """One finished epoch, as progress.json's ``history`` holds it (losses on the training and
     validation images, the LR at its end, its speed, and what trained)."""
 
@@ -47,7 +47,7 @@ class EpochRecord(_Recorded):
     early_stop: bool = False  # the phase's early-stopping rule ended it here
 
 
-class RunProgress(_Recorded):
+class RunProgress(Recorded):
     """A run's progress.json: rewritten after every epoch (behind that epoch's checkpoint)."""
 
     status: str  # running, finished, failed, interrupted
@@ -73,30 +73,11 @@ class RunProgress(_Recorded):
         return self.history[-1]
 
 
-class RecipeRecord(_Recorded):
-    """The recipe as the run recorded it (``Recipe.to_dict``); ``training.recipes`` reads it whole."""
-
-    name: str
-    model: str
-    phases: Annotated[list[dict[str, Any]], Field(min_length=1)]
-    val_fraction: float = 0.1
-    dropout: float | None = None
-
-    @property
-    def phase_names(self) -> list[str]:
-        return [str(p.get("name")) for p in self.phases]
-
-    @property
-    def epochs(self) -> int:
-        """The most epochs it trains, over every phase (early stopping may end one sooner)."""
-        return sum(int(p.get("epochs", 0)) for p in self.phases)
-
-
-class RunConfig(_Recorded):
+class RunConfig(Recorded):
     """A run's config.json: what it trains and on what, written when it starts (and again, with
     a ``history`` entry, when a resume changes its epochs or LR)."""
 
-    recipe: RecipeRecord
+    recipe: RecordedRecipe  # read and checked whole as the recipe it was
     seed: int
     model: ModelRecord
     data: DataRecord

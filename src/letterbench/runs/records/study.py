@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from letterbench.runs.records.base import _Recorded
+from letterbench.runs.records.base import Recorded
 
 
-class StudyFile(_Recorded):
+class StudyFile(Recorded):
     """A study's study.json: what `letterbench run` was asked for (a rerun must ask the same), the
     models and seeds it trains, where its data is, and (once it has run) its wall clock by part."""
 

@@ -1,5 +1,11 @@
 """The recipe: what it may hold, field by field, with types, ranges and defaults (pydantic).
 
+A recipe is a TOML file (the built-in ones live beside this module): the model, its weights, batch
+size, label smoothing, augmentation, and a list of phases. A phase says what trains (``all``,
+``head``, ``last:N``), the optimiser, the LR schedule, the epoch budget and an optional
+early-stopping rule. Any value can be overridden with ``--set dotted.key=value``
+(``phases.0.epochs=3``, ``augment.flip=true``; ``resolve``).
+
 ``Recipe`` is the one recipe type: the training code reads its fields (``phase.optimizer.lr``,
 ``recipe.augment``), and every default is written here once. A recipe is checked whole before
 anything trains, so a wrong type (``lr = "fast"``, ``optimizer = "sgd"``, ``precise_bn = "all"``)
@@ -15,11 +21,14 @@ import copy
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from letterbench.core.errors import LetterbenchError
+from letterbench.core.errors import Issue, LetterbenchError
 from letterbench.images.augment import Augment
-from letterbench.runs.records import Issue
+
+# A run keeps its own checkpoints under these names (``runs.rundir``), beside one per phase: no
+# phase may take them.
+RESERVED = ("last", "best")
 
 
 class _Schema(BaseModel):
@@ -131,6 +140,27 @@ class Recipe(_Schema):
     def _bool_or_word(cls, value: Any) -> Any:  # TOML `pretrained = true` means "true"
         return str(value).lower() if isinstance(value, bool) else value
 
+    @model_validator(mode="after")
+    def _rules_across_fields(self) -> Recipe:
+        """The rules that span fields: phase names differ, and none is a checkpoint name of its
+        own (``RESERVED``); a share of extra letters gives at least one a batch."""
+        share = self.data.synthetic
+        if 0 < share and self.batch_size * share / (1 - share) < 0.5:
+            least = 1 / (self.batch_size + 1)
+            raise ValueError(
+                f"data.synthetic={share:g} gives less than one extra letter per batch of {self.batch_size} "
+                f"(each batch would still get one: {least:.1%}); give at least {least:.3f}, or 0"
+            )
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names must differ, got {names}")
+        for name in names:
+            if name in RESERVED:
+                raise ValueError(
+                    f"phase name {name!r}: use letters, digits, '.', '+', '_' or '-', and not {' or '.join(RESERVED)}"
+                )
+        return self
+
     def tables(self) -> dict[str, Any]:
         """The recipe's dict form, to edit: every field, each table with the keys given."""
         return {
@@ -166,6 +196,15 @@ class Recipe(_Schema):
             raise LetterbenchError(
                 f"{source}: " + "; ".join(_message(e) for e in issues[:3]) + more
             ) from None
+
+    @property
+    def epochs(self) -> int:
+        """The most epochs it trains, over every phase (early stopping may end one sooner)."""
+        return sum(p.epochs for p in self.phases)
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [p.name for p in self.phases]
 
     @property
     def synthetic_share(self) -> float:
@@ -233,6 +272,8 @@ def keys_of(table: str, kind: str) -> set[str] | None:
 
 def _message(issue: Issue) -> str:
     where, last = _where(issue.loc), str(issue.loc[-1]) if issue.loc else ""
+    if issue.type == "value_error":  # a rule across fields: its own words
+        return issue.msg.removeprefix("Value error, ")
     if issue.type == "string_pattern_mismatch" and last in PATTERN_HINTS:
         return f"{where}: {PATTERN_HINTS[last]}, got {issue.input!r}"
     if issue.type == "union_tag_invalid":

@@ -4,9 +4,9 @@ A ``Runtime`` holds the device, the torchrun rank, the autocast precision (bf16 
 precision elsewhere; inference, validation and precise BN also in bf16 on a CPU that computes it
 natively, ``PRECISIONS``), the memory format (channels-last) and whether training steps run as CUDA
 graphs (on a single GPU, unless turned off), and offers what every loop needs: ``autocast()``,
-``preprocess()`` and ``batch()`` (uint8 images -> the model's normalised input on the device),
-``synchronize()``, ``peak_memory()`` and ``measure_load()``. Training, evaluation, prediction
-and the benchmarks all take one, so the precision policy lives here and nowhere else
+``prepare_model()``, ``synchronize()``, ``peak_memory()`` and ``measure_load()``
+(``images.transforms.Preprocess.on`` builds a model's input on it). Training, evaluation,
+prediction and the benchmarks all take one, so the precision policy lives here and nowhere else
 (nanoGPT builds its autocast context once in the same way).
 """
 
@@ -24,8 +24,6 @@ import torch
 
 from letterbench.core.distributed import DistInfo, dist_from_env, join_process_group, shutdown
 from letterbench.core.errors import LetterbenchError
-from letterbench.images.transforms import Preprocess
-from letterbench.models import InputSpec
 
 # --precision: auto (bf16 autocast on a GPU; on a CPU with native bf16 matrix units, AMX or
 # AVX512-BF16, training stays float32 and the passes without gradients run in bf16, about 2.5 times
@@ -181,10 +179,6 @@ class Runtime:
         model = model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
-    def preprocess(self, spec: InputSpec) -> Preprocess:
-        """uint8 batches on this device -> ``spec``'s input, in this runtime's memory format."""
-        return Preprocess(spec, self.device, self.channels_last)
-
     def synchronize(self) -> None:
         if self.is_cuda:
             torch.cuda.synchronize(self.device)
@@ -228,7 +222,7 @@ class Runtime:
     def peak_memory(self, previous: dict[str, Any] | None = None) -> dict[str, Any]:
         """Peak memory since ``reset_peak_memory``: CUDA's peak allocated bytes on a GPU, else this
         process's peak resident set size."""
-        if self.device.type == "cuda":
+        if self.is_cuda:
             now = {"bytes": int(torch.cuda.max_memory_allocated(self.device)), "kind": "cuda peak allocated"}
         else:
             now = {"bytes": _peak_rss(), "kind": "process peak RSS"}

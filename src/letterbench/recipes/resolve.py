@@ -1,27 +1,16 @@
-"""Recipes: how a model is trained, as data, and how one is chosen.
-
-A recipe is a TOML file (the built-in ones live in ``letterbench/recipes/``): the model,
-its weights, batch size, label smoothing, augmentation, and a list of phases. A phase
-says what trains (``all``, ``head``, ``last:N``), the optimiser, the LR schedule, the
-epoch budget and an optional early-stopping rule. Any value can be overridden with
-``--set dotted.key=value`` (``phases.0.epochs=3``, ``augment.flip=true``). Its type, fields and
-defaults are ``recipe_schema.Recipe``'s; here are loading, ``--set``, ``resolve_recipe`` (the one
-way a recipe is chosen) and the words that describe one.
-"""
+"""Loading a recipe, ``--set``, the large-batch mode, and ``resolve_recipe``: the one way a
+recipe is chosen, for `train`, `run`, the benches and the tests. Its type, fields, defaults and
+rules are ``schema.Recipe``'s."""
 
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from letterbench.core.errors import LetterbenchError
-from letterbench.runs.rundir import RESERVED
-from letterbench.training.recipe_schema import Phase, Recipe, set_path
-
-__all__ = ["Phase", "Recipe"]
+from letterbench.recipes.schema import Recipe, set_path
 
 try:
     import tomllib
@@ -33,34 +22,6 @@ def builtin_recipes() -> tuple[str, ...]:
     """Names of the recipes shipped in ``letterbench/recipes/``."""
     folder = resources.files("letterbench.recipes")
     return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")))
-
-
-def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
-    """A recipe from its TOML/JSON form, checked whole (types, ranges, names) before use."""
-    recipe = Recipe.from_dict(raw, source)
-    validate(recipe, source)
-    return recipe
-
-
-def validate(recipe: Recipe, source: str = "recipe") -> None:
-    """The rules that span fields (the schema checks each field): phase names differ, and none is
-    a checkpoint name of its own; a share of extra letters gives at least one a batch."""
-    share = recipe.data.synthetic
-    if 0 < share and recipe.batch_size * share / (1 - share) < 0.5:
-        least = 1 / (recipe.batch_size + 1)
-        raise LetterbenchError(
-            f"{source}: data.synthetic={share:g} gives less than one extra letter per batch of "
-            f"{recipe.batch_size} (each batch would still get one: {least:.1%}); give at least {least:.3f}, or 0"
-        )
-    names = [p.name for p in recipe.phases]
-    if len(set(names)) != len(names):
-        raise LetterbenchError(f"{source}: phase names must differ, got {names}")
-    for name in names:
-        if name in RESERVED:
-            raise LetterbenchError(
-                f"{source}: phase name {name!r}: use letters, digits, '.', '+', '_' or '-', "
-                f"and not {' or '.join(RESERVED)}"
-            )
 
 
 def load_recipe(name_or_path: str) -> Recipe:
@@ -79,7 +40,7 @@ def load_recipe(name_or_path: str) -> Recipe:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LetterbenchError(f"{source}: not valid TOML ({exc})") from None
-    return recipe_from_dict(raw, source)
+    return Recipe.from_dict(raw, source)
 
 
 def _recipe_text(path: Path) -> str:
@@ -107,7 +68,7 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         if not sep:
             raise LetterbenchError(f"--set {item!r}: expected KEY=VALUE, e.g. phases.0.epochs=3")
         set_path(raw, _key_path(raw, item, key), parse_value(value))
-    return recipe_from_dict(raw, "recipe with --set overrides")
+    return Recipe.from_dict(raw, "recipe with --set " + ", ".join(overrides))
 
 
 def _key_path(raw: dict[str, Any], item: str, key: str) -> tuple[str | int, ...]:
@@ -175,7 +136,17 @@ def resolve_recipe(
     for key, value in (("batch_size", batch_size), ("pretrained", pretrained), ("weights", weights)):
         if value is not None:
             changes[(key,)] = str(value) if key == "weights" else value
-    resolved = base.updated(changes, "recipe with --set overrides") if changes else base
+    given = {
+        "--model": model if ("model",) in changes else None,
+        "--epochs": epochs,
+        "--total-epochs": None if epochs is not None else total_epochs,
+        "--lr": lr,
+        "--batch-size": batch_size,
+        "--pretrained": pretrained,
+        "--weights": weights,
+    }
+    said = ", ".join(f"{flag} {value}" for flag, value in given.items() if value is not None)
+    resolved = base.updated(changes, f"{base.name} with {said}") if changes else base
     if large_batch is not None:
         resolved = scale_batch(resolved, large_batch)
     if overrides:
@@ -232,90 +203,4 @@ def scale_batch(recipe: Recipe, batch: int) -> Recipe:
         if phase.schedule.name in ("constant", "plateau"):
             warm = max(phase.schedule.warmup_epochs, LARGE_BATCH_WARMUP_EPOCHS)
             changes[("phases", i, "schedule", "warmup_epochs")] = warm
-    return recipe.updated(changes, "recipe with --set overrides")
-
-
-def describe_recipe(recipe: Recipe) -> str:
-    """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked against it)."""
-    aug = recipe.augment.model_dump()
-    augment = ", ".join(
-        f"{label} ±{fmt(aug[key])}"
-        for key, label, fmt in (
-            ("rotate", "rotation", lambda v: f"{v:g}°"),
-            ("zoom", "zoom", lambda v: f"{100 * v:g}%"),
-            ("shift", "shift", lambda v: f"{100 * v:g}%"),
-            ("shear", "slant", lambda v: f"{math.degrees(math.atan(v)):.3g}°"),
-            ("thickness", "stroke", lambda v: f"{v:g} px"),
-            ("blur", "blur", lambda v: f"{v:g}"),
-            ("contrast", "gamma", lambda v: f"{v:g}"),
-            ("elastic", "elastic", lambda v: f"{100 * v:g}%"),
-        )
-        if aug.get(key)
-    )
-    scaled = recipe.batch_scaling.model_dump() if recipe.batch_scaling else None
-    parts = [
-        f"batch {recipe.batch_size}"
-        + (
-            f" (large-batch mode: the recipe's batch {scaled['base_batch_size']} scaled up, LR "
-            + ", ".join(
-                dict.fromkeys(
-                    f"x{lr_factor(p.optimizer.name, scaled['base_batch_size'], recipe.batch_size):.3g} "
-                    f"({LR_RULES[p.optimizer.name][0]} rule)"
-                    for p in recipe.phases
-                )
-            )
-            + ")"
-            if scaled
-            else ""
-        ),
-        {"false": "from scratch", "auto": "ImageNet weights where available", "true": "ImageNet weights"}[
-            recipe.pretrained
-        ],
-        *([f"dropout {recipe.dropout:g}"] if recipe.dropout else []),
-        *([f"label smoothing {recipe.label_smoothing:g}"] if recipe.label_smoothing else []),
-        f"augment: {augment or 'none'}" + (", flips" if aug.get("flip") else ""),
-        *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
-        *(
-            [
-                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters ({recipe.synthetic_pool:,} drawn)"
-                if not recipe.data.handwriting
-                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters ({recipe.synthetic_pool:,} drawn, "
-                f"{100 * recipe.data.handwriting:g}% of them real handwriting)"
-            ]
-            if recipe.synthetic_share
-            else []
-        ),
-    ]
-    return "; ".join(parts + [_describe_phase(p) for p in recipe.phases])
-
-
-_SCHEDULE_NAMES = {
-    "onecycle": "one-cycle",
-    "plateau": "reduce-on-plateau",
-    "cosine": "cosine",
-    "constant": "constant",
-}
-_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
-
-
-def _describe_phase(phase: Phase) -> str:
-    opt = phase.optimizer.model_dump(exclude_unset=True)  # the settings the recipe gave
-    name = opt.pop("name")
-    extras = []
-    if opt.get("momentum") is not None and name == "sgd":
-        extras.append(f"momentum {opt['momentum']:g}" + (" Nesterov" if opt.get("nesterov") else ""))
-    if opt.get("weight_decay"):
-        extras.append(f"weight decay {opt['weight_decay']:g}")
-    sched = phase.schedule.model_dump(exclude_unset=True)
-    schedule = _SCHEDULE_NAMES[sched.pop("name")] + (
-        " (" + ", ".join(f"{k} {v:g}" for k, v in sched.items()) + ")" if sched else ""
-    )
-    stop = f", early stopping (patience {phase.early_stopping.patience})" if phase.early_stopping else ""
-    trains = {"all": "whole network", "head": "head only"}.get(phase.trainable, phase.trainable)
-    if phase.trainable.startswith("last:"):
-        trains = f"head + last {phase.trainable[5:]} layers"
-    return (
-        f"phase {phase.name}: {trains}, {_OPTIMIZER_NAMES[name]} lr {opt['lr']:g}"
-        + (" (" + ", ".join(extras) + ")" if extras else "")
-        + f", {schedule}, {phase.epochs} epochs{stop}"
-    )
+    return recipe.updated(changes, f"{recipe.name} with --large-batch {batch}")
