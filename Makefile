@@ -33,8 +33,11 @@ export LETTERBENCH_DATA := $(abspath ../shared/data/emnist)
 endif
 endif
 
+# The project's own real-world letters, where bench/make_real_world.py has built them: every model
+# also reads them (the package itself never looks for them; a later --real-world in ARGS wins).
+PROJECT_SET := $(if $(wildcard bench/real-world/labels.csv),--real-world bench/real-world)
 run: $(VENV)/.base
-	LETTERBENCH_VIA_MAKE=1 $(VENV)/bin/letterbench run $(ARGS)
+	LETTERBENCH_VIA_MAKE=1 $(VENV)/bin/letterbench run $(if $(findstring --split,$(ARGS)),,$(PROJECT_SET)) $(ARGS)
 
 extras: $(VENV)/.extras
 

@@ -140,7 +140,9 @@ def test_predictor_ensemble_averages_only_the_chosen_models():
 
 
 def test_a_recorded_choice_is_read_only_when_it_names_the_study_s_models():
-    record = EnsembleChoice(["resnet18"], 260, "training images no model trained on").to_dict()
+    record = EnsembleChoice(
+        members=["resnet18"], images=260, held_out="training images no model trained on"
+    ).to_dict()
     assert EnsembleChoice.from_dict(record, ["resnet18", "xception"]).members == ["resnet18"]
     assert EnsembleChoice.from_dict(json.loads(json.dumps(record)), ["resnet18"]) is not None
     assert EnsembleChoice.from_dict(record, ["xception"]) is None
@@ -160,9 +162,11 @@ def test_predict_falls_back_to_all_models_when_ensemble_json_is_damaged(tmp_path
         RunKey("resnet18", 1, seeded=True): None,
     }
     assert recorded_ensemble(tmp_path, runs) is None  # no ensemble.json
-    study.write_ensemble(EnsembleChoice(["xception"], 260, "training images").to_dict())
+    study.write_ensemble(EnsembleChoice(members=["xception"], images=260, held_out="training images"))
     assert recorded_ensemble(tmp_path, runs) == ["xception"]
-    study.write_ensemble(EnsembleChoice(["resnet18", "xception"], 0, "too few held out").to_dict())
+    study.write_ensemble(
+        EnsembleChoice(members=["resnet18", "xception"], images=0, held_out="too few held out")
+    )
     assert recorded_ensemble(tmp_path, runs) is None  # not chosen: the mean of all
     study.ensemble_file.write_text('{"members": ["xcept')  # cut short
     assert recorded_ensemble(tmp_path, runs) is None

@@ -17,7 +17,7 @@ from letterbench.images.letters import (
 FONT = "DejaVuSans.ttf"  # Pillow finds matplotlib's copy by name when it is not installed system-wide
 
 
-def _font(size: int):
+def load_font(size: int):
     try:
         return ImageFont.truetype(FONT, size)
     except OSError:
@@ -34,7 +34,7 @@ def letter_mask(letter: str, stroke: int, size: int = 320) -> np.ndarray:
         (size / 2, size / 2),
         letter,
         fill=255,
-        font=_font(190),
+        font=load_font(190),
         anchor="mm",
         stroke_width=stroke,
         stroke_fill=255,

@@ -358,9 +358,9 @@ def test_run_refuses_a_different_preset_on_the_same_out(real_data_dir, tmp_path,
 
 
 def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
-    import letterbench.study.runner as study
+    import letterbench.data.ensure as ensure
 
-    monkeypatch.setattr(study, "ARCHIVE_URL", "http://127.0.0.1:9/gzip.zip")  # nothing listens: offline
+    monkeypatch.setattr(ensure, "ARCHIVE_URL", "http://127.0.0.1:9/gzip.zip")  # nothing listens: offline
     monkeypatch.setattr("letterbench.data.fetch.time.sleep", lambda s: None)
     assert (
         main(
@@ -377,7 +377,7 @@ def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, m
 FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"]
 
 
-def _font(name: str, size: int):
+def load_font(name: str, size: int):
     try:
         return ImageFont.truetype(name, size)
     except OSError:
@@ -400,7 +400,7 @@ def draw_letter(
         (size / 2 + offset[0], size / 2 + offset[1]),
         letter,
         fill=fg,
-        font=_font(font, text_size),
+        font=load_font(font, text_size),
         anchor="mm",
         stroke_width=stroke,
         stroke_fill=fg,

@@ -25,6 +25,7 @@ import torch
 
 from letterbench import __version__
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import parse_device
 from letterbench.evaluation.inference import (
     Scorer,
     answering_temperature,
@@ -157,21 +158,20 @@ def _scorer(meta: dict[str, str], run_batch, where: str) -> Scorer:
 def onnx_providers(device: str, available: list[str]) -> list:
     """ONNX Runtime's execution providers for ``--device``: CUDA first where asked for (or, with
     "auto", where this ONNX Runtime has it), the CPU otherwise."""
-    cuda = "CUDAExecutionProvider"
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if device.startswith("cuda") and cuda not in available:
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    wanted = parse_device(device)
+    if wanted is None:
+        return [cuda, cpu] if cuda in available else [cpu]
+    if wanted.type == "cpu":
+        return [cpu]
+    if wanted.type != "cuda":
+        raise LetterbenchError(f"--device {device}: an ONNX file runs on cpu or cuda; pass --device cpu")
+    if cuda not in available:
         raise LetterbenchError(
             f"--device {device}: this ONNX Runtime has no CUDA provider (it has {', '.join(available)}); "
             "install onnxruntime-gpu, or pass --device cpu"
         )
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return [(cuda, {"device_id": int(device[5:])}), "CPUExecutionProvider"]
-    if device == "cuda" or (device == "auto" and cuda in available):
-        return [cuda, "CPUExecutionProvider"]
-    if device != "auto":
-        raise LetterbenchError(f"--device {device}: an ONNX file runs on cpu or cuda; pass --device cpu")
-    return ["CPUExecutionProvider"]
+    return [cuda if wanted.index is None else (cuda, {"device_id": wanted.index}), cpu]
 
 
 def onnx_bytes_scorer(source: str | bytes, where: str, device: str = "cpu") -> Scorer:

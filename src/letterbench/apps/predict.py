@@ -18,7 +18,6 @@ from letterbench.evaluation.letterness import judged
 from letterbench.evaluation.thresholds import CASE_NOTE, UNSURE_BELOW
 from letterbench.images.letters import prepare_file
 from letterbench.models import display_name
-from letterbench.runs.records import EnsembleChoice
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import RunKey, StudyDir, find_runs
 
@@ -74,7 +73,7 @@ def recorded_ensemble(path: Path, runs: dict[RunKey, RunDir]) -> list[str] | Non
     """The models a study's ensemble averages, as ``letterbench run`` chose them on held-out
     images (``ensemble``); None where ``path`` is not such a study."""
     models = list(dict.fromkeys(k.model for k in runs))
-    choice = EnsembleChoice.from_dict(StudyDir(path).read_ensemble(), models)
+    choice = StudyDir(path).read_ensemble(models)
     return choice.members if choice is not None and choice.images else None
 
 

@@ -16,7 +16,7 @@ from letterbench.models import choices_text
 def cmd_run(args: argparse.Namespace) -> int:
     from letterbench.reporting.report import report_page
     from letterbench.runs.studydir import StudyDir
-    from letterbench.study.runner import run_study
+    from letterbench.study.runner import StudyOptions, run_study
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models is not None else None
     if models == []:
@@ -24,9 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         raise LetterbenchError(f"--models {args.models!r} names no model; name one or more: {choices_text()}")
     try:
-        summary = run_study(
-            args.out,
-            runtime(args),
+        options = StudyOptions(
             args.preset,
             models,
             args.data_dir,
@@ -40,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             seeds_together=args.seeds_together,
         )
+        summary = run_study(args.out, runtime(args), options)
     except KeyboardInterrupt:
         print(
             f"letterbench: interrupted; run the same command again to resume the study in {args.out}",
@@ -91,8 +90,7 @@ def build_run(sub: argparse._SubParsersAction) -> None:
         type=given_path,
         metavar="DIR",
         help="a folder of your own labelled letters (labels.csv with file,label columns, or one sub-folder "
-        "per letter a..z) that every model also reads: top-1/top-3 rows in the report"
-        " (default for the quick preset: bench/real-world, where it was built)",
+        "per letter a..z) that every model also reads: top-1/top-3 rows in the report",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     run.add_argument(

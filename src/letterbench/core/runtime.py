@@ -50,20 +50,28 @@ def default_precision() -> str:
 LOAD_LIMIT_CORES = 0.25
 
 
+def parse_device(preference: str) -> torch.device | None:
+    """``--device`` as PyTorch reads it, None for ``auto`` (the one parser of the option, for
+    PyTorch here and ONNX Runtime's providers in ``apps.exported``)."""
+    if preference == "auto":
+        return None
+    try:
+        return torch.device(preference)
+    except (RuntimeError, ValueError):
+        raise LetterbenchError(
+            f"--device {preference}: not a device PyTorch knows; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+
+
 def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; anything else is taken as asked, if present."""
-    if preference == "auto":
+    device = parse_device(preference)
+    if device is None:
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(preference)
-    except (RuntimeError, ValueError):
-        raise LetterbenchError(
-            f"--device {preference}: not a device PyTorch knows; use auto, cpu, cuda, cuda:N or mps"
-        ) from None
     if device.type == "cpu":
         return device
     if device.type == "cuda":

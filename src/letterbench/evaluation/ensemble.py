@@ -128,11 +128,13 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
         return None
     per_class = runs[0].read_metrics().run.data.test_per_class or PER_CLASS
     if len({repr(c.data.sha256) for c in configs}) > 1:
-        return EnsembleChoice(models, 0, "the models were trained on different data")
+        return EnsembleChoice(members=models, images=0, held_out="the models were trained on different data")
     try:
         data = run_data(runs[0], data_dir, configs[0])
     except LetterbenchError as exc:
-        return EnsembleChoice(models, 0, f"the training data could not be read: {exc}")
+        return EnsembleChoice(
+            members=models, images=0, held_out=f"the training data could not be read: {exc}"
+        )
     held, what, seed_of = held_out_images(data, configs)
     if len(held) < MIN_PER_CLASS * len(data.class_names):
         return EnsembleChoice(
@@ -144,7 +146,7 @@ def choose_ensemble(runs: list[RunDir], runtime: Runtime, data_dir=None) -> Ense
         held, seed_of = held[keep], (seed_of[keep] if seed_of is not None else None)
     probs = _model_probabilities(runs, configs, data.train_images[held], seed_of, runtime)
     members, tried = best_subset(probs, data.train_labels[held].numpy())
-    return EnsembleChoice(members, len(held), what, tried)
+    return EnsembleChoice(members=members, images=len(held), held_out=what, candidates=tried)
 
 
 def _model_probabilities(runs, configs, images, seed_of, runtime: Runtime) -> dict[str, np.ndarray]:
@@ -177,4 +179,4 @@ def choose_ensemble_or_all(runs: list[RunDir], runtime: Runtime, data_dir=None) 
         return choose_ensemble(runs, runtime, data_dir)
     except (LetterbenchError, KeyError, TypeError, torch.cuda.OutOfMemoryError) as exc:
         why = str(exc) if isinstance(exc, LetterbenchError) else f"{type(exc).__name__}: {exc}"
-        return EnsembleChoice([], 0, f"no choice was made: {why}")
+        return EnsembleChoice(members=[], images=0, held_out=f"no choice was made: {why}")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from letterbench.core.cuda_graphs import capture
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.runtime import Runtime
 from letterbench.evaluation.stats import spread
@@ -37,7 +38,6 @@ from letterbench.recipes import trained_on
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import RunKey
 from letterbench.runs.trained import trained_model
-from letterbench.training.graphs import WARMUP_STEPS
 
 DEFAULT_TEMPERATURE = 1.0  # a run never evaluated: its probabilities are the plain softmax
 GRAPH_MIN_BATCHES = 4  # fewer full batches than this are scored eagerly: a capture would cost more
@@ -185,16 +185,8 @@ class GraphedForward:
         self.device = example.device
         self.size = len(example)
         self.static = example.clone()
-        with torch.no_grad(), torch.cuda.device(self.device):  # capture on the GPU the model is on
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                for _ in range(WARMUP_STEPS):
-                    forward(self.static)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.out = forward(self.static)
+        with torch.no_grad():
+            self.graph, self.out = capture(lambda: forward(self.static), self.device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         with torch.cuda.device(self.device):

@@ -26,7 +26,7 @@ import torch
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.evaluation.inference import mean_probabilities
-from letterbench.evaluation.stats import LEVEL, RESAMPLES, SEED, _interval
+from letterbench.evaluation.stats import LEVEL, RESAMPLES, SEED, percentile_interval
 from letterbench.images.letters import prepare_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -213,4 +213,4 @@ def outcome_interval(outcome: np.ndarray) -> list[float]:
     """The 95% bootstrap interval of the share of ``outcome`` (per image, right or wrong) that is
     right, resampled with the project's seed."""
     index = np.random.default_rng(SEED).integers(len(outcome), size=(RESAMPLES, len(outcome)))
-    return _interval(outcome[index].mean(1), LEVEL)
+    return percentile_interval(outcome[index].mean(1), LEVEL)

@@ -54,7 +54,7 @@ def macro_f1_rows(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.nd
     return f1.mean(1)
 
 
-def _interval(samples: np.ndarray, level: float) -> list[float]:
+def percentile_interval(samples: np.ndarray, level: float) -> list[float]:
     tail = 100 * (1 - level) / 2
     lo, hi = np.percentile(samples, [tail, 100 - tail])
     return [float(lo), float(hi)]
@@ -85,9 +85,9 @@ def bootstrap_intervals(
         "level": level,
         "resamples": resamples,
         "seed": seed,
-        "accuracy": _interval(np.concatenate(acc), level),
-        "top3_accuracy": _interval(np.concatenate(acc3), level),
-        "f1_macro": _interval(np.concatenate(f1), level),
+        "accuracy": percentile_interval(np.concatenate(acc), level),
+        "top3_accuracy": percentile_interval(np.concatenate(acc3), level),
+        "f1_macro": percentile_interval(np.concatenate(f1), level),
     }
 
 
@@ -131,7 +131,7 @@ def paired_difference(
     samples = np.concatenate([diff[idx].mean(1) for idx in _resamples(len(diff), resamples, seed)])
     return {
         "difference": float(diff.mean()),
-        "interval": _interval(samples, level),
+        "interval": percentile_interval(samples, level),
         "level": level,
         **paired_test(a_correct, b_correct),
     }

@@ -13,7 +13,7 @@ import string
 import numpy as np
 from PIL import Image, ImageDraw
 
-from letterbench.images.synthetic import _font, font_paths
+from letterbench.images.synthetic import font_paths, load_font
 
 KINDS = ("dot", "dash", "scribble", "word", "digit", "symbol")
 SYMBOLS = "#$%&@?!+=*/<>{}~^"
@@ -52,11 +52,13 @@ def nonletter(
         draw.line(list(zip(xs, ys, strict=True)), fill=0, width=width, joint="curve")
     else:
         text = _text(kind, rng, digits, symbols)
-        font = _font(font_paths()[int(rng.integers(len(font_paths())))], int(side * 0.5))
+        font = load_font(font_paths()[int(rng.integers(len(font_paths())))], int(side * 0.5))
         box = draw.textbbox((0, 0), text, font=font, anchor="lt")
         scale = min(side * 0.85 / max(box[2] - box[0], 1), side * 0.7 / max(box[3] - box[1], 1), 1.0)
         if scale < 1.0:
-            font = _font(font_paths()[int(rng.integers(len(font_paths())))], max(8, int(side * 0.5 * scale)))
+            font = load_font(
+                font_paths()[int(rng.integers(len(font_paths())))], max(8, int(side * 0.5 * scale))
+            )
         draw.text((c, c), text, font=font, fill=0, anchor="mm", stroke_width=int(rng.integers(0, 3)))
     return img
 

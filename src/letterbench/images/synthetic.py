@@ -55,7 +55,7 @@ def font_paths() -> tuple[Path, ...]:
 
 
 @cache
-def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
+def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
@@ -182,7 +182,7 @@ def _font_canvas(
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """The letter (and its neighbour) in a handwriting font, made bolder or thinner."""
     path = font_paths()[int(rng.integers(len(font_paths())))]
-    font = _font(path, WORK)
+    font = load_font(path, WORK)
     bold = int(rng.choice([0, 0, 1, 1, 2, 3]))
     side = 4 * WORK
     img = Image.new("L", (side, side), 0)

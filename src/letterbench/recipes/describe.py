@@ -9,6 +9,18 @@ from letterbench.recipes.resolve import LR_RULES, lr_factor
 from letterbench.recipes.schema import Phase, Recipe
 
 
+def _batch_scaling(recipe: Recipe) -> str:
+    """The large-batch mode's words, where it scaled the recipe (else nothing)."""
+    if not recipe.batch_scaling:
+        return ""
+    base = recipe.batch_scaling.base_batch_size
+    rules = dict.fromkeys(
+        f"x{lr_factor(p.optimizer.name, base, recipe.batch_size):.3g} ({LR_RULES[p.optimizer.name][0]} rule)"
+        for p in recipe.phases
+    )
+    return f" (large-batch mode: the recipe's batch {base} scaled up, LR " + ", ".join(rules) + ")"
+
+
 def describe_recipe(recipe: Recipe) -> str:
     """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked against it)."""
     aug = recipe.augment.model_dump()
@@ -26,22 +38,8 @@ def describe_recipe(recipe: Recipe) -> str:
         )
         if aug.get(key)
     )
-    scaled = recipe.batch_scaling.model_dump() if recipe.batch_scaling else None
     parts = [
-        f"batch {recipe.batch_size}"
-        + (
-            f" (large-batch mode: the recipe's batch {scaled['base_batch_size']} scaled up, LR "
-            + ", ".join(
-                dict.fromkeys(
-                    f"x{lr_factor(p.optimizer.name, scaled['base_batch_size'], recipe.batch_size):.3g} "
-                    f"({LR_RULES[p.optimizer.name][0]} rule)"
-                    for p in recipe.phases
-                )
-            )
-            + ")"
-            if scaled
-            else ""
-        ),
+        f"batch {recipe.batch_size}" + _batch_scaling(recipe),
         {"false": "from scratch", "auto": "ImageNet weights where available", "true": "ImageNet weights"}[
             recipe.pretrained
         ],

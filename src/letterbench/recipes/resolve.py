@@ -136,16 +136,10 @@ def resolve_recipe(
     for key, value in (("batch_size", batch_size), ("pretrained", pretrained), ("weights", weights)):
         if value is not None:
             changes[(key,)] = str(value) if key == "weights" else value
-    given = {
-        "--model": model if ("model",) in changes else None,
-        "--epochs": epochs,
-        "--total-epochs": None if epochs is not None else total_epochs,
-        "--lr": lr,
-        "--batch-size": batch_size,
-        "--pretrained": pretrained,
-        "--weights": weights,
-    }
-    said = ", ".join(f"{flag} {value}" for flag, value in given.items() if value is not None)
+    swapped = model if ("model",) in changes else None
+    said = _options_said(
+        swapped, epochs, None if epochs else total_epochs, lr, batch_size, pretrained, weights
+    )
     resolved = base.updated(changes, f"{base.name} with {said}") if changes else base
     if large_batch is not None:
         resolved = scale_batch(resolved, large_batch)
@@ -153,6 +147,14 @@ def resolve_recipe(
         resolved = apply_overrides(resolved, list(overrides))
     _check_weights(resolved.weights)
     return resolved
+
+
+def _options_said(*values: object) -> str:
+    """The options given, as the command line spells them (what an error names)."""
+    flags = ("--model", "--epochs", "--total-epochs", "--lr", "--batch-size", "--pretrained", "--weights")
+    return ", ".join(
+        f"{flag} {value}" for flag, value in zip(flags, values, strict=True) if value is not None
+    )
 
 
 def _option_changes(base: Recipe, epochs: int | None, total_epochs: int | None, lr: float | None) -> dict:

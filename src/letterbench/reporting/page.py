@@ -36,7 +36,8 @@ def _legend(data: ReportData) -> str:
         )
     if data.ensemble:
         chosen = data.ensemble.stage.chosen
-        how = EnsembleChoice(**chosen).describe() if chosen else "the mean of all models"
+        recorded = EnsembleChoice.from_dict(chosen) if chosen else None
+        how = recorded.describe() if recorded else "the mean of all models"
         legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
     return legend
 

@@ -265,6 +265,12 @@ class RunDir(CheckpointFiles, SavedReadings):
             )
         return record
 
+    def is_complete(self, real_world: str | None = None) -> bool:
+        """Trained, evaluated (on the real-world folder ``real_world`` too, where given) and every
+        plot drawn: nothing is left to do for it."""
+        done = self.status() == "finished" and self.is_evaluated() and len(self.plots()) == len(PLOT_FILES)
+        return done and (real_world is None or self.has_real_world(real_world))
+
     def is_evaluated(self) -> bool:
         """Whether the run holds a metrics file of the schema this version writes, of its model
         as it is now."""

@@ -15,11 +15,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import atomic_write_json, locked
-from letterbench.runs.records import RunKey, StudyFile, checked
+from letterbench.runs.records import EnsembleChoice, RunKey, StudyFile, checked
 from letterbench.runs.rundir import LOCK_FILE, RunDir, run_slug
 
 __all__ = ["RunKey", "StudyDir", "find_runs"]
@@ -54,15 +53,17 @@ class StudyDir:
     def ensemble_file(self) -> Path:
         return self.path / "ensemble.json"
 
-    def read_ensemble(self) -> Any:
-        """The recorded ensemble choice (``ensemble.EnsembleChoice`` as a dict), or None."""
+    def read_ensemble(self, models: list[str] | None = None) -> EnsembleChoice | None:
+        """The recorded ensemble choice (of some of ``models``, where given), or None where there is
+        none, or it is damaged."""
         try:
-            return json.loads(self.ensemble_file.read_text())
+            record = json.loads(self.ensemble_file.read_text())
         except (OSError, ValueError):
             return None
+        return EnsembleChoice.from_dict(record, models)
 
-    def write_ensemble(self, record: dict[str, Any]) -> None:
-        atomic_write_json(self.ensemble_file, record)
+    def write_ensemble(self, choice: EnsembleChoice) -> None:
+        atomic_write_json(self.ensemble_file, choice.to_dict())
 
     def exists(self) -> bool:
         return self.study_file.is_file()

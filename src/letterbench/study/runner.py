@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from letterbench.core import timing
-from letterbench.core.errors import DataError, LetterbenchError
+from letterbench.core.errors import LetterbenchError
 from letterbench.core.runtime import Runtime
-from letterbench.data.emnist import ARCHIVE_URL, KINDS, PARTS, find_member, member_name, resolve_data_dir
+from letterbench.data.ensure import ensure_data
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
 from letterbench.evaluation.evaluate import evaluate_run
 from letterbench.evaluation.real_world import RealWorldSet, load_real_world
@@ -23,7 +23,7 @@ from letterbench.recipes import Recipe, resolve_recipe
 from letterbench.reporting.plots import plot_timed
 from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice, StudyFile
-from letterbench.runs.rundir import PLOT_FILES, RunDir
+from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import RunKey, StudyDir
 from letterbench.study.presets import PRESETS, Preset
 from letterbench.study.together import Job, run_together
@@ -35,26 +35,6 @@ def study_recipe(model: str, preset: Preset) -> Recipe:
     return resolve_recipe(
         model, total_epochs=preset.total_epochs, overrides=preset.overrides, large_batch=preset.large_batch
     )
-
-
-def ensure_data(data_dir: Path | None, split: str = "letters") -> Path:
-    """The data dir, fetching the archive if files are missing and the network allows."""
-    from letterbench.data.fetch import fetch
-
-    root = resolve_data_dir(data_dir)
-    names = [member_name(split, p, k) for p in PARTS for k in KINDS]
-    if all(find_member(root, name) is not None for name in names):
-        return root
-    print(f"EMNIST {split} not found in {root}; downloading {ARCHIVE_URL}")
-    try:
-        fetch(root, split, ARCHIVE_URL)
-    except DataError as exc:
-        raise DataError(
-            f"EMNIST {split} is not in {root} and could not be downloaded ({exc}). Download {ARCHIVE_URL} on a "
-            "machine with internet and run `letterbench data import gzip.zip`, or pass --data-dir / set "
-            "LETTERBENCH_DATA to a folder with the IDX files"
-        ) from None
-    return root
 
 
 def choose_preset(name: str | None, runtime: Runtime) -> tuple[Preset, str]:
@@ -102,22 +82,10 @@ class StudyPlan:
         ]
 
 
-PROJECT_SET = Path("bench") / "real-world"  # the project's own set, built by bench/make_real_world.py
-
-
-def _real_world_set(folder: Path | None, preset: Preset, split: str = "letters") -> RealWorldSet | None:
-    """The ``--real-world`` folder, read before anything trains; the quick preset reads the
-    project's own set when it is present (in a checkout where it was built). Letters only."""
+def _real_world_set(folder: Path | None, split: str = "letters") -> RealWorldSet | None:
+    """The ``--real-world`` folder, read before anything trains. Letters only."""
     if folder is not None and split != "letters":
         raise LetterbenchError(f"--real-world holds letters a..z: it goes with --split letters, not {split}")
-    if (
-        folder is None
-        and split == "letters"
-        and preset.name == "quick"
-        and (PROJECT_SET / "labels.csv").is_file()
-    ):
-        folder = PROJECT_SET
-        print(f"real-world letters: {folder} (the project's own set; --real-world DIR reads yours)")
     if folder is None:
         return None
     found = load_real_world(folder)
@@ -161,48 +129,32 @@ def _train_and_evaluate(
     print(f"{name}: done in {(time.perf_counter() - start) / 60:.1f} min")
 
 
-def run_study(
-    out: Path,
-    runtime: Runtime,
-    preset_name: str | None = None,
-    models: list[str] | None = None,
-    data_dir: Path | None = None,
-    seed: int = 0,
-    split: str = "letters",
-    progress: bool = True,
-    tensorboard: bool = False,
-    seeds: int | None = None,
-    real_world: Path | None = None,
-    keep_optimizer: bool = False,
-    checkpoint_every: float | None = None,
-    seeds_together: int | None = None,
-) -> dict:
-    """Train, evaluate and compare ``models`` (default: the preset's) into ``out``, each
-    with ``seeds`` seeds (default: the preset's); every model also reads the labelled letters of
-    ``real_world`` (default for the quick preset: the project's own set, where it is present); up
-    to ``seeds_together`` of a model's seeds train at once (default: all of them on a GPU, one at a
-    time elsewhere)."""
+@dataclass(frozen=True)
+class StudyOptions:
+    """What `letterbench run` is asked for, beyond where it writes and on what it runs."""
+
+    preset: str | None = None  # default: paper on a GPU, quick elsewhere (``choose_preset``)
+    models: list[str] | None = None  # default: the preset's
+    data_dir: Path | None = None
+    seed: int = 0  # the first seed
+    split: str = "letters"
+    progress: bool = True
+    tensorboard: bool = False
+    seeds: int | None = None  # per model; default: the study's recorded count, else the preset's
+    real_world: Path | None = None  # a folder of labelled letters every model also reads
+    keep_optimizer: bool = False
+    checkpoint_every: float | None = None  # seconds; default: the preset's
+    seeds_together: int | None = None  # default: all of a model's seeds on a GPU, one at a time elsewhere
+
+
+def run_study(out: Path, runtime: Runtime, options: StudyOptions = StudyOptions()) -> dict:
+    """Train, evaluate and compare the models ``options`` name into ``out`` (``StudyOptions``)."""
     if runtime.dist.enabled:
         raise LetterbenchError(
             "letterbench run trains its models one after another in one process; under torchrun, "
             "train each model with `torchrun ... -m letterbench train` and compare them with `letterbench report`"
         )
-    preset, why = choose_preset(preset_name, runtime)
-    print(why)
-    models = models or list(preset.models)
-    twice = sorted({m for m in models if models.count(m) > 1})
-    if twice:
-        raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
-    # Resolving every recipe first refuses an unknown model before anything is written.
-    recorded = StudyDir(out).read().seeds if StudyDir(out).exists() else None
-    recorded = recorded if recorded is not None and recorded > 0 else None
-    seeds = seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
-    print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
-    plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, split, seed, seeds)
-    plan.real_world = _real_world_set(real_world, preset, split)
-    plan.keep_optimizer = keep_optimizer
-    plan.checkpoint_every = preset.checkpoint_every if checkpoint_every is None else checkpoint_every
-    plan.together = seeds_together or (seeds if runtime.is_cuda else 1)
+    plan = _plan(out, runtime, options)
     study = StudyDir(out)
     foreign = study.foreign_files()
     if foreign:
@@ -211,7 +163,29 @@ def run_study(
             "pass a new or empty folder as --out (nothing was written)"
         )
     with study.lock():
-        return _run_locked(study, plan, runtime, data_dir, progress, tensorboard)
+        return _run_locked(study, plan, runtime, options.data_dir, options.progress, options.tensorboard)
+
+
+def _plan(out: Path, runtime: Runtime, options: StudyOptions) -> StudyPlan:
+    """The study's plan: the preset, every recipe resolved (an unknown model is refused before
+    anything is written), the seeds, the real-world set read."""
+    preset, why = choose_preset(options.preset, runtime)
+    print(why)
+    models = options.models or list(preset.models)
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        raise LetterbenchError(f"--models names {', '.join(twice)} twice; name each model once")
+    recorded = StudyDir(out).read().seeds if StudyDir(out).exists() else None
+    recorded = recorded if recorded is not None and recorded > 0 else None
+    seeds = options.seeds or recorded or preset.seeds  # a rerun keeps the study's seeds unless --seeds says
+    print(f"seeds: {seeds} per model" + ("" if seeds > 1 else " (--seeds N trains each model N times)"))
+    plan = StudyPlan(preset, {m: study_recipe(m, preset) for m in models}, options.split, options.seed, seeds)
+    plan.real_world = _real_world_set(options.real_world, options.split)
+    plan.keep_optimizer = options.keep_optimizer
+    every = options.checkpoint_every
+    plan.checkpoint_every = preset.checkpoint_every if every is None else every
+    plan.together = options.seeds_together or (seeds if runtime.is_cuda else 1)
+    return plan
 
 
 def _run_locked(
@@ -247,7 +221,7 @@ def _run_locked(
     runs = [run for _, _, run in plan.runs(study)]
     with timing.part("ensemble choice"):
         choice = choose_ensemble_or_all(runs, runtime, root)
-    study.write_ensemble((choice or EnsembleChoice(models, 0, "a study of one model")).to_dict())
+    study.write_ensemble(choice or EnsembleChoice(members=models, images=0, held_out="a study of one model"))
     if choice is not None:
         print(f"ensemble: {', '.join(choice.members or models)}: {choice.describe()}")
     with timing.part("report"):
@@ -266,9 +240,8 @@ def _train_model(
     jobs = []
     for _, model_seed, run in (r for r in plan.runs(study) if r[0] == model):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
-        done = run.status() == "finished" and run.is_evaluated() and len(run.plots()) == len(PLOT_FILES)
         real_world = None if plan.real_world is None else str(plan.real_world.folder)
-        if done and (real_world is None or run.has_real_world(real_world)):
+        if run.is_complete(real_world):
             print(f"{name}: finished earlier, skipped")
         else:
             jobs.append(

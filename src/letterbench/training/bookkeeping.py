@@ -16,7 +16,9 @@ from typing import Any
 import torch
 
 from letterbench.core.distributed import DistInfo, all_reduce_sum
+from letterbench.core.errors import TrainingError
 from letterbench.runs.records import EpochRecord
+from letterbench.training.stream import Mix
 
 
 @dataclass
@@ -97,6 +99,14 @@ class TrainData:
     # letters from beyond EMNIST that the recipe's ``data.synthetic`` share of each batch is drawn from
     synthetic_images: torch.Tensor | None = None
     synthetic_labels: torch.Tensor | None = None
+
+    def mix(self, share: float) -> Mix | None:
+        """The extra letters as the stream mixes ``share`` of every batch from them (None: none)."""
+        if not share:
+            return None
+        if self.synthetic_images is None:
+            raise TrainingError("the recipe mixes in synthetic letters, but none were drawn for this run")
+        return Mix(self.synthetic_images, self.synthetic_labels, share)
 
 
 @dataclass

@@ -43,16 +43,8 @@ from letterbench.training.bookkeeping import EpochEnd, RunningSums, Snapshot, Tr
 from letterbench.training.observers import Observer, end_observers
 from letterbench.training.optim import build_optimizer, build_scheduler
 from letterbench.training.step import TrainStep
-from letterbench.training.stream import BatchStream, Mix
+from letterbench.training.stream import BatchStream
 from letterbench.training.validation import EpochStats, precise_bn, validate
-
-
-def _mix(recipe: Recipe, data: TrainData) -> Mix | None:
-    if not recipe.synthetic_share:
-        return None
-    if data.synthetic_images is None:
-        raise TrainingError("the recipe mixes in synthetic letters, but none were drawn for this run")
-    return Mix(data.synthetic_images, data.synthetic_labels, recipe.synthetic_share)
 
 
 class Trainer:
@@ -85,7 +77,7 @@ class Trainer:
             recipe.batch_size,
             recipe.augment,
             runtime.dist,
-            _mix(recipe, data),
+            data.mix(recipe.synthetic_share),
         )
         self.sums = RunningSums(runtime.device, asynchronous=runtime.asynchronous_sums)
         self.observers = list(observers)

@@ -28,10 +28,9 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from letterbench.core.cuda_graphs import capture
 from letterbench.core.runtime import Runtime
 from letterbench.training.stream import Batch
-
-WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, allocator growth)
 
 
 @contextlib.contextmanager
@@ -75,23 +74,10 @@ class GraphedStep:
         self.static = Batch(
             *(None if t is None else t.clone() for t in (example.index, example.theta, example.style))
         )
-        with torch.cuda.device(device):  # capture on the GPU the model is on (cuda:1 is not current)
-            self._capture(step, model, optimizer)
-
-    def _capture(self, step: Callable[[Batch], None], model: nn.Module, optimizer) -> None:
-        device = self.device
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with state_kept(model, self.runtime):
-            with torch.cuda.stream(side):
-                for _ in range(WARMUP_STEPS):
-                    optimizer.zero_grad(set_to_none=True)
-                    step(self.static)
-            torch.cuda.current_stream(device).wait_stream(side)
-            optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it writes
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                step(self.static)
+        with state_kept(model, runtime):  # the graph allocates the gradients it writes
+            self.graph, _ = capture(
+                lambda: step(self.static), device, before_each=lambda: optimizer.zero_grad(set_to_none=True)
+            )
 
     def __call__(self, batch: Batch) -> None:
         with torch.cuda.device(self.device):

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
 
 from letterbench.runs.records.base import Recorded
 
@@ -23,27 +24,30 @@ class StudyFile(Recorded):
     time_budget: dict[str, Any] = None  # the command's parts, run by run (``core.timing``)
 
 
-@dataclass
-class EnsembleChoice:
-    members: list[str]  # model names, in the order given
-    images: int  # held-out images the choice was made on (0: not chosen, the mean of all)
-    held_out: str  # which images those were, or why none
-    candidates: list[dict[str, Any]] = field(default_factory=list)  # members, nll, accuracy
+class EnsembleChoice(Recorded):
+    """A study's ensemble.json: the models the ensemble averages (in the order given; none where no
+    choice was made), the held-out images the choice was made on (0: not chosen, the mean of all),
+    which images those were or why none, and each candidate subset's score (members, nll,
+    accuracy)."""
+
+    members: list[str]
+    images: Annotated[int, Field(ge=0)]
+    held_out: str
+    candidates: list[dict[str, Any]] = []
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The file's content: every key, defaults included."""
+        return self.model_dump()
 
     @classmethod
-    def from_dict(cls, record: Any, models: list[str]) -> EnsembleChoice | None:
-        """A recorded choice, if it is well formed and names only ``models`` (else None)."""
+    def from_dict(cls, record: Any, models: list[str] | None = None) -> EnsembleChoice | None:
+        """A recorded choice, if it is well formed (else None); with ``models``, only a choice of
+        some of them."""
         try:
-            choice = cls(**record)
-        except TypeError:
+            choice = cls.model_validate(record)
+        except ValidationError:
             return None
-        members, images = choice.members, choice.images
-        if not (isinstance(members, list) and members and all(isinstance(m, str) for m in members)):
-            return None
-        if not set(members) <= set(models) or not isinstance(images, int) or isinstance(images, bool):
+        if models is not None and not (choice.members and set(choice.members) <= set(models)):
             return None
         return choice
 
