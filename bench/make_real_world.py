@@ -54,7 +54,7 @@ COLUMNS = ["file", "label", "case", "source", "font_or_pen", "scene"]
 
 
 @cache
-def _font(path: Path, size: int = FONT_PX) -> ImageFont.FreeTypeFont:
+def load_font(path: Path, size: int = FONT_PX) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
@@ -62,7 +62,7 @@ def _draws_every_letter(path: Path) -> bytes | None:
     """The font's drawing of all 52 letters (to tell duplicates apart), or None where it cannot
     be read or lacks a letter (draws nothing, or the same as for a code point no font has)."""
     try:
-        font = _font(path, 32)
+        font = load_font(path, 32)
         missing = bytes(font.getmask("\u0378"))
         drawn = [bytes(font.getmask(ch)) for ch in string.ascii_letters]
     except OSError:
@@ -92,7 +92,7 @@ def find_fonts(folder: Path) -> dict[str, list[Path]]:
 def font_letter(path: Path, ch: str, rng: np.random.Generator) -> tuple[np.ndarray, float, float, str]:
     """``ch`` in the font, made bolder or thinner, slanted and squeezed at random: the mask (float 0..1),
     the baseline's row in it, a capital's height in its pixels and a description."""
-    font = _font(path)
+    font = load_font(path)
     bold = int(rng.choice([0, 0, 0, 0, 1, 2, 4]))
     canvas = Image.new("L", (FONT_PX * 4, FONT_PX * 3), 0)
     ImageDraw.Draw(canvas).text(

@@ -31,7 +31,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
 
-def _interval(outcome: np.ndarray) -> str:
+def percentile_interval(outcome: np.ndarray) -> str:
     lo, hi = outcome_interval(outcome)
     return f"[{_pct(lo)}, {_pct(hi)}]"
 
@@ -80,8 +80,8 @@ def read(folder: Path, predictor, below: list[float], letters: bool) -> str:
         ]
     )
     return (
-        f"  {str(folder)[-38:]:38s} {len(files):5d}  top-1 {_pct(right1.mean())} {_interval(right1)}"
-        f"  top-3 {_pct(right3.mean())} {_interval(right3)}\n" + line
+        f"  {str(folder)[-38:]:38s} {len(files):5d}  top-1 {_pct(right1.mean())} {percentile_interval(right1)}"
+        f"  top-3 {_pct(right3.mean())} {percentile_interval(right3)}\n" + line
     )
 
 

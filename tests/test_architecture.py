@@ -272,7 +272,7 @@ def test_no_module_imports_itself_through_others():
     import sys
 
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "import_graph.py"), str(REPO / "src")],
+        [sys.executable, str(REPO / "tests" / "tools" / "import_graph.py"), str(REPO / "src")],
         capture_output=True,
         text=True,
         check=True,
@@ -281,13 +281,13 @@ def test_no_module_imports_itself_through_others():
 
 
 def test_every_mutant_still_finds_the_line_it_breaks():
-    """bench/mutants.py breaks each guarantee by replacing one exact piece of code: after a refactor
+    """tests/tools/mutants.py breaks each guarantee by replacing one exact piece of code: after a refactor
     that moves the piece, the mutant would be "not applied" (and count as a survivor) unless its
     text follows. Each text occurs exactly once in its file."""
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("bench_mutants", REPO / "bench" / "mutants.py")
+    spec = importlib.util.spec_from_file_location("bench_mutants", REPO / "tests" / "tools" / "mutants.py")
     mutants = importlib.util.module_from_spec(spec)
     sys.modules["bench_mutants"] = mutants  # its dataclasses look their module up
     spec.loader.exec_module(mutants)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "make_real_world.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "make_real_world.py"
 
 
 def _build(out: Path, seed: int) -> dict[str, bytes]:

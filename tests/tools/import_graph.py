@@ -1,6 +1,6 @@
 """The package's import graph in figures: modules, import edges between them, and circles.
 
-    python bench/import_graph.py [SRC]        # SRC: the folder holding letterbench/ (default src)
+    python tests/tools/import_graph.py [SRC]        # SRC: the folder holding letterbench/ (default src)
 
 An edge is a module importing another of the package (``from letterbench.x import y`` and
 ``import letterbench.x``, at any depth in the file, so lazy imports count); a name imported from a

@@ -2,7 +2,7 @@
 of the code, run the tests that defend that guarantee, and see whether they fail (the bug is
 "caught"). A guarantee whose bug survives has no test that defends it.
 
-    python bench/mutants.py [--only NAME ...] [--list]
+    python tests/tools/mutants.py [--only NAME ...] [--list]
 
 Each mutant is applied to a fresh copy of ``src/`` in a temporary folder that the tests import
 (``PYTHONPATH``; their child processes inherit it), so the working tree is never changed. Prints
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
