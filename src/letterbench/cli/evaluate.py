@@ -47,6 +47,8 @@ def real_world_line(phase: str, reading: dict) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.time:
+        return print_time_budgets(args.run_dirs)
     from letterbench.evaluation.ensemble import choose_ensemble_or_all
     from letterbench.reporting.report import build_report, check_report_inputs, report_page
 
@@ -55,6 +57,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     choice = choose_ensemble_or_all(runs, runtime(args), args.data_dir)
     summary = build_report(args.run_dirs, args.out, choice)
     print_outcome(summary, report_page(args.out))
+    return 0
+
+
+def print_time_budgets(studies: list[Path]) -> int:
+    """``report --time``: each study's time budget as a table (every study checked first)."""
+    from letterbench.reporting.time_table import study_time_budget, time_budget_table
+
+    budgets = [study_time_budget(path) for path in studies]
+    for n, (path, budget) in enumerate(zip(studies, budgets, strict=True)):
+        print(("\n" if n else "") + f"time budget of {path} (seconds)")
+        print(time_budget_table(budget))
     return 0
 
 
@@ -133,6 +146,12 @@ def build_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     report.add_argument(
         "--out", type=Path, default=Path("report"), help="the report's folder (default ./report)"
+    )
+    report.add_argument(
+        "--time",
+        action="store_true",
+        help="print each study's time budget instead (where its wall clock went, part by part and run "
+        "by run, as `letterbench run` recorded it); writes no report",
     )
     add_device(report)  # where the ensemble's models score held-out images
     add_data_dir(report, "the runs' training data, if it moved (default: the folder they recorded)")

@@ -11,8 +11,8 @@ reading, export's parity check, ``predict`` and ``serve`` all score images here:
   has none (fitting it is ``calibration``'s);
 - ``mean_probabilities``: the one mean of several models' (or seeds') probabilities;
 - ``inference_speed``: throughput and latency, measured on ``predict_logits``'s own path;
-- ``Scorer`` / ``torch_scorers``: one network behind the interface predict and serve use (an
-  exported file's scorer is ``apps.exported``'s).
+- ``Scorer`` / ``network_scorers`` / ``torch_scorers``: one network (in memory, or a run's) behind
+  the interface predict and serve use (an exported file's scorer is ``apps.exported``'s).
 """
 
 from __future__ import annotations
@@ -301,23 +301,39 @@ def measured_usefulness(run: RunDir) -> str | None:
     return not_useful(stage.metrics.accuracy, stage.metrics.test_images, len(stage.per_class or {}) or None)
 
 
+def network_scorers(
+    networks: list[tuple[LetterModel, dict[str, Any]]], runtime: Runtime, views: torch.Tensor | None = None
+) -> list[Scorer]:
+    """A scorer per network in memory, on ``predict_probabilities``'s path (averaging the test-time
+    ``views`` where given); each network comes with the Scorer's other fields: ``name``, ``model``,
+    ``class_names``, and where known ``temperature`` (default ``DEFAULT_TEMPERATURE``),
+    ``trained_on`` and ``not_useful``."""
+    scorers = []
+    for model, fields in networks:
+        t = fields.get("temperature", DEFAULT_TEMPERATURE)
+
+        def probabilities(images: np.ndarray, model=model, t=t) -> np.ndarray:
+            return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)
+
+        scorers.append(Scorer(**{**fields, "temperature": t, "probabilities": probabilities}))
+    return scorers
+
+
 def torch_scorers(runs: dict[RunKey, RunDir], runtime: Runtime, tta: bool = False) -> list[Scorer]:
     """A scorer per run: its final model, with the temperature its evaluation fitted (the default
     where it was not evaluated), averaging test-time views where ``tta``."""
     from letterbench.images.transforms import test_time_views
 
-    views = test_time_views() if tta else None
-    scorers = []
+    networks = []
     for key, run in runs.items():
         model, class_names = trained_model(run)
-        temperature = answering_temperature(run)
-
-        def probabilities(images: np.ndarray, model=model, t=temperature) -> np.ndarray:
-            return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)
-
-        learned = trained_on(run.read_config().recipe)
-        usefulness = measured_usefulness(run)
-        scorers.append(
-            Scorer(str(key), key.model, class_names, temperature, probabilities, learned, usefulness)
-        )
-    return scorers
+        fields = {
+            "name": str(key),
+            "model": key.model,
+            "class_names": class_names,
+            "temperature": answering_temperature(run),
+            "trained_on": trained_on(run.read_config().recipe),
+            "not_useful": measured_usefulness(run),
+        }
+        networks.append((model, fields))
+    return network_scorers(networks, runtime, test_time_views() if tta else None)

@@ -5,7 +5,7 @@ The folder holds images (PNG, JPEG ... one letter each, photographed, scanned or
 either way:
 
 - ``labels.csv`` with the columns ``file`` (a path inside the folder) and ``label`` (a..z or A..Z,
-  case merged; more columns are ignored), as ``bench/make_real_world.py`` writes its set; or
+  case merged; more columns are ignored), as ``bench/sets/make_real_world.py`` writes its set; or
 - one sub-folder per letter, named ``a`` .. ``z`` (or ``A`` .. ``Z``), holding that letter's images.
 
 Every image is prepared as ``letterbench predict`` prepares a user's image
@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import string
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,12 +36,13 @@ FIX = "give a folder with labels.csv (file,label) or one sub-folder of images pe
 @dataclass
 class RealWorldSet:
     """The prepared images (uint8 N x 28 x 28; an unreadable one is blank and counted wrong), their
-    classes (0..25) and which of them could be prepared."""
+    classes (0..25), which of them could be prepared, and their files."""
 
     folder: Path
     images: torch.Tensor
     labels: np.ndarray
     readable: np.ndarray
+    files: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -176,7 +177,7 @@ def load_real_world(folder: str | Path) -> RealWorldSet:
             stacklevel=2,
         )
     labels = np.array([label for _, label in items], np.int64)
-    return RealWorldSet(folder, torch.from_numpy(images), labels, readable)
+    return RealWorldSet(folder, torch.from_numpy(images), labels, readable, [path for path, _ in items])
 
 
 class RealWorldScores(NamedTuple):
