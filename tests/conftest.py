@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from letterbench.cli.main import main
 from letterbench.data.emnist import member_name
 from letterbench.data.idx import encode_idx
 
@@ -69,3 +70,37 @@ def write_emnist(
 def tiny_letters(tmp_path: Path) -> Path:
     """A learnable 26-class Letters-format data dir: 20 train and 6 test images per class."""
     return write_emnist(tmp_path / "emnist", synthetic_letters(20, seed=1), synthetic_letters(6, seed=2))
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    """Two tiny trained and evaluated runs: a one-phase ResNet-10 and a two-phase Xception."""
+    root = tmp_path_factory.mktemp("eval")
+    data = write_emnist(root / "emnist", synthetic_letters(8, seed=1), synthetic_letters(3, seed=2))
+    common = ["--quiet", "--data-dir", str(data), "--train-per-class", "8", "--set", "val_fraction=0.25"]
+    assert (
+        main(["train", "--model", "timm:resnet10t", "--epochs", "3", "--out", str(root / "r10"), *common])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "xception",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--pretrained",
+                "false",
+                "--out",
+                str(root / "xc"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    for run in ("r10", "xc"):
+        assert main(["evaluate", str(root / run)]) == 0
+    return root

@@ -1,7 +1,7 @@
 """letterbench: train, evaluate and compare CNNs on handwritten letters (EMNIST).
 
 The package's folders are its layers, and data flows one way through them: a module imports its
-own layer and the layers before it, never a later one (``tests/test_architecture.py`` checks it).
+own layer and the layers before it, never a later one (``tests/promises/test_architecture.py`` checks it).
 """
 
 __version__ = "0.1.0"

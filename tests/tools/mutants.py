@@ -43,7 +43,7 @@ MUTANTS = [
         "    members, tried = best_subset(probs, data.train_labels[held].numpy())",
         "probs = _model_probabilities(runs, configs, data.test_images[: len(held)], seed_of, runtime)\n"
         "    members, tried = best_subset(probs, data.test_labels[: len(held)].numpy())",
-        ("tests/test_leakage.py",),
+        ("tests/promises/test_leakage.py",),
     ),
     Mutant(
         "temperature-on-test-set",
@@ -53,7 +53,7 @@ MUTANTS = [
         "        predict_logits(model, data.train_images[val], runtime).numpy(), data.train_labels[val].numpy()\n"
         "    )",
         "record = calibrate(test_logits, labels)",
-        ("tests/test_leakage.py",),
+        ("tests/promises/test_leakage.py",),
     ),
     Mutant(
         "always-best",
@@ -61,7 +61,7 @@ MUTANTS = [
         "training/observers.py",
         'best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best)) if new]',
         'best = [name for name, new in ((end.record.phase, end.new_phase_best), ("best", end.new_best))]',
-        ("tests/test_training.py", "-k", "best_checkpoints"),
+        ("tests/training/test_engine.py", "-k", "best_checkpoints"),
     ),
     Mutant(
         "evaluate-without-lock",
@@ -69,7 +69,7 @@ MUTANTS = [
         "cli/evaluate.py",
         "    with run.lock():\n        evaluation = evaluate_run(",
         "    with run.lock(take=False):\n        evaluation = evaluate_run(",
-        ("tests/test_reliability.py", "-k", "evaluate_takes"),
+        ("tests/promises/test_reliability.py", "-k", "evaluate_takes"),
     ),
     Mutant(
         "export-checked-against-itself",
@@ -77,7 +77,7 @@ MUTANTS = [
         "apps/export.py",
         "    reference = predict_probabilities(model, torch.from_numpy(images), full, scorer.temperature)\n",
         "    reference = scorer.probabilities(images)\n",
-        ("tests/test_export.py", "-k", "differs"),
+        ("tests/apps/test_export.py", "-k", "differs"),
     ),
     Mutant(
         "second-error-line",
@@ -86,7 +86,7 @@ MUTANTS = [
         "    print(f\"letterbench: error: {' '.join(message.splitlines())}\", file=sys.stderr)\n",
         "    print(f\"letterbench: error: {' '.join(message.splitlines())}\", file=sys.stderr)\n"
         '    print("see above", file=sys.stderr)\n',
-        ("tests/test_bad_inputs.py",),
+        ("tests/promises/test_bad_inputs.py",),
     ),
     Mutant(
         "unmixed-batches-changed",
@@ -94,7 +94,7 @@ MUTANTS = [
         "training/stream.py",
         "        order = torch.randperm(self.count, generator=generator)\n",
         "        torch.rand(1, generator=generator)\n        order = torch.randperm(self.count, generator=generator)\n",
-        ("tests/test_synthetic.py", "-k", "before"),
+        ("tests/images/test_synthetic.py", "-k", "before"),
     ),
     Mutant(
         "synthetic-share-ignored",
@@ -102,7 +102,7 @@ MUTANTS = [
         "training/stream.py",
         "return max(1, round(batch_size * self.share / (1 - self.share)))",
         "return 1",
-        ("tests/test_synthetic.py", "-k", "share"),
+        ("tests/images/test_synthetic.py", "-k", "share"),
     ),
     Mutant(
         "untrained-recommended",
@@ -110,7 +110,7 @@ MUTANTS = [
         "evaluation/stats.py",
         "    if accuracy < USEFUL_FLOOR:\n",
         "    if accuracy < 0:\n",
-        ("tests/test_report_rules.py", "-k", "useful"),
+        ("tests/reporting/test_ranking.py", "-k", "useful"),
     ),
     Mutant(
         "resume-without-rng",
@@ -118,7 +118,7 @@ MUTANTS = [
         "training/engine.py",
         '        self.rt.set_rng_state(ckpt["rng"])\n',
         "",
-        ("tests/test_training.py", "-k", "killed_run_resumes"),
+        ("tests/end_to_end/test_training_processes.py", "-k", "killed_run_resumes"),
     ),
     Mutant(
         "resume-without-rng-one-phase",
@@ -126,7 +126,7 @@ MUTANTS = [
         "training/engine.py",
         '        self.rt.set_rng_state(ckpt["rng"])\n',
         "",
-        ("tests/test_training.py", "-k", "random_state"),
+        ("tests/training/test_run.py", "-k", "random_state"),
     ),
     Mutant(
         "compile-ignored",
@@ -134,7 +134,7 @@ MUTANTS = [
         "training/engine.py",
         "            net = torch.compile(net)\n",
         "            pass\n",
-        ("tests/test_training.py", "-k", "compile"),
+        ("tests/end_to_end/test_training_processes.py", "-k", "compile"),
     ),
     Mutant(
         "bootstrap-wrong-axis",
@@ -142,7 +142,7 @@ MUTANTS = [
         "evaluation/stats.py",
         "        acc.append(correct[:, idx].mean(2).mean(0))\n",
         "        acc.append(correct[:, idx].mean(1).mean(0))\n",
-        ("tests/test_stats.py", "-k", "binomial"),
+        ("tests/evaluation/test_stats.py", "-k", "binomial"),
     ),
     Mutant(
         "temperature-not-applied",
@@ -150,7 +150,7 @@ MUTANTS = [
         "evaluation/inference.py",
         "            return predict_probabilities(model, torch.from_numpy(images), runtime, t, views)",
         "            return predict_probabilities(model, torch.from_numpy(images), runtime, 1.0, views)",
-        ("tests/test_evaluation.py", "-k", "temperature_and_predict"),
+        ("tests/evaluation/test_evaluate.py", "-k", "temperature_and_predict"),
     ),
     Mutant(
         "dropped-held-top-epoch",
@@ -158,7 +158,7 @@ MUTANTS = [
         "training/observers.py",
         "            self._save([name], self.held[name])\n",
         "            pass\n",
-        ("tests/test_training.py", "-k", "checkpoints_by_time"),
+        ("tests/end_to_end/test_training_processes.py", "-k", "checkpoints_by_time"),
     ),
     Mutant(
         "bf16-passes-in-float32",
@@ -166,7 +166,7 @@ MUTANTS = [
         "evaluation/inference.py",
         "        with runtime.inference_autocast():\n            out.append(model(prepare(chunk, view)).float().cpu())",
         "        with runtime.autocast():\n            out.append(model(prepare(chunk, view)).float().cpu())",
-        ("tests/test_precision.py", "-k", "bf16_predictions"),
+        ("tests/core/test_precision.py", "-k", "bf16_predictions"),
     ),
     Mutant(
         "seeds-together-unseeded",
@@ -174,7 +174,7 @@ MUTANTS = [
         "study/runner.py",
         "(name, model, run, plan, root, replace(options, seed=model_seed)),",
         "(name, model, run, plan, root, options),",
-        ("tests/test_seeds_together.py", "-k", "match"),
+        ("tests/end_to_end/test_seeds_together.py", "-k", "match"),
     ),
     Mutant(
         "resume-without-optimizer",
@@ -182,7 +182,7 @@ MUTANTS = [
         "training/engine.py",
         '            self.optimizer.load_state_dict(ckpt["optimizer"])\n',
         "            pass\n",
-        ("tests/test_training.py", "-k", "killed_run_resumes"),
+        ("tests/end_to_end/test_training_processes.py", "-k", "killed_run_resumes"),
     ),
     Mutant(
         "forget-every-real-world-file",
@@ -193,7 +193,7 @@ MUTANTS = [
         "            if path.is_file() and not path.is_symlink():\n"
         "                path.unlink()",
         '        for path in self.path.glob("real-world-*.npz"):\n            path.unlink()',
-        ("tests/test_user_files.py",),
+        ("tests/promises/test_user_files.py",),
     ),
     Mutant(
         "remove-every-hidden-tmp",
@@ -201,7 +201,7 @@ MUTANTS = [
         "runs/rundir.py",
         "if path.is_file() and not path.is_symlink() and self.is_own_temporary(path)",
         'if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp")',
-        ("tests/test_user_files.py",),
+        ("tests/promises/test_user_files.py",),
     ),
     Mutant(
         "local-by-the-typed-host",
@@ -209,7 +209,7 @@ MUTANTS = [
         "cli/apps.py",
         "local = server.is_loopback(sock.getsockname()[0])",
         "local = server.is_loopback(args.host)",
-        ("tests/test_serve.py::test_a_loopback_host_however_typed_keeps_the_host_check",),
+        ("tests/apps/test_serve.py::test_a_loopback_host_however_typed_keeps_the_host_check",),
     ),
     Mutant(
         "origin-by-host-name-only",
@@ -217,7 +217,7 @@ MUTANTS = [
         "apps/serve.py",
         'elif origin and origin != "null" and urlsplit(origin).netloc != host:',
         'elif origin and origin != "null" and urlsplit(origin).hostname != name:',
-        ("tests/test_serve.py::test_other_sites_cannot_use_the_page",),
+        ("tests/apps/test_serve.py::test_other_sites_cannot_use_the_page",),
     ),
 ]
 

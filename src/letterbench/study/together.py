@@ -10,7 +10,7 @@ every child at its last finished epoch, and on Linux a child stops so when its p
 
 Separate processes rather than one batched model (``torch.func.stack_module_state`` + ``vmap``):
 every recipe, the CUDA-graph engine, precise BN and resume work unchanged, and each seed's result
-is the one it would have alone (``tests/test_seeds_together.py`` states the tolerance).
+is the one it would have alone (``tests/end_to_end/test_seeds_together.py`` states the tolerance).
 """
 
 from __future__ import annotations

@@ -1,0 +1,45 @@
+"""The code's shape: one owner per concept (run-directory layout, model registry, recipes), file
+modes, and the TensorBoard observer read back by TensorBoard's own reader."""
+
+from __future__ import annotations
+
+import pytest
+
+from letterbench.cli.main import main
+from letterbench.runs.rundir import RunDir
+
+
+def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = RunDir(tmp_path / "r")
+    args = ["train", "--model", "timm:resnet10t", "--quiet", "--train-per-class", "8", "--epochs", "2"]
+    args += [
+        "--set",
+        "val_fraction=0.25",
+        "--data-dir",
+        str(tiny_letters),
+        "--out",
+        str(run.path),
+        "--tensorboard",
+    ]
+    assert main(args) == 0
+    history = run.read_progress().to_json()["history"]
+    events = EventAccumulator(str(run.tensorboard_dir / "train"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {
+        "loss/train",
+        "loss/validation",
+        "accuracy/train",
+        "accuracy/validation",
+        "learning_rate",
+        "images_per_s",
+    }
+    for tag, key in (
+        ("loss/train", "train_loss"),
+        ("accuracy/validation", "val_acc"),
+        ("learning_rate", "lr"),
+    ):
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2]
+        assert [e.value for e in logged] == pytest.approx([h[key] for h in history], rel=1e-5)
