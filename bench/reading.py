@@ -4,13 +4,13 @@
         [--below 0.3,0.4]
 
 Each ``--set`` is a folder of letters as ``--real-world`` reads it (``labels.csv``, or one
-sub-folder per letter);
-``--nonletters`` a folder of images that hold no single letter (``bench/sets/nonletters.py``).
-Every image goes through ``letterbench predict``'s own path (``apps.predict.predict_files``: the
-preparation, the shape check, a study's ensemble or a model's seeds averaged). Per run and set:
-top-1 and top-3 with 95% bootstrap intervals (an unreadable image counts wrong), the share
-answered "not a single letter", and the share that would be at each ``--below`` limit of the
-calibrated top-1 probability; the EMNIST a..l test slice from the run's own test predictions.
+sub-folder per letter); ``--nonletters`` a folder of images that hold no single letter
+(``bench/sets/nonletters.py``). Every image goes through ``letterbench predict``'s own path
+(``apps.predict.predict_files``: the preparation, the shape check, a study's ensemble or a model's
+seeds averaged). Per run and set: top-1 and top-3 with 95% bootstrap intervals (an unreadable
+image counts wrong), the share answered "not a single letter", and the share that would be at
+each ``--below`` limit of the calibrated top-1 probability; the EMNIST a..l test slice from the
+run's own test predictions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import string
 from pathlib import Path
 
 import numpy as np
+from common import on_a_to_l
 
 from letterbench.apps.predict import predict_files, torch_predictor
 from letterbench.core.runtime import Runtime
@@ -42,7 +43,7 @@ def emnist_slice(run: Path) -> str:
     for key, rd in find_runs(run).items():
         with np.load(rd.predictions_file(rd.phases()[-1])) as f:
             probs, labels = f["probs"], f["labels"]
-        keep = labels < 12
+        keep = on_a_to_l(labels)
         right = float((probs[keep].argmax(1) == labels[keep]).mean())
         out.append(f"{key} {_pct(right)} of {keep.sum():,}")
     return "; ".join(out)

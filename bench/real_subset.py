@@ -14,8 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from common import REPO, a_to_l_slice, add_data_dir
 
 from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import predict_probabilities
@@ -24,14 +24,12 @@ from letterbench.runs.rundir import RunDir, default_run_dir
 from letterbench.runs.trained import run_data, untrained_model
 from letterbench.training.run import TrainOptions, train
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    add_data_dir(parser)
     parser.add_argument("--out", type=Path, default=REPO / default_run_dir("real-subset").path)
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming it")
@@ -48,13 +46,11 @@ def main() -> None:
     minutes = (time.perf_counter() - start) / 60
 
     data = run_data(run, args.data_dir)
-    indices = np.loadtxt(args.data_dir / "emnist-letters-test-indices.txt", dtype=np.int64)
-    rows = torch.from_numpy(np.flatnonzero(indices < 9600))
-    assert len(rows) == 9600, "the partial copy should hold every official test index below 9,600"
+    images, labels = a_to_l_slice(args.data_dir, data.test_images, data.test_labels)
     model = untrained_model(run)
     run.load_weights_into(model, "best")
-    probs = torch.from_numpy(predict_probabilities(model, data.test_images[rows], runtime))
-    accuracy = (probs.argmax(1) == data.test_labels[rows]).float().mean().item()
+    probs = torch.from_numpy(predict_probabilities(model, images, runtime))
+    accuracy = (probs.argmax(1) == labels).float().mean().item()
     history = run.read_progress().to_json()["history"]
     train_minutes = sum(h["train_time_s"] for h in history) / 60
     print(

@@ -31,22 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import REPO, add_data_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from real_world import class_indices, load_set, prepare  # noqa: E402
-
-from letterbench.core.runtime import Runtime  # noqa: E402
-from letterbench.data.emnist import load_emnist  # noqa: E402
+from letterbench.core.errors import LetterbenchError
+from letterbench.core.runtime import Runtime
+from letterbench.data.emnist import load_emnist
 from letterbench.data.splits import make_split
-from letterbench.evaluation.inference import predict_logits  # noqa: E402
-from letterbench.recipes import resolve_recipe  # noqa: E402
-from letterbench.reporting.tables import format_table  # noqa: E402
-from letterbench.runs.rundir import RunDir  # noqa: E402
+from letterbench.evaluation.inference import predict_logits
+from letterbench.evaluation.real_world import labelled_images, load_real_world
+from letterbench.recipes import resolve_recipe
+from letterbench.reporting.tables import format_table
+from letterbench.runs.rundir import RunDir
 from letterbench.runs.trained import trained_model
-from letterbench.training.run import TrainOptions, train  # noqa: E402
+from letterbench.training.run import TrainOptions, train
 
-REPO = Path(__file__).resolve().parents[1]
 METRICS = ("val", "test", "rw_top1", "rw_top3")
 
 
@@ -65,8 +63,10 @@ def parse_variants(texts: list[str]) -> dict[str, list[str]]:
 
 
 def preparation_key(folder: Path) -> str:
-    """What the prepared images depend on: the set's labels and the preparation's code."""
-    digest = hashlib.sha256((folder / "labels.csv").read_bytes())
+    """What the prepared images depend on: the set's images and labels, and the preparation's code."""
+    digest = hashlib.sha256()
+    for path, label in labelled_images(folder):
+        digest.update(f"{path.resolve().relative_to(folder.resolve())}={label};".encode())
     import letterbench.images.letters as letters
     import letterbench.images.lighting as lighting
     import letterbench.images.shape as shape
@@ -79,14 +79,16 @@ def preparation_key(folder: Path) -> str:
 def real_world_set(folder: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(prepared images, which were prepared, labels 0..25), from ``cache`` where it holds them
     for this set and this preparation."""
-    key = preparation_key(folder)
-    if cache is not None and cache.exists():
-        saved = np.load(cache)
-        if str(saved["key"]) == key:
-            return saved["images"], saved["ok"], saved["labels"]
-    rows, _ = load_set(folder)
-    images, ok, _ = prepare(folder, rows)
-    labels = class_indices(rows)
+    try:
+        key = preparation_key(folder)
+        if cache is not None and cache.exists():
+            saved = np.load(cache)
+            if str(saved["key"]) == key:
+                return saved["images"], saved["ok"], saved["labels"]
+        found = load_real_world(folder)
+    except LetterbenchError as exc:
+        sys.exit(f"{exc} (build the project's set with bench/sets/make_real_world.py; see its --help)")
+    images, ok, labels = found.images.numpy(), found.readable, found.labels
     if cache is not None:
         np.savez_compressed(cache, images=images, ok=ok, labels=labels, key=key)
     return images, ok, labels
@@ -147,7 +149,7 @@ def main() -> None:
     parser.add_argument("--train-per-class", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    add_data_dir(parser)
     parser.add_argument("--set", type=Path, default=REPO / "bench" / "real-world", dest="set_dir")
     parser.add_argument("--prepared", type=Path, help="cache of the set's prepared images (.npz)")
     parser.add_argument("--device", default="auto")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from study_wall import REPO, run_study
+from common import add_data_dir, run_study
 
 from letterbench.reporting.tables import format_table
 from letterbench.runs.studydir import StudyDir
@@ -44,19 +44,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="quick")
-    parser.add_argument("--models", default="resnet18")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    parser.add_argument("--preset", default="quick", help="the study's preset (default quick)")
+    parser.add_argument("--models", default="resnet18", help="comma-separated (default resnet18)")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per model (default 2)")
+    add_data_dir(parser)
     args = parser.parse_args()
-    common = ["--models", args.models, "--seeds", str(args.seeds)]
+    asked = ["--models", args.models, "--seeds", str(args.seeds)]
     print(f"{torch.get_num_threads()} CPU threads; cuda: {torch.cuda.is_available()}")
     with tempfile.TemporaryDirectory() as tmp:
         walls = {}
         for mode, at_once in (("one after another", 1), ("together", args.seeds)):
             out = Path(tmp) / mode.replace(" ", "-")
             walls[mode], _ = run_study(
-                args.preset, args.data_dir, out, [*common, "--seeds-together", str(at_once)]
+                args.preset, args.data_dir, out, [*asked, "--seeds-together", str(at_once)]
             )
             print(f"{mode}: {walls[mode]:.1f} s", flush=True)
         rows = seed_rows(Path(tmp) / "one-after-another", Path(tmp) / "together")

@@ -30,7 +30,8 @@ from letterbench.apps.predict import Predictor, choose_runs
 from letterbench.apps.serve import create_app, page_title
 from letterbench.apps.server import serving
 from letterbench.core.runtime import Runtime
-from letterbench.evaluation.inference import Scorer, torch_scorers
+from letterbench.evaluation.inference import Scorer, network_scorers, torch_scorers
+from letterbench.images.transforms import test_time_views
 from letterbench.models import create_model, model_names
 
 GOALS_MS = {"one model": 300, "ensemble": 1000}
@@ -51,20 +52,15 @@ def drawn_letter(side: int = 360) -> bytes:
 
 
 def untrained_scorers(models: list[str], runtime: Runtime, tta: bool) -> list[Scorer]:
-    """The architectures with random weights, run as ``torch_scorers`` runs a trained model."""
-    from letterbench.evaluation.inference import predict_probabilities
-    from letterbench.images.transforms import test_time_views
-
-    views = test_time_views() if tta else None
-    scorers = []
-    for name in models:
-        model = create_model(name).eval()
-
-        def probabilities(images: np.ndarray, model=model) -> np.ndarray:
-            return predict_probabilities(model, torch.from_numpy(images), runtime, views=views)
-
-        scorers.append(Scorer(name, name, list(string.ascii_lowercase), 1.0, probabilities))
-    return scorers
+    """The architectures with random weights, scored as a trained run's model is (``network_scorers``)."""
+    networks = [
+        (
+            create_model(name).eval(),
+            {"name": name, "model": name, "class_names": list(string.ascii_lowercase)},
+        )
+        for name in models
+    ]
+    return network_scorers(networks, runtime, test_time_views() if tta else None)
 
 
 def post(url: str, image: bytes) -> tuple[float, float]:

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from common import a_to_l_slice, add_data_dir
 
 from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
@@ -29,8 +29,6 @@ from letterbench.reporting.tables import format_table
 from letterbench.runs.rundir import RunDir
 from letterbench.training.observers import Observer
 from letterbench.training.run import TrainOptions, train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Reached(Exception):
@@ -78,7 +76,7 @@ def main() -> None:
     parser.add_argument("--models", default="resnet18,densenet121")
     parser.add_argument("--targets", default="0.905,0.91", help="one per model")
     parser.add_argument("--large-batch", type=int, default=1024)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "emnist")
+    add_data_dir(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--lr", type=float, help="every model's recipe peak LR (before the large-batch scaling)"
@@ -86,10 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     runtime = Runtime.create(args.device)
     data = load_emnist(args.data_dir)
-    indices = np.loadtxt(args.data_dir / "emnist-letters-test-indices.txt", dtype=np.int64)
-    rows = torch.from_numpy(np.flatnonzero(indices < 9600))
-    assert len(rows) == 9600, "the partial copy should hold every official test index below 9,600"
-    slice_ = (data.test_images[rows], data.test_labels[rows])
+    slice_ = a_to_l_slice(args.data_dir, data.test_images, data.test_labels)
     table = []
     for model, target in zip(
         args.models.split(","), [float(t) for t in args.targets.split(",")], strict=True

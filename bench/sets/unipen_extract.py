@@ -12,12 +12,12 @@ files. Segment specs: ``c``, ``c1-c2``, ``c:p``, ``c1:p1-c2:p2``, joined by comm
 
 from __future__ import annotations
 
+import argparse
 import collections
 import gzip
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 
 SEGMENT = re.compile(r'\.SEGMENT\s+CHARACTER\s+(\S+)\s+(\S+)\s+"(.*)"')
@@ -146,7 +146,11 @@ def records(repo: Repo, path: str, stats: collections.Counter):
 
 
 def main() -> None:
-    repo, out = Repo(sys.argv[1]), sys.argv[2]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("repo", help="a bare git copy of github.com/GreenCappuccino/train_r01_v07")
+    parser.add_argument("out", help="the JSON-lines file to write (.jsonl.gz)")
+    args = parser.parse_args()
+    repo, out = Repo(args.repo), args.out
     stats: collections.Counter = collections.Counter()
     with gzip.open(out, "wt") as f:
         for path in repo.names("data/1b", "data/1c"):

@@ -1,4 +1,4 @@
-"""bench/make_real_world.py: the same seed gives the same files, and labels.csv names every file."""
+"""bench/sets/make_real_world.py: the same seed gives the same files, and labels.csv names every file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "make_real_world.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "sets" / "make_real_world.py"
 
 
 def _build(out: Path, seed: int) -> dict[str, bytes]:

@@ -3,7 +3,7 @@ image of one letter from one of something else (a scribble, a symbol, a digit, a
 ``predict`` and ``serve`` prepare every image. It judges whatever model answers, so that a first
 model and a study's ensemble say "not a single letter" alike.
 
-Trained by ``bench/sets/train_letterness.py`` (the weights file beside this module, with its
+Trained by ``bench/train_letterness.py`` (the weights file beside this module, with its
 record): letters from EMNIST's training images and from UNIPEN's training writers (drawn as users
 draw, then prepared), non-letters from ``images/nonletters.py`` (seeds the reported sets never use).
 ``NOT_A_LETTER_ABOVE`` was chosen on letterbench's own tuning sets (non-letters of seed 1, EMNIST
@@ -21,7 +21,7 @@ import torch
 
 from letterbench.models import create_model
 
-NOT_A_LETTER_ABOVE = 0.669  # chosen to flag 1.5% of the tuning letters (bench/sets/train_letterness.py)
+NOT_A_LETTER_ABOVE = 0.669  # chosen to flag 1.5% of the tuning letters (bench/train_letterness.py)
 
 
 def weights_file() -> Path:

@@ -9,7 +9,7 @@ are drawn in turn. ``flatten`` turns a stroke into dense points with its control
 (``Jitter``), ``warp`` slants, squeezes and bends a whole letter.
 
 The synthetic training letters (``synthetic.py``) and the bench's pen letters
-(``bench/pen_letters.py``) both grow from this table; the bench draws only ``STROKES``, training
+(``bench/sets/pen_letters.py``) both grow from this table; the bench draws only ``STROKES``, training
 also the joined-writing forms of ``CURSIVE``.
 """
 

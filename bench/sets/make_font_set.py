@@ -4,7 +4,7 @@ plainly: dark ink on white paper, a little rotation and size change, no photogra
 measures how a model reads handwriting forms it never saw, apart from the camera; nothing is ever
 tuned on it.
 
-    python bench/make_font_set.py --fonts /tmp/heldfonts [--out bench/font-set] [--seed 0] [--per-letter 2]
+    python bench/sets/make_font_set.py --fonts /tmp/heldfonts [--out bench/font-set] [--seed 0] [--per-letter 2]
 
 The fonts are Debian's packages, unpacked without installing them (licences: OFL, GPL with the font
 exception; see each package's copyright file):
@@ -29,7 +29,7 @@ import numpy as np
 from make_real_world import find_fonts
 from PIL import Image, ImageDraw, ImageFont
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SIDE = 128
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         writer.writerows(rows)
     (args.out / "README.txt").write_text(
         "letterbench's held-out font set: handwriting fonts no training letter and no bench set uses.\n"
-        f"Built by: python bench/make_font_set.py {' '.join(sys.argv[1:])}\n"
+        f"Built by: python bench/sets/make_font_set.py {' '.join(sys.argv[1:])}\n"
         f"Images: {len(rows)}; fonts: {', '.join(sorted(fonts))}\n"
     )
     print(f"{len(rows)} images, {len(fonts)} fonts, in {args.out}")

@@ -2,7 +2,7 @@
 choose its limit; writes ``src/letterbench/evaluation/letterness.safetensors`` and prints the
 record that ``docs/benchmarks.md`` quotes.
 
-    python bench/sets/train_letterness.py [--data-dir ../shared/data/emnist]
+    python bench/train_letterness.py [--data-dir ../shared/data/emnist]
 
 Every image is a prepared 28x28 image, as ``predict`` prepares a user's:
 - letters: EMNIST training images (as stored, and enlarged as a photo and prepared again), synthetic
@@ -18,13 +18,14 @@ non-letters (seed 1) is printed beside it. Seeded: the same data give the same w
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_data_dir
 from PIL import Image
+from sets.unipen_bench import drawn
 
 from letterbench.data.emnist import load_emnist
 from letterbench.data.handwriting import pen_letters, training_choice
@@ -32,9 +33,6 @@ from letterbench.evaluation.letterness import detector_input, detector_model, we
 from letterbench.images.letters import prepare_letter
 from letterbench.images.nonletters import nonletters
 from letterbench.images.synthetic import synthetic_letters
-
-sys.path.insert(0, str(Path(__file__).parent))
-from unipen_bench import drawn  # noqa: E402
 
 DIGITS = "3478"  # not 0 1 2 5 6 9, which people write as o l z s b g
 SYMBOLS = "#$%&@?!+=*<>{}~^"  # not /, an l
@@ -113,9 +111,7 @@ def train(letters: np.ndarray, others: np.ndarray, epochs: int = 8) -> torch.nn.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(__file__).resolve().parents[3] / "shared/data/emnist"
-    )
+    add_data_dir(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     torch.set_num_threads(2)

@@ -1,6 +1,6 @@
 """Build letterbench's own real-world evaluation set: photographed-style single letters, labelled.
 
-    python bench/make_real_world.py --fonts /tmp/fonts [--out bench/real-world] [--seed 0] [--per-letter 48]
+    python bench/sets/make_real_world.py --fonts /tmp/fonts [--out bench/real-world] [--seed 0] [--per-letter 48]
 
 Two sources, half each: (a) letters typed in handwriting fonts, (b) letters drawn along pen paths
 (``pen_letters.py``: a hand-written stroke table, jittered per sample, pens from fine to marker).
@@ -44,7 +44,7 @@ from pen_letters import PX_PER_UNIT, pen_letter
 from photo_scene import photograph
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FONT_SUFFIXES = (".woff", ".ttf", ".otf")
 FONT_PX = 160  # the font's size when drawing a letter's mask
 FONTSOURCE = re.compile(r"(?P<family>.+?)-latin-(?P<weight>\d+)-(?P<style>normal|italic)$")
@@ -188,7 +188,7 @@ def _provenance(rows: list[dict], families: dict[str, list[Path]], argv: list[st
 
     lines = [
         README_HEAD,
-        f"Built by: python bench/make_real_world.py {' '.join(argv)}  ({seconds:.0f} s)",
+        f"Built by: python bench/sets/make_real_world.py {' '.join(argv)}  ({seconds:.0f} s)",
         "Deterministic: the same fonts, seed and options give the same files. Labels are EMNIST",
         "letters' classes a..z, case merged; 'case' says which case was drawn.",
         f"Images: {len(rows)}",
@@ -200,7 +200,7 @@ def _provenance(rows: list[dict], families: dict[str, list[Path]], argv: list[st
         files = ", ".join(f"{p.name} {hashlib.sha256(p.read_bytes()).hexdigest()[:12]}" for p in paths)
         lines.append(f"  {family}: {files}")
     lines.append(
-        "Pen letters: bench/pen_letters.py (stroke table, jitter, pens); scenes: bench/photo_scene.py."
+        "Pen letters: bench/sets/pen_letters.py (stroke table, jitter, pens); scenes: bench/sets/photo_scene.py."
     )
     return "\n".join(lines) + "\n"
 

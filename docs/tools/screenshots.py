@@ -1,7 +1,7 @@
 """The README's pictures: the report of a study and the draw-a-letter page answering a drawn
 letter, taken in headless Chromium (Playwright, Debian's chromium; the dev extra installs both).
 
-    python bench/screenshots.py --study study [--out docs/img] [--letter R]
+    python docs/tools/screenshots.py --study study [--out docs/img] [--letter R]
 
 The study is any finished one (`letterbench run --preset first` makes one in about 2 minutes on
 a CPU). The page is served from the study by the real `serve` code; the letter is drawn stroke by
@@ -23,7 +23,7 @@ from letterbench.core.runtime import Runtime
 from letterbench.images.strokes import STROKES, flatten
 from letterbench.runs.studydir import StudyDir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class NoJitter:
