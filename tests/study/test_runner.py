@@ -4,11 +4,17 @@ resume, later phases' learning-rate ratio on `--resume --lr`, and the ensemble's
 
 from __future__ import annotations
 
+import json
+import os
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from letterbench.cli.main import main
 from letterbench.core.runtime import Runtime
 from letterbench.recipes import resolve_recipe
 from letterbench.study.runner import choose_preset, estimate_minutes
@@ -43,3 +49,122 @@ def test_the_paper_estimate_is_the_measured_rate_times_the_images_to_train(monke
     minutes = estimate_minutes([recipe], 1000, CPU)
     (rate,) = measured
     assert rate > 0 and minutes == pytest.approx(3 * 1000 * 0.75 / rate / 60)
+
+
+def letters_folder(folder: Path, per_letter: int = 2) -> Path:
+    """A --real-world folder: dark letters on white paper, one sub-folder per letter."""
+    from letterbench.images.synthetic import synthetic_letters
+
+    images, labels = synthetic_letters(26 * per_letter, seed=9)
+    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
+        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda d: d / "missing", "no such folder"),
+        (lambda d: (d / "x").mkdir() or d / "x", "no labels.csv and no images in letter folders"),
+        (lambda d: (d / "ab").mkdir(parents=True) or d, "label 'ab' is not a letter"),
+        (
+            lambda d: ((d / "labels.csv").write_text("file,label\nnone.png,a\n"), d)[1],
+            "line 2: no image 'none.png'",
+        ),
+        (
+            lambda d: ((d / "labels.csv").write_text("name,letter\nx.png,a\n"), d)[1],
+            "needs the columns file and label",
+        ),
+        (
+            lambda d: ((d / "labels.csv").write_text("file,label\n../etc.png,a\n"), d)[1],
+            "no image '../etc.png'",
+        ),
+        (  # an iPhone's photos only
+            lambda d: ((d / "a").mkdir(), (d / "a" / "IMG_1.HEIC").write_bytes(b"x"), d)[2],
+            "only files letterbench does not read: .heic; convert them to PNG or JPEG",
+        ),
+        (lambda d: (os.mkfifo(d / "labels.csv"), d)[1], "labels.csv: not a regular file"),
+        (
+            lambda d: ((d / "labels.csv").write_bytes(b"file,label\n" + b"x" * (11 * 2**20)), d)[1],
+            "more than a labels file of letters holds",
+        ),
+    ],
+)
+def test_a_malformed_real_world_folder_is_refused_with_one_line_before_anything_trains(
+    tmp_path, capsys, make, expect
+):
+    (tmp_path / "set").mkdir()
+    folder = make(tmp_path / "set")
+    out = tmp_path / "study"
+    code = main(["run", "--preset", "smoke", "--real-world", str(folder), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("letterbench: error:") and expect in err[0]
+    assert "sub-folder of images per letter" in err[0]  # says how to lay it out
+    assert not out.exists()
+
+
+def test_run_refuses_an_unknown_model_before_writing_anything(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["run", "--preset", "smoke", "--models", "resnet18,timm:nosuchnet", "--out", str(out)]) == 1
+    assert "timm has no model 'nosuchnet'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_run_refuses_a_different_preset_on_the_same_out(real_data_dir, tmp_path, capsys):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"preset": "quick", "seed": 0}))
+    assert main(["run", "--preset", "smoke", "--data-dir", str(real_data_dir), "--out", str(out)]) == 1
+    assert "holds a study with preset quick" in capsys.readouterr().err
+
+
+def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
+    import letterbench.data.ensure as ensure
+
+    monkeypatch.setattr(ensure, "ARCHIVE_URL", "http://127.0.0.1:9/gzip.zip")  # nothing listens: offline
+    monkeypatch.setattr("letterbench.data.fetch.time.sleep", lambda s: None)
+    assert (
+        main(
+            ["run", "--preset", "smoke", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "s")]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "could not be downloaded" in err and "letterbench data import" in err
+
+
+@pytest.mark.slow
+def test_paper_preset_time_estimate_is_measured():
+    from letterbench.core.runtime import Runtime
+    from letterbench.study.runner import PRESETS, estimate_minutes, study_recipe
+    from letterbench.training.throughput import measure_train_throughput
+
+    recipe = study_recipe("resnet18", PRESETS["paper"])
+    assert recipe.phases[0].epochs == 12 and recipe.batch_size == 64  # the full recipe, untouched
+    cpu = Runtime.create("cpu")
+    rate = measure_train_throughput(recipe, cpu, steps=2)
+    minutes = estimate_minutes([recipe], 124_800, cpu)
+    expected = 12 * 124_800 * 0.9 / rate / 60
+    assert 0.5 * expected < minutes < 2 * expected
+
+
+def test_real_world_letters_go_with_the_letters_split(tmp_path, capsys):
+    folder = letters_folder(tmp_path / "mine", per_letter=1)
+    out = tmp_path / "study"
+    code = main(
+        ["run", "--preset", "smoke", "--split", "digits", "--real-world", str(folder), "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "goes with --split letters, not digits" in err[0]
+    assert not out.exists()
+
+
+def test_an_empty_real_world_path_is_refused_not_read_as_the_current_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_status:  # a usage error, as argparse ends one
+        main(["run", "--preset", "smoke", "--real-world", "", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_status.value.code == 1 and len(err) == 1 and "--real-world: an empty path" in err[0]
+    assert err[0].startswith("letterbench: error:")
+    assert not (tmp_path / "s").exists()
