@@ -91,3 +91,20 @@ def _two_phase_recipe(tmp_path: Path) -> Path:
             'schedule = { name = "constant" }\n'
         )
     return path
+
+
+def test_resume_with_the_recorded_values_changes_nothing(tiny_letters, tmp_path):
+    """The user's own values again, however typed, are no change: `--lr` equal to the phase's LR
+    records no history entry and keeps the recorded LR exactly; `--set pretrained=false` is the
+    recorded "false" read through the schema; a real change is still refused with both values."""
+    out = tmp_path / "run"
+    common = ["--quiet", "--data-dir", str(tiny_letters), "--train-per-class", "8"]
+    start = ["train", "--model", "timm:resnet10t", "--epochs", "1", "--lr", "0.2", "--out", str(out)]
+    assert main([*start, *common, "--set", "val_fraction=0.25"]) == 0
+    before = RunDir(out).read_config()
+    assert main(["train", "--resume", "--out", str(out), "--lr", "0.2", "--quiet"]) == 0
+    assert main(["train", "--resume", "--out", str(out), "--set", "pretrained=false", "--quiet"]) == 0
+    after = RunDir(out).read_config()
+    assert after.history is None and after.recipe.phases[0].optimizer.lr == 0.2
+    assert after.recipe == before.recipe
+    assert main(["train", "--resume", "--out", str(out), "--set", "label_smoothing=0.3", "--quiet"]) == 1

@@ -227,7 +227,9 @@ class Recipe(_Schema):
         ratio to it (a fine-tuning phase at a tenth of the head's LR stays at a tenth)."""
         base = self.phases[first_phase].optimizer.lr
         return {
-            ("phases", i, "optimizer", "lr"): lr * self.phases[i].optimizer.lr / base
+            ("phases", i, "optimizer", "lr"): lr
+            if i == first_phase
+            else lr * self.phases[i].optimizer.lr / base
             for i in range(first_phase, len(self.phases))
         }
 

@@ -4,6 +4,7 @@ would make another run: refused with the recorded value and the given one)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ RECIPE_OPTIONS = ("model", "recipe", "set", "batch_size", "large_batch", "pretra
 
 
 def _first_difference(recorded: Any, given: Any, where: str = "") -> str | None:
-    """The first key where two recipe dicts differ, as ``key: recorded X, given Y``."""
+    """The first key where two recipe dicts differ, as ``key: recorded X, given Y`` (numbers equal
+    to nine significant digits are the same: 0.2 and 0.1 * 2 are one learning rate)."""
     if isinstance(recorded, dict) and isinstance(given, dict):
         for key in sorted(set(recorded) | set(given), key=str):
             found = _first_difference(
@@ -68,7 +70,15 @@ def _first_difference(recorded: Any, given: Any, where: str = "") -> str | None:
             ),
             None,
         )
-    return None if recorded == given else f"{where}: recorded {recorded!r}, given {given!r}"
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (recorded, given))
+    same = math.isclose(recorded, given, rel_tol=1e-9) if numbers else recorded == given
+    return None if same else f"{where}: recorded {recorded!r}, given {given!r}"
+
+
+def same_recipe(a: Recipe, b: Recipe) -> bool:
+    """Whether two recipes train the same (through the schema: ``--set pretrained=false`` is the
+    recorded ``"false"``; numbers to nine significant digits)."""
+    return _first_difference(a.to_dict(), b.to_dict()) is None
 
 
 def _without_epochs_and_lr(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -107,35 +117,26 @@ def resume_options(out: Path | None, given: dict[str, Any], changes: ResumeChang
         _refuse_change(out, f"--model: recorded {kept['model']!r}, given {given['model']!r}")
     if given.keys() & {"model", "recipe"}:
         return _same_recipe(out, kept, given, changes)
-    for option, key, value in _recipe_values(given):
-        if _at(kept, key) != value:
-            _refuse_change(out, f"{option}: recorded {key} = {_at(kept, key)!r}, given {value!r}")
+    for option, asked in _asked_recipes(config.recipe, given):
+        difference = _first_difference(kept, asked.to_dict())
+        if difference:
+            _refuse_change(out, f"{option}: {difference}")
     return changes
 
 
-def _recipe_values(given: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """(option, recipe key, value) of the recipe options given without --model or --recipe."""
-    from letterbench.recipes.resolve import parse_value
+def _asked_recipes(recipe: Recipe, given: dict[str, Any]) -> list[tuple[str, Recipe]]:
+    """(option, the recorded recipe as that option would make it) for each recipe option given
+    without --model or --recipe: each is read through the schema, as a new run would read it."""
+    from letterbench.recipes import apply_overrides, scale_batch
 
-    found = [("--set", *item.partition("=")[::2]) for item in given.get("set") or []]
-    found = [(option, key, parse_value(value)) for option, key, value in found]
+    asked = [(f"--set {item}", apply_overrides(recipe, [item])) for item in given.get("set") or []]
     for name in ("batch_size", "pretrained", "weights"):
         if name in given:
             value = str(given[name]) if name == "weights" else given[name]
-            found.append((f"--{name.replace('_', '-')}", name, value))
+            asked.append((f"--{name.replace('_', '-')}", recipe.updated({(name,): value}, f"--{name}")))
     if "large_batch" in given:
-        found.append(("--large-batch", "batch_size", given["large_batch"]))
-    return found
-
-
-def _at(recipe: dict[str, Any], key: str) -> Any:
-    node: Any = recipe
-    for part in key.split("."):
-        try:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        except (KeyError, IndexError, ValueError, TypeError):
-            return None
-    return node
+        asked.append(("--large-batch", scale_batch(recipe, given["large_batch"])))
+    return asked
 
 
 def _same_recipe(
@@ -196,7 +197,7 @@ def changed_recipe(recipe: Recipe, phase_index: int, epoch_in_phase: int, change
         updates.update(recipe.with_epochs(changes.epochs, phase_index))
     if changes.lr is not None:
         updates.update(recipe.with_lr(changes.lr, phase_index))
-    return recipe.updated(updates, "recipe with --set overrides")
+    return recipe.updated(updates, "--resume with --epochs or --lr")
 
 
 def record_changes(config: RunConfig, recipe: Recipe, changes: ResumeChanges) -> RunConfig:

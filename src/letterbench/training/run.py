@@ -29,7 +29,7 @@ from letterbench.runs.rundir import RunDir
 from letterbench.runs.trained import run_data
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
-from letterbench.training.resume import ResumeChanges, changed_recipe, record_changes
+from letterbench.training.resume import ResumeChanges, changed_recipe, record_changes, same_recipe
 
 
 def package_versions() -> dict[str, str]:
@@ -146,6 +146,8 @@ def _train_locked(
         if changes:
             state = run.load_checkpoint("last")["trainer"]
             recipe = changed_recipe(recipe, state["phase_index"], state["epoch_in_phase"], changes)
+            if same_recipe(recipe, config.recipe):  # what was asked is what was recorded: nothing changes
+                recipe, changes = config.recipe, ResumeChanges()
         with timing.part("data loading"):
             data = run_data(run, options.data_dir, config)
         seed, per_class = config.seed, config.data.train_per_class
