@@ -95,6 +95,7 @@ def test_every_script_is_run_or_listed():
     assert not hacks, f"scripts that reach another through sys.path: {hacks}"
 
 
+@pytest.mark.slow  # a Python process per script
 @pytest.mark.parametrize("script", sorted(HELP_ONLY))
 def test_help_only_scripts_say_how_to_run_them(script, tmp_path):
     out = run_script(script, "--help", cwd=tmp_path)
@@ -106,6 +107,7 @@ def test_the_shared_modules_load(module, tmp_path):
     assert run_script(module, cwd=tmp_path) == ""  # definitions only: nothing runs, nothing prints
 
 
+@pytest.mark.slow
 def test_set_builders_build_tiny_sets(tmp_path):
     run_script(
         "bench/sets/make_real_world.py", "--pen-only --letters qz --per-letter 4 --out rw", cwd=tmp_path
@@ -147,6 +149,7 @@ def _unipen_copy(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_unipen_letters_are_extracted_and_packed(tmp_path):
     repo = _unipen_copy(tmp_path / "unipen")
     run_script("bench/sets/unipen_extract.py", "", repo, "letters.jsonl.gz", cwd=tmp_path)

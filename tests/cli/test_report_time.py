@@ -24,6 +24,7 @@ def _rows(table: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.slow  # runs a smoke study
 def test_report_time_prints_the_budget_a_study_recorded(tiny_letters, tmp_path, capsys):
     study = tmp_path / "study"
     run = ["run", "--preset", "smoke", "--models", "smallcnn", "--quiet", "--data-dir", str(tiny_letters)]
