@@ -52,3 +52,13 @@ def kill_after_epochs(cmd: list[str], env: dict, run: Path, epochs: int) -> int:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return RunDir(run).load_checkpoint("last")["trainer"]["global_epoch"]
+
+
+def killed_by_sigkill(*args) -> None:
+    """A seed's work that the kernel kills (as the out-of-memory killer would)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_long(*args) -> None:
+    """A child's work that outlives any test: only a signal ends it."""
+    time.sleep(120)

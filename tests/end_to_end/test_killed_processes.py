@@ -57,3 +57,25 @@ def test_a_run_killed_in_its_first_epoch_starts_again(tiny_letters, tmp_path, ca
     (Path(run) / "checkpoints" / "last.pt").unlink()
     assert cli("train", *args, "--out", run) == 0
     assert "never finished an epoch; starting it again" in capsys.readouterr().out
+
+
+def test_sigterm_before_the_first_epoch_ends_as_ctrl_c_does(tiny_letters, tmp_path):
+    """SIGTERM while a run draws its extra letters (outside the training loop): one line, exit
+    status 130, the folder's lock released, as for Ctrl-C; not a silent 143 with the lock left."""
+    from letterbench.runs.rundir import LOCK_FILE
+
+    run = tmp_path / "run"
+    big_pool = ["--set", "data.synthetic=0.5", "--set", "data.pool=200000"]  # minutes of drawing
+    cmd, env = cli_process(
+        "train", *FAST, *big_pool, "--epochs", "1", "--data-dir", tiny_letters, "--out", run
+    )
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / LOCK_FILE).exists() and time.time() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the drawing
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("letterbench: interrupted") and "Traceback" not in err
+    assert not (run / LOCK_FILE).exists()

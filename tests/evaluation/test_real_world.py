@@ -130,3 +130,19 @@ def test_damaged_real_world_readings_are_named_in_one_line(tmp_path, capsys, dam
         len(err) == 1 and err[0].startswith("letterbench: error:") and "damaged real-world readings" in err[0]
     )
     assert expect in err[0] and "real-world-train.npz" in err[0]
+
+
+@pytest.mark.parametrize("how", ["link", "parent"])
+def test_a_labels_file_naming_an_image_outside_its_folder_says_so(tmp_path, capsys, how):
+    """A link to an image elsewhere (which `ls` shows in the folder) or a ``../`` name is refused
+    as pointing outside the folder, with the fix, not as a missing image."""
+    elsewhere = _letter_folder(tmp_path / "elsewhere", b"file,label\nx.png,l\n")
+    folder = _letter_folder(tmp_path / "set", b"file,label\nx.png,l\next.png,l\n")
+    if how == "link":
+        (folder / "ext.png").symlink_to(elsewhere / "y.png")
+    else:
+        (folder / "labels.csv").write_bytes(b"file,label\nx.png,l\n../elsewhere/y.png,l\n")
+    code = main(["run", "--preset", "smoke", "--real-world", str(folder), "--out", str(tmp_path / "study")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "line 3" in err[0] and "outside" in err[0], err
+    assert "copy the image itself into the folder" in err[0] and not (tmp_path / "study").exists()

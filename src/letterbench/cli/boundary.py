@@ -19,6 +19,7 @@ from pathlib import Path
 
 from letterbench import __version__
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.signals import sigterm_as_interrupt
 
 EXIT_ERROR = 1
 EXIT_BUG = 70  # EX_SOFTWARE
@@ -59,9 +60,12 @@ def error(message: str) -> None:
 
 
 def run_command(func, args: argparse.Namespace) -> int:
-    """Run one sub-command behind the boundary and return its exit status."""
+    """Run one sub-command behind the boundary and return its exit status. SIGTERM ends it as
+    Ctrl-C does, wherever it is (drawing letters, loading data, waiting for seeds): one line, exit
+    status 130, its lock released."""
     try:
-        return func(args)
+        with sigterm_as_interrupt():
+            return func(args)
     except LetterbenchError as exc:
         error(str(exc))
     except KeyboardInterrupt:

@@ -26,3 +26,32 @@ def sigterm_as_interrupt() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel send this process SIGTERM when its parent dies; and where the
+    parent ``parent`` (a PID) died already, before this could be set, end now. Called first thing
+    in a child, before anything heavy is imported, so an orphan never outlives its parent for the
+    seconds an import of torch takes."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (AttributeError, OSError):
+            pass
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGTERM)
+
+
+def run_child(parent: int, payload: bytes) -> None:
+    """A child process's entry: ``die_with_parent``, then ``target(*args)`` from ``payload`` (pickled
+    by the parent, so that unpickling, which imports the target's modules, comes after)."""
+    die_with_parent(parent)
+    import pickle
+
+    target, args = pickle.loads(payload)
+    target(*args)

@@ -48,6 +48,21 @@ class RealWorldSet:
         return len(self.labels)
 
 
+def _listed_image(folder: Path, name: str, where: str) -> Path:
+    """The image a line of labels.csv names: a file inside ``folder``. A name that leads outside it
+    (``../x.png``, or a link to a file elsewhere) is refused as such, not as a missing image."""
+    path = (folder / name).resolve()
+    if name and path.is_file() and folder.resolve() not in path.parents:
+        how = "is a link to a file" if (folder / name).is_symlink() else "names a file"
+        raise LetterbenchError(
+            f"{where}: {name!r} {how} outside {folder}; labels.csv reads only images inside its folder: "
+            "copy the image itself into the folder"
+        )
+    if not name or not path.is_file():
+        raise LetterbenchError(f"{where}: no image {name!r} in {folder}; {FIX}")
+    return path
+
+
 def _label(value: str, where: str) -> int:
     letter = value.strip().lower()
     if len(letter) != 1 or letter not in string.ascii_lowercase:
@@ -83,9 +98,7 @@ def _from_csv(folder: Path) -> list[tuple[Path, int]]:
         if not any(cell.strip() for cell in row):
             continue  # a blank line, as spreadsheets leave at the end
         name = row[file_col].strip() if file_col < len(row) else ""
-        path = (folder / name).resolve()
-        if not name or folder.resolve() not in path.parents or not path.is_file():
-            raise LetterbenchError(f"{table}, line {number}: no image {name!r} in {folder}; {FIX}")
+        path = _listed_image(folder, name, f"{table}, line {number}")
         label = _label(row[label_col] if label_col < len(row) else "", f"{table}, line {number}")
         if path in seen:
             first, before = seen[path]

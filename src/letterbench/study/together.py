@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import traceback
@@ -30,6 +31,7 @@ import torch
 
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.runtime import Runtime
+from letterbench.core.signals import run_child
 
 INTERRUPTED = 130  # a child's exit status after a Ctrl-C or SIGTERM: it stopped at its last epoch
 
@@ -56,7 +58,8 @@ def run_together(jobs: list[Job], at_once: int, runtime: Runtime) -> None:
             while waiting and len(running) < at_once:
                 job = waiting.pop(0)
                 made = (str(runtime.device), runtime.cuda_graphs, runtime.precision)
-                child = context.Process(target=_child, args=(job, made, threads), name=job.name)
+                payload = pickle.dumps((_child, (job, made, threads)))
+                child = context.Process(target=run_child, args=(os.getpid(), payload), name=job.name)
                 child.start()
                 running[child.sentinel] = (child, job)
             for sentinel in wait(list(running)):
@@ -65,16 +68,27 @@ def run_together(jobs: list[Job], at_once: int, runtime: Runtime) -> None:
                 if child.exitcode == INTERRUPTED:
                     raise KeyboardInterrupt(f"{job.name} was interrupted")
                 if child.exitcode:
-                    failed.append(job.name)
+                    failed.append((job.name, child.exitcode))
                     waiting.clear()  # start nothing new; let the running ones finish
     except KeyboardInterrupt:
         _stop(child for child, _ in running.values())
         raise
     if failed:
-        raise LetterbenchError(
-            f"{' and '.join(failed)} stopped on the error above; the other seeds are kept: mend it, then run "
-            "the same command again to resume"
-        )
+        raise LetterbenchError(_failure(failed, at_once))
+
+
+def _failure(failed: list[tuple[str, int]], at_once: int) -> str:
+    """What stopped the seeds that failed: their own error (on stderr above), or a signal that
+    killed them (the kernel's out-of-memory killer sends SIGKILL, likelier with seeds together)."""
+    killed = [(name, signal.Signals(-code).name) for name, code in failed if code < 0]
+    erred = [name for name, code in failed if code > 0]
+    said = [f"{' and '.join(erred)} stopped on the error above"] if erred else []
+    said += [f"{name} was killed by {signame}" for name, signame in killed]
+    fix = "mend it, then run the same command again to resume"
+    if killed:
+        fewer = f"--seeds-together {max(1, at_once - 1)}"
+        fix = f"run the same command again to resume, with {fewer} if memory ran out (SIGKILL is the out-of-memory killer's)"
+    return f"{'; '.join(said)}; the other seeds are kept: {fix}"
 
 
 def _stop(children) -> None:
@@ -122,17 +136,6 @@ class _NotATerminal:
         return False
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel send SIGTERM (stop at the last epoch) when the parent dies."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (AttributeError, OSError):
-            pass
-
-
 def _child(job: Job, made: tuple[str, bool, str], threads: int) -> None:
     """A child's body: its own runtime, time budget and share of the CPU threads; one clear line
     for a letterbench error. A Ctrl-C in the terminal reaches the parent, which passes it on as
@@ -140,8 +143,7 @@ def _child(job: Job, made: tuple[str, bool, str], threads: int) -> None:
     from letterbench.core import timing
     from letterbench.core.signals import sigterm_as_interrupt
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the parent's death sends SIGTERM: ``run_child``)
     sys.stdout = _Prefixed(sys.stdout, f"[{job.name}] ")
     sys.stderr = _NotATerminal(sys.stderr)
     torch.set_num_threads(threads)
