@@ -43,3 +43,28 @@ def test_tensorboard_observer_writes_what_tensorboard_reads_back(tiny_letters, t
         logged = events.Scalars(tag)
         assert [e.step for e in logged] == [1, 2]
         assert [e.value for e in logged] == pytest.approx([h[key] for h in history], rel=1e-5)
+
+
+def test_after_its_first_epoch_a_run_says_how_long_it_has_left(tiny_letters, tmp_path, capsys):
+    """One line, once, after the first epoch: the epochs left at the speed just measured."""
+    from letterbench.training.observers import time_left
+
+    args = ["train", "--model", "timm:resnet10t", "--train-per-class", "8", "--epochs", "3"]
+    assert (
+        main(
+            [
+                *args,
+                "--set",
+                "val_fraction=0.25",
+                "--data-dir",
+                str(tiny_letters),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
+    said = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" left")]
+    assert len(said) == 1 and said[0].startswith("2 more epochs at about ") and " s each: about " in said[0]
+    assert time_left(20, 50) == "20 more epochs at about 50 s each: about 17 min left"
+    assert time_left(1, 4.2) == "1 more epoch at about 4 s each: about 4 s left"

@@ -10,6 +10,7 @@ its own by subclassing ``Observer`` (only the hooks it needs).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -185,13 +186,24 @@ class ProgressObserver(Observer):
             self.run.write_progress(self.counted.with_status(status))
 
 
+def time_left(epochs: int, seconds_each: float) -> str:
+    """The time a run has left at the speed its first epoch measured (validation and checkpoint
+    included; early stopping may end it sooner)."""
+    total = epochs * seconds_each
+    said = f"{total / 60:.0f} min" if total >= 90 else f"{total:.0f} s"
+    return f"{epochs} more epoch{'s' * (epochs != 1)} at about {seconds_each:.0f} s each: about {said} left"
+
+
 class ConsoleObserver(Observer):
     """A progress bar per epoch and one line per finished epoch."""
 
     def __init__(self):
         self.bar: tqdm | None = None
+        self.started: float | None = None  # when this process's first epoch started
+        self.told = False  # the time left was said (once, after this process's first epoch)
 
     def on_train_epoch_start(self, trainer, phase, steps):
+        self.started = self.started or time.monotonic()
         self.bar = tqdm(
             total=steps,
             leave=False,
@@ -220,6 +232,11 @@ class ConsoleObserver(Observer):
             f"lr {r.lr:.2e} | {r.images_per_s:.0f} img/s, {r.train_time_s:.1f} s"
             + (" | early stop" if end.early_stop else "")
         )
+        if not self.told and self.started is not None:
+            self.told = True
+            left = trainer.recipe.epochs - r.global_epoch
+            if left > 0 and not end.early_stop:
+                tqdm.write(time_left(left, time.monotonic() - self.started))
 
     def on_fit_end(self, trainer, status):
         self._close()
