@@ -77,7 +77,7 @@ def build_data(sub: argparse._SubParsersAction) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from letterbench.models import check_weights, create_model, model_names, read_weights_file
-    from letterbench.reporting.tables import models_table
+    from letterbench.reporting.tables import model_row, streamed_rows
 
     if args.weights is not None:
         if not args.name:
@@ -89,10 +89,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     from letterbench.models import get_model
 
     names = args.name or list(model_names())
-    print(models_table(names, num_classes=args.num_classes))
+    print(f"building {len(names)} model(s) to count their parameters and FLOPs, one line each:", flush=True)
+    widths = [max(len(n) for n in [*names, "model"]), 9, 44, 11, 11, 11, 16, 11]
+    for line in streamed_rows((model_row(n, args.num_classes) for n in names), widths):
+        print(line, flush=True)
     print()
     for name in names:
         print(f"{name}: {get_model(name).summary}")
+    print(
+        '\nImageNet weights "not cached" are downloaded the first time a recipe asks for them (pretrained = true '
+        "or auto) and kept in timm's cache (~/.cache/huggingface or ~/.cache/torch); to fetch them now, train that model for one epoch. "
+        "Any of timm's models trains as --model timm:<name> (for example timm:resnet10t; timm.list_models() "
+        "lists them); check a weights file of your own with `letterbench models NAME --weights FILE`."
+    )
     return 0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,45 +34,55 @@ def human(n: float, unit: str = "") -> str:
     return f"{n:.0f} {unit}".rstrip()
 
 
-def models_table(names: Sequence[str], num_classes: int = 26) -> str:
+MODEL_COLUMNS = (
+    "model",
+    "input",
+    "normalisation",
+    "params",
+    "trainable",
+    "FLOPs/image",
+    "ImageNet weights",
+    "recipe",
+)
+MODEL_ALIGN = "lllrrrll"
+
+
+def model_row(name: str, num_classes: int = 26) -> list[str]:
+    """One row of the models table: the model built, its parameters and FLOPs counted."""
     from letterbench.models import count_parameters, create_model, flops_per_image, get_model, weights_cached
 
-    rows = []
-    for name in names:
-        model = create_model(name, num_classes=num_classes)
-        entry = get_model(name)
-        total, trainable = count_parameters(model)
-        spec = model.spec
-        cached = {None: "n/a", True: "cached", False: "not cached"}[weights_cached(name)]
-        norm = (
-            "mean "
-            + ",".join(f"{m:.3g}" for m in spec.mean)
-            + " std "
-            + ",".join(f"{s:.3g}" for s in spec.std)
-        )
-        rows.append(
-            [
-                name,
-                spec.describe(),
-                norm,
-                f"{total:,}",
-                f"{trainable:,}",
-                human(flops_per_image(model)),
-                cached,
-                entry.recipe,
-            ]
-        )
-    header = [
-        "model",
-        "input",
-        "normalisation",
-        "params",
-        "trainable",
-        "FLOPs/image",
-        "ImageNet weights",
-        "recipe",
+    model = create_model(name, num_classes=num_classes)
+    total, trainable = count_parameters(model)
+    spec = model.spec
+    cached = {None: "n/a", True: "cached", False: "not cached"}[weights_cached(name)]
+    norm = (
+        "mean " + ",".join(f"{m:.3g}" for m in spec.mean) + " std " + ",".join(f"{s:.3g}" for s in spec.std)
+    )
+    flops = human(flops_per_image(model))
+    return [
+        name,
+        spec.describe(),
+        norm,
+        f"{total:,}",
+        f"{trainable:,}",
+        flops,
+        cached,
+        get_model(name).recipe,
     ]
-    return format_table(header, rows, "lllrrrll")
+
+
+def models_table(names: Sequence[str], num_classes: int = 26) -> str:
+    return format_table(MODEL_COLUMNS, [model_row(n, num_classes) for n in names], MODEL_ALIGN)
+
+
+def streamed_rows(
+    rows: Iterable[Sequence[str]], widths: Sequence[int], align: str = MODEL_ALIGN
+) -> Iterator[str]:
+    """The header and each row as a line the moment it is ready, in columns of ``widths`` (a
+    cell wider than its column pushes the rest of its line along)."""
+    for row in itertools.chain([MODEL_COLUMNS], rows):
+        cells = (c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True))
+        yield "  ".join(cells).rstrip()
 
 
 def run_summary(result: RunMetrics) -> str:
