@@ -322,3 +322,26 @@ def test_real_world_readings_are_reported_only_from_the_evaluation_that_made_the
     assert main(["report", str(run), "--out", str(tmp_path / "r2")]) == 0
     rows = {r["key"] for r in json.loads((tmp_path / "r2" / "summary.json").read_text())["rows"]}
     assert "real_world_top1" not in rows
+
+
+def test_a_rerun_reads_a_real_world_folder_again_when_what_it_holds_changed(tiny_letters, tmp_path, capsys):
+    """The same --real-world path, its labels changed (an image moved to another letter's folder):
+    the rerun reads it again instead of keeping the old figures; unchanged, it is skipped."""
+    folder = letters_folder(tmp_path / "rw", per_letter=1)
+    out = tmp_path / "study"
+    args = ["run", "--preset", "smoke", "--models", "timm:test_resnet", "--data-dir", str(tiny_letters)]
+    args += ["--real-world", str(folder), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    run = RunDir(out / "runs" / "timm-test_resnet")
+    first = run.load_real_world(run.phases()[-1])
+    assert main(args) == 0 and "finished earlier, skipped" in capsys.readouterr().out
+    (folder / "a").rename(folder / "a-moved")  # the a's picture now filed under b
+    moved = next((folder / "a-moved").iterdir())
+    moved.rename(folder / "b" / f"was-a-{moved.name}")
+    (folder / "a-moved").rmdir()
+    (folder / "a").mkdir()
+    (folder / "c" / next((folder / "c").iterdir()).name).rename(folder / "a" / "was-c.png")
+    assert main(args) == 0
+    assert "finished earlier, skipped" not in capsys.readouterr().out
+    again = run.load_real_world(run.phases()[-1])
+    assert again.fingerprint != first.fingerprint and list(again.labels) != list(first.labels)

@@ -219,6 +219,16 @@ MUTANTS = [
         'elif origin and origin != "null" and urlsplit(origin).hostname != name:',
         ("tests/apps/test_serve.py::test_other_sites_cannot_use_the_page",),
     ),
+    Mutant(
+        "real-world-by-its-name-only",
+        "a study reads a --real-world folder again when its images or labels changed, not by its name alone",
+        "runs/rundir.py",
+        "r is not None and r.folder == folder and fingerprint in (None, r.fingerprint) for r in readings",
+        "r is not None and r.folder == folder for r in readings",
+        (
+            "tests/end_to_end/test_study.py::test_a_rerun_reads_a_real_world_folder_again_when_what_it_holds_changed",
+        ),
+    ),
 ]
 
 

@@ -198,7 +198,7 @@ def _calibration(model, data, val, runtime: Runtime, test_logits: np.ndarray, la
 def _read_real_world(run: RunDir, phase: str, model, folder: RealWorldSet, runtime: Runtime) -> dict:
     """The phase's reading of a ``--real-world`` folder: saved per image, summed up for the file."""
     probs = softmax(predict_logits(model, folder.images, runtime).numpy())
-    run.save_real_world(phase, probs, folder.labels, folder.readable, str(folder.folder))
+    run.save_real_world(phase, probs, folder.labels, folder.readable, str(folder.folder), folder.fingerprint)
     scores = real_world_scores(probs, folder.labels, folder.readable)
     return {"folder": str(folder.folder), **scores.record()}
 

@@ -15,6 +15,8 @@ Every image is prepared as ``letterbench predict`` prepares a user's image
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import string
 import warnings
 from dataclasses import dataclass, field
@@ -46,6 +48,19 @@ class RealWorldSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the folder held when read: its resolved path, each image's name, size and time of
+        change, and the labels. A study reads a folder again when it changes, and readings of two
+        folders that share a name are not taken for one."""
+        digest = hashlib.sha256(str(self.folder.resolve()).encode())
+        for path in self.files:
+            stat = path.stat() if path.exists() else None
+            where = os.path.relpath(path, self.folder.resolve() if path.is_absolute() else self.folder)
+            digest.update(f"\n{where}:{stat and stat.st_size}:{stat and stat.st_mtime_ns}".encode())
+        digest.update(np.asarray(self.labels, np.int64).tobytes())
+        return digest.hexdigest()[:16]
 
 
 def _listed_image(folder: Path, name: str, where: str) -> Path:

@@ -16,12 +16,14 @@ from letterbench.core.fsutil import atomic_save
 
 class RealWorldReading(NamedTuple):
     """A phase's reading of a ``--real-world`` folder: probabilities, labels, which images could
-    be prepared, and the folder (empty where an older version did not record it)."""
+    be prepared, the folder, and the fingerprint of what it held (each empty where an older version
+    did not record it)."""
 
     probs: np.ndarray
     labels: np.ndarray
     readable: np.ndarray
     folder: str
+    fingerprint: str = ""
 
 
 class SavedReadings:
@@ -40,16 +42,20 @@ class SavedReadings:
         return path
 
     def save_real_world(
-        self, phase: str, probs: np.ndarray, labels: np.ndarray, readable: np.ndarray, folder: str = ""
+        self,
+        phase: str,
+        probs: np.ndarray,
+        labels: np.ndarray,
+        readable: np.ndarray,
+        folder: str = "",
+        fingerprint: str = "",
     ) -> Path:
-        """A phase's probabilities on a ``--real-world`` folder's images (``readable``: prepared)."""
+        """A phase's probabilities on a ``--real-world`` folder's images (``readable``: prepared),
+        with the folder and the fingerprint of what it held when read."""
         path = self.real_world_file(phase)
-        atomic_save(
-            path,
-            lambda f: np.savez_compressed(
-                f, probs=probs.astype(np.float32), labels=labels, readable=readable, folder=np.array(folder)
-            ),
-        )
+        arrays = dict(probs=probs.astype(np.float32), labels=labels, readable=readable)
+        names = dict(folder=np.array(folder), fingerprint=np.array(fingerprint))
+        atomic_save(path, lambda f: np.savez_compressed(f, **arrays, **names))
         return path
 
     def load_real_world(self, phase: str) -> RealWorldReading | None:
@@ -58,12 +64,13 @@ class SavedReadings:
         if not path.exists():
             return None
         advice = f"run `letterbench evaluate {self.path} --real-world DIR` again"
-        keys = ("probs", "labels", "readable", "folder?")
-        probs, labels, readable, folder = self._read_npz(path, keys, "real-world readings", advice)
+        keys = ("probs", "labels", "readable", "folder?", "fingerprint?")
+        probs, labels, readable, folder, mark = self._read_npz(path, keys, "real-world readings", advice)
         why = _damage(probs, labels, readable)
         if why:
             raise LetterbenchError(f"{path}: damaged real-world readings ({why}); {advice}")
-        return RealWorldReading(probs, labels, readable, "" if folder is None else str(folder))
+        said = ["" if value is None else str(value) for value in (folder, mark)]
+        return RealWorldReading(probs, labels, readable, *said)
 
     def _read_npz(self, path: Path, keys: tuple[str, ...], what: str, advice: str) -> list:
         """The arrays ``keys`` of an npz file (a key ending in ``?`` may be absent: None), or one

@@ -116,16 +116,18 @@ class RunDir(CheckpointFiles, SavedReadings):
     def real_world_file(self, phase: str) -> Path:
         return self.path / f"real-world-{phase}.npz"
 
-    def has_real_world(self, folder: str | None = None) -> bool:
-        """Whether the run read a ``--real-world`` folder (``folder``, where given) in every phase
-        it has a reading of."""
+    def has_real_world(self, folder: str | None = None, fingerprint: str | None = None) -> bool:
+        """Whether the run read a ``--real-world`` folder (``folder``, where given, holding what
+        ``fingerprint`` says, where given) in every phase it has a reading of."""
         if not self.is_run():
             return False
         phases = [p for p in self.phases() if self.real_world_file(p).is_file()]
         if not phases or folder is None:
             return bool(phases)
         readings = [self.load_real_world(p) for p in phases]
-        return all(r is not None and r.folder == folder for r in readings)
+        return all(
+            r is not None and r.folder == folder and fingerprint in (None, r.fingerprint) for r in readings
+        )
 
     def plot_file(self, kind: str) -> Path:
         return self.path / PLOT_FILES[kind]
@@ -265,11 +267,12 @@ class RunDir(CheckpointFiles, SavedReadings):
             )
         return record
 
-    def is_complete(self, real_world: str | None = None) -> bool:
-        """Trained, evaluated (on the real-world folder ``real_world`` too, where given) and every
-        plot drawn: nothing is left to do for it."""
+    def is_complete(self, real_world: tuple[str, str] | None = None) -> bool:
+        """Trained, evaluated (on the real-world folder ``real_world``, its name and fingerprint,
+        too, where given: a folder whose images or labels changed is read again) and every plot
+        drawn: nothing is left to do for it."""
         done = self.status() == "finished" and self.is_evaluated() and len(self.plots()) == len(PLOT_FILES)
-        return done and (real_world is None or self.has_real_world(real_world))
+        return done and (real_world is None or self.has_real_world(*real_world))
 
     def is_evaluated(self) -> bool:
         """Whether the run holds a metrics file of the schema this version writes, of its model

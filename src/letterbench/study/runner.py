@@ -240,8 +240,8 @@ def _train_model(
     jobs = []
     for _, model_seed, run in (r for r in plan.runs(study) if r[0] == model):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
-        real_world = None if plan.real_world is None else str(plan.real_world.folder)
-        if run.is_complete(real_world):
+        found = plan.real_world
+        if run.is_complete(None if found is None else (str(found.folder), found.fingerprint)):
             print(f"{name}: finished earlier, skipped")
         else:
             jobs.append(
