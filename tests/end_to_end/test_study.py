@@ -345,3 +345,31 @@ def test_a_rerun_reads_a_real_world_folder_again_when_what_it_holds_changed(tiny
     assert "finished earlier, skipped" not in capsys.readouterr().out
     again = run.load_real_world(run.phases()[-1])
     assert again.fingerprint != first.fingerprint and list(again.labels) != list(first.labels)
+
+
+def test_a_run_evaluated_on_its_own_is_tested_again_on_the_studys_images(tiny_letters, tmp_path, capsys):
+    """`evaluate` of one of a study's runs re-tests it on the whole test set; the study's rerun
+    evaluates it on the study's test images again, and the report compares like with like."""
+    out = tmp_path / "study"
+    args = [
+        "run",
+        "--preset",
+        "smoke",
+        "--models",
+        "timm:test_resnet,smallcnn",
+        "--data-dir",
+        str(tiny_letters),
+    ]
+    args += ["--out", str(out), "--quiet"]
+    assert main(args) == 0
+    run = out / "runs" / "smallcnn"
+    assert main(["evaluate", str(run), "--no-plots", "--data-dir", str(tiny_letters)]) == 0
+    assert RunDir(run).read_metrics().run.data.test_per_class is None
+    capsys.readouterr()
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert (
+        "smallcnn: evaluated on another test set since" in said
+        and "timm:test_resnet: finished earlier" in said
+    )
+    assert RunDir(run).read_metrics().run.data.test_per_class == 3

@@ -240,8 +240,7 @@ def _train_model(
     jobs = []
     for _, model_seed, run in (r for r in plan.runs(study) if r[0] == model):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
-        found = plan.real_world
-        if run.is_complete(None if found is None else (str(found.folder), found.fingerprint)):
+        if _is_done(run, plan, name):
             print(f"{name}: finished earlier, skipped")
         else:
             jobs.append(
@@ -258,6 +257,19 @@ def _train_model(
         return
     for job in jobs:
         job.work(*job.args, runtime)
+
+
+def _is_done(run: RunDir, plan: StudyPlan, name: str) -> bool:
+    """Whether a run has nothing left to do in this study: complete, on the study's real-world
+    folder as it is now, and tested on the study's test images (an `evaluate` of its own may have
+    re-tested it on others since: then it is evaluated again)."""
+    found = plan.real_world
+    if not run.is_complete(None if found is None else (str(found.folder), found.fingerprint)):
+        return False
+    if run.read_metrics().run.data.test_per_class != plan.preset.test_per_class:
+        print(f"{name}: evaluated on another test set since; evaluating it on the study's again")
+        return False
+    return True
 
 
 def _refuse_foreign_files(study: StudyDir, plan: StudyPlan) -> None:
