@@ -135,19 +135,13 @@ def test_run_without_data_and_network_says_how_to_provide_it(tmp_path, capsys, m
     assert "could not be downloaded" in err and "letterbench data import" in err
 
 
-@pytest.mark.slow
-def test_paper_preset_time_estimate_is_measured():
-    from letterbench.core.runtime import Runtime
-    from letterbench.study.runner import PRESETS, estimate_minutes, study_recipe
-    from letterbench.training.throughput import measure_train_throughput
+def test_the_paper_preset_keeps_the_full_recipe_it_estimates():
+    """The paper preset's estimate is of the recipe itself (the arithmetic is checked above, on a
+    real measurement; comparing two timings of this machine would only measure its load)."""
+    from letterbench.study.runner import PRESETS, study_recipe
 
     recipe = study_recipe("resnet18", PRESETS["paper"])
-    assert recipe.phases[0].epochs == 12 and recipe.batch_size == 64  # the full recipe, untouched
-    cpu = Runtime.create("cpu")
-    rate = measure_train_throughput(recipe, cpu, steps=2)
-    minutes = estimate_minutes([recipe], 124_800, cpu)
-    expected = 12 * 124_800 * 0.9 / rate / 60
-    assert 0.5 * expected < minutes < 2 * expected
+    assert recipe.phases[0].epochs == 12 and recipe.batch_size == 64
 
 
 def test_real_world_letters_go_with_the_letters_split(tmp_path, capsys):
