@@ -68,3 +68,34 @@ def test_after_its_first_epoch_a_run_says_how_long_it_has_left(tiny_letters, tmp
     assert len(said) == 1 and said[0].startswith("2 more epochs at about ") and " s each: about " in said[0]
     assert time_left(20, 50) == "20 more epochs at about 50 s each: about 17 min left"
     assert time_left(1, 4.2) == "1 more epoch at about 4 s each: about 4 s left"
+
+
+@pytest.mark.slow  # a training in a child process
+def test_ctrl_c_between_checkpoints_says_which_finished_epochs_were_not_saved(tiny_letters, tmp_path):
+    """With checkpoints by time, Ctrl-C (here SIGTERM) after two finished epochs and no checkpoint
+    says that those two epochs were not saved and will train again, not that no epoch ended."""
+    import signal
+    import subprocess
+
+    from helpers import FAST, cli_process
+
+    more = [
+        "--epochs",
+        "6",
+        "--checkpoint-every",
+        "3600",
+        "--data-dir",
+        tiny_letters,
+        "--out",
+        tmp_path / "r",
+    ]
+    cmd, env = cli_process("train", *[a for a in FAST if a != "--quiet"], *more)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if " epoch 2/6:" in line:
+            child.send_signal(signal.SIGTERM)
+            break
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "2 finished epochs before the first checkpoint were not saved" in err
+    assert "resuming trains them again" in err and "before any epoch was saved" in err

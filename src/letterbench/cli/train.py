@@ -39,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"letterbench: interrupted; {run} keeps its last finished epoch. Continue with: "
             f"letterbench train --resume --out {run}"
             if kept
-            else "letterbench: interrupted before the first epoch ended; nothing was saved: run the same command again",
+            else "letterbench: interrupted before any epoch was saved: run the same command again",
             file=sys.stderr,
         )
         return 130

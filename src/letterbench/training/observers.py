@@ -82,12 +82,15 @@ class CheckpointObserver(Observer):
         self.keep_optimizer = keep_optimizer  # else a finished run's ``last`` drops the optimiser state
         self.epochs_seen = 0
         self.held: dict[str, dict[str, Any]] = {}  # best weights reached since the last checkpoint
+        self.saved_epoch: int | None = None  # the run's epoch the last checkpoint written here holds
 
     def _save(self, which: list[str], snapshot: dict[str, Any]) -> None:
         self.writer.submit(lambda: self.run.save_checkpoint(which, snapshot))
 
     def on_phase_start(self, trainer, phase, resumed):
         self.writer.flush()  # the phase before is on disk before the next one starts
+        if self.saved_epoch is None:  # the epoch on disk as the run starts here (0, or the resumed one)
+            self.saved_epoch = trainer.state.global_epoch
         if not resumed and trainer.state.phase_index > 0:
             self._save(["last"], cpu_copy(trainer.checkpoint_state()))
 
@@ -109,8 +112,22 @@ class CheckpointObserver(Observer):
         if best:
             self._save(best, {**trainer.weights_state(), "model": last["model"]})
         self._save(["last"], last)
+        self.saved_epoch = s.global_epoch
 
     def on_fit_end(self, trainer, status):
+        lost = trainer.state.global_epoch - (self.saved_epoch or 0)
+        if status == "interrupted" and lost > 0:
+            since = (
+                f"since epoch {self.saved_epoch}'s checkpoint"
+                if self.saved_epoch
+                else "before the first checkpoint"
+            )
+            print(
+                f"letterbench: warning: {lost} finished epoch{'s' * (lost != 1)} {since} "
+                f"{'were' if lost != 1 else 'was'} not saved (a checkpoint every {trainer.checkpoint_every:g} s); "
+                "resuming trains them again",
+                file=sys.stderr,
+            )
         if status == "finished" and not self.keep_optimizer and not self.epochs_seen:
             # finished without an epoch here (resumed after its last one): drop it from the file
             self.writer.submit(self.run.drop_optimizer_state)
