@@ -163,3 +163,18 @@ def test_resume_restores_the_random_state_the_checkpoint_holds(tiny_letters, tmp
     again = Trainer(recipe, create_model("smallcnn"), data, CPU, run, seed=0)
     again.resume()
     assert torch.equal(torch.rand(8), expected)
+
+
+def test_the_extra_letters_are_drawn_in_steps_as_they_were_drawn_at_once(tiny_letters):
+    """Drawing the pool in steps (to say how long it takes) draws exactly the letters one call
+    drew: a recipe's runs and their resumes train on the same letters as before."""
+    from letterbench.data.emnist import load_emnist
+    from letterbench.images.synthetic import synthetic_letters
+    from letterbench.recipes import resolve_recipe
+    from letterbench.training.run import synthetic_pool
+
+    recipe = resolve_recipe("smallcnn", overrides=["data.synthetic=0.25", "data.pool=600"])
+    images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=3)
+    once_images, once_labels = synthetic_letters(600, 3)
+    assert images.shape == (600, 28, 28)
+    assert (images.numpy() == once_images).all() and (labels.numpy() == once_labels).all()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.progress import in_steps
 from letterbench.evaluation.inference import mean_probabilities
 from letterbench.evaluation.stats import LEVEL, RESAMPLES, SEED, percentile_interval
 from letterbench.images.letters import prepare_file
@@ -191,8 +192,8 @@ def load_real_world(folder: str | Path) -> RealWorldSet:
     items = labelled_images(folder)
     images = np.zeros((len(items), 28, 28), np.uint8)
     readable = np.zeros(len(items), bool)
-    for k, (path, _) in enumerate(items):
-        prepared = prepare_file(path)
+    what = f"preparing the {len(items):,} images of {folder}"
+    for k, prepared in enumerate(in_steps(items, lambda item: prepare_file(item[0]), what, probe=10)):
         if prepared.image is not None:
             images[k], readable[k] = prepared.image, True
     if not readable.any():

@@ -109,7 +109,7 @@ class DataMix(_Schema):
     out, ``images/pen_letters.py``); the rest are synthetic letters (``images/synthetic.py``)."""
 
     synthetic: Annotated[float, Field(ge=0, le=0.9)] = 0.0
-    pool: Annotated[int, Field(ge=52, le=1_000_000)] = 8320  # 160 per letter and case
+    pool: Annotated[int, Field(ge=52, le=208_000)] = 8320  # 160 per letter and case; at most 4,000
     handwriting: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
 from letterbench.core.fsutil import BackgroundWriter
+from letterbench.core.progress import duration
 from letterbench.runs.records import RunProgress
 from letterbench.runs.rundir import RunDir
 
@@ -206,9 +207,8 @@ class ProgressObserver(Observer):
 def time_left(epochs: int, seconds_each: float) -> str:
     """The time a run has left at the speed its first epoch measured (validation and checkpoint
     included; early stopping may end it sooner)."""
-    total = epochs * seconds_each
-    said = f"{total / 60:.0f} min" if total >= 90 else f"{total:.0f} s"
-    return f"{epochs} more epoch{'s' * (epochs != 1)} at about {seconds_each:.0f} s each: about {said} left"
+    total = duration(epochs * seconds_each)
+    return f"{epochs} more epoch{'s' * (epochs != 1)} at about {seconds_each:.0f} s each: about {total} left"
 
 
 class ConsoleObserver(Observer):

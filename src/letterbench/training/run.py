@@ -16,6 +16,7 @@ from letterbench import __version__
 from letterbench.core import timing
 from letterbench.core.distributed import barrier
 from letterbench.core.errors import LetterbenchError, TrainingError
+from letterbench.core.progress import in_steps
 from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import EmnistData, load_emnist, resolve_data_dir
 from letterbench.data.handwriting import pen_letters, training_choice
@@ -219,7 +220,13 @@ def synthetic_pool(recipe: Recipe, data: EmnistData, seed: int) -> tuple[torch.T
             f"{', '.join(data.class_names[:5])}...; train on EMNIST Letters or set data.synthetic=0"
         )
     real = int(round(recipe.synthetic_pool * recipe.data.handwriting))
-    images, labels = synthetic_letters(recipe.synthetic_pool - real, seed)
+    count, chunk = recipe.synthetic_pool - real, 256
+    what = f"drawing the recipe's {count:,} synthetic letters"
+    drawn = in_steps(
+        range(0, count, chunk), lambda i: synthetic_letters(min(chunk, count - i), seed, first=i), what
+    )
+    images = np.concatenate([d[0] for d in drawn]) if drawn else np.zeros((0, 28, 28), np.uint8)
+    labels = np.concatenate([d[1] for d in drawn]) if drawn else np.zeros(0, np.int64)
     if real:  # real handwriting beside the synthetic letters (a recipe without it draws as before)
         letters = pen_letters()
         chosen = training_choice(letters, real, seed)
