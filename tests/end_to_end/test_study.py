@@ -31,9 +31,10 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     for model in ("resnet18", "densenet121", "xception"):
         assert json.loads((out / "runs" / model / "progress.json").read_text())["status"] == "finished"
     page = (out / "report" / "report.html").read_text()
-    assert (
-        "ResNet-18" in page and "DenseNet-121" in page and "Xception fine-tune" in page and "Ensemble" in page
-    )
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert "ResNet-18" in page and "DenseNet-121" in page and "Xception fine-tune" in page
+    assert summary["columns"][-1] == ensemble_label(summary) and ensemble_label(summary) in page
+    assert all(row["best"] == [] for row in summary["rows"])  # every model at chance: none is "best"
     assert "Data: PARTIAL copy" in page and "Tested on a stratified subset of the test set" in page
     assert "Not yet useful:" in page and "Recommendation:" not in page
     stamps = {
@@ -167,7 +168,7 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert "timm:resnet10t" in printed and "report:" in printed
     assert "real-world letters: 52 images in" in printed
     summary = json.loads((out / "report" / "summary.json").read_text())
-    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
+    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", ensemble_label(summary)]
     check_real_world_rows(out, summary)
     capsys.readouterr()
     assert main(["report", str(out), "--out", str(tmp_path / "again")]) == 0  # a study: all its runs
@@ -185,7 +186,7 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert main([*args, "--out", str(out), "--quiet", "--seeds", "2"]) == 0
     assert capsys.readouterr().out.count("finished earlier, skipped") == 2
     summary = json.loads((out / "report" / "summary.json").read_text())
-    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", "Ensemble"]
+    assert summary["columns"] == ["ResNet-18", "timm:resnet10t", ensemble_label(summary)]
     assert {c["test"] for c in summary["comparisons"]} == {"Wilcoxon signed-rank test"}
     budget = [w for w in summary["warnings"] if "budget" in w.lower()]
     assert (
@@ -227,7 +228,10 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "mine" / "a" / "0.png"), "--run", str(out)]) == 0
     members = json.loads((out / "ensemble.json").read_text())["members"]
     said = capsys.readouterr().out.splitlines()[1]
-    assert said.startswith("answer: the ensemble of ") and said.count("+") == len(members) - 1
+    if len(members) > 1:
+        assert said.startswith("answer: the ensemble of ") and said.count("+") == len(members) - 1
+    else:  # the study chose one model: it is named as itself, not as an ensemble of one
+        assert said == f"answer: {display_name(members[0])} alone (the study's choice on held-out images)"
     assert all(display_name(m) in said for m in members), said
     # One model of the study stopped before it finished: the others answer, and a warning says so
     half = Path(shutil.copytree(out, tmp_path / "half"))
@@ -242,6 +246,12 @@ def test_run_with_a_timm_model_end_to_end(real_data_dir, tmp_path, capsys):
     said = capsys.readouterr()
     assert json.loads(said.out)["models"] == ["resnet18"]
     assert said.err.strip().startswith("letterbench: warning:") and "timm:resnet10t not finished" in said.err
+
+
+def ensemble_label(summary: dict) -> str:
+    """The report's last column: "Ensemble" for a mean of several models, else the one model chosen."""
+    members = summary["ensemble"]["members"]
+    return "Ensemble" if len(members) > 1 else f"{members[0]} (chosen)"
 
 
 def check_ensemble_choice(out: Path, printed: str, summary: dict, tmp_path: Path, capsys) -> None:
@@ -373,3 +383,27 @@ def test_a_run_evaluated_on_its_own_is_tested_again_on_the_studys_images(tiny_le
         and "timm:test_resnet: finished earlier" in said
     )
     assert RunDir(run).read_metrics().run.data.test_per_class == 3
+
+
+def test_a_rerun_with_other_models_stopped_early_leaves_the_finished_runs_in_use(
+    tiny_letters, tmp_path, monkeypatch
+):
+    """A rerun with other --models, interrupted before its model trained: study.json still names
+    the models that have finished runs, so report (and predict, serve) find them; once the rerun
+    ends, the study is the models it asked for."""
+    import letterbench.study.runner as runner
+
+    out = tmp_path / "study"
+    common = ["--preset", "smoke", "--data-dir", str(tiny_letters), "--out", str(out), "--quiet"]
+    assert main(["run", "--models", "timm:test_resnet", *common]) == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C as the new model's training starts
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "train", interrupted)
+        assert main(["run", "--models", "smallcnn", *common]) == 130
+    assert json.loads((out / "study.json").read_text())["models"] == ["timm:test_resnet"]
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
+    assert main(["run", "--models", "smallcnn", *common]) == 0
+    assert json.loads((out / "study.json").read_text())["models"] == ["smallcnn"]

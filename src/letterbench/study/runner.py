@@ -205,7 +205,8 @@ def _run_locked(
     record = dict(
         preset=preset.name, preset_settings=asdict(preset), seed=seed, seeds=plan.seeds, split=split
     )
-    study.write(StudyFile.model_validate({**record, "models": models, "data_dir": str(root.resolve())}))
+    before = study.read().models if study.exists() else []  # what predict, serve and report read meanwhile
+    study.write(StudyFile.model_validate({**record, "models": before, "data_dir": str(root.resolve())}))
     options = TrainOptions(
         root,
         split,
@@ -216,8 +217,10 @@ def _run_locked(
         keep_optimizer=plan.keep_optimizer,
         checkpoint_every=plan.checkpoint_every,
     )
-    for model in plan.recipes:
+    for done, model in enumerate(models, 1):
         _train_model(model, study, plan, root, runtime, options)
+        finished = models if done == len(models) else list(dict.fromkeys([*before, *models[:done]]))
+        study.write(study.read().model_copy(update={"models": finished}))
     runs = [run for _, _, run in plan.runs(study)]
     with timing.part("ensemble choice"):
         choice = choose_ensemble_or_all(runs, runtime, root)
