@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from letterbench.apps.predict import Predictor, choose_runs
-from letterbench.apps.serve import create_app, page_title
+from letterbench.apps.serve import create_app
 from letterbench.apps.server import serving
 from letterbench.core.runtime import Runtime
 from letterbench.evaluation.inference import Scorer, network_scorers, torch_scorers
@@ -79,7 +79,7 @@ def post(url: str, image: bytes) -> tuple[float, float]:
 
 
 def measure(predictor: Predictor, image: bytes, n: int) -> dict:
-    app = create_app(predictor, page_title(predictor))  # loads nothing more: the models are in memory
+    app = create_app(predictor, "letterbench: serve latency")  # loads nothing more: the models are in memory
     with serving(app) as url:
         for _ in range(2):  # the first answers of a fresh server allocate
             post(url, image)

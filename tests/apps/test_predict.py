@@ -232,3 +232,32 @@ def test_predict_says_not_a_single_letter_and_still_gives_the_top_3(tmp_path, ca
     out = capsys.readouterr().out
     assert "small and capital letters are one class" in out
     assert f"{files[0]}: not a single letter (a dot); closest: " in out
+
+
+def _scorer(model: str, logits: list[float]):
+    from letterbench.evaluation.inference import Scorer
+
+    z = np.array(logits)
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    return Scorer(model, model, list("abc"), 1.0, lambda images, p=p: np.repeat(p[None], len(images), 0))
+
+
+def test_a_study_s_choice_of_one_model_answers_as_that_model_not_an_ensemble():
+    """A study whose held-out images chose Xception alone: predict names Xception, not "the
+    ensemble of Xception", and its answer is Xception's, given once."""
+    from letterbench.apps.predict import Predictor, records_json
+
+    scorers = [_scorer("resnet18", [3.0, 0, 0]), _scorer("xception", [0, 3.0, 0])]
+    chosen = Predictor(scorers, ensemble=["xception"])
+    assert (
+        chosen.describe().splitlines()[1] == "answer: Xception alone (the study's choice on held-out images)"
+    )
+    [answer] = chosen.answers(np.zeros((1, 28, 28), np.uint8))
+    assert answer.ensemble is None and answer.answer_model == "xception"
+    assert answer.top3 == answer.models["xception"] and answer.top3[0][0] == "b"
+    said = records_json([{"file": "x.png", "answer": answer}], chosen)
+    assert said["ensemble"] == ["xception"] and said["predictions"][0]["top3"][0]["letter"] == "b"
+    # a mean of both is still an ensemble, and named so
+    both = Predictor(scorers)
+    assert both.describe().splitlines()[1] == "answer: the ensemble of ResNet-18 + Xception (every model)"
+    assert both.answers(np.zeros((1, 28, 28), np.uint8))[0].ensemble is not None

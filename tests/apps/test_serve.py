@@ -182,7 +182,7 @@ def servers(stroke_run):
     three = create_app(Predictor([untrained]), "letterbench: three", LIMIT)
     # a study whose ensemble, chosen on held-out images, is one of its two models
     chosen = Predictor([plain, tta], ensemble=["timm:test_resnet-tta"])
-    four = create_app(chosen, page_title(chosen), LIMIT)
+    four = create_app(chosen, page_title(stroke_run.parent / "letters-study"), LIMIT)
     with (
         serving(one) as url_one,
         serving(two) as url_two,
@@ -218,12 +218,13 @@ def _send(url, body, headers):
 
 def check_answer(answer: dict, models: int) -> None:
     assert set(answer) >= {"models", "ensemble", "top3", "unsure", "input_png"}
-    assert len(answer["models"]) == models and (answer["ensemble"] is None) == (models == 1)
+    assert len(answer["models"]) == models and (models > 1 or answer["ensemble"] is None)
+    assert (answer["ensemble"] is None) == (answer["answer_model"] in answer["models"])  # one or the other
     for top in [*answer["models"].values(), answer["top3"]]:
         assert [len(t["letter"]) for t in top] == [1, 1, 1]
         assert sum(t["probability"] for t in top) <= 1 + 1e-6
         assert [t["probability"] for t in top] == sorted((t["probability"] for t in top), reverse=True)
-    assert answer["top3"] == (answer["ensemble"] or next(iter(answer["models"].values())))
+    assert answer["top3"] == (answer["ensemble"] or answer["models"][answer["answer_model"]])
     assert answer["unsure"] == (answer["top3"][0]["probability"] < answer["unsure_below"])
     seen = Image.open(io.BytesIO(base64.b64decode(answer["input_png"].split(",", 1)[1])))
     assert answer["input_png"].startswith("data:image/png;base64,") and seen.size == (28, 28)
@@ -302,6 +303,27 @@ def test_http_answers_drawn_letters_and_refuses_bad_uploads(servers):
         assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
     assert "<title>letterbench: test</title>" in page and "{{" not in page
     assert "://" not in page.replace("http://www.w3.org", "")  # nothing from the network
+
+
+def test_a_study_s_choice_of_one_model_is_answered_by_that_model_shown_once(servers):
+    """Two models served, the study's choice one of them: the answer names that model, and no
+    ensemble's top 3 repeats its own (the page showed the model twice)."""
+    status, answer, _ = post(servers["chosen"], png(render(place("k"))))
+    assert status == 200
+    assert list(answer["models"]) == ["timm:test_resnet", "timm:test_resnet-tta"]
+    assert answer["ensemble"] is None and answer["ensemble_models"] is None
+    assert answer["answer_model"] == "timm:test_resnet-tta"
+    assert answer["top3"] == answer["models"]["timm:test_resnet-tta"]
+    check_answer(answer, models=2)
+    status, answer, _ = post(servers["two"], png(render(place("k"))))  # a mean of two: an ensemble
+    assert answer["ensemble"] is not None and answer["answer_model"] is None
+
+
+def test_the_page_is_titled_with_the_study_not_one_of_its_models(servers):
+    with urllib.request.urlopen(servers["chosen"], timeout=10) as reply:
+        page = reply.read().decode()
+    assert "<title>letterbench: letters-study</title>" in page
+    assert "<h1>letterbench: letters-study</h1>" in page and "test_resnet" not in page
 
 
 def test_uploads_beyond_what_the_page_prepares_at_once_are_answered_busy(stroke_run):
@@ -408,6 +430,24 @@ def test_serve_command_starts_prints_its_address_and_stops_on_ctrl_c(stroke_run)
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0 and out.strip() == "stopped", err
+
+
+@pytest.mark.slow
+def test_serve_command_titles_the_page_with_the_study_s_folder(stroke_run, tmp_path):
+    """`serve --run STUDY`: the page is titled with the study's folder, not with a model."""
+    study = tmp_path / "letters-study"
+    shutil.copytree(stroke_run, study / "runs" / "timm-test_resnet")
+    command = [sys.executable, "-m", "letterbench", "serve", "--run", str(study), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = line.split("open ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            page = reply.read().decode()
+        assert "<title>letterbench: letters-study</title>" in page, line
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
 
 
 @pytest.mark.slow
@@ -567,20 +607,21 @@ def test_page_shows_every_model_the_ensemble_and_the_unsure_mark(servers, browse
 
 @pytest.mark.slow
 def test_page_names_the_models_the_ensemble_averages_not_the_models_served(servers, browser):
-    """Two models served, the study's ensemble one of them: the page, its title and /health say
-    the one, not "Ensemble of 2"."""
+    """Two models served, the study's ensemble one of them: /health says the one, not "Ensemble
+    of 2"; the page shows each model once, the chosen one's card marked as the answer, under the
+    study's name."""
     with urllib.request.urlopen(servers["chosen"] + "health", timeout=60) as reply:
         health = json.load(reply)
     assert health["models"] == ["timm:test_resnet", "timm:test_resnet-tta"]
     assert health["ensemble"] == ["timm:test_resnet-tta"]
     page, replies = open_page(browser, servers["chosen"])
-    assert page.title() == "letterbench: timm:test_resnet-tta"
+    assert page.title() == "letterbench: letters-study"  # the study, not one of its models
     draw(page, "x")
-    answer = shown(page, replies)
-    assert answer["ensemble_models"] == ["timm:test_resnet-tta"]
-    assert answer["ensemble"] == answer["models"]["timm:test_resnet-tta"]
+    answer = shown(page, replies)  # a card per model, no ensemble's card
+    assert answer["ensemble"] is None and answer["answer_model"] == "timm:test_resnet-tta"
+    assert page.locator("#results section.model").count() == 2
     heading = page.locator("#results section.ensemble h2").text_content()
-    assert heading == "timm:test_resnet-tta (the study's ensemble: this model alone)"
+    assert heading.startswith("timm:test_resnet-tta (the study's choice: the answer) · EMNIST only")
     page.close()
 
 

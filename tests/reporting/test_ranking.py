@@ -391,6 +391,29 @@ def test_no_model_is_recommended_where_even_the_best_is_not_yet_useful(accuracy,
     assert "--preset quick" in result.why
 
 
+def test_models_not_yet_useful_take_no_star_in_any_row():
+    # Five models at chance on 260 letters of 26 classes (3.8% is guessing): the best of guesses
+    # is no best, so no row has a ★, although the values differ.
+    at_chance = [
+        _tested(make_column(label, acc, flops=flops, log_loss=loss), 260)
+        for label, acc, flops, loss in [
+            ("A", 0.047, 2e8, 3.2),
+            ("B", 0.047, 5e8, 3.9),
+            ("C", 0.062, 1e9, 3.3),
+        ]
+    ]
+    assert all(best_columns(row, at_chance) == set() for row in ROWS)
+    # Two useful models and one at chance that is the cheapest: the ★ for FLOPs goes to the
+    # cheaper useful model (B, 5e8 < 1e9), not to the one that reads nothing (C, 2e8).
+    mixed = [
+        _tested(make_column("A", 0.92, flops=1e9), 260),
+        _tested(make_column("B", 0.90, flops=5e8), 260),
+        _tested(make_column("C", 0.04, flops=2e8), 260),
+    ]
+    assert best_columns(ROW["flops_per_image"], mixed) == {1}
+    assert 2 not in best_columns(ROW["accuracy_gap"], mixed)  # C's gap is as small as the others'
+
+
 # ---------------------------------------------------------------- the report's details
 
 

@@ -238,3 +238,37 @@ def test_report_links_work_for_a_run_folder_with_spaces(two_runs, tmp_path):
     links = re.findall(r"\]\((img/[^)\s]+)\)", (out / "report.md").read_text())
     assert links and any("my%20run" in link for link in links)
     assert all((out / unquote(link)).is_file() for link in links)
+
+
+def test_a_report_of_models_not_yet_useful_stars_none_of_them(two_runs, tmp_path):
+    """Seconds of training on a few images: every model reads at chance, so no figure of any
+    of them is "best" (a ★ on every guess says nothing), and the legend says why there is none."""
+    out = tmp_path / "report"
+    summary = build_report([two_runs / "r10", two_runs / "xc"], out)
+    assert summary["ranking"]["not_useful"]  # the fixture's models are at chance
+    assert all(row["best"] == [] for row in summary["rows"]), [r["key"] for r in summary["rows"] if r["best"]]
+    assert "★" not in summary["table"]
+    md = (out / "report.md").read_text()
+    assert "No ★ for a model not yet useful" in md
+    assert "★" not in md.split("## Comparison")[1].split("\n\n")[1]  # the comparison table
+
+
+def test_a_study_s_choice_of_one_model_is_named_as_that_model_not_an_ensemble(two_runs, tmp_path):
+    """A study whose held-out images chose Xception alone: the column that scores what predict and
+    serve answer is named after Xception, and nothing calls one model an ensemble."""
+    from letterbench.runs.records import EnsembleChoice
+
+    choice = EnsembleChoice(members=["xception"], images=26, held_out="training images no model trained on")
+    out = tmp_path / "report"
+    summary = build_report([two_runs / "r10", two_runs / "xc"], out, choice)
+    assert summary["columns"] == [
+        "timm:resnet10t",
+        "Xception",
+        "Xception fine-tune",
+        "Xception fine-tune (chosen)",
+    ]
+    assert summary["ensemble"]["members"] == ["Xception fine-tune"]
+    md = (out / "report.md").read_text()
+    assert "Ensemble" not in md and "ensemble of" not in md.lower()
+    assert "Xception fine-tune (chosen) = Xception fine-tune alone" in md
+    assert "**The study's choice:** Xception fine-tune alone" in md

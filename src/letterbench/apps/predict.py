@@ -79,8 +79,9 @@ def recorded_ensemble(path: Path, runs: dict[RunKey, RunDir]) -> list[str] | Non
 
 @dataclass
 class Answer:
-    """One image's answer: the top 3 of every model (its seeds averaged) and, with more than one
-    model, of the ensemble; ``top3`` is the ensemble's where there is one, else the model's."""
+    """One image's answer: the top 3 of every model (its seeds averaged) and, where the ensemble
+    averages several models, the ensemble's; ``top3`` is the ensemble's where there is one, else
+    that of the model that answers (``answer_model``: the one model, or the study's choice of one)."""
 
     models: dict[str, list[tuple[str, float]]]
     ensemble: list[tuple[str, float]] | None
@@ -89,10 +90,13 @@ class Answer:
     # ``evaluation.letterness.judged``), or None; its answer is then "not a single letter", the
     # top 3 still given
     not_a_letter: str | None = None
+    answer_model: str | None = None  # the model whose top 3 is the answer where no ensemble is
 
     @property
     def top3(self) -> list[tuple[str, float]]:
-        return self.ensemble if self.ensemble is not None else next(iter(self.models.values()))
+        if self.ensemble is not None:
+            return self.ensemble
+        return self.models[self.answer_model] if self.answer_model else next(iter(self.models.values()))
 
     @property
     def unsure(self) -> bool:
@@ -121,6 +125,12 @@ class Predictor:
         self.chosen = bool(chosen)  # a study's recorded choice, rather than every model
 
     @property
+    def answer_model(self) -> str | None:
+        """The model that answers alone (the only one, or the study's choice of one), or None where
+        the answer is the mean of several: a mean of one model is that model, not an ensemble."""
+        return self.ensemble[0] if len(self.ensemble) == 1 else None
+
+    @property
     def trained_on(self) -> dict[str, str]:
         """What each model learned from, where its run recorded it."""
         return {s.model: s.trained_on for s in self.scorers if s.trained_on}
@@ -145,15 +155,17 @@ class Predictor:
         if len(self.models) == 1:
             return said
         why = "the study's choice on held-out images" if self.chosen else "every model"
+        if self.answer_model:  # the study chose one model: it answers alone
+            return f"{said}\nanswer: {display_name(self.answer_model)} alone ({why})"
         return f"{said}\nanswer: the ensemble of {' + '.join(map(display_name, self.ensemble))} ({why})"
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Per model (N, C), and "ensemble" where there is more than one model."""
+        """Per model (N, C), and "ensemble" where the ensemble averages more than one model."""
         seeds: dict[str, list[np.ndarray]] = {}
         for scorer in self.scorers:
             seeds.setdefault(scorer.model, []).append(scorer.probabilities(images))
         out = {model: mean_probabilities(each) for model, each in seeds.items()}
-        if len(out) > 1:
+        if self.answer_model is None:
             out[ENSEMBLE] = mean_probabilities([out[m] for m in self.ensemble])
         return out
 
@@ -168,6 +180,7 @@ class Predictor:
                 top_k(probs[ENSEMBLE][i], self.class_names) if ENSEMBLE in probs else None,
                 self.unsure_below,
                 shapes[i],
+                self.answer_model,
             )
             for i in range(len(images))
         ]

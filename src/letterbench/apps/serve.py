@@ -9,9 +9,11 @@ import base64
 import html
 import io
 import json
+import os
 import threading
 import time
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -174,8 +176,9 @@ def answer_json(
     caveat: str | None = None,
     ensemble_models: list[str] | None = None,
 ) -> dict:
-    """What /predict answers: each model's top 3 (labelled with what it learned from), the
-    ensemble's (or null), the top 3 shown first, whether it is unsure, and the 28x28 image the
+    """What /predict answers: each model's top 3 (labelled with what it learned from), once each;
+    the ensemble's where it averages several models (else null, and ``answer_model`` names the
+    model that answers alone); the top 3 shown first, whether it is unsure, and the 28x28 image the
     models saw as a PNG data URL."""
     learned = trained_on or {}
     return {
@@ -185,6 +188,7 @@ def answer_json(
         "not_useful": caveat,
         "ensemble": top3_json(answer.ensemble) if answer.ensemble is not None else None,
         "ensemble_models": ensemble_models if answer.ensemble is not None else None,
+        "answer_model": answer.answer_model if answer.ensemble is None else None,
         "top3": top3_json(answer.top3),
         "unsure": answer.unsure,
         "unsure_below": answer.unsure_below,
@@ -203,9 +207,9 @@ def page(title: str, predictor: Predictor, max_upload_bytes: int) -> str:
     return text.replace("{{TITLE}}", html.escape(title)).replace("{{SETTINGS}}", script_safe)
 
 
-def page_title(predictor: Predictor) -> str:
-    names = [display_name(m) for m in predictor.ensemble]
-    return "letterbench: " + (names[0] if len(names) == 1 else "ensemble of " + " + ".join(names))
+def page_title(served: str | os.PathLike) -> str:
+    """The page's title: the study (or run) served, by its folder's name, whatever model answers."""
+    return f"letterbench: {Path(served).resolve().name}"
 
 
 SECURITY_HEADERS = {

@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # "local" by the address the socket is bound to, not by how --host was typed (LOCALHOST, 127.1)
         local = server.is_loopback(sock.getsockname()[0])
         app = serve.create_app(
-            predictor, serve.page_title(predictor), limit, local=local, url=server.url(sock)
+            predictor, serve.page_title(args.run), limit, local=local, url=server.url(sock)
         )
         print(
             f"serving {', '.join(map(str, runs))} on {listening}: open {server.url(sock)} (Ctrl-C stops)",

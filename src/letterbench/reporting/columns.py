@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from letterbench.evaluation.inference import recalibrated, run_temperature
-from letterbench.evaluation.stats import paired_test
+from letterbench.evaluation.stats import not_useful, paired_test
 from letterbench.runs.records import Cost, RunInfo, RunMetrics, Stage, StageMetrics
 from letterbench.runs.rundir import RunDir
 
@@ -115,6 +115,13 @@ class Column:
     def under_load(self, which: str) -> bool:
         """Whether a speed figure (``train_load`` or ``inference_load``) was measured under load."""
         return self.cost.under_load(which)
+
+    @property
+    def not_useful(self) -> str | None:
+        """Why this column's model is not yet useful by its test accuracy (``stats.not_useful``:
+        at chance, or below the usefulness floor), or None where it is useful."""
+        classes = len(self.stage.per_class or {}) or None
+        return not_useful(self.accuracy, self.m.test_images, classes)
 
 
 @dataclass

@@ -31,8 +31,10 @@ def ensemble_column(
     """The mean of the ensemble's models' saved test probabilities, each seed's calibrated by its
     own temperature and each model's seeds averaged first (so that every model weighs the same):
     the answers predict and serve give, scored like a model; its cost counts every network it
-    runs. Its models are ``choice``'s where one was made on held-out images, else all."""
+    runs. Its models are ``choice``'s where one was made on held-out images, else all; where the
+    choice is one model, the column is named as that model (``ensemble_label``), not "Ensemble"."""
     finals = ensemble_members(finals, choice)
+    label = ensemble_label([c.label for c in finals])
     predictions = [mean_over_seeds(c.calibrated_predictions()) for c in finals]
     labels = predictions[0][1]
     if any(not np.array_equal(labels, other) for _, other in predictions[1:]):
@@ -42,7 +44,7 @@ def ensemble_column(
     probs = mean_probabilities([p for p, _ in predictions])
     stage = Stage.model_validate(
         {
-            "label": "Ensemble",
+            "label": label,
             "phase": "ensemble",
             **classification_metrics(probs, labels, class_names),
             "intervals": bootstrap_intervals(probs, labels),
@@ -51,7 +53,13 @@ def ensemble_column(
         strict=False,
     )
     right = probs.argmax(1) == labels
-    return Column("Ensemble", None, stage, _cost(finals), members=[c.label for c in finals], outcome=right)
+    return Column(label, None, stage, _cost(finals), members=[c.label for c in finals], outcome=right)
+
+
+def ensemble_label(members: list[str]) -> str:
+    """The ensemble's column label: "Ensemble" for a mean of several models; for the study's choice
+    of one model, that model ("Xception fine-tune (chosen)"): a mean of one is no ensemble."""
+    return "Ensemble" if len(members) > 1 else f"{members[0]} (chosen)"
 
 
 def _cost(finals: list[Column]) -> ColumnCost:

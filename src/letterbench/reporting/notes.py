@@ -1,5 +1,6 @@
 """The notes at the top of a report: what a reader must know before comparing its numbers
-(different budgets, test subsets, training subsets, substituted phases, partial data)."""
+(different budgets, test subsets, test images spread unevenly over the classes, training subsets,
+substituted phases, partial data)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,91 @@ def _per_run(texts: dict[str, str], runs: int) -> str:
     return ", ".join(f"{name} {text}" for name, text in texts.items())
 
 
+THIN_SHARE = 0.1  # a class with fewer test images than this share of the largest class's is thin
+GROUP_RATIO = 1.5  # classes side by side whose test counts are within this factor (or 1) are told as one
+MOST_GROUPS = 6  # beyond this many groups, the spread is told as its smallest and largest
+
+
+def _span(names: list[str]) -> str:
+    """Classes side by side as one span: ``t..z``, ``o, p`` or ``m``."""
+    return f"{names[0]}..{names[-1]}" if len(names) > 2 else ", ".join(names)
+
+
+def _spans(counts: dict[str, int], keep) -> str:
+    """The classes (in class order) whose count ``keep`` accepts, as spans: ``o, p, s..z``."""
+    runs: list[list[str]] = [[]]
+    for name, n in counts.items():
+        if keep(n):
+            runs[-1].append(name)
+        elif runs[-1]:
+            runs.append([])
+    return ", ".join(_span(run) for run in runs if run)
+
+
+def _images(lo: int, hi: int) -> str:
+    return f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
+
+
+def _spread(counts: dict[str, int]) -> str:
+    """How the test images are spread: ``800 for each of a..l, 438 for m, 1 for each of t..z``;
+    classes side by side within ``GROUP_RATIO`` (or one image) of each other told together."""
+    groups: list[list[tuple[str, int]]] = []
+    for name, n in counts.items():
+        ns = [c for _, c in groups[-1]] + [n] if groups else []
+        if ns and (max(ns) <= GROUP_RATIO * min(ns) or max(ns) - min(ns) <= 1):
+            groups[-1].append((name, n))
+        else:
+            groups.append([(name, n)])
+    if len(groups) > MOST_GROUPS:
+        lo, hi = min(counts.values()), max(counts.values())
+        at = {n: _spans(counts, lambda c, n=n: c == n) for n in (lo, hi)}
+        return f"between {lo:,} ({at[lo]}) and {hi:,} ({at[hi]}) images a class"
+    told = []
+    for group in groups:
+        names, ns = [name for name, _ in group], [n for _, n in group]
+        each = "each of " if len(names) > 1 else ""
+        told.append(f"{_images(min(ns), max(ns))} for {each}{_span(names)}")
+    return ", ".join(told)
+
+
+def _test_counts(r: RunResult) -> dict[str, int]:
+    """The run's test images per class, in class order (empty where its metrics hold none)."""
+    per_class = r.metrics.stages[-1].per_class or {}
+    return {name: per_class[name].support for name in r.metrics.class_names if name in per_class}
+
+
+def _uneven_warning(counts: dict[str, int], whose: str) -> str | None:
+    """Where some class has fewer than ``THIN_SHARE`` of the largest class's test images: how
+    the test images are spread and which figures that makes unreliable; else None."""
+    largest = max(counts.values(), default=0)
+    thin = {name: n for name, n in counts.items() if n < THIN_SHARE * largest}
+    if len(counts) < 2 or not thin:
+        return None
+    names = _spans(counts, lambda n: n < THIN_SHARE * largest)
+    few = _images(min(thin.values()), max(thin.values()))
+    rest = "have no test image" if few == "0" else f"rest on {few} test image{'' if few == '1' else 's'} each"
+    return (
+        f"The test images are spread unevenly over the classes{whose}: {_spread(counts)}. Macro "
+        f"precision, recall, F1 and ROC AUC weigh every class the same, so {names} (fewer than a tenth "
+        f"of the largest class's {largest:,} images) weigh as much as the full classes: those figures "
+        f"are unreliable here; read accuracy and weighted F1 instead. The per-class figures of {names} "
+        f"{rest}."
+    )
+
+
+def _uneven_warnings(results: list[RunResult]) -> list[str]:
+    """``_uneven_warning`` of the runs' test sets: one, where every run was tested on the same."""
+    by_counts: dict[tuple, list[str]] = {}
+    for r in results:
+        counts = _test_counts(r)
+        if counts:
+            by_counts.setdefault(tuple(counts.items()), []).append(r.name)
+    whose = {
+        key: "" if len(by_counts) == 1 else f" of {', '.join(names)}" for key, names in by_counts.items()
+    }
+    return [w for key in by_counts if (w := _uneven_warning(dict(key), whose[key]))]
+
+
 def report_notes(results: list[RunResult], columns: list[Column]) -> list[str]:
     out = []
     partial = [r for r in results if r.info.data.partial]
@@ -70,6 +156,7 @@ def report_notes(results: list[RunResult], columns: list[Column]) -> list[str]:
     }
     if tested:
         out.append("Tested on a stratified subset of the test set: " + _per_run(tested, len(results)) + ".")
+    out += _uneven_warnings(results)
     subsets = {
         r.name: f"{r.info.data.train_per_class} images per class"
         for r in results

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from letterbench.evaluation.thresholds import USEFUL_FLOOR
 from letterbench.recipes import describe_recipe
 from letterbench.reporting import document as doc
 from letterbench.reporting.columns import RunResult
@@ -34,11 +35,23 @@ def _legend(data: ReportData) -> str:
             "of the seed-averaged figure, and accuracy is compared with the Wilcoxon signed-rank test on "
             "each image's share of seeds right."
         )
+    useless = [c.label for c in data.columns if c.not_useful]
+    if useless:
+        legend += (
+            f" No ★ for a model not yet useful (at chance, or under {USEFUL_FLOOR:.0%} of the test letters "
+            f"right): {', '.join(useless)}."
+        )
     if data.ensemble:
-        chosen = data.ensemble.stage.chosen
-        recorded = EnsembleChoice.from_dict(chosen) if chosen else None
+        e = data.ensemble
+        recorded = EnsembleChoice.from_dict(e.stage.chosen) if e.stage.chosen else None
         how = recorded.describe() if recorded else "the mean of all models"
-        legend += f" Ensemble = mean of the probabilities of {', '.join(data.ensemble.members)}: {how}."
+        if len(e.members) > 1:
+            legend += f" Ensemble = mean of the probabilities of {', '.join(e.members)}: {how}."
+        else:  # the study chose one model: no ensemble, that model as predict and serve answer with it
+            legend += (
+                f" {e.label} = {e.members[0]} alone, its probabilities calibrated as predict and serve "
+                f"answer with it; the study chose it as {how}."
+            )
     return legend
 
 

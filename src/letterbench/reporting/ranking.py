@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from letterbench.evaluation.stats import ALPHA, not_useful
+from letterbench.evaluation.stats import ALPHA
 from letterbench.reporting.columns import Column
 from letterbench.reporting.rows import pct
 from letterbench.reporting.tables import human
@@ -79,8 +79,7 @@ UNTRAINED_ADVICE = (
 
 def usefulness(column: Column) -> str | None:
     """Why the column's model is not yet useful (``stats.not_useful``), or None."""
-    classes = len(column.stage.per_class or {}) or None
-    return not_useful(column.accuracy, column.m.test_images, classes)
+    return column.not_useful
 
 
 @dataclass
@@ -182,14 +181,7 @@ def _ranking_items(r: Ranking) -> list[tuple[str, str]]:
             )
         )
     if r.ensemble is not None:
-        e = r.ensemble
-        items.append(
-            (
-                "Ensemble:",
-                f"{pct(e.accuracy)} ({', '.join(e.members)}), {e.gain_over_best_points:+.2f} points over "
-                f"the best single model, at {human(e.flops_per_image)}FLOPs per image.",
-            )
-        )
+        items.append(_ensemble_item(r.ensemble))
     p = r.p_against_most_accurate
     order = " > ".join(
         f"{k} ({pct(v)}" + (f", p = {p[k]:.2g} against the first" if p.get(k) is not None else "") + ")"
@@ -198,3 +190,18 @@ def _ranking_items(r: Ranking) -> list[tuple[str, str]]:
     items.append(("Order by test accuracy:", order + "."))
     items.append(("Rule:", r.rule[0].upper() + r.rule[1:] + "."))
     return items
+
+
+def _ensemble_item(e: EnsembleGain) -> tuple[str, str]:
+    """The ensemble's line; where the study chose one model, that model, named as itself."""
+    if len(e.members) == 1:
+        return (
+            "The study's choice:",
+            f"{e.members[0]} alone ({pct(e.accuracy)} with its probabilities calibrated), chosen on "
+            "held-out images over every mean of several models: predict and serve answer with it.",
+        )
+    return (
+        "Ensemble:",
+        f"{pct(e.accuracy)} ({', '.join(e.members)}), {e.gain_over_best_points:+.2f} points over "
+        f"the best single model, at {human(e.flops_per_image)}FLOPs per image.",
+    )

@@ -120,7 +120,8 @@ def build_report(run_dirs: list[Path], out: Path, ensemble: EnsembleChoice | Non
     comparison_plot = img / "comparison.png"
     points = [(c.label, c.cost.flops_per_image, c.accuracy, False) for c in data.finals]
     if data.ensemble:
-        points.append(("Ensemble", data.ensemble.cost.flops_per_image, data.ensemble.accuracy, True))
+        e = data.ensemble
+        points.append((e.label, e.cost.flops_per_image, e.accuracy, True))
     classes = data.results[0].metrics.class_names
     plot_accuracy_against_cost(points, comparison_plot, chance=1 / len(classes) if classes else None)
     page = sections(data, _copy_plots(data.results, img), comparison_plot, budget_plot if bars else None)

@@ -1,7 +1,8 @@
 """The comparison's rows: each figure of a column, how it is written, and which values get the ★:
 the best of the row and every value not significantly worse (in accuracy by McNemar's test
 against the best, in top-3 accuracy and macro F1 where the value's 95% bootstrap interval reaches
-the best value). Speeds measured under load take no ★."""
+the best value). Speeds measured under load take no ★, and neither does any figure of a model
+that is not yet useful (at chance, or below the usefulness floor): the best of guesses is no best."""
 
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ class Row:
         return self.label.replace("batch 256", said) if batches else self.label.replace("batch 256; ", "")
 
     def comparable(self, column: Column) -> float | None:
-        """The value the ★ compares, or None where it takes no part (missing, measured under load)."""
+        """The value the ★ compares, or None where it takes no part (missing, measured under load,
+        or of a model that is not yet useful)."""
         value = self.get(column)
-        if value is None or (self.load and column.under_load(self.load)):
+        if value is None or (self.load and column.under_load(self.load)) or column.not_useful:
             return None
         return abs(value) if self.magnitude else value
 
@@ -166,7 +168,7 @@ ROWS: list[Row] = [
 
 def best_columns(row: Row, columns: list[Column]) -> set[int]:
     """Indices of the columns whose value is best in ``row`` (ties share the ★); none where fewer
-    than two columns have a comparable value."""
+    than two columns have a comparable value (``Row.comparable``: a model not yet useful has none)."""
     values = [(i, row.comparable(c)) for i, c in enumerate(columns)]
     values = [(i, v) for i, v in values if v is not None]
     if len(values) < 2:
