@@ -60,7 +60,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = StudyDir(args.study).report_dir / "report.html"
     _, predictor = torch_predictor(args.study, None, True, Runtime.create("cpu"))
-    app = create_app(predictor, page_title(predictor))
+    app = create_app(predictor, page_title(args.study))
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p, serving(app) as url:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
