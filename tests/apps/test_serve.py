@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -344,6 +345,77 @@ def test_uploads_beyond_what_the_page_prepares_at_once_are_answered_busy(stroke_
             app.state.preparing.release()
         status, answer, _ = post(url, letter)
         assert status == 200 and answer["top3"]
+
+
+def test_an_upload_waits_for_a_slot_before_its_bytes_are_read(stroke_run):
+    """The bytes of an upload are read into memory only once a preparation slot is free: with
+    every slot taken, even an empty upload is answered busy (503), not read and refused (400)."""
+    from letterbench.apps.serve import PREPARED_AT_ONCE
+
+    scorers = torch_scorers(choose_runs(stroke_run, None, ensemble=True), Runtime.create("cpu"))
+    app = create_app(Predictor(scorers), "letterbench: busy", LIMIT, busy_wait_s=0.2)
+    with serving(app) as url:
+        for _ in range(PREPARED_AT_ONCE):
+            assert app.state.preparing.acquire(timeout=1)
+        assert post(url, b"")[0] == 503
+        for _ in range(PREPARED_AT_ONCE):
+            app.state.preparing.release()
+        status, answer, _ = post(url, b"")
+        assert status == 400 and "empty" in answer["error"]
+
+
+def test_an_upload_that_stalls_is_answered_408_and_its_connection_closed(stroke_run):
+    """Half an upload, then nothing: after the stall limit the server answers 408 and closes the
+    connection instead of holding it for ever."""
+    import socket
+    from urllib.parse import urlsplit
+
+    scorers = torch_scorers(choose_runs(stroke_run, None, ensemble=True), Runtime.create("cpu"))
+    app = create_app(Predictor(scorers), "letterbench: stalls", LIMIT, stall_s=0.5)
+    with serving(app) as url:
+        where = urlsplit(url)
+        with socket.create_connection((where.hostname, where.port), timeout=20) as sock:
+            head = (
+                f"POST /predict HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: 10000\r\n"
+                "Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n"
+            )
+            sock.sendall(head.encode())
+            began = time.monotonic()
+            reply = b""
+            while chunk := sock.recv(65536):  # until the server closes the connection
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 408") and b"stalled" in reply, reply[:200]
+        assert time.monotonic() - began < 15
+
+
+def test_connections_beyond_the_cap_are_answered_busy_at_once(stroke_run, monkeypatch):
+    """Open connections are capped (here at 3, the one asking included): two stalled uploads hold
+    theirs, and the next request is answered 503 at once rather than queued behind them."""
+    import socket
+    from urllib.parse import urlsplit
+
+    import letterbench.apps.server as server
+
+    monkeypatch.setattr(server, "MAX_CONNECTIONS", 3)
+    scorers = torch_scorers(choose_runs(stroke_run, None, ensemble=True), Runtime.create("cpu"))
+    app = create_app(Predictor(scorers), "letterbench: crowded", LIMIT, stall_s=30)
+    with serving(app) as url:
+        where = urlsplit(url)
+        held = [socket.create_connection((where.hostname, where.port), timeout=20) for _ in range(2)]
+        try:
+            for sock in held:
+                sock.sendall(
+                    f"POST /predict HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: 10000\r\n"
+                    "Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n".encode()
+                )
+            time.sleep(0.5)  # both are being read
+            began = time.monotonic()
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url + "health", timeout=20)
+            assert refused.value.code == 503 and time.monotonic() - began < 5
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def test_a_large_16_bit_scan_is_reduced_before_any_float_copy_of_it():

@@ -5,6 +5,7 @@ a time (on a few CPU cores one answer after another is faster than several side 
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at run time.
 
+import asyncio
 import base64
 import html
 import io
@@ -67,12 +68,17 @@ async def _discard(receive, budget: int) -> None:
             return
 
 
+BODY_STALL_S = 15.0  # seconds an upload may send nothing before it is answered 408
+
+
 class UploadLimit:
     """ASGI middleware: a request body over ``limit`` bytes is refused with 413, at once by its
-    Content-Length (nothing is parsed or kept), else as soon as the bytes read pass the limit."""
+    Content-Length (nothing is parsed or kept), else as soon as the bytes read pass the limit; a
+    body that stalls (nothing arrives for ``stall_s`` seconds) is answered 408 and its connection
+    closed, so that half-sent uploads do not hold connections for ever."""
 
-    def __init__(self, app, limit: int, message: str):
-        self.app, self.limit, self.message = app, limit, message
+    def __init__(self, app, limit: int, message: str, stall_s: float = BODY_STALL_S):
+        self.app, self.limit, self.message, self.stall_s = app, limit, message, stall_s
         self.discard = max(64 * 2**20, 4 * limit)  # beyond this, a refused body is cut off
 
     async def __call__(self, scope, receive, send):
@@ -92,7 +98,11 @@ class UploadLimit:
 
         async def counted():
             nonlocal read
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.stall_s)
+            except asyncio.TimeoutError:
+                stalled = f"the upload stalled: nothing arrived for {self.stall_s:g} s; send it again"
+                raise HTTPException(408, stalled, headers={"Connection": "close"}) from None
             read += len(message.get("body", b""))
             if read > self.limit:
                 if message.get("more_body", False):
@@ -231,6 +241,7 @@ def create_app(
     local: bool = True,
     busy_wait_s: float = BUSY_WAIT_S,
     url: str = "http://127.0.0.1:8000",
+    stall_s: float = BODY_STALL_S,
 ):
     """The FastAPI app: GET / (the page), POST /predict (a multipart ``image``), GET /health.
     ``local``: it listens on loopback only, and answers only requests addressed to this machine
@@ -242,9 +253,8 @@ def create_app(
     from fastapi.responses import HTMLResponse, JSONResponse
 
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(
-        UploadLimit, limit=max_upload_bytes + FORM_OVERHEAD, message=too_large(max_upload_bytes)
-    )
+    limit = max_upload_bytes + FORM_OVERHEAD
+    app.add_middleware(UploadLimit, limit=limit, message=too_large(max_upload_bytes), stall_s=stall_s)
     app.add_middleware(SameSite, local=local, url=url)  # added last: it runs first
     body, lock = page(title, predictor, max_upload_bytes), threading.Lock()
     app.state.preparing = threading.BoundedSemaphore(PREPARED_AT_ONCE)
@@ -305,18 +315,18 @@ def _health(predictor: Predictor, max_upload_bytes: int) -> dict:
 
 def _prepared(app, image, max_upload_bytes: int, busy_wait_s: float) -> tuple[np.ndarray, str | None]:
     """The upload read (at most the limit), decoded and prepared as EMNIST's 28x28 letter (with
-    what its ink is instead of a letter, or None), with at most ``PREPARED_AT_ONCE`` uploads
-    decoded at a time; an HTTP error otherwise."""
+    what its ink is instead of a letter, or None), with at most ``PREPARED_AT_ONCE`` uploads read
+    into memory and decoded at a time; an HTTP error otherwise."""
     from fastapi import HTTPException
 
-    data = image.file.read(max_upload_bytes + 1)
-    if len(data) > max_upload_bytes:
-        raise HTTPException(413, too_large(max_upload_bytes))
-    if not data:
-        raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
-    if not app.state.preparing.acquire(timeout=busy_wait_s):
+    if not app.state.preparing.acquire(timeout=busy_wait_s):  # before its bytes are read into memory
         raise HTTPException(503, BUSY, headers={"Retry-After": "2"})
     try:
+        data = image.file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, too_large(max_upload_bytes))
+        if not data:
+            raise HTTPException(400, NOT_AN_IMAGE.format(what="the upload is empty"))
         return prepare_letter(read_image(data))
     except LetterbenchError as exc:
         blank = isinstance(exc, BlankImage)

@@ -68,10 +68,16 @@ def url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
+MAX_CONNECTIONS = 64  # uvicorn counts the one asking: 63 others at most
+
+
 def _server(app):
     import uvicorn
 
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # at most this many connections at once (a crowd of half-sent uploads included): the next is
+    # answered 503 at once instead of holding a socket
+    config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=MAX_CONNECTIONS)
+    return uvicorn.Server(config)
 
 
 def run_server(app, host: str = "127.0.0.1", port: int = 8000, sock: socket.socket | None = None) -> None:
