@@ -412,6 +412,7 @@ def test_connections_beyond_the_cap_are_answered_busy_at_once(stroke_run, monkey
             began = time.monotonic()
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(url + "health", timeout=20)
+            refused.value.close()
             assert refused.value.code == 503 and time.monotonic() - began < 5
         finally:
             for sock in held:
