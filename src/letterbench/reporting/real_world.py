@@ -4,6 +4,8 @@ test behind the row's ★ (McNemar's exact test against the best, as for test ac
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from letterbench.evaluation.inference import mean_probabilities, recalibrated, run_temperature
@@ -36,23 +38,51 @@ def _record(column: Column, probs: list[np.ndarray], labels: np.ndarray, readabl
     column.real_world_probs = mean_probabilities(calibrated)
 
 
-def attach_real_world(columns: list[Column], ensemble: Column | None, finals: list[Column]) -> None:
-    """Fill the real-world figures of every column whose runs (every seed) read the same folder;
-    the ensemble's from its models' mean probabilities, where each of them has them."""
-    read = {}
+def _same_reading(loaded: list) -> tuple[str, str, int] | None:
+    """The folder, fingerprint and image count every seed of a column read, or None where its seeds
+    read different folders (or the same folder holding other images)."""
+    first = loaded[0]
+    if any((x.folder, x.fingerprint) != (first.folder, first.fingerprint) for x in loaded[1:]):
+        return None
+    if any(not np.array_equal(x.labels, first.labels) for x in loaded[1:]):
+        return None
+    return first.folder, first.fingerprint, len(first.labels)
+
+
+def attach_real_world(columns: list[Column], ensemble: Column | None, finals: list[Column]) -> list[str]:
+    """Fill the real-world figures of the columns that read one folder, as it held the same images
+    (the reading most of them share): a row compares only readings of the same images. The
+    ensemble's come from its models' mean probabilities, where each of them has them. Returns a
+    note naming the columns left out, that read another folder."""
+    readings = {}
     for column in columns:
         loaded = [run.load_real_world(column.stage.phase) for run in column.runs()]
-        if not loaded or any(x is None for x in loaded):
-            continue
-        labels, readable, folder = loaded[0].labels, loaded[0].readable, loaded[0].folder
-        if any(x.folder != folder or not np.array_equal(x.labels, labels) for x in loaded[1:]):
-            continue  # seeds read different folders: no figure rather than a wrong one
-        _record(column, [x.probs for x in loaded], labels, readable)
-        read[column.label] = (labels, readable, folder)
+        if loaded and all(x is not None for x in loaded) and _same_reading(loaded):
+            readings[column.label] = (column, loaded, _same_reading(loaded))
+    if not readings:
+        return []
+    shared = Counter(key for _, _, key in readings.values()).most_common(1)[0][0]
+    for column, loaded, key in readings.values():
+        if key == shared:
+            _record(column, [x.probs for x in loaded], loaded[0].labels, loaded[0].readable)
+    _attach_ensemble(ensemble, finals, {label for label, (_, _, key) in readings.items() if key == shared})
+    apart = [label for label, (_, _, key) in readings.items() if key != shared]
+    if not apart:
+        return []
+    return [
+        f"Real-world rows: the models that read {shared[0]} ({shared[2]:,} images); {', '.join(apart)} read "
+        "another folder, or this one when it held other images, and are left out of them: evaluate every "
+        "run on the same folder (`letterbench evaluate RUN --real-world DIR`) to compare them."
+    ]
+
+
+def _attach_ensemble(ensemble: Column | None, finals: list[Column], read: set[str]) -> None:
+    """The ensemble's real-world figures: its members' mean probabilities, where each read the
+    folder the rows compare."""
     if ensemble is None:
         return
     members = [c for c in finals if c.label in ensemble.members]
-    if members and all(c.real_world_probs is not None for c in members):
-        labels, readable, folder = read[members[0].label]
-        if all(read[c.label][2] == folder and np.array_equal(read[c.label][0], labels) for c in members):
-            _record(ensemble, [mean_probabilities([c.real_world_probs for c in members])], labels, readable)
+    if members and all(c.label in read and c.real_world_probs is not None for c in members):
+        reading = members[0].runs()[0].load_real_world(members[0].stage.phase)
+        probs = [mean_probabilities([c.real_world_probs for c in members])]
+        _record(ensemble, probs, reading.labels, reading.readable)

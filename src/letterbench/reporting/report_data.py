@@ -131,7 +131,7 @@ def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) 
     ensemble = ensemble_column(finals, class_names, choice) if len(finals) > 1 else None
     all_columns = columns + ([ensemble] if ensemble else [])
     attach_outcomes(all_columns)  # reads every run's saved test predictions
-    attach_real_world(columns, ensemble, finals)  # and their readings of a --real-world folder
+    apart = attach_real_world(columns, ensemble, finals)  # and their readings of a --real-world folder
     return ReportData(
         results=results,
         columns=all_columns,
@@ -139,7 +139,7 @@ def report_data(results: list[RunResult], choice: EnsembleChoice | None = None) 
         ensemble=ensemble,
         ranking=ranking(finals, ensemble),
         pros_cons=pros_cons(finals),
-        warnings=report_notes(results, columns),
+        warnings=report_notes(results, columns) + apart,
         comparisons=paired_comparisons(finals, ensemble),
     )
 
