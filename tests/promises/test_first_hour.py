@@ -140,3 +140,29 @@ def test_evaluate_with_a_real_world_folder_prints_its_figures(tmp_path, capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("real-world "))
     assert line.startswith(f"real-world {tmp_path / 'set'} (2 images), phase train: top-1 ")
     assert "top-3" in line and "[" in line
+
+
+def test_each_preset_takes_one_time_wherever_it_is_said():
+    """The README's presets table, its quick start, the guide, docs/benchmarks.md (where the
+    CPU presets were measured), `run --help` and the line `run` starts with quote one time per
+    preset: the preset's own."""
+    import re
+
+    from letterbench.cli.main import build_parser
+    from letterbench.study.presets import CPU_TIMED, PRESETS
+
+    root = Path(__file__).resolve().parents[2]
+    readme, guide = (root / "README.md").read_text(), (root / "docs" / "guide.md").read_text()
+    benchmarks = (root / "docs" / "benchmarks.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \| [^|]+ \|$", readme, re.M))
+    guide_rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", guide.split("| preset | what |")[1], re.M))
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    help_text = " ".join(next(a for a in sub.choices["run"]._actions if a.dest == "preset").help.split())
+    for name, preset in PRESETS.items():
+        assert table[name] == preset.takes, f"README's presets table: {name}"
+        assert preset.takes in guide_rows[name], f"docs/guide.md's presets table: {name}"
+        assert preset.takes in help_text, f"run --help: {name}"
+    for name in CPU_TIMED:
+        assert f"| `{name}` | {PRESETS[name].takes} |" in benchmarks, f"docs/benchmarks.md: {name}"
+    assert f"the `quick` study ({PRESETS['quick'].takes} on a 2-core" in " ".join(readme.split())
+    assert f"reads letters, in {PRESETS['first'].takes} on a 2-core CPU" in readme

@@ -58,10 +58,10 @@ def build_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="first (one small model that reads letters, about 3 min on a CPU), smoke (seconds; "
-        "checks the tool, its models are untrained), quick (the study on a CPU, about 15 min), paper "
-        "(full recipes; GPU), fast (paper at batch 1024, LR scaled; GPU). Default: paper with a GPU, "
-        "else quick",
+        help=f"first (one small model that reads letters: {PRESETS['first'].takes} on a 2-core CPU), smoke "
+        f"({PRESETS['smoke'].takes}; checks the tool, its models are untrained), quick (the study on a CPU: "
+        f"{PRESETS['quick'].takes}), paper (full recipes; {PRESETS['paper'].takes}), fast (paper at batch "
+        f"1024, LR scaled; {PRESETS['fast'].takes}). Default: paper with a GPU, else quick",
     )
     run.add_argument(
         "--models",

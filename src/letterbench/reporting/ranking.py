@@ -72,7 +72,7 @@ def _argmin(values: dict[str, float | None]) -> str | None:
 
 UNTRAINED_ADVICE = (
     "train longer or on more images: the smoke preset only checks that the tool works; "
-    "`letterbench run --preset first` trains one model that reads letters in about 3 minutes on a CPU, "
+    "`letterbench run --preset first` trains one model that reads letters in minutes on a CPU, "
     "`--preset quick` compares the study's models"
 )
 

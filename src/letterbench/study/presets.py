@@ -13,6 +13,9 @@ STUDY_MODELS = ("resnet18", "densenet121", "xception")
 class Preset:
     name: str
     description: str
+    # how long it takes, as every text that says so quotes it (the README's presets table, the
+    # guide, docs/benchmarks.md where it was measured, `run --help`, the line `run` starts with)
+    takes: str = ""
     train_per_class: int | None = None  # stratified training subset, the same for every model; None = all
     test_per_class: int | None = None  # stratified test subset, the same for every model; None = all
     total_epochs: int | None = None  # per model, shared out over its phases; None = the recipe's
@@ -26,14 +29,18 @@ class Preset:
     checkpoint_every: float = 0.0
 
 
+# Measured on a 2-core CPU with the partial EMNIST copy (docs/benchmarks.md, "Preset times").
+FIRST_TAKES, SMOKE_TAKES, QUICK_TAKES = "about 3 minutes", "about 1 minute", "about 6 minutes"
+CPU_TIMED = ("first", "smoke", "quick")
+
 PRESETS = {
     # One small model on 360 images per letter, the same work on any copy: a model that reads
     # letters in minutes on a 2-core CPU (docs/benchmarks.md), to serve and try before a study.
     "first": Preset(
         "first",
-        "a first useful model in about 3 minutes on a CPU: the small CNN alone, trained on 360 images "
-        "per letter (the same work on any copy of EMNIST) and tested on the whole test set; serve it, "
-        "then run a study",
+        "a first useful model on a CPU: the small CNN alone, trained on 360 images per letter (the "
+        "same work on any copy of EMNIST) and tested on the whole test set; serve it, then run a study",
+        takes=FIRST_TAKES,
         models=("smallcnn",),
         train_per_class=360,  # about the partial copy's count; the official copy's 4,800 would take 14x longer
         speed_batch=64,
@@ -43,8 +50,8 @@ PRESETS = {
     ),
     "smoke": Preset(
         "smoke",
-        "seconds long: 4 images per class, one epoch per phase, inference speed at batch 16; for tests "
-        "and trying the tool",
+        "4 images per class, one epoch per phase, inference speed at batch 16; for tests and trying the tool",
+        takes=SMOKE_TAKES,
         train_per_class=4,
         test_per_class=3,
         total_epochs=1,
@@ -57,17 +64,19 @@ PRESETS = {
     # models, within 15 minutes with validation, precise BN and evaluation (see docs/benchmarks.md).
     "quick": Preset(
         "quick",
-        "a real study sized for a 2-core CPU (under 15 minutes): every model trains on the same "
+        "a real study sized for a 2-core CPU: every model trains on the same "
         "stratified subset (80 images per class) for 5 epochs and is tested on the same stratified "
         "test subset (60 per class)",
         train_per_class=80,
         test_per_class=60,
         total_epochs=5,
+        takes=QUICK_TAKES,
     ),
     "paper": Preset(
         "paper",
         "the study's full recipes on the full data, ImageNet weights where they can be had, three seeds "
         "per model (a GPU affords them)",
+        takes="hours on a CPU (it prints an estimate first); minutes on a GPU",
         seeds=3,
         checkpoint_every=30.0,
     ),
@@ -76,6 +85,7 @@ PRESETS = {
         "the paper preset in the large-batch mode, for a GPU: batch 1024, each recipe's learning rate "
         "scaled to it (linear for SGD, square root for Adam) with a warm-up, three seeds per model",
         large_batch=1024,
+        takes="minutes on a GPU",
         seeds=3,
         checkpoint_every=30.0,
     ),

@@ -25,7 +25,7 @@ from letterbench.reporting.report import build_report
 from letterbench.runs.records import EnsembleChoice, StudyFile
 from letterbench.runs.rundir import RunDir
 from letterbench.runs.studydir import RunKey, StudyDir
-from letterbench.study.presets import PRESETS, Preset
+from letterbench.study.presets import CPU_TIMED, PRESETS, Preset
 from letterbench.study.together import Job, run_together
 from letterbench.training.run import TrainOptions, train
 
@@ -170,7 +170,7 @@ def _plan(out: Path, runtime: Runtime, options: StudyOptions) -> StudyPlan:
     """The study's plan: the preset, every recipe resolved (an unknown model is refused before
     anything is written), the seeds, the real-world set read."""
     preset, why = choose_preset(options.preset, runtime)
-    print(why)
+    print(why + (f"; it takes {preset.takes} on a 2-core CPU" if preset.name in CPU_TIMED else ""))
     models = options.models or list(preset.models)
     twice = sorted({m for m in models if models.count(m) > 1})
     if twice:
