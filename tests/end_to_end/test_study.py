@@ -22,7 +22,7 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     args = ["run", "--preset", "smoke", "--data-dir", str(real_data_dir), "--out", str(out), "--quiet"]
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert first.splitlines()[0] == "preset smoke (as asked); it takes about 1 minute on a 2-core CPU"
+    assert first.splitlines()[0] == "preset smoke (as asked); it takes about 20 seconds on a 2-core CPU"
     assert "model" in first and "accuracy" in first and "report:" in first
     assert "recommendation: none: these models are not yet useful" in first  # seconds of training
     summary = first[first.index("\nmodel ") :]  # the table, the recommendation, the notes, the report

@@ -30,7 +30,7 @@ class Preset:
 
 
 # Measured on a 2-core CPU with the partial EMNIST copy (docs/benchmarks.md, "Preset times").
-FIRST_TAKES, SMOKE_TAKES, QUICK_TAKES = "about 3 minutes", "about 1 minute", "about 6 minutes"
+FIRST_TAKES, SMOKE_TAKES, QUICK_TAKES = "about 2 minutes", "about 20 seconds", "about 4 minutes"
 CPU_TIMED = ("first", "smoke", "quick")
 
 PRESETS = {
