@@ -364,6 +364,7 @@ def test_an_upload_waits_for_a_slot_before_its_bytes_are_read(stroke_run):
         assert status == 400 and "empty" in answer["error"]
 
 
+@pytest.mark.slow  # a real server held by stalled uploads
 def test_an_upload_that_stalls_is_answered_408_and_its_connection_closed(stroke_run):
     """Half an upload, then nothing: after the stall limit the server answers 408 and closes the
     connection instead of holding it for ever."""
@@ -388,6 +389,7 @@ def test_an_upload_that_stalls_is_answered_408_and_its_connection_closed(stroke_
         assert time.monotonic() - began < 15
 
 
+@pytest.mark.slow  # a real server held by stalled uploads
 def test_connections_beyond_the_cap_are_answered_busy_at_once(stroke_run, monkeypatch):
     """Open connections are capped (here at 3, the one asking included): two stalled uploads hold
     theirs, and the next request is answered 503 at once rather than queued behind them."""

@@ -17,8 +17,8 @@ def test_the_first_preset_trains_the_small_cnn_alone_and_says_how_to_serve_it(ti
     printed = capsys.readouterr().out
     assert json.loads((out / "study.json").read_text())["models"] == ["smallcnn"]
     config = json.loads((out / "runs" / "smallcnn" / "config.json").read_text())
-    assert config["recipe"]["name"] == "smallcnn" and config["data"]["train_per_class"] is None
-    assert config["data"]["train_used"] + config["data"]["val_used"] == 26 * 20  # every training image
+    assert config["recipe"]["name"] == "smallcnn" and config["data"]["train_per_class"] == 360
+    assert config["data"]["train_used"] + config["data"]["val_used"] == 26 * 20  # all of these 20 per letter
     assert "Small CNN" in printed and "the only model here:" in printed
     assert "per-image predictions" not in printed
     assert f"next: `letterbench serve --run {out}` reads the letters" in printed

@@ -27,6 +27,7 @@ def uneven_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow  # trains a model on an uneven set
 def test_a_test_set_spread_unevenly_is_said_with_the_figures_it_makes_unreliable(uneven_run, tmp_path):
     out = tmp_path / "report"
     summary = build_report([uneven_run], out)
