@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import page_drawing
 from PIL import Image, ImageDraw, ImageFont
 
 from letterbench.cli.main import main
@@ -203,18 +204,6 @@ def test_input_names_stay_distinct_when_a_file_is_named_twice():
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "main-run"
-PAGE_PEN = 280 / 16  # the page's pen on its 280-pixel pad
-
-
-def page_drawing(strokes: list[list[tuple[float, float]]], dots=(), side: int = 280) -> Image.Image:
-    img = Image.new("L", (side, side), 255)
-    draw = ImageDraw.Draw(img)
-    for stroke in strokes:
-        draw.line(stroke, fill=0, width=int(PAGE_PEN), joint="curve")
-    for x, y in dots:
-        r = PAGE_PEN / 2
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=0)
-    return img
 
 
 def test_predict_says_not_a_single_letter_and_still_gives_the_top_3(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import letters_folder
 from PIL import Image
 
 from letterbench.cli.main import main
@@ -114,18 +115,6 @@ def test_run_resumes_an_interrupted_second_seed_and_reports_mean_and_spread(real
 
     assert export_target(killed, "xception (seed 0)").path == killed / "runs" / "xception"
     assert export_target(killed, "xception (seed 1)").path == run
-
-
-def letters_folder(folder: Path, per_letter: int = 2) -> Path:
-    """A --real-world folder: dark letters on white paper, one sub-folder per letter."""
-    from letterbench.images.synthetic import synthetic_letters
-
-    images, labels = synthetic_letters(26 * per_letter, seed=9)
-    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
-        sub.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
-    return folder
 
 
 def check_real_world_rows(out: Path, summary: dict) -> None:

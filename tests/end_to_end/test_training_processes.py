@@ -7,34 +7,20 @@ import json
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, cli, cli_process, kill_after_epochs
+from helpers import FAST, best_validation_at, cli, cli_process, kill_after_epochs, tiny_train_data
 
 from letterbench.core.runtime import Runtime
-from letterbench.data.emnist import load_emnist
-from letterbench.data.splits import make_split
 from letterbench.models import create_model
 from letterbench.recipes import load_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.training.engine import TrainData, Trainer
+from letterbench.training.engine import Trainer
 from letterbench.training.observers import Observer
 from letterbench.training.run import TrainOptions, train
 
 CPU = Runtime(torch.device("cpu"))
-
-
-def tiny_train_data(data_dir: Path, per_class: int = 4, seed: int = 0) -> TrainData:
-    data = load_emnist(data_dir)
-    split = make_split(data, 0.25, seed, per_class)
-    return TrainData(
-        data.train_images[split.train],
-        data.train_labels[split.train],
-        data.train_images[split.val],
-        data.train_labels[split.val],
-    )
 
 
 @pytest.mark.parametrize(
@@ -135,23 +121,6 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_letters, tmp_path):
     # once): 0.7e-5 relative with the recipe's LR 0.05, 2e-5 with 0.1, on this near-chance model
     assert stats.loss == pytest.approx(last["val_loss"], rel=1e-4)
     assert stats.accuracy == pytest.approx(last["val_acc"])
-
-
-def best_validation_at(patch: pytest.MonkeyPatch, best_epoch: int, rise: float = 5.0) -> None:
-    """Make ``best_epoch`` the run's lowest validation loss, on any CPU: the trainer's validation
-    is the real one, and every other epoch's loss is raised by ``rise`` (the best epoch keeps its
-    real loss, so its weights still score it). Which epoch would be best otherwise depends on the
-    CPU's float sums, a premise no test should hope for."""
-    real = Trainer.evaluate
-
-    def shaped(self, images, labels, batch_size=512):
-        stats = real(self, images, labels, batch_size)
-        epoch = self.state.global_epoch + 1  # run_epoch validates before counting the epoch
-        if images is self.data.val_images and epoch != best_epoch:
-            stats = dataclasses.replace(stats, loss=stats.loss + rise)
-        return stats
-
-    patch.setattr(Trainer, "evaluate", shaped)
 
 
 def test_compile_trains_the_same_model_through_torch_compile(tiny_letters, tmp_path):

@@ -7,21 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import letters_folder
 from PIL import Image
 
 from letterbench.cli.main import main
-
-
-def letters_folder(folder: Path, per_letter: int = 2) -> Path:
-    """A --real-world folder: dark letters on white paper, one sub-folder per letter."""
-    from letterbench.images.synthetic import synthetic_letters
-
-    images, labels = synthetic_letters(26 * per_letter, seed=9)
-    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
-        sub.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
-    return folder
 
 
 def test_a_real_world_folder_from_a_spreadsheet_or_a_zip_of_a_mac_reads_as_meant(tmp_path):

@@ -7,23 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from helpers import page_drawing
 from scipy import ndimage
 
 from letterbench.images.letters import emnist_like, prepare_letter
-
-PAGE_PEN = 280 / 16  # the page's pen on its 280-pixel pad
-
-
-def page_drawing(strokes: list[list[tuple[float, float]]], dots=(), side: int = 280) -> Image.Image:
-    img = Image.new("L", (side, side), 255)
-    draw = ImageDraw.Draw(img)
-    for stroke in strokes:
-        draw.line(stroke, fill=0, width=int(PAGE_PEN), joint="curve")
-    for x, y in dots:
-        r = PAGE_PEN / 2
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=0)
-    return img
 
 
 def pieces(image: np.ndarray) -> list[np.ndarray]:

@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import AUGMENT, stream
 
 from letterbench.images.transforms import STYLE_WIDTH, Preprocess, random_affine, random_style
 from letterbench.models import create_model
-from letterbench.training.stream import BatchStream
-
-AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
-
-
-def letters(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen), torch.arange(n) % 26
-
-
-def stream(n: int, batch: int, augment=AUGMENT, size: int = 28, dist=None) -> BatchStream:
-    images, labels = letters(n)
-    spec = create_model("resnet18" if size == 28 else "densenet121").spec
-    return BatchStream(images, labels, Preprocess(spec, "cpu"), batch, augment, dist)
-
 
 # ---------------------------------------------------------------- style augmentations
 

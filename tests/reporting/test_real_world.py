@@ -4,30 +4,18 @@ images: a run that read another folder is left out of them, with a note that nam
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers import letters_folder
 
 from letterbench.cli.main import main
-from letterbench.images.synthetic import synthetic_letters
-
-
-def _letters(folder: Path, per_letter: int) -> Path:
-    images, labels = synthetic_letters(26 * per_letter, seed=9)
-    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
-        sub.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
-    return folder
 
 
 @pytest.mark.slow  # trains three small models
 def test_readings_of_different_folders_are_not_compared_in_one_row(tiny_letters, tmp_path):
     train = ["train", "--epochs", "1", "--train-per-class", "8", "--quiet", "--batch-size", "32"]
     train += ["--set", "val_fraction=0.25", "--data-dir", str(tiny_letters)]
-    small, large = _letters(tmp_path / "small", 1), _letters(tmp_path / "large", 2)
+    small, large = letters_folder(tmp_path / "small", 1), letters_folder(tmp_path / "large", 2)
     models = {"a": "timm:test_resnet", "b": "smallcnn", "c": "timm:resnet10t"}
     for name, folder in (("a", small), ("b", small), ("c", large)):
         assert main([*train, "--model", models[name], "--out", str(tmp_path / name)]) == 0

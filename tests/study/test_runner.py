@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import types
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import letters_folder
 
 from letterbench.cli.main import main
 from letterbench.core.runtime import Runtime
@@ -49,18 +47,6 @@ def test_the_paper_estimate_is_the_measured_rate_times_the_images_to_train(monke
     minutes = estimate_minutes([recipe], 1000, CPU)
     (rate,) = measured
     assert rate > 0 and minutes == pytest.approx(3 * 1000 * 0.75 / rate / 60)
-
-
-def letters_folder(folder: Path, per_letter: int = 2) -> Path:
-    """A --real-world folder: dark letters on white paper, one sub-folder per letter."""
-    from letterbench.images.synthetic import synthetic_letters
-
-    images, labels = synthetic_letters(26 * per_letter, seed=9)
-    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-        sub = folder / "abcdefghijklmnopqrstuvwxyz"[label]
-        sub.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(255 - np.kron(image, np.ones((4, 4), np.uint8))).save(sub / f"{k}.png")
-    return folder
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,11 @@ modes, and the TensorBoard observer read back by TensorBoard's own reader."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, cli
+from helpers import FAST, best_validation_at, cli, tiny_train_data
 
 from letterbench.core.errors import TrainingError
 from letterbench.core.runtime import Runtime
@@ -28,9 +26,7 @@ def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny
     import torch
 
     from letterbench.core.runtime import Runtime
-    from letterbench.data.emnist import load_emnist
-    from letterbench.data.splits import make_split
-    from letterbench.training.engine import TrainData, Trainer
+    from letterbench.training.engine import Trainer
 
     data = load_emnist(tiny_letters)
     split = make_split(data, 0.25, 0, 4)
@@ -50,17 +46,6 @@ def test_fit_without_observers_carries_the_best_weights_into_the_next_phase(tiny
 
 
 CPU = Runtime(torch.device("cpu"))
-
-
-def tiny_train_data(data_dir: Path, per_class: int = 4, seed: int = 0) -> TrainData:
-    data = load_emnist(data_dir)
-    split = make_split(data, 0.25, seed, per_class)
-    return TrainData(
-        data.train_images[split.train],
-        data.train_labels[split.train],
-        data.train_images[split.val],
-        data.train_labels[split.val],
-    )
 
 
 @pytest.mark.parametrize(
@@ -148,23 +133,6 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_letters, tmp_
     kept = RunDir(tmp_path).load_checkpoint("last")
     assert kept["trainer"]["global_epoch"] == 1
     assert all(torch.isfinite(t).all() for t in kept["model"].values() if t.is_floating_point())
-
-
-def best_validation_at(patch: pytest.MonkeyPatch, best_epoch: int, rise: float = 5.0) -> None:
-    """Make ``best_epoch`` the run's lowest validation loss, on any CPU: the trainer's validation
-    is the real one, and every other epoch's loss is raised by ``rise`` (the best epoch keeps its
-    real loss, so its weights still score it). Which epoch would be best otherwise depends on the
-    CPU's float sums, a premise no test should hope for."""
-    real = Trainer.evaluate
-
-    def shaped(self, images, labels, batch_size=512):
-        stats = real(self, images, labels, batch_size)
-        epoch = self.state.global_epoch + 1  # run_epoch validates before counting the epoch
-        if images is self.data.val_images and epoch != best_epoch:
-            stats = dataclasses.replace(stats, loss=stats.loss + rise)
-        return stats
-
-    patch.setattr(Trainer, "evaluate", shaped)
 
 
 def test_best_checkpoints_hold_the_epoch_of_the_lowest_validation_loss(tiny_letters, tmp_path, monkeypatch):

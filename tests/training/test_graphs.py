@@ -4,29 +4,16 @@ large-batch mode: the parts of the GPU work that run (and are checked) on a CPU 
 from __future__ import annotations
 
 import torch
+from helpers import letters
 
 from letterbench.core.runtime import Runtime
-from letterbench.images.transforms import Preprocess
 from letterbench.models import create_model
 from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.graphs import warm_up
-from letterbench.training.stream import BatchStream
 
 CPU = Runtime(torch.device("cpu"))
-AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
-
-
-def letters(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen), torch.arange(n) % 26
-
-
-def stream(n: int, batch: int, augment=AUGMENT, size: int = 28, dist=None) -> BatchStream:
-    images, labels = letters(n)
-    spec = create_model("resnet18" if size == 28 else "densenet121").spec
-    return BatchStream(images, labels, Preprocess(spec, "cpu"), batch, augment, dist)
 
 
 def test_warm_up_leaves_weights_statistics_and_random_state_as_they_were(tiny_letters):

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, cli
+from helpers import FAST, cli, tiny_train_data
 
 from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
-from letterbench.data.splits import make_split
 from letterbench.models import create_model
 from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.training.engine import TrainData, Trainer
+from letterbench.training.engine import Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
 from letterbench.training.run import TrainOptions, train
 
 CPU = Runtime(torch.device("cpu"))
-
-
-def tiny_train_data(data_dir: Path, per_class: int = 4, seed: int = 0) -> TrainData:
-    data = load_emnist(data_dir)
-    split = make_split(data, 0.25, seed, per_class)
-    return TrainData(
-        data.train_images[split.train],
-        data.train_labels[split.train],
-        data.train_images[split.val],
-        data.train_labels[split.val],
-    )
 
 
 class ObserverFault(Exception):
@@ -168,7 +155,6 @@ def test_resume_restores_the_random_state_the_checkpoint_holds(tiny_letters, tmp
 def test_the_extra_letters_are_drawn_in_steps_as_they_were_drawn_at_once(tiny_letters):
     """Drawing the pool in steps (to say how long it takes) draws exactly the letters one call
     drew: a recipe's runs and their resumes train on the same letters as before."""
-    from letterbench.data.emnist import load_emnist
     from letterbench.images.synthetic import synthetic_letters
     from letterbench.recipes import resolve_recipe
     from letterbench.training.run import synthetic_pool

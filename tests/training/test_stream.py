@@ -7,27 +7,13 @@ import json
 
 import pytest
 import torch
+from helpers import AUGMENT, stream
 
 from letterbench.cli.main import main
 from letterbench.core.distributed import DistInfo
-from letterbench.images.transforms import Preprocess, random_affine
-from letterbench.models import create_model
+from letterbench.images.transforms import random_affine
 from letterbench.recipes import describe_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.training.stream import BatchStream
-
-AUGMENT = {"rotate": 10.0, "zoom": 0.1, "shift": 0.08, "flip": False}
-
-
-def letters(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen), torch.arange(n) % 26
-
-
-def stream(n: int, batch: int, augment=AUGMENT, size: int = 28, dist=None) -> BatchStream:
-    images, labels = letters(n)
-    spec = create_model("resnet18" if size == 28 else "densenet121").spec
-    return BatchStream(images, labels, Preprocess(spec, "cpu"), batch, augment, dist)
 
 
 @pytest.mark.parametrize("n, batch", [(100, 32), (97, 32), (65, 32), (64, 32)])

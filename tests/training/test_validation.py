@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
+from helpers import tiny_train_data
 
 from letterbench.core.runtime import Runtime
-from letterbench.data.emnist import load_emnist
-from letterbench.data.splits import make_split
 from letterbench.models import create_model
 from letterbench.recipes import resolve_recipe
 from letterbench.runs.rundir import RunDir
-from letterbench.training.engine import TrainData, Trainer
+from letterbench.training.engine import Trainer
 
 CPU = Runtime(torch.device("cpu"))
-
-
-def tiny_train_data(data_dir: Path, per_class: int = 4, seed: int = 0) -> TrainData:
-    data = load_emnist(data_dir)
-    split = make_split(data, 0.25, seed, per_class)
-    return TrainData(
-        data.train_images[split.train],
-        data.train_labels[split.train],
-        data.train_images[split.val],
-        data.train_labels[split.val],
-    )
 
 
 def test_precise_bn_replaces_running_stats_by_exact_averages(tiny_letters, tmp_path):
