@@ -20,6 +20,7 @@ import os
 import string
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,10 +51,10 @@ class RealWorldSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """What the folder held when read: its resolved path, each image's name, size and time of
-        change, and the labels. A study reads a folder again when it changes, and readings of two
+        """What the folder held when read (taken once, at its first use, right after the reading):
+        its resolved path, each image's name, size and time of change, and the labels. A study reads a folder again when it changes, and readings of two
         folders that share a name are not taken for one."""
         digest = hashlib.sha256(str(self.folder.resolve()).encode())
         for path in self.files:

@@ -38,15 +38,11 @@ def _record(column: Column, probs: list[np.ndarray], labels: np.ndarray, readabl
     column.real_world_probs = mean_probabilities(calibrated)
 
 
-def _same_reading(loaded: list) -> tuple[str, str, int] | None:
-    """The folder, fingerprint and image count every seed of a column read, or None where its seeds
-    read different folders (or the same folder holding other images)."""
-    first = loaded[0]
-    if any((x.folder, x.fingerprint) != (first.folder, first.fingerprint) for x in loaded[1:]):
-        return None
-    if any(not np.array_equal(x.labels, first.labels) for x in loaded[1:]):
-        return None
-    return first.folder, first.fingerprint, len(first.labels)
+def _reading_key(loaded: list) -> tuple[str, str, bytes] | None:
+    """What every seed of a column read (the folder, its fingerprint and the labels), or None where
+    its seeds read different folders (or the same folder holding other images)."""
+    keys = {(x.folder, x.fingerprint, x.labels.tobytes()) for x in loaded}
+    return keys.pop() if len(keys) == 1 else None
 
 
 def attach_real_world(columns: list[Column], ensemble: Column | None, finals: list[Column]) -> list[str]:
@@ -57,32 +53,35 @@ def attach_real_world(columns: list[Column], ensemble: Column | None, finals: li
     readings = {}
     for column in columns:
         loaded = [run.load_real_world(column.stage.phase) for run in column.runs()]
-        if loaded and all(x is not None for x in loaded) and _same_reading(loaded):
-            readings[column.label] = (column, loaded, _same_reading(loaded))
+        if loaded and all(x is not None for x in loaded) and (key := _reading_key(loaded)):
+            readings[column.label] = (column, loaded, key)
     if not readings:
         return []
     shared = Counter(key for _, _, key in readings.values()).most_common(1)[0][0]
+    first = None  # a reading of the shared folder: its labels and which images were read
     for column, loaded, key in readings.values():
         if key == shared:
-            _record(column, [x.probs for x in loaded], loaded[0].labels, loaded[0].readable)
-    _attach_ensemble(ensemble, finals, {label for label, (_, _, key) in readings.items() if key == shared})
-    apart = [label for label, (_, _, key) in readings.items() if key != shared]
+            first = loaded[0]
+            _record(column, [x.probs for x in loaded], first.labels, first.readable)
+    read = {label for label, (_, _, key) in readings.items() if key == shared}
+    _attach_ensemble(ensemble, finals, read, first)
+    apart = [label for label in readings if label not in read]
     if not apart:
         return []
     return [
-        f"Real-world rows: the models that read {shared[0]} ({shared[2]:,} images); {', '.join(apart)} read "
-        "another folder, or this one when it held other images, and are left out of them: evaluate every "
-        "run on the same folder (`letterbench evaluate RUN --real-world DIR`) to compare them."
+        f"Real-world rows: the models that read {first.folder} ({len(first.labels):,} images); "
+        f"{', '.join(apart)} read another folder, or this one when it held other images, and are left out "
+        "of them: evaluate every run on the same folder (`letterbench evaluate RUN --real-world DIR`) to "
+        "compare them."
     ]
 
 
-def _attach_ensemble(ensemble: Column | None, finals: list[Column], read: set[str]) -> None:
+def _attach_ensemble(ensemble: Column | None, finals: list[Column], read: set[str], reading) -> None:
     """The ensemble's real-world figures: its members' mean probabilities, where each read the
-    folder the rows compare."""
+    folder the rows compare (``reading``: one of its readings)."""
     if ensemble is None:
         return
     members = [c for c in finals if c.label in ensemble.members]
     if members and all(c.label in read and c.real_world_probs is not None for c in members):
-        reading = members[0].runs()[0].load_real_world(members[0].stage.phase)
         probs = [mean_probabilities([c.real_world_probs for c in members])]
         _record(ensemble, probs, reading.labels, reading.readable)

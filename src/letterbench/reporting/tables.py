@@ -71,10 +71,6 @@ def model_row(name: str, num_classes: int = 26) -> list[str]:
     ]
 
 
-def models_table(names: Sequence[str], num_classes: int = 26) -> str:
-    return format_table(MODEL_COLUMNS, [model_row(n, num_classes) for n in names], MODEL_ALIGN)
-
-
 def streamed_rows(
     rows: Iterable[Sequence[str]], widths: Sequence[int], align: str = MODEL_ALIGN
 ) -> Iterator[str]:

@@ -55,8 +55,7 @@ def estimate_minutes(recipes: list[Recipe], train_images: int, runtime: Runtime)
     total = 0.0
     for recipe in recipes:
         rate = measure_train_throughput(recipe, runtime, steps=3)
-        epochs = sum(p.epochs for p in recipe.phases)
-        total += epochs * train_images * (1 - recipe.val_fraction) / rate
+        total += recipe.epochs * train_images * (1 - recipe.val_fraction) / rate
     return total / 60
 
 
