@@ -5,7 +5,9 @@ how to resume."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Iterator
 
 
@@ -33,9 +35,6 @@ def die_with_parent(parent: int) -> None:
     parent ``parent`` (a PID) died already, before this could be set, end now. Called first thing
     in a child, before anything heavy is imported, so an orphan never outlives its parent for the
     seconds an import of torch takes."""
-    import os
-    import sys
-
     if sys.platform.startswith("linux"):
         import ctypes
 
