@@ -29,6 +29,14 @@ def test_run_smoke_end_to_end_then_resumes_without_retraining(real_data_dir, tmp
     summary = first[first.index("\nmodel ") :]  # the table, the recommendation, the notes, the report
     assert max(len(line) for line in summary.splitlines() if not line.startswith("report: ")) <= 100
     assert "see the report" in summary and "note:" not in summary
+    totals = [line for line in first.splitlines() if line.startswith("study: ")]  # the running total
+    assert [t.split(" so far;")[0].rsplit(" in ", 1)[0] for t in totals] == [
+        "study: 1 of 3 models done",
+        "study: 2 of 3 models done",
+    ]
+    assert totals[0].endswith("next DenseNet-121, 2 models to go") and totals[1].endswith(
+        "next Xception, 1 model to go"
+    )
     for model in ("resnet18", "densenet121", "xception"):
         assert json.loads((out / "runs" / model / "progress.json").read_text())["status"] == "finished"
     page = (out / "report" / "report.html").read_text()

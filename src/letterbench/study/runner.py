@@ -13,6 +13,7 @@ from pathlib import Path
 
 from letterbench.core import timing
 from letterbench.core.errors import LetterbenchError
+from letterbench.core.progress import duration
 from letterbench.core.runtime import Runtime
 from letterbench.data.ensure import ensure_data
 from letterbench.evaluation.ensemble import choose_ensemble_or_all
@@ -216,10 +217,13 @@ def _run_locked(
         keep_optimizer=plan.keep_optimizer,
         checkpoint_every=plan.checkpoint_every,
     )
+    started = time.perf_counter()
     for done, model in enumerate(models, 1):
         _train_model(model, study, plan, root, runtime, options)
         finished = models if done == len(models) else list(dict.fromkeys([*before, *models[:done]]))
         study.write(study.read().model_copy(update={"models": finished}))
+        if done < len(models):
+            print(_so_far(models, done, time.perf_counter() - started), flush=True)
     runs = [run for _, _, run in plan.runs(study)]
     with timing.part("ensemble choice"):
         choice = choose_ensemble_or_all(runs, runtime, root)
@@ -232,6 +236,15 @@ def _run_locked(
     if spent is not None:  # this command's wall clock, part by part, run by run
         study.write(study.read().model_copy(update={"time_budget": spent.record()}))
     return summary
+
+
+def _so_far(models: list[str], done: int, seconds: float) -> str:
+    """The study's running total, said before it starts the next model."""
+    left = len(models) - done
+    return (
+        f"study: {done} of {len(models)} models done in {duration(seconds)} so far; "
+        f"next {display_name(models[done])}, {left} model{'s' * (left != 1)} to go"
+    )
 
 
 def _train_model(
