@@ -1,6 +1,6 @@
 """A report as data (sections of blocks) and two writers that render the same sections: Markdown
-(plots as files beside it) and self-contained HTML (plots embedded; readable on a phone, wide
-tables scroll sideways)."""
+(plots as files beside it) and self-contained HTML (plots embedded; readable on a phone: a table of
+figures puts each row's name over its values there, so that every value shows without scrolling)."""
 
 from __future__ import annotations
 
@@ -127,9 +127,14 @@ table.prose td,table.prose th{text-align:left;white-space:normal;vertical-align:
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .8rem}dt{font-weight:600}dd{margin:0}
 .caveats ul{margin:.3rem 0 0;padding-left:1.2rem}img.wide{min-width:720px}
-table.glance td:first-child{white-space:normal;min-width:6rem}
+table.glance td:first-child{white-space:normal;min-width:6rem}tr.name{display:none}
+table.figures td{white-space:normal}table.figures td:first-child{min-width:10rem}.nb{white-space:nowrap}
 @media (max-width:600px){body{padding:.5rem}td,th{padding:.2rem .3rem;font-size:.8rem}
-table.glance td,table.glance th{padding:.15rem .25rem;font-size:.75rem}}
+table.glance td,table.glance th{padding:.15rem .25rem;font-size:.75rem;white-space:normal}
+table.glance td:first-child{min-width:4.5rem}
+table.figures tr.name{display:table-row}table.figures tr.name th{text-align:left;background:#f6f6f6}
+table.figures tbody td:first-child,table.figures thead th:first-child{display:none}
+table.figures td,table.figures th,.nb{white-space:normal}}
 """
 
 
@@ -137,19 +142,26 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def _unbroken(text: str) -> str:
+    """A figure and its interval, each kept on one line; the line may break between them."""
+    value, bracket, rest = text.partition(" (")
+    parts = [value, bracket.strip() + rest] if bracket else [value]
+    return " ".join(f'<span class="nb">{html.escape(p)}</span>' for p in parts)
+
+
 def _html_table(block: Table) -> str:
     e = html.escape
-    table = (
-        '<table class="prose">' if block.prose else '<table class="glance">' if block.compact else "<table>"
-    )
-    parts = [f'<div class="scroll">{table}<thead><tr>']
-    parts += [f"<th>{e(h)}</th>" for h in block.header]
+    kind = "prose" if block.prose else "glance" if block.compact else "figures"
+    parts = [f'<div class="scroll"><table class="{kind}"><thead><tr>']
+    parts += [f"<th>{e(h).replace('/', '/<wbr>')}</th>" for h in block.header]  # FLOPs/image may wrap
     parts.append("</tr></thead><tbody>")
     for r, row in enumerate(block.rows):
         best = block.best[r] if r < len(block.best) else set()
+        if kind == "figures":  # on a phone the row's name stands over its values, which then fit
+            parts.append(f'<tr class="name"><th colspan="{len(row) - 1}">{e(row[0])}</th></tr>')
         cells = [f"<td>{e(row[0])}</td>"]
         for i, text in enumerate(row[1:]):
-            body = "<br>".join(e(line) for line in text.split("\n"))
+            body = "<br>".join(_unbroken(line) if kind == "figures" else e(line) for line in text.split("\n"))
             cells.append(f'<td class="best">{body}{STAR}</td>' if i in best else f"<td>{body}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
