@@ -465,10 +465,13 @@ def browser():
         browser.close()
 
 
-def draw(page, letter: str) -> None:
-    """Draw the letter on the pad stroke by stroke with the mouse (pointer events)."""
+def draw(page, letter: str, pause_ms: int = 0) -> None:
+    """Draw the letter on the pad stroke by stroke with the mouse (pointer events), the pen up for
+    ``pause_ms`` between strokes."""
     box = page.locator("#pad").bounding_box()
-    for stroke in place(letter):
+    for k, stroke in enumerate(place(letter)):
+        if k and pause_ms:
+            page.wait_for_timeout(pause_ms)
         points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
         page.mouse.move(*points[0])
         page.mouse.down()
@@ -644,6 +647,24 @@ def test_page_answers_a_drawn_letter_and_an_uploaded_photo(servers, browser, tmp
     (tmp_path / "photo.jpg").write_bytes(png(photo, "JPEG"))
     page.set_input_files("#file", tmp_path / "photo.jpg")
     assert shown(page, replies)["top3"][0]["letter"] == "m"
+    page.close()
+
+
+@pytest.mark.slow
+def test_page_waits_for_the_whole_letter_through_a_slow_writers_pauses(servers, browser):
+    """A writer who pauses 0.9 s between strokes gets one answer, for the whole letter: the page
+    reads the drawing only once the pen has been up for the time its hint states."""
+    from letterbench.apps.serve import PEN_UP_SECONDS
+
+    page, replies = open_page(browser, servers["one"])
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/predict") else None)
+    assert f"pen has been up for {PEN_UP_SECONDS:.1f} s" in page.locator(".hint").text_content()
+    assert len(place("k")) == 3  # three strokes, two pauses
+    draw(page, "k", pause_ms=900)
+    assert sent == [], "an answer was asked for before the letter was finished"
+    answer = shown(page, replies)
+    assert len(sent) == 1 and "k" in [t["letter"] for t in answer["top3"]]
     page.close()
 
 

@@ -27,6 +27,9 @@ from letterbench.images.letters import WORK_SIDE, BlankImage, prepare_letter
 from letterbench.models import display_name
 
 DEFAULT_MAX_UPLOAD_MB = 8
+# How long the page waits with the pen up before it reads the drawing: longer than a slow writer's
+# pause between strokes (0.9 s), so that a half-drawn A is never answered "n".
+PEN_UP_SECONDS = 1.2
 MAX_PIXELS = 64_000_000  # a decoded image's size cap: phone photos are 12 to 50 megapixels
 FORM_OVERHEAD = 64 * 1024  # what a multipart request may add around the image itself
 NO_INK = "no ink found: draw a letter, or photograph one written dark on plain paper"
@@ -212,7 +215,7 @@ def answer_json(
 def page(title: str, predictor: Predictor, max_upload_bytes: int) -> str:
     """The page with its title and settings filled in."""
     text = resources.files("letterbench").joinpath("static/serve.html").read_text(encoding="utf-8")
-    settings = {"maxUploadBytes": max_upload_bytes}
+    settings = {"maxUploadBytes": max_upload_bytes, "penUpMs": round(PEN_UP_SECONDS * 1000)}
     script_safe = json.dumps(settings).replace("<", "\\u003c")
     return text.replace("{{TITLE}}", html.escape(title)).replace("{{SETTINGS}}", script_safe)
 
