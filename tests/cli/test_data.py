@@ -22,3 +22,26 @@ def test_models_command_table_and_weights_check(tmp_path, capsys):
     assert "fits" in capsys.readouterr().out
     assert main(["models", "xception", "--weights", str(tmp_path / "r.pth")]) == 1
     assert "DOES NOT FIT" in capsys.readouterr().out
+
+
+def test_models_prints_each_row_before_it_measures_the_next_model(monkeypatch, capsys):
+    """`models` streams: each model's row is on screen before the next model is built (building
+    and counting every model takes seconds, tens under load)."""
+    from letterbench.reporting import tables
+
+    measure = tables.model_row
+    printed_before = {}
+
+    def watched(name, num_classes):  # the real measurement, noting what was printed before it
+        printed_before[name] = capsys.readouterr().out
+        return measure(name, num_classes)
+
+    monkeypatch.setattr(tables, "model_row", watched)
+    assert main(["models", "smallcnn", "resnet18", "timm:resnet10t"]) == 0
+    rows = {n: [line.split()[0] for line in out.splitlines() if line] for n, out in printed_before.items()}
+    assert printed_before["smallcnn"].startswith("building 3 model(s)")
+    assert rows == {
+        "smallcnn": ["building", "model"],
+        "resnet18": ["smallcnn"],
+        "timm:resnet10t": ["resnet18"],
+    }, rows
