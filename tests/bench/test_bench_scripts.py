@@ -5,10 +5,13 @@ by globbing ``bench/``, ``bench/sets/`` and ``docs/tools/``, so a new script fai
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
@@ -16,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = ("bench", "bench/sets", "docs/tools")
 SCRIPTS = sorted(p.relative_to(REPO).as_posix() for f in FOLDERS for p in (REPO / f).glob("*.py"))
 MAIN = 'if __name__ == "__main__":'
+SCRIPT_FOLDERS = {REPO / f for f in FOLDERS}
 
 MODULES = {  # imported by the scripts beside them; no command of their own
     "bench/common.py": "what the scripts in bench/ share (the data folder, a timed study, the a..l slice)",
@@ -51,16 +56,46 @@ RUN = {  # script: the test that runs it
 }
 
 
-def run_script(script: str, args: str = "", *more: object, cwd: Path) -> str:
+def run_script(script: str, args: str = "", *more: object, cwd: Path, process: bool = False) -> str:
     """``python SCRIPT ARGS MORE`` on this checkout's code, in ``cwd`` (``args`` split as a shell
-    would), on one thread; what it printed (a failure shows its stderr)."""
+    would), on one thread; what it printed (a failure shows its stderr). It runs in this process
+    as Python runs a script (``__main__``, its folder first on the path), which spares the
+    seconds of importing torch again; ``process`` runs it in a process of its own."""
     assert script in RUN or script in HELP_ONLY or script in MODULES, f"{script} is in no list"
+    argv = [str(REPO / script), *shlex.split(args), *map(str, more)]
+    if not process:
+        return _in_this_process(argv, cwd)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     env["OMP_NUM_THREADS"] = "1"  # one thread: a CPU shared with other work is not oversubscribed
-    command = [sys.executable, str(REPO / script), *shlex.split(args), *map(str, more)]
+    command = [sys.executable, *argv]
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{shlex.join(command)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def _in_this_process(argv: list[str], cwd: Path) -> str:
+    """The script run as ``python`` runs it, here; the path, modules, folder and threads it found
+    are restored after it."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    saved = (list(sys.argv), list(sys.path), set(sys.modules), os.getcwd(), torch.get_num_threads())
+    sys.argv, sys.path[:0] = argv, [str(Path(argv[0]).parent)]
+    os.chdir(cwd)
+    torch.set_num_threads(1)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+        err.write("" if isinstance(stop.code, int | None) else str(stop.code))
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+        for name in set(sys.modules) - saved[2]:  # the scripts' own modules (common, ...) go
+            if Path(getattr(sys.modules[name], "__file__", None) or "/").parent in SCRIPT_FOLDERS:
+                del sys.modules[name]
+        os.chdir(saved[3])
+        torch.set_num_threads(saved[4])
+    assert code == 0, f"{shlex.join(argv)} failed ({code}):\n{out.getvalue()}\n{err.getvalue()}"
+    return out.getvalue()
 
 
 def rows_of(labels_csv: Path) -> list[dict[str, str]]:
@@ -95,7 +130,6 @@ def test_every_script_is_run_or_listed():
     assert not hacks, f"scripts that reach another through sys.path: {hacks}"
 
 
-@pytest.mark.slow  # a Python process per script
 @pytest.mark.parametrize("script", sorted(HELP_ONLY))
 def test_help_only_scripts_say_how_to_run_them(script, tmp_path):
     out = run_script(script, "--help", cwd=tmp_path)
@@ -163,7 +197,7 @@ def test_unipen_letters_are_extracted_and_packed(tmp_path):
 @pytest.mark.slow
 def test_the_measuring_scripts_read_a_tiny_study(tiny_letters, tmp_path):
     study = "--preset smoke --out study --args '--models smallcnn' --data-dir"
-    table = run_script("bench/study_wall.py", study, tiny_letters, cwd=tmp_path)
+    table = run_script("bench/study_wall.py", study, tiny_letters, cwd=tmp_path, process=True)
     assert "training" in table and "(outside the process)" in table
     letters = tiny_real_world_set(tmp_path / "rw")
     read = run_script("bench/real_world.py", "--run study --device cpu --json --set", letters, cwd=tmp_path)
