@@ -100,7 +100,7 @@ MUTANTS = [
         "synthetic-share-ignored",
         "each batch holds the recipe's share of synthetic letters",
         "training/stream.py",
-        "return max(1, round(batch_size * self.share / (1 - self.share)))",
+        "return max(1, round(batch_size * share / (1 - share)))",
         "return 1",
         ("tests/images/test_synthetic.py", "-k", "share"),
     ),

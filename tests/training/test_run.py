@@ -164,3 +164,44 @@ def test_the_extra_letters_are_drawn_in_steps_as_they_were_drawn_at_once(tiny_le
     once_images, once_labels = synthetic_letters(600, 3)
     assert images.shape == (600, 28, 28)
     assert (images.numpy() == once_images).all() and (labels.numpy() == once_labels).all()
+
+
+def test_a_short_run_on_few_images_draws_only_the_extra_letters_its_batches_hold(
+    tiny_letters, tmp_path, capsys
+):
+    """A recipe's ``data.pool`` is drawn whole where its batches use that many extra letters (the
+    first preset on 360 images per letter); a short run on few images draws no more than all its
+    batches hold, says how many, and they are the first letters of the whole pool's draw."""
+    from letterbench.images.synthetic import synthetic_letters
+    from letterbench.training.run import letters_used, synthetic_pool
+
+    recipe = resolve_recipe("smallcnn", overrides=["data.synthetic=0.25"], epochs=2)
+    assert (recipe.synthetic_pool, recipe.batch_size, recipe.epochs) == (8320, 128, 2)
+    first = resolve_recipe("smallcnn", overrides=["data.synthetic=0.25"], epochs=20)
+    assert letters_used(first, 8424) == 8320  # 20 epochs of 66 batches would hold 56,760
+    assert letters_used(recipe, 468) == 2 * 4 * 43  # 2 epochs of 4 batches, 43 extra letters each at most
+    assert letters_used(recipe, 468, world=2) == 2 * 5 * 43  # each rank may end on a short batch
+    out = tmp_path / "run"
+    assert (
+        cli(
+            "train",
+            "--model",
+            "smallcnn",
+            "--set",
+            "data.synthetic=0.25",
+            "--epochs",
+            "2",
+            "--data-dir",
+            str(tiny_letters),
+            "--out",
+            str(out),
+            "--set",
+            "val_fraction=0.1",
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert " on 468 images + 344 extra letters (val 52)" in printed, printed
+    images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=0, count=336)
+    drawn, drawn_labels = synthetic_letters(336, 0)
+    assert (images.numpy() == drawn).all() and (labels.numpy() == drawn_labels).all()

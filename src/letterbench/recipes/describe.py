@@ -49,9 +49,9 @@ def describe_recipe(recipe: Recipe) -> str:
         *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
         *(
             [
-                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters ({recipe.synthetic_pool:,} drawn)"
+                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters (up to {recipe.synthetic_pool:,} drawn)"
                 if not recipe.data.handwriting
-                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters ({recipe.synthetic_pool:,} drawn, "
+                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters (up to {recipe.synthetic_pool:,} drawn, "
                 f"{100 * recipe.data.handwriting:g}% of them real handwriting)"
             ]
             if recipe.synthetic_share

@@ -31,6 +31,7 @@ from letterbench.runs.trained import run_data
 from letterbench.training.engine import TrainData, Trainer
 from letterbench.training.observers import Observer, standard_observers, summary_writer_class
 from letterbench.training.resume import ResumeChanges, changed_recipe, record_changes, same_recipe
+from letterbench.training.stream import extra_per_batch
 
 
 def package_versions() -> dict[str, str]:
@@ -176,11 +177,17 @@ def _train_locked(
             run.write_config(record_changes(config, recipe, changes))
     barrier(runtime.dist)
     if main and options.progress:
-        print(
-            f"{'resuming' if resume else 'training'} {recipe.name} on {len(chosen.train):,} images "
-            f"(val {len(chosen.val):,}), {runtime.name}, world size {runtime.dist.world} -> {run}"
-        )
+        print(_starting(recipe, tensors, resume, runtime, run))
     trainer.fit(resume=resume, rebuild_schedule=bool(changes))
+
+
+def _starting(recipe: Recipe, tensors: TrainData, resume: bool, runtime: Runtime, run: RunDir) -> str:
+    """The line a training or a resume starts with: what it trains on, where, into which folder."""
+    extra = "" if tensors.synthetic_labels is None else f" + {len(tensors.synthetic_labels):,} extra letters"
+    return (
+        f"{'resuming' if resume else 'training'} {recipe.name} on {len(tensors.train_labels):,} images{extra} "
+        f"(val {len(tensors.val_labels):,}), {runtime.name}, world size {runtime.dist.world} -> {run}"
+    )
 
 
 def _model_and_tensors(
@@ -206,21 +213,35 @@ def _model_and_tensors(
         data.train_labels[chosen.val].to(dev),
     )
     if recipe.synthetic_share:
-        images, labels = synthetic_pool(recipe, data, seed)
+        count = letters_used(recipe, len(chosen.train), runtime.dist.world)
+        images, labels = synthetic_pool(recipe, data, seed, count)
         tensors.synthetic_images, tensors.synthetic_labels = images.to(dev), labels.to(dev)
     return model, tensors
 
 
-def synthetic_pool(recipe: Recipe, data: EmnistData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The extra letters a run mixes into its batches: ``data.pool`` of them, drawn from the run's
-    seed (the same on resume): synthetic letters, and a ``data.handwriting`` share of real ones."""
+def letters_used(recipe: Recipe, train_images: int, world: int = 1) -> int:
+    """How many extra letters a run draws: the recipe's ``data.pool``, or fewer where its batches
+    cannot hold that many (a short run on few images: no more than all its batches of all its
+    epochs hold together). A resume draws the same letters again."""
+    batches = train_images // recipe.batch_size + world  # at most, over every rank
+    most = recipe.epochs * batches * extra_per_batch(recipe.batch_size, recipe.synthetic_share)
+    return min(recipe.synthetic_pool, most)
+
+
+def synthetic_pool(
+    recipe: Recipe, data: EmnistData, seed: int, count: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The extra letters a run mixes into its batches: ``count`` of them (default ``data.pool``),
+    drawn from the run's seed (the same on resume): synthetic letters, and a ``data.handwriting``
+    share of real ones. The synthetic ones of a smaller count are the first of a larger one."""
     if tuple(data.class_names) != tuple(string.ascii_lowercase):
         raise LetterbenchError(
             f"the recipe's data.synthetic mixes in letters a..z, but this data has the classes "
             f"{', '.join(data.class_names[:5])}...; train on EMNIST Letters or set data.synthetic=0"
         )
-    real = int(round(recipe.synthetic_pool * recipe.data.handwriting))
-    count, chunk = recipe.synthetic_pool - real, 256
+    pool = recipe.synthetic_pool if count is None else count
+    real = int(round(pool * recipe.data.handwriting))
+    count, chunk = pool - real, 256
     what = f"drawing the recipe's {count:,} synthetic letters"
     drawn = in_steps(
         range(0, count, chunk), lambda i: synthetic_letters(min(chunk, count - i), seed, first=i), what

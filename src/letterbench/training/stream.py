@@ -81,7 +81,12 @@ class Mix:
     share: float
 
     def extra(self, batch_size: int) -> int:
-        return max(1, round(batch_size * self.share / (1 - self.share)))
+        return extra_per_batch(batch_size, self.share)
+
+
+def extra_per_batch(batch_size: int, share: float) -> int:
+    """The extra images on top of a batch of ``batch_size`` own ones that make ``share`` of it."""
+    return max(1, round(batch_size * share / (1 - share)))
 
 
 class BatchStream:
