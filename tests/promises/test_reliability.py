@@ -58,7 +58,7 @@ def test_a_second_process_is_refused_by_name_and_a_killed_holder_blocks_nothing(
         assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]  # nothing written beside it
     finally:
         holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        holder.communicate()  # its exit, and its pipe closed
     # The kill leaves the lock file (with the dead PID) behind; the next run takes it over.
     assert (run / LOCK_FILE).read_text().strip() == str(holder.pid)
     assert cli(*args) == 0
