@@ -202,6 +202,10 @@ def test_a_short_run_on_few_images_draws_only_the_extra_letters_its_batches_hold
     )
     printed = capsys.readouterr().out
     assert " on 468 images + 344 extra letters (val 52)" in printed, printed
+    assert json.loads((out / "config.json").read_text())["data"]["extra_letters"] == 344
+    # resumed for more epochs, it draws the letters it started with, not a larger count
+    assert cli("train", "--resume", "--out", out, "--epochs", "3") == 0
+    assert "resuming smallcnn on 468 images + 344 extra letters" in capsys.readouterr().out
     images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=0, count=336)
     drawn, drawn_labels = synthetic_letters(336, 0)
     assert (images.numpy() == drawn).all() and (labels.numpy() == drawn_labels).all()

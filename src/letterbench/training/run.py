@@ -213,7 +213,10 @@ def _model_and_tensors(
         data.train_labels[chosen.val].to(dev),
     )
     if recipe.synthetic_share:
-        count = letters_used(recipe, len(chosen.train), runtime.dist.world)
+        if resumed is None:
+            count = letters_used(recipe, len(chosen.train), runtime.dist.world)
+        else:  # as many as it drew when it started (a run from before the count drew its pool)
+            count = resumed.data.extra_letters or recipe.synthetic_pool
         images, labels = synthetic_pool(recipe, data, seed, count)
         tensors.synthetic_images, tensors.synthetic_labels = images.to(dev), labels.to(dev)
     return model, tensors
@@ -222,7 +225,8 @@ def _model_and_tensors(
 def letters_used(recipe: Recipe, train_images: int, world: int = 1) -> int:
     """How many extra letters a run draws: the recipe's ``data.pool``, or fewer where its batches
     cannot hold that many (a short run on few images: no more than all its batches of all its
-    epochs hold together). A resume draws the same letters again."""
+    epochs pick, with replacement, as every run picks them). The count is recorded in the run's
+    config: a resume draws as many, the same letters, whatever its --epochs."""
     batches = train_images // recipe.batch_size + world  # at most, over every rank
     most = recipe.epochs * batches * extra_per_batch(recipe.batch_size, recipe.synthetic_share)
     return min(recipe.synthetic_pool, most)
@@ -254,6 +258,11 @@ def synthetic_pool(
         images = np.concatenate([images, pen_letter_images(letters, chosen, seed)])
         labels = np.concatenate([labels, letters.labels[chosen].astype(np.int64)])
     return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _extra_letters(tensors: TrainData) -> dict[str, int]:
+    """The count of extra letters drawn, for the config (nothing where the recipe mixes none)."""
+    return {} if tensors.synthetic_labels is None else {"extra_letters": len(tensors.synthetic_labels)}
 
 
 def _config(
@@ -295,6 +304,7 @@ def _config(
                 "train_used": len(chosen.train),
                 "val_used": len(chosen.val),
                 "class_names": data.class_names,
+                **_extra_letters(trainer.data),
             },
             "device": runtime.describe(),
             "versions": package_versions(),

@@ -26,6 +26,9 @@ class DataRecord(Recorded):
     ]  # a model needs 2+ classes
     train_used: int = None  # training images the run trained on
     val_used: int = None  # images it validated on (held out of them)
+    # extra letters drawn for the recipe's data.synthetic share (its data.pool, or fewer on a short
+    # run: ``letters_used``); a resume draws this many again. Unset: none, or a run from before.
+    extra_letters: int = None
 
 
 class EpochRecord(Recorded):
