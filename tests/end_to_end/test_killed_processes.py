@@ -3,6 +3,7 @@ unique output names, image depths, warnings, atomic writes."""
 
 from __future__ import annotations
 
+import selectors
 import signal
 import subprocess
 import time
@@ -65,17 +66,25 @@ def test_sigterm_before_the_first_epoch_ends_as_ctrl_c_does(tiny_letters, tmp_pa
     from letterbench.runs.rundir import LOCK_FILE
 
     run = tmp_path / "run"
-    big_pool = ["--set", "data.synthetic=0.5", "--set", "data.pool=200000"]  # minutes of drawing
+    # minutes of drawing: 1,000 epochs would pick more than the whole pool
+    big_pool = ["--set", "data.synthetic=0.5", "--set", "data.pool=200000"]
     cmd, env = cli_process(
-        "train", *FAST, *big_pool, "--epochs", "1", "--data-dir", tiny_letters, "--out", run
+        "train", *FAST, *big_pool, "--epochs", "1000", "--data-dir", tiny_letters, "--out", run
     )
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run / LOCK_FILE).exists() and time.time() < deadline and child.poll() is None:
-        time.sleep(0.05)
-    time.sleep(1.0)  # into the drawing
+    said = ""
+    with selectors.DefaultSelector() as waiting:  # until it says it is drawing (2 minutes at most)
+        waiting.register(child.stdout, selectors.EVENT_READ)
+        while "drawing the recipe's 200,000" not in said and waiting.select(timeout=120):
+            line = child.stdout.readline()
+            said += line
+            if not line:
+                break
+    assert "drawing the recipe's 200,000 synthetic letters: about" in said, said
+    assert (run / LOCK_FILE).exists()
     child.send_signal(signal.SIGTERM)
-    _, err = child.communicate(timeout=60)
+    out, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
+    assert "train epoch" not in said + out  # stopped while it drew
     assert err.strip().splitlines()[-1].startswith("letterbench: interrupted") and "Traceback" not in err
     assert not (run / LOCK_FILE).exists()
