@@ -58,7 +58,7 @@ RUN = {  # script: the test that runs it
 
 def run_script(script: str, args: str = "", *more: object, cwd: Path, process: bool = False) -> str:
     """``python SCRIPT ARGS MORE`` on this checkout's code, in ``cwd`` (``args`` split as a shell
-    would), on one thread; what it printed (a failure shows its stderr). It runs in this process
+    would), torch on one thread; what it printed (a failure shows its stderr). It runs in this process
     as Python runs a script (``__main__``, its folder first on the path), which spares the
     seconds of importing torch again; ``process`` runs it in a process of its own."""
     assert script in RUN or script in HELP_ONLY or script in MODULES, f"{script} is in no list"
@@ -74,11 +74,17 @@ def run_script(script: str, args: str = "", *more: object, cwd: Path, process: b
 
 
 def _in_this_process(argv: list[str], cwd: Path) -> str:
-    """The script run as ``python`` runs it, here; the path, modules, folder and threads it found
+    """The script run as ``python`` runs it, here, torch on one thread, with none of the tests'
+    own folders on its path; the path, modules, folder, threads and torch's random state it found
     are restored after it."""
     out, err, code = io.StringIO(), io.StringIO(), 0
     saved = (list(sys.argv), list(sys.path), set(sys.modules), os.getcwd(), torch.get_num_threads())
-    sys.argv, sys.path[:0] = argv, [str(Path(argv[0]).parent)]
+    state = torch.get_rng_state()
+    tests = str(REPO / "tests")
+    sys.argv, sys.path[:] = (
+        argv,
+        [str(Path(argv[0]).parent), *(p for p in saved[1] if not p.startswith(tests))],
+    )
     os.chdir(cwd)
     torch.set_num_threads(1)
     try:
@@ -87,6 +93,8 @@ def _in_this_process(argv: list[str], cwd: Path) -> str:
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
         err.write("" if isinstance(stop.code, int | None) else str(stop.code))
+    except Exception as exc:  # what it printed before, with the failure
+        raise AssertionError(f"{shlex.join(argv)} failed:\n{out.getvalue()}\n{err.getvalue()}") from exc
     finally:
         sys.argv, sys.path[:] = saved[0], saved[1]
         for name in set(sys.modules) - saved[2]:  # the scripts' own modules (common, ...) go
@@ -94,6 +102,7 @@ def _in_this_process(argv: list[str], cwd: Path) -> str:
                 del sys.modules[name]
         os.chdir(saved[3])
         torch.set_num_threads(saved[4])
+        torch.set_rng_state(state)
     assert code == 0, f"{shlex.join(argv)} failed ({code}):\n{out.getvalue()}\n{err.getvalue()}"
     return out.getvalue()
 
