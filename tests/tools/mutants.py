@@ -220,6 +220,14 @@ MUTANTS = [
         ("tests/apps/test_serve.py::test_other_sites_cannot_use_the_page",),
     ),
     Mutant(
+        "answer-before-the-letter-is-done",
+        "the page reads a drawing only once the pen has been up for the time its hint states",
+        "static/serve.html",
+        'send(blob, "drawing.png"), "image/png"), SETTINGS.penUpMs);',
+        'send(blob, "drawing.png"), "image/png"), 350);',
+        ("tests/apps/test_serve.py::test_page_waits_for_the_whole_letter_through_a_slow_writers_pauses",),
+    ),
+    Mutant(
         "real-world-by-its-name-only",
         "a study reads a --real-world folder again when its images or labels changed, not by its name alone",
         "runs/rundir.py",
