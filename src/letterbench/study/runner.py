@@ -219,10 +219,10 @@ def _run_locked(
     )
     started = time.perf_counter()
     for done, model in enumerate(models, 1):
-        _train_model(model, study, plan, root, runtime, options)
+        worked = _train_model(model, study, plan, root, runtime, options)
         finished = models if done == len(models) else list(dict.fromkeys([*before, *models[:done]]))
         study.write(study.read().model_copy(update={"models": finished}))
-        if done < len(models):
+        if worked and done < len(models):  # (not after a model finished earlier and skipped)
             print(_so_far(models, done, time.perf_counter() - started), flush=True)
     runs = [run for _, _, run in plan.runs(study)]
     with timing.part("ensemble choice"):
@@ -249,9 +249,9 @@ def _so_far(models: list[str], done: int, seconds: float) -> str:
 
 def _train_model(
     model: str, study: StudyDir, plan: StudyPlan, root: Path, runtime: Runtime, options: TrainOptions
-) -> None:
+) -> bool:
     """Train and evaluate the model's seeds that are not done: one after another, or up to
-    ``plan.together`` at once, each in a process of its own."""
+    ``plan.together`` at once, each in a process of its own. Whether any was not done."""
     jobs = []
     for _, model_seed, run in (r for r in plan.runs(study) if r[0] == model):
         name = str(RunKey(model, model_seed, seeded=plan.seeds > 1))
@@ -269,9 +269,10 @@ def _train_model(
         print(f"{display_name(model)}: {len(jobs)} seeds at once, {min(plan.together, len(jobs))} processes")
         with timing.scope(f"{model} (seeds together)"), timing.part("seeds together"):
             run_together(jobs, plan.together, runtime)
-        return
+        return True
     for job in jobs:
         job.work(*job.args, runtime)
+    return bool(jobs)
 
 
 def _is_done(run: RunDir, plan: StudyPlan, name: str) -> bool:
