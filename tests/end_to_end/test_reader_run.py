@@ -57,7 +57,7 @@ def test_a_reader_run_records_its_mix_and_predict_says_what_it_learned_from(tiny
     assert main(["evaluate", str(run), "--no-plots", "--data-dir", str(tiny_letters)]) == 0
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     assert (
-        "50% of each batch extra letters (up to 104 drawn, 60% of them real handwriting)"
+        "50% of each batch extra letters (104 drawn, 60% of them real handwriting)"
         in (tmp_path / "report" / "report.md").read_text()
     )
 

@@ -11,7 +11,7 @@ from helpers import FAST, cli, tiny_train_data
 from letterbench.core.runtime import Runtime
 from letterbench.data.emnist import load_emnist
 from letterbench.models import create_model
-from letterbench.recipes import resolve_recipe
+from letterbench.recipes import describe_recipe, resolve_recipe
 from letterbench.runs.rundir import RunDir
 from letterbench.training.engine import Trainer
 from letterbench.training.observers import CheckpointObserver, Observer
@@ -206,6 +206,14 @@ def test_a_short_run_on_few_images_draws_only_the_extra_letters_its_batches_hold
     # resumed for more epochs, it draws the letters it started with, not a larger count
     assert cli("train", "--resume", "--out", out, "--epochs", "3") == 0
     assert "resuming smallcnn on 468 images + 344 extra letters" in capsys.readouterr().out
+    # the report's recipe line says what this run drew; the recipe's own description, its pool
+    assert cli("evaluate", out, "--no-plots", "--data-dir", tiny_letters) == 0
+    assert cli("report", out, "--out", tmp_path / "report") == 0
+    assert (
+        "synthetic letters (344 of 8,320 drawn, what its batches pick)"
+        in (tmp_path / "report" / "report.md").read_text()
+    )
+    assert "synthetic letters (8,320 drawn)" in describe_recipe(recipe)
     images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=0, count=336)
     drawn, drawn_labels = synthetic_letters(336, 0)
     assert (images.numpy() == drawn).all() and (labels.numpy() == drawn_labels).all()

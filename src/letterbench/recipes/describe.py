@@ -21,8 +21,16 @@ def _batch_scaling(recipe: Recipe) -> str:
     return f" (large-batch mode: the recipe's batch {base} scaled up, LR " + ", ".join(rules) + ")"
 
 
-def describe_recipe(recipe: Recipe) -> str:
-    """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked against it)."""
+def _drawn(recipe: Recipe, drawn: int | None) -> str:
+    """The extra letters drawn: the recipe's pool, or the fewer a short run drew."""
+    if drawn is None or drawn >= recipe.synthetic_pool:
+        return f"{recipe.synthetic_pool:,} drawn"
+    return f"{drawn:,} of {recipe.synthetic_pool:,} drawn, what its batches pick"
+
+
+def describe_recipe(recipe: Recipe, drawn: int | None = None) -> str:
+    """One line a person reads: what the recipe does (docs/guide.md's recipe table is checked
+    against it); ``drawn``: the extra letters a run of it drew, where it drew fewer than its pool."""
     aug = recipe.augment.model_dump()
     augment = ", ".join(
         f"{label} ±{fmt(aug[key])}"
@@ -49,9 +57,9 @@ def describe_recipe(recipe: Recipe) -> str:
         *([f"precise BN on {recipe.precise_bn:,} images"] if recipe.precise_bn else []),
         *(
             [
-                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters (up to {recipe.synthetic_pool:,} drawn)"
+                f"{100 * recipe.synthetic_share:g}% of each batch synthetic letters ({_drawn(recipe, drawn)})"
                 if not recipe.data.handwriting
-                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters (up to {recipe.synthetic_pool:,} drawn, "
+                else f"{100 * recipe.synthetic_share:g}% of each batch extra letters ({_drawn(recipe, drawn)}, "
                 f"{100 * recipe.data.handwriting:g}% of them real handwriting)"
             ]
             if recipe.synthetic_share

@@ -153,7 +153,7 @@ def _provenance(r: RunResult) -> list[tuple[str, str]]:
             f"tested on {data.test_used:,}; {data.verdict}",
         ),
         ("weights", info.pretrained + ("; " + "; ".join(info.notes) if info.notes else "")),
-        ("recipe", f"{recipe.name}: {describe_recipe(recipe)}"),
+        ("recipe", f"{recipe.name}: {describe_recipe(recipe, data.extra_letters)}"),
         ("seed", str(info.seed)),
         ("trained on", f"{device.get('name')} (world size {device.get('world_size')})"),
         ("versions", ", ".join(f"{k} {v}" for k, v in info.versions.items() if k != "platform")),

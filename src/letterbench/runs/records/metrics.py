@@ -138,6 +138,7 @@ class RunData(Recorded):
     train_per_class: int | None = None
     test_per_class: int | None = None
     class_names: list[str] = None
+    extra_letters: int = None  # drawn for the recipe's data.synthetic share (the config's)
 
 
 class RunInfo(Recorded):
