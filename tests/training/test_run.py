@@ -214,6 +214,6 @@ def test_a_short_run_on_few_images_draws_only_the_extra_letters_its_batches_hold
         in (tmp_path / "report" / "report.md").read_text()
     )
     assert "synthetic letters (8,320 drawn)" in describe_recipe(recipe)
-    images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=0, count=336)
+    images, labels = synthetic_pool(recipe, load_emnist(tiny_letters), seed=0, pool=336)
     drawn, drawn_labels = synthetic_letters(336, 0)
     assert (images.numpy() == drawn).all() and (labels.numpy() == drawn_labels).all()

@@ -152,22 +152,24 @@ def _unbroken(text: str) -> str:
 def _html_table(block: Table) -> str:
     e = html.escape
     kind = "prose" if block.prose else "glance" if block.compact else "figures"
-    parts = [f'<div class="scroll"><table class="{kind}"><thead><tr>']
-    parts += [f"<th>{e(h).replace('/', '/<wbr>')}</th>" for h in block.header]  # FLOPs/image may wrap
-    parts.append("</tr></thead>" + ("" if kind == "figures" else "<tbody>"))
+    head = "".join(f"<th>{e(h).replace('/', '/<wbr>')}</th>" for h in block.header)  # FLOPs/image may wrap
+    rows = []
     for r, row in enumerate(block.rows):
         best = block.best[r] if r < len(block.best) else set()
-        if kind == "figures":  # a group per row: on a phone its name stands over its values
-            parts.append(
-                f'<tbody><tr class="name"><th colspan="{len(row)}" scope="rowgroup">{e(row[0])}</th></tr>'
-            )
         cells = [f"<td>{e(row[0])}</td>"]
         for i, text in enumerate(row[1:]):
             body = "<br>".join(_unbroken(line) if kind == "figures" else e(line) for line in text.split("\n"))
             cells.append(f'<td class="best">{body}{STAR}</td>' if i in best else f"<td>{body}</td>")
-        parts.append("<tr>" + "".join(cells) + "</tr>" + ("</tbody>" if kind == "figures" else ""))
-    parts.append(("" if kind == "figures" else "</tbody>") + "</table></div>")
-    return "".join(parts)
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if kind == "figures":  # a group per row: on a phone its name stands over its values
+        names = (
+            f'<tr class="name"><th colspan="{len(row)}" scope="rowgroup">{e(row[0])}</th></tr>'
+            for row in block.rows
+        )
+        body = "".join(f"<tbody>{name}{row}</tbody>" for name, row in zip(names, rows, strict=True))
+    else:
+        body = "<tbody>" + "".join(rows) + "</tbody>"
+    return f'<div class="scroll"><table class="{kind}"><thead><tr>{head}</tr></thead>{body}</table></div>'
 
 
 def _html_block(block: Block) -> str:

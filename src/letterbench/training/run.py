@@ -233,9 +233,9 @@ def letters_used(recipe: Recipe, train_images: int, world: int = 1) -> int:
 
 
 def synthetic_pool(
-    recipe: Recipe, data: EmnistData, seed: int, count: int | None = None
+    recipe: Recipe, data: EmnistData, seed: int, pool: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The extra letters a run mixes into its batches: ``count`` of them (default ``data.pool``),
+    """The extra letters a run mixes into its batches: ``pool`` of them (default ``data.pool``),
     drawn from the run's seed (the same on resume): synthetic letters, and a ``data.handwriting``
     share of real ones. The synthetic ones of a smaller count are the first of a larger one."""
     if tuple(data.class_names) != tuple(string.ascii_lowercase):
@@ -243,7 +243,7 @@ def synthetic_pool(
             f"the recipe's data.synthetic mixes in letters a..z, but this data has the classes "
             f"{', '.join(data.class_names[:5])}...; train on EMNIST Letters or set data.synthetic=0"
         )
-    pool = recipe.synthetic_pool if count is None else count
+    pool = recipe.synthetic_pool if pool is None else pool
     real = int(round(pool * recipe.data.handwriting))
     count, chunk = pool - real, 256
     what = f"drawing the recipe's {count:,} synthetic letters"
